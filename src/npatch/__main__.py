@@ -1,0 +1,3 @@
+from npatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The ``npatch`` command line: a thin shell over the layers.
+
+Each subcommand lives in its own module in this package and registers itself
+with :func:`command`; ``main`` builds the parser from the registry.  Command
+modules import their layer lazily (inside the handler), so ``npatch apply``
+with a cached plan never imports lark, libcst or tomli.
+
+Exit codes: 0 ok, 1 invalid manifest (or a failed check), 2 usage error;
+``apply`` passes the command's own exit code through.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+Setup = Callable[[argparse.ArgumentParser], Handler]
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    description: str
+    setup: Setup
+
+
+COMMANDS: dict[str, Command] = {}
+
+#: modules that register commands, in the order ``--help`` lists them
+COMMAND_MODULES = ("compile", "apply", "diff", "info")
+
+
+def command(name: str, help: str, description: str = "") -> Callable[[Setup], Setup]:
+    """Register a subcommand.  The decorated function adds its arguments to the
+    sub-parser and returns the handler ``handler(args) -> exit code``."""
+
+    def register(setup: Setup) -> Setup:
+        COMMANDS[name] = Command(name, help, description or help, setup)
+        return setup
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"npatch.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"npatch.cli.{module}":
+                raise
+    from npatch import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="npatch",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Declarative patches for Python programs, from TOML manifests.\n\n"
+            "  npatch compile mmcv-npu.toml                   validate, resolve, print the plan\n"
+            "  npatch apply cuda-to-cpu -- python train.py    run a program under a manifest\n"
+            "  npatch diff torch-npu src/                     static rewrites as a unified diff\n\n"
+            "A manifest is a .toml path, a built-in name (see `npatch list`), or a name an\n"
+            "installed package provides through the `npatch.manifests` entry-point group."
+        ),
+        epilog="Exit codes: 0 ok, 1 invalid manifest or failed check, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"npatch {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        sub = subparsers.add_parser(
+            cmd.name, help=cmd.help, description=cmd.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(_handler=cmd.setup(sub))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from npatch.errors import NpatchError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Any = getattr(args, "_handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except NpatchError as exc:
+        from npatch.errors import ManifestError, ManifestErrors
+
+        located = isinstance(exc, (ManifestError, ManifestErrors))
+        print(str(exc) if located else f"npatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

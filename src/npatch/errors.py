@@ -1,0 +1,105 @@
+"""Errors and warnings, shared by every layer.
+
+A :class:`ManifestError` always knows where it is: file, 1-based line and
+column, and the key path (``patch[3].when``).  The CLI prints it as
+``file:line:col: key: message`` followed by a hint and, for conditions, the
+text with the bad span underlined.  Exit codes: 1 for a bad manifest, 2 for
+a usage error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class NpatchError(Exception):
+    """Base of every error npatch raises on purpose (the CLI prints these, no traceback)."""
+
+    exit_code = 1
+
+
+class UsageError(NpatchError):
+    """Wrong command line: unknown manifest name, bad ``--set``, missing file."""
+
+    exit_code = 2
+
+
+class NpatchWarning(UserWarning):
+    """The one warning category of npatch: a patch that could not apply, a stale reference."""
+
+
+@dataclass
+class Span:
+    """A region of a single-line text (a condition, a target path), 0-based, end exclusive."""
+
+    start: int
+    end: int
+
+
+class ManifestError(NpatchError):
+    """One located problem in a manifest."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str = "<string>",
+        line: int = 0,
+        col: int = 0,
+        key: str = "",
+        hint: str = "",
+        text: str | None = None,
+        span: Span | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.col = col
+        self.key = key
+        self.hint = hint
+        self.text = text
+        self.span = span
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def __str__(self) -> str:
+        head = f"{self.location}: "
+        if self.key:
+            head += f"{self.key}: "
+        lines = [head + self.message]
+        if self.text is not None and self.span is not None:
+            lines.append(f"    {self.text}")
+            width = max(1, self.span.end - self.span.start)
+            lines.append("    " + " " * self.span.start + "^" * width)
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class ManifestErrors(NpatchError):
+    """Several manifest errors, reported together so users fix them in one pass."""
+
+    def __init__(self, errors: list[ManifestError]) -> None:
+        super().__init__(f"{len(errors)} error(s)")
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.col))
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class ConditionError(NpatchError):
+    """A condition that does not parse or cannot be evaluated; ``span`` marks the bad part."""
+
+    def __init__(self, message: str, text: str, span: Span, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.text = text
+        self.span = span
+        self.hint = hint
+
+    def __str__(self) -> str:
+        width = max(1, self.span.end - self.span.start)
+        out = f"{self.message}\n    {self.text}\n    {' ' * self.span.start}{'^' * width}"
+        return out + (f"\n  hint: {self.hint}" if self.hint else "")
