@@ -23,6 +23,10 @@ class UsageError(NpatchError):
     exit_code = 2
 
 
+class PlanLoadError(NpatchError):
+    """A saved plan that cannot be used: damaged, edited, or of another schema."""
+
+
 class NpatchWarning(UserWarning):
     """The one warning category of npatch: a patch that could not apply, a stale reference."""
 

@@ -221,12 +221,12 @@ def _to_json(obj: Any) -> Any:
     return obj
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
     """JSON lists become tuples so that frozen dataclasses compare and hash."""
     if isinstance(value, list):
-        return tuple(_freeze(x) for x in value)
+        return tuple(freeze(x) for x in value)
     if isinstance(value, dict):
-        return {k: _freeze(v) for k, v in value.items()}
+        return {k: freeze(v) for k, v in value.items()}
     return value
 
 
@@ -250,8 +250,8 @@ def _decode(annotation: str, raw: Any) -> Any:
         if annotation.startswith(name):
             return _from_json(nested, raw)
     if annotation.startswith("tuple[tuple[str, Any]"):
-        return tuple((k, _freeze(v)) for k, v in raw)
-    return _freeze(raw)
+        return tuple((k, freeze(v)) for k, v in raw)
+    return freeze(raw)
 
 
 __all__ = ["SCHEMA_VERSION", "OP_KINDS", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError"]

@@ -1,0 +1,208 @@
+"""The compiler: manifests in, a :class:`~npatch.plan.Plan` out.
+
+Steps, each in its own module: :mod:`.collect` (includes, options),
+:mod:`.build` (entries to drafts), :mod:`.checks` (rules that span entries
+and files), :mod:`.resolve` (paths, in ``import``/``static``/``none`` mode).
+Located problems raise :class:`~npatch.errors.ManifestErrors`; resolution
+findings come back as diagnostics in the :class:`CompileResult`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npatch.compiler.build import BUILDERS, Draft, build_rewrite
+from npatch.compiler.checks import check_drafts, check_disables, check_options
+from npatch.compiler.collect import collect, merge_options
+from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
+from npatch.errors import ManifestErrors, PlanLoadError, UsageError
+from npatch.plan import ManifestInfo, Op, Plan, PlanError, Target, freeze
+
+RESOLVE_MODES = tuple(RESOLVERS)
+
+
+@dataclass
+class CompileResult:
+    """The plan, what resolution found, and every manifest file that was read."""
+
+    plan: Plan
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    resolve: str = "none"
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    def by_code(self, code: str) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.code == code]
+
+
+def compile_manifests(
+    specs: list[str],
+    *,
+    resolve: str = "none",
+    sets: dict[str, str] | None = None,
+    disable: list[str] | None = None,
+    paths: list[str] | None = None,
+) -> CompileResult:
+    """Compile manifests (paths, built-in or entry-point names) into a plan."""
+    if resolve not in RESOLVERS:
+        raise UsageError(f"--resolve must be one of {', '.join(RESOLVERS)}, not {resolve!r}")
+    if not specs:
+        raise UsageError("no manifest given")
+    collected = collect(specs)
+    manifests = collected.manifests
+    options = merge_options(manifests, sets or {})
+    drafts: list[Draft] = []
+    rewrites = []
+    for manifest in manifests:
+        for entry in manifest.entries:
+            if entry.table == "rewrite":
+                rewrites.append(build_rewrite(manifest, entry))
+            else:
+                drafts.extend(BUILDERS[entry.table](manifest, entry))
+        if manifest.when is not None:
+            for draft in drafts:
+                if draft.manifest is manifest:
+                    draft.when = manifest.when if draft.when is None else ("and", manifest.when, draft.when)
+                    draft.when_text = manifest.when_text if draft.when_text is None else f"({manifest.when_text}) and ({draft.when_text})"
+    errors = check_options(manifests, options) + check_drafts(drafts) + _check_rewrite_ids(rewrites, manifests)
+    disabled, disable_errors = check_disables(manifests, drafts, disable or [])
+    if errors or disable_errors:
+        raise ManifestErrors(errors + disable_errors)
+    resolver = RESOLVERS[resolve](paths)
+    diagnostics: list[Diagnostic] = []
+    ops = [_resolve(draft, resolver, diagnostics, options) for draft in drafts if draft.name not in disabled]
+    ops.sort(key=lambda op: op.priority)  # stable: ties keep declaration order
+    infos = tuple(
+        ManifestInfo(m.name, str(m.file), m.description,
+                     tuple(str(p) for p in collected.includes.get(m.file, [])), tuple(m.disable))
+        for m in manifests
+    )
+    plan = Plan(manifests=infos, options=tuple((k, freeze(v)) for k, v in options.items()), ops=tuple(ops),
+                rewrites=tuple(rewrites), disabled=tuple(sorted(disabled)))
+    from npatch.compiler.checks import check_resolved
+
+    diagnostics.extend(check_resolved(plan))
+    diagnostics = list(dict.fromkeys(diagnostics))  # sugar ops share one origin and source
+    return CompileResult(plan, diagnostics, [str(m.file) for m in manifests], resolve)
+
+
+def load_plan(specs: list[str], **kwargs: Any) -> Plan:
+    """A plan from manifests, or from one saved ``plan.json``.
+
+    Resolution errors (with a ``resolve`` mode other than ``none``) raise.
+    """
+    if len(specs) == 1 and str(specs[0]).endswith(".json"):
+        return read_plan(Path(specs[0]))
+    result = compile_manifests([str(s) for s in specs], **kwargs)
+    if result.errors:
+        raise ManifestErrors([_as_manifest_error(d) for d in result.errors])
+    return result.plan
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        return Plan.from_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
+    except PlanError as exc:
+        raise PlanLoadError(f"{path}: {exc}") from None
+
+
+def _as_manifest_error(diagnostic: Diagnostic):
+    from npatch.errors import ManifestError
+
+    origin = diagnostic.origin
+    if origin is None:
+        return ManifestError(diagnostic.message)
+    return ManifestError(diagnostic.message, file=origin.file, line=origin.line, col=origin.col, key=origin.key)
+
+
+def _check_rewrite_ids(rewrites: list, manifests: list) -> list:
+    from npatch.errors import ManifestError
+
+    seen: dict[str, Any] = {}
+    errors = []
+    for rewrite in rewrites:
+        first = seen.get(rewrite.id)
+        if first is not None:
+            o = rewrite.origin
+            errors.append(ManifestError(f"rewrite id {rewrite.id!r} is used twice", file=o.file, line=o.line, col=o.col,
+                                        key=o.key, hint=f"first at {first.origin.file}:{first.origin.line}:{first.origin.col}"))
+        seen.setdefault(rewrite.id, rewrite)
+    return errors
+
+
+def _split(text: str, resolver: Resolver, module_only: bool) -> tuple[Target, str]:
+    """``text`` as a Target, and a note when a dotted path had to be guessed."""
+    from npatch.dsl.grammar import parse_target
+
+    parsed = parse_target(text)
+    if parsed.explicit or module_only:
+        return Target(parsed.module if not module_only else text.rstrip(":"), parsed.qualname if not module_only else ""), ""
+    split = resolver.split(text)
+    if split is not None:
+        return Target(*split), ""
+    module, _, qualname = text.rpartition(".")
+    return Target(module, qualname), f"no module file found for any prefix of {text!r}; assumed module {module!r}"
+
+
+def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], options: dict[str, Any]) -> Op:
+    targets = []
+    for index, text in enumerate(draft.targets):
+        target, note = _split(text, resolver, draft.targets_are_modules)
+        origin = draft.target_origin(index)
+        if note:
+            diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
+        if draft.kind == "call" and target.qualname:
+            diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
+        _report(resolver, draft, target, origin, diagnostics, module_only=draft.kind in ("alias", "stub"))
+        targets.append(target)
+    source = None
+    if draft.source is not None:
+        if draft.source_is_module:
+            source = draft.source
+            _report(resolver, draft, Target(source), draft.origin(draft.source_key), diagnostics, module_only=False)
+        else:
+            source_target, note = _split(draft.source, resolver, False)
+            source = str(source_target)
+            if note:
+                diagnostics.append(Diagnostic("warning", "assumed", note, draft.origin(draft.source_key), draft.name))
+            _report(resolver, draft, source_target, draft.origin(draft.source_key), diagnostics, module_only=False)
+            if draft.kind == "replace" and targets:
+                why = resolver.compatible((targets[0].module, targets[0].qualname), (source_target.module, source_target.qualname))
+                if why:
+                    diagnostics.append(Diagnostic("error", "incompatible", f"{source} cannot replace {targets[0]}: {why}",
+                                                  draft.origin(draft.source_key), draft.name))
+    guard = None
+    if draft.guard is not None:
+        guard_target, _ = _split(draft.guard, resolver, False)
+        guard = str(guard_target)
+        _report(resolver, draft, guard_target, draft.origin("guard"), diagnostics, module_only=False)
+    return Op(
+        kind=draft.kind, name=draft.name, targets=tuple(targets), source=source, value=draft.value,
+        priority=draft.priority, when=draft.when, when_text=draft.when_text, guard=guard,
+        on_missing=draft.on_missing, options=tuple((k, freeze(v)) for k, v in sorted(draft.options.items())),
+        during=draft.during, rebind=draft.rebind, force=draft.force, manifest=draft.manifest.name,
+        origin=draft.origin(),
+    )
+
+
+def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostics: list[Diagnostic], module_only: bool) -> None:
+    if resolver.name == "none":
+        return
+    if draft.kind == "stub" or (draft.kind == "alias" and target.module == draft.targets[0]):
+        return  # a stub's module, and an alias's target, need not exist: that is their point
+    lookup = resolver.check(target.module, target.qualname)
+    if lookup.status == "found":
+        return
+    if lookup.status == "unverifiable":
+        diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail}", origin, draft.name))
+        return
+    severity = "info" if draft.on_missing == "ignore" else "error"
+    code = "missing" if lookup.status == "missing" else "import-error"
+    diagnostics.append(Diagnostic(severity, code, f"{target}: {lookup.detail}", origin, draft.name))
+

@@ -1,0 +1,152 @@
+"""Turn manifest entries into drafts of ops and rewrite rules.
+
+One builder per table, registered with :func:`builder`; a builder returns
+:class:`Draft` objects (ops whose paths are not resolved yet).  ``[brake]``
+and ``[profile]`` are sugar: they expand into ordinary ``wrap`` drafts (see
+:mod:`npatch.compiler.sugar`), so the runtime has no special case for them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from npatch.dsl.locate import KeyPath
+from npatch.dsl.manifest import Entry, Manifest
+from npatch.plan import Origin, Rewrite, freeze
+
+
+@dataclass
+class Draft:
+    """An op before path resolution: targets and source still as written."""
+
+    kind: str
+    name: str
+    manifest: Manifest
+    entry_path: KeyPath
+    target_key: str                         # the key that holds the target ("target", "module", ...)
+    targets: list[str]                      # as written; the first is the target, the rest `also`
+    source: str | None = None
+    source_key: str = ""
+    source_is_module: bool = False          # alias sources are modules, not objects
+    value: Any = None
+    priority: int = 0
+    when: Any = None
+    when_text: str | None = None
+    guard: str | None = None
+    on_missing: str = "warn"
+    options: dict[str, Any] = field(default_factory=dict)
+    during: str | None = None
+    rebind: bool = False
+    force: bool = False
+    targets_are_modules: bool = False       # alias, stub and call act on a module
+
+    def origin(self, key: str | None = None, index: int | None = None) -> Origin:
+        path = self.entry_path + ((key,) if key else ()) + ((index,) if index is not None else ())
+        line, col = self.manifest.doc.position(path, value=key is not None)
+        from npatch.dsl.locate import format_path
+
+        return Origin(str(self.manifest.file), line, col, format_path(path))
+
+    def target_origin(self, index: int) -> Origin:
+        if index == 0:
+            return self.origin(self.target_key)
+        return self.origin("also", index - 1)
+
+
+Builder = Callable[[Manifest, Entry], list[Draft]]
+BUILDERS: dict[str, Builder] = {}
+
+
+def builder(table: str) -> Callable[[Builder], Builder]:
+    def register(func: Builder) -> Builder:
+        BUILDERS[table] = func
+        return func
+
+    return register
+
+
+def _common(manifest: Manifest, entry: Entry) -> dict[str, Any]:
+    data = entry.data
+    return {
+        "manifest": manifest,
+        "entry_path": entry.path,
+        "priority": data.get("priority", 0),
+        "when": entry.conditions.get("when"),
+        "when_text": data.get("when"),
+    }
+
+
+@builder("alias")
+def _alias(manifest: Manifest, entry: Entry) -> list[Draft]:
+    data = entry.data
+    return [Draft(kind="alias", name=data.get("name", f"alias:{data['target']}"), target_key="target",
+                  targets=[data["target"]], source=data["source"], source_key="source", source_is_module=True,
+                  force=data.get("replace", False), targets_are_modules=True, **_common(manifest, entry))]
+
+
+@builder("stub")
+def _stub(manifest: Manifest, entry: Entry) -> list[Draft]:
+    data = entry.data
+    return [Draft(kind="stub", name=data.get("name", f"stub:{data['module']}"), target_key="module",
+                  targets=[data["module"]], value=data.get("on-use", "error"), force=data.get("force", False),
+                  targets_are_modules=True, **_common(manifest, entry))]
+
+
+@builder("patch")
+def _patch(manifest: Manifest, entry: Entry) -> list[Draft]:
+    data = entry.data
+    kind = next(k for k in ("replace", "wrap", "value", "delete", "call") if k in data)
+    draft = Draft(
+        kind=kind, name=data["name"], target_key="target", targets=[data["target"], *data.get("also", [])],
+        guard=data.get("guard"), on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
+        during=data.get("during"), rebind=data.get("rebind", False), targets_are_modules=kind == "call",
+        **_common(manifest, entry),
+    )
+    if kind in ("replace", "wrap", "call"):
+        draft.source, draft.source_key = data[kind], kind
+    elif kind == "value":
+        draft.value = data["value"]
+    return [draft]
+
+
+@builder("register")
+def _register(manifest: Manifest, entry: Entry) -> list[Draft]:
+    data = entry.data
+    name = data.get("op-name", f"register:{data['registry']}:{data['name']}")
+    return [Draft(kind="register", name=name, target_key="registry", targets=[data["registry"]],
+                  source=data["object"], source_key="object", value=data["name"], force=data.get("force", True),
+                  **_common(manifest, entry))]
+
+
+@builder("brake")
+def _brake(manifest: Manifest, entry: Entry) -> list[Draft]:
+    from npatch.compiler.sugar import expand
+
+    return expand("brake", manifest, entry)
+
+
+@builder("profile")
+def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
+    from npatch.compiler.sugar import expand
+
+    return expand("profile", manifest, entry)
+
+
+def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
+    from npatch.dsl.locate import format_path
+    from npatch.rewrite.kinds import kind_of
+
+    data = entry.data
+    kind = kind_of(data)[0]
+    line, col = manifest.doc.position(entry.path)
+    params = data[kind]
+    return Rewrite(
+        id=data["id"], kind=kind, params=tuple((k, freeze(v)) for k, v in sorted(params.items())),
+        when=entry.conditions.get("when"), when_text=data.get("when"),
+        include=tuple(data.get("include", ())), exclude=tuple(data.get("exclude", ())),
+        message=data.get("message", ""),
+        examples=tuple((e["before"], e["after"]) for e in data.get("examples", ())),
+        valid=tuple(data.get("valid", ())), manifest=manifest.name,
+        origin=Origin(str(manifest.file), line, col, format_path(entry.path)),
+    )

@@ -1,0 +1,120 @@
+"""Gather the manifests of a compile: includes depth-first, options, ``--set``.
+
+Included manifests come first, in the order they are listed, each before the
+manifest that includes it; a manifest reached twice is used once (the first
+time); a cycle is an error naming every file on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npatch.dsl.discovery import find_manifest
+from npatch.dsl.manifest import Manifest, did_you_mean, load_manifest
+from npatch.errors import ManifestErrors, UsageError
+
+
+@dataclass
+class Collected:
+    """Manifests in application order, with who included whom."""
+
+    manifests: list[Manifest] = field(default_factory=list)
+    includes: dict[Path, list[Path]] = field(default_factory=dict)
+    roots: list[Path] = field(default_factory=list)
+
+
+def collect(specs: list[str]) -> Collected:
+    result = Collected()
+    done: dict[Path, Manifest] = {}
+    for spec in specs:
+        path = find_manifest(spec)
+        result.roots.append(path)
+        _visit(path, [], done, result)
+    _check_unique_names(result.manifests)
+    return result
+
+
+def _visit(path: Path, stack: list[Path], done: dict[Path, Manifest], result: Collected) -> None:
+    if path in done:
+        return
+    manifest = load_manifest(path)
+    stack = stack + [path]
+    children = []
+    for index, spec in enumerate(manifest.include):
+        try:
+            child = find_manifest(spec, base=path.parent)
+        except UsageError as exc:
+            raise manifest.error(("manifest", "include", index), str(exc), value=True,
+                                 hint="include built-in names (`npatch list`) or paths relative to this file") from None
+        if child in stack:
+            cycle = " -> ".join(str(p) for p in stack[stack.index(child):] + [child])
+            raise manifest.error(("manifest", "include", index), f"include cycle: {cycle}", value=True,
+                                 hint="remove one of these includes")
+        children.append(child)
+        _visit(child, stack, done, result)
+    result.includes[path] = children
+    done[path] = manifest
+    result.manifests.append(manifest)
+
+
+def _check_unique_names(manifests: list[Manifest]) -> None:
+    seen: dict[str, Manifest] = {}
+    errors = []
+    for manifest in manifests:
+        other = seen.get(manifest.name)
+        if other is not None:
+            line, col = other.doc.position(("manifest", "name"), value=True)
+            errors.append(manifest.error(("manifest", "name"), f"manifest name {manifest.name!r} is already used",
+                                         value=True, hint=f"first used at {other.file}:{line}:{col}"))
+        seen[manifest.name] = manifest
+    if errors:
+        raise ManifestErrors(errors)
+
+
+def merge_options(manifests: list[Manifest], sets: dict[str, str]) -> dict[str, Any]:
+    """Declared options (later manifests may change an included default), then ``--set``."""
+    options: dict[str, Any] = {}
+    for manifest in manifests:
+        options.update(manifest.options)
+    for key, text in sets.items():
+        if key not in options:
+            hint = did_you_mean(key, list(options))
+            declared = ", ".join(sorted(options)) or "none"
+            raise UsageError(f"--set {key}: no such option{' (' + hint + ')' if hint else ''}; declared options: {declared}")
+        options[key] = _coerce(key, text, options[key])
+    return options
+
+
+def _coerce(key: str, text: str, default: Any) -> Any:
+    """Parse ``--set`` text as the type of the declared default."""
+    if isinstance(default, bool):
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise UsageError(f"--set {key}={text}: expected true or false")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"--set {key}={text}: expected an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"--set {key}={text}: expected a number") from None
+    return text
+
+
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+

@@ -1,0 +1,278 @@
+"""Static name resolution: find ``module:qual.name`` in source files with ``ast``.
+
+Nothing is imported or executed.  Modules are looked up as files under the
+search paths (``--path`` directories first, then ``sys.path``); names are
+looked up in the module's top-level bindings (through ``if``/``try``/``with``
+blocks), in class bodies and their statically known bases, and through
+``import`` / ``from ... import`` chains and star imports.
+
+A name whose existence depends on code that only runs (a C extension, a
+module ``__getattr__``, a base class from an extension, an attribute of an
+assigned value) is *unverifiable*, never *missing*: "missing" means we could
+see everything and the name is not there.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXTENSION_SUFFIXES = (".so", ".pyd")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The outcome of a static lookup: ``found``, ``missing`` or ``unverifiable``."""
+
+    status: str
+    detail: str = ""
+    file: str = ""
+
+
+@dataclass
+class _Scope:
+    """Top-level bindings of a module or a class body."""
+
+    defs: dict[str, ast.AST] = field(default_factory=dict)
+    assigned: set[str] = field(default_factory=set)
+    imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (module, attr or None)
+    star: list[str] = field(default_factory=list)
+    dynamic: str = ""
+
+
+class StaticIndex:
+    """Caches module files and their parsed scopes for a set of search paths."""
+
+    def __init__(self, paths: list[str] | None = None) -> None:
+        self.paths = [Path(p) for p in (paths or [])] + [Path(p or ".") for p in sys.path]
+        self._files: dict[str, Path | str | None] = {}
+        self._scopes: dict[Path, _Scope | None] = {}
+
+    # -- modules ---------------------------------------------------------
+    def module_file(self, module: str) -> Path | str | None:
+        """The module's source file; ``"extension"``/``"builtin"``/``"namespace"``; or None."""
+        if module in self._files:
+            return self._files[module]
+        result: Path | str | None = None
+        if module in sys.builtin_module_names:
+            result = "builtin"
+        else:
+            parts = module.split(".")
+            for root in self.paths:
+                base = root.joinpath(*parts)
+                if (base / "__init__.py").is_file():
+                    result = base / "__init__.py"
+                elif base.with_suffix(".py").is_file():
+                    result = base.with_suffix(".py")
+                elif _has_extension(base):
+                    result = "extension"
+                elif base.is_dir() and not parts[-1].startswith("."):
+                    result = result or "namespace"
+                    continue
+                else:
+                    continue
+                break
+        self._files[module] = result
+        return result
+
+    def is_module(self, module: str) -> bool:
+        return self.module_file(module) is not None
+
+    def split(self, dotted: str) -> tuple[str, str] | None:
+        """Split ``a.b.C.f`` at the longest prefix that is a module."""
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            module = ".".join(parts[:cut])
+            found = self.module_file(module)
+            if found is not None and found != "namespace" or (found == "namespace" and cut == len(parts)):
+                return module, ".".join(parts[cut:])
+        return None
+
+    # -- names -----------------------------------------------------------
+    def lookup(self, module: str, qualname: str) -> Lookup:
+        return self._lookup(module, qualname.split(".") if qualname else [], set())
+
+    def _lookup(self, module: str, parts: list[str], seen: set[tuple[str, str]]) -> Lookup:
+        key = (module, ".".join(parts))
+        if key in seen:
+            return Lookup("unverifiable", f"import cycle through {module}")
+        seen = seen | {key}
+        found = self.module_file(module)
+        if found is None:
+            parent, _, last = module.rpartition(".")
+            if parent and self._binds(parent, last):
+                # a module set up at run time under its parent's name (os.path is posixpath)
+                return self._lookup(parent, [last, *parts], seen)
+            if parent and self.module_file(parent) in ("extension", "builtin"):
+                return Lookup("unverifiable", f"{module} would come from the C extension {parent}")
+            return Lookup("missing", f"no module named {module!r}")
+        if not parts:
+            return Lookup("found", file=str(found))
+        if isinstance(found, str):
+            if found == "namespace":
+                sub = f"{module}.{parts[0]}"
+                if self.is_module(sub):
+                    return self._lookup(sub, parts[1:], seen)
+                return Lookup("missing", f"namespace package {module} has no {parts[0]!r}")
+            return Lookup("unverifiable", f"{module} is a C extension ({found})")
+        scope = self._scope(found)
+        if scope is None:
+            return Lookup("unverifiable", f"cannot parse {found}")
+        return self._in_scope(scope, module, parts, seen, found)
+
+    def _in_scope(self, scope: _Scope, module: str, parts: list[str], seen: set, file: Path) -> Lookup:
+        name, rest = parts[0], parts[1:]
+        if name in scope.defs:
+            node = scope.defs[name]
+            if not rest:
+                return Lookup("found", file=f"{file}:{getattr(node, 'lineno', 0)}")
+            if isinstance(node, ast.ClassDef):
+                return self._in_class(node, module, rest, seen, file)
+            return Lookup("unverifiable", f"{name} is a function; attributes of it are set at run time")
+        if name in scope.imports:
+            target_module, attr = scope.imports[name]
+            if attr is None:
+                return self._lookup(target_module, rest, seen)
+            if self.is_module(f"{target_module}.{attr}") and not self._binds(target_module, attr):
+                return self._lookup(f"{target_module}.{attr}", rest, seen)
+            return self._lookup(target_module, [attr, *rest], seen)
+        if name in scope.assigned:
+            if not rest:
+                return Lookup("found", file=str(file))
+            return Lookup("unverifiable", f"{name} is assigned at run time; its attributes cannot be seen")
+        if module and self.is_module(f"{module}.{name}"):
+            return self._lookup(f"{module}.{name}", rest, seen)
+        for star in scope.star:
+            result = self._lookup(star, parts, seen)
+            if result.status != "missing":
+                return result
+        if scope.dynamic:
+            return Lookup("unverifiable", f"{module or 'class'} defines names at run time ({scope.dynamic})")
+        where = f"module {module}" if module else "class body"
+        return Lookup("missing", f"{name!r} is not defined in {where} ({file})")
+
+    def _binds(self, module: str, name: str) -> bool:
+        found = self.module_file(module)
+        if not isinstance(found, Path):
+            return False
+        scope = self._scope(found)
+        return bool(scope) and (name in scope.defs or name in scope.assigned or name in scope.imports)
+
+    def _in_class(self, node: ast.ClassDef, module: str, parts: list[str], seen: set, file: Path) -> Lookup:
+        scope = _collect(node.body, module, is_package=False)
+        result = self._in_scope(scope, "", parts, seen, file)
+        if result.status != "missing":
+            return result
+        for base in node.bases:
+            dotted = _dotted(base)
+            if dotted is None:
+                return Lookup("unverifiable", f"base class {ast.unparse(base)} of {node.name} is computed")
+            base_result = self._resolve_base(module, dotted, parts, seen)
+            if base_result.status != "missing":
+                return base_result
+        return Lookup("missing", f"{parts[0]!r} is not defined in class {node.name} or its bases ({file}:{node.lineno})")
+
+    def _resolve_base(self, module: str, dotted: str, parts: list[str], seen: set) -> Lookup:
+        if dotted in ("object", "type", "Exception", "BaseException", "dict", "list", "tuple", "str", "int"):
+            return Lookup("missing", "")
+        head, _, tail = dotted.partition(".")
+        qual = [*([tail] if tail else []), *parts]
+        qual = ".".join(qual).split(".")
+        return self._lookup(module, [head, *qual], seen)
+
+    def _scope(self, file: Path) -> _Scope | None:
+        if file not in self._scopes:
+            try:
+                tree = ast.parse(file.read_bytes(), filename=str(file))
+            except (SyntaxError, ValueError, OSError):
+                self._scopes[file] = None
+                return None
+            module = self._module_name(file)
+            self._scopes[file] = _collect(tree.body, module, is_package=file.name == "__init__.py")
+        return self._scopes[file]
+
+    def _module_name(self, file: Path) -> str:
+        for root in self.paths:
+            try:
+                rel = file.resolve().relative_to(root.resolve())
+            except ValueError:
+                continue
+            parts = list(rel.with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            return ".".join(parts)
+        return ""
+
+
+def _has_extension(base: Path) -> bool:
+    if not base.parent.is_dir():
+        return False
+    return any(any(base.parent.glob(f"{base.name}.*{suffix}")) for suffix in EXTENSION_SUFFIXES)
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
+
+
+def _collect(body: list[ast.stmt], module: str, is_package: bool) -> _Scope:
+    scope = _Scope()
+    package = module if is_package else module.rpartition(".")[0]
+    _walk(body, scope, package)
+    return scope
+
+
+def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            scope.defs[stmt.name] = stmt
+            if stmt.name == "__getattr__":
+                scope.dynamic = "module __getattr__"
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        scope.assigned.add(name.id)
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    scope.imports[alias.asname] = (alias.name, None)
+                else:
+                    top = alias.name.partition(".")[0]
+                    scope.imports.setdefault(top, (top, None))
+        elif isinstance(stmt, ast.ImportFrom):
+            base = _absolute(stmt, package)
+            for alias in stmt.names:
+                if alias.name == "*":
+                    scope.star.append(base)
+                else:
+                    scope.imports[alias.asname or alias.name] = (base, alias.name)
+        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or type(stmt).__name__ == "TryStar":
+            for block in ("body", "orelse", "finalbody"):
+                _walk(getattr(stmt, block, []), scope, package)
+            for handler in getattr(stmt, "handlers", []):
+                _walk(handler.body, scope, package)
+        elif isinstance(stmt, ast.Expr) and _is_dynamic_call(stmt.value):
+            scope.dynamic = ast.unparse(stmt.value)[:60]
+
+
+def _absolute(stmt: ast.ImportFrom, package: str) -> str:
+    if not stmt.level:
+        return stmt.module or ""
+    parts = package.split(".") if package else []
+    if stmt.level > 1:
+        parts = parts[: len(parts) - (stmt.level - 1)]
+    return ".".join(parts + ([stmt.module] if stmt.module else []))
+
+
+def _is_dynamic_call(node: ast.expr) -> bool:
+    """``globals().update(...)``, ``setattr(sys.modules[__name__], ...)`` and friends."""
+    if not isinstance(node, ast.Call):
+        return False
+    return ast.unparse(node.func).startswith("globals")

@@ -1,0 +1,99 @@
+"""Find manifests: a file path, a built-in name, or an installed package's.
+
+Sources are tried in order, first match wins:
+
+1. a path (anything ending in ``.toml`` or containing a path separator, or
+   an existing file), relative to the including manifest's directory for
+   ``include`` entries and to the working directory on the command line;
+2. a built-in manifest: ``npatch/manifests/NAME.toml``;
+3. an entry point ``NAME`` in the group ``npatch.manifests``.  Its object
+   may be a path (str or ``os.PathLike``), a callable returning one, or a
+   module or package, in whose directory ``NAME.toml`` is looked up.
+
+An unknown name fails listing what exists, with a did-you-mean.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from npatch.errors import UsageError
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "manifests"
+ENTRY_POINT_GROUP = "npatch.manifests"
+
+
+@dataclass(frozen=True)
+class Available:
+    """A manifest that can be named: where it comes from and where it lives."""
+
+    name: str
+    path: Path
+    origin: str  # "built-in" or "entry point (DIST)"
+
+
+def looks_like_path(spec: str) -> bool:
+    return spec.endswith(".toml") or os.sep in spec or "/" in spec or spec.startswith(".")
+
+
+def find_manifest(spec: str, base: Path | None = None) -> Path:
+    """The file behind ``spec``; :class:`UsageError` when there is none."""
+    if looks_like_path(spec) or (base is None and Path(spec).is_file()):
+        path = (base / spec) if base is not None and not Path(spec).is_absolute() else Path(spec)
+        if not path.is_file():
+            raise UsageError(f"manifest file not found: {path}")
+        return path.resolve()
+    builtin = BUILTIN_DIR / f"{spec}.toml"
+    if builtin.is_file():
+        return builtin
+    for available in _entry_point_manifests():
+        if available.name == spec:
+            return available.path
+    names = [a.name for a in list_manifests()]
+    from npatch.dsl.manifest import did_you_mean
+
+    hint = did_you_mean(spec, names)
+    listing = ", ".join(names) or "none"
+    raise UsageError(f"unknown manifest {spec!r}{' (' + hint + ')' if hint else ''}; available: {listing}")
+
+
+def list_manifests() -> list[Available]:
+    """Every manifest that can be named: built-ins first, then entry points."""
+    found = [Available(p.stem, p, "built-in") for p in sorted(BUILTIN_DIR.glob("*.toml"))]
+    seen = {a.name for a in found}
+    for available in _entry_point_manifests():
+        if available.name not in seen:
+            found.append(available)
+            seen.add(available.name)
+    return found
+
+
+def _entry_point_manifests() -> list[Available]:
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            path = _entry_point_path(ep.name, ep.load())
+        except Exception as exc:  # a broken third-party package must not break npatch
+            raise UsageError(f"entry point {ep.name!r} of {dist} ({ep.value}) cannot be loaded: {exc}") from None
+        found.append(Available(ep.name, path, f"entry point ({dist})"))
+    return found
+
+
+def _entry_point_path(name: str, obj: Any) -> Path:
+    if callable(obj) and not isinstance(obj, type) and not hasattr(obj, "__path__") and not hasattr(obj, "__file__"):
+        obj = obj()
+    if isinstance(obj, (str, os.PathLike)):
+        return Path(obj).resolve()
+    directory = None
+    if hasattr(obj, "__path__"):
+        directory = Path(list(obj.__path__)[0])
+    elif getattr(obj, "__file__", None):
+        directory = Path(obj.__file__).parent
+    if directory is None:
+        raise TypeError(f"expected a path, a callable returning a path, or a module; got {type(obj).__name__}")
+    return (directory / f"{name}.toml").resolve()

@@ -1,0 +1,231 @@
+"""Read TOML with the position of every key and value.
+
+``tomli`` gives values and, on a syntax error, the line and column; it does
+not say where a key is.  Errors about *content* ("unknown key", "bad
+condition") must point at the key or value itself, not at the table header
+(ruff #9719), so this module scans the already-valid text a second time and
+records, for each key path, where its key and its value start.
+
+Key paths are tuples: ``("patch", 3, "when")`` for the ``when`` key of the
+fourth ``[[patch]]`` table, ``("patch", 3, "also", 1)`` for an array item.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from npatch.errors import ManifestError
+
+KeyPath = tuple[Any, ...]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_VALUE_ATOM = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d[^\s,\]\}#]*|[^\s,\]\}#]+")
+
+
+@dataclass
+class Located:
+    """A parsed TOML document with positions (1-based line and column)."""
+
+    data: dict[str, Any]
+    file: str
+    text: str
+    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: KeyPath, *, value: bool = False) -> tuple[int, int]:
+        """Where ``path`` is: its value (``value=True``) or its key; falls back to
+        the nearest enclosing path that has a position, then to line 1."""
+        table = self.values if value else self.keys
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.keys:
+                return self.keys[probe]
+            probe = probe[:-1]
+        return (1, 1)
+
+    def error(self, path: KeyPath, message: str, *, value: bool = False, hint: str = "", **kw: Any) -> ManifestError:
+        line, col = self.position(path, value=value)
+        return ManifestError(message, file=self.file, line=line, col=col, key=format_path(path), hint=hint, **kw)
+
+
+def format_path(path: KeyPath) -> str:
+    """``("patch", 3, "when")`` -> ``patch[3].when``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load(text: str, file: str) -> Located:
+    """Parse ``text``; a syntax error keeps tomli's line and column."""
+    import tomli
+
+    try:
+        data = tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        message = getattr(exc, "msg", str(exc))
+        raise ManifestError(
+            f"invalid TOML: {message}",
+            file=file,
+            line=getattr(exc, "lineno", 0) or 0,
+            col=getattr(exc, "colno", 0) or 0,
+            hint="see https://toml.io for the syntax",
+        ) from None
+    located = Located(data, file, text)
+    _Scanner(text, located).run()
+    return located
+
+
+class _Scanner:
+    """Walks valid TOML text and records key/value positions (no value parsing)."""
+
+    def __init__(self, text: str, out: Located) -> None:
+        self.text = text
+        self.pos = 0
+        self.out = out
+        self.array_counts: dict[KeyPath, int] = {}
+        self.line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    # -- positions -------------------------------------------------------
+    def where(self, pos: int) -> tuple[int, int]:
+        lo, hi = 0, len(self.line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.line_starts[mid] <= pos:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo + 1, pos - self.line_starts[lo] + 1
+
+    # -- lexing helpers --------------------------------------------------
+    def skip_ws(self, newlines: bool) -> None:
+        text = self.text
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                self.pos += 1
+            elif ch == "#":
+                end = text.find("\n", self.pos)
+                self.pos = len(text) if end < 0 else end
+            else:
+                return
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def read_key_part(self) -> str:
+        ch = self.peek()
+        if ch in "\"'":
+            return self.read_string()
+        match = _BARE_KEY.match(self.text, self.pos)
+        if not match:
+            return ""
+        self.pos = match.end()
+        return match.group()
+
+    def read_dotted_key(self) -> list[str]:
+        parts = [self.read_key_part()]
+        while True:
+            self.skip_ws(False)
+            if self.peek() != ".":
+                return parts
+            self.pos += 1
+            self.skip_ws(False)
+            parts.append(self.read_key_part())
+
+    def read_string(self) -> str:
+        import tomli
+
+        text = self.text
+        quote = text[self.pos]
+        triple = text.startswith(quote * 3, self.pos)
+        if triple:
+            end = text.find(quote * 3, self.pos + 3)
+            while text.startswith(quote, end + 3):
+                end += 1
+            end += 3
+        else:
+            end = self.pos + 1
+            while text[end] != quote:
+                end += 2 if (quote == '"' and text[end] == "\\") else 1
+            end += 1
+        raw = text[self.pos:end]
+        self.pos = end
+        return tomli.loads(f"k = {raw}")["k"]
+
+    # -- structure -------------------------------------------------------
+    def run(self) -> None:
+        table: KeyPath = ()
+        while True:
+            self.skip_ws(True)
+            if self.pos >= len(self.text):
+                return
+            if self.peek() == "[":
+                table = self.read_header()
+            else:
+                self.read_keyval(table)
+
+    def read_header(self) -> KeyPath:
+        start = self.pos
+        is_array = self.text.startswith("[[", self.pos)
+        self.pos += 2 if is_array else 1
+        self.skip_ws(False)
+        parts = tuple(self.read_dotted_key())
+        self.pos = self.text.index("]]" if is_array else "]", self.pos) + (2 if is_array else 1)
+        if is_array:
+            index = self.array_counts.get(parts, 0)
+            self.array_counts[parts] = index + 1
+            path = parts + (index,)
+        else:
+            path = parts
+        self.out.keys.setdefault(path, self.where(start))
+        return path
+
+    def read_keyval(self, table: KeyPath) -> None:
+        key_start = self.pos
+        path = table + tuple(self.read_dotted_key())
+        self.out.keys.setdefault(path, self.where(key_start))
+        self.skip_ws(False)
+        self.pos += 1  # '='
+        self.skip_ws(False)
+        self.read_value(path)
+
+    def read_value(self, path: KeyPath) -> None:
+        self.out.values.setdefault(path, self.where(self.pos))
+        ch = self.peek()
+        if ch in "\"'":
+            self.read_string()
+        elif ch == "[":
+            self.pos += 1
+            index = 0
+            while True:
+                self.skip_ws(True)
+                if self.peek() == "]":
+                    self.pos += 1
+                    return
+                self.read_value(path + (index,))
+                self.out.keys.setdefault(path + (index,), self.out.values[path + (index,)])
+                index += 1
+                self.skip_ws(True)
+                if self.peek() == ",":
+                    self.pos += 1
+        elif ch == "{":
+            self.pos += 1
+            while True:
+                self.skip_ws(False)
+                if self.peek() == "}":
+                    self.pos += 1
+                    return
+                self.read_keyval(path)
+                self.skip_ws(False)
+                if self.peek() == ",":
+                    self.pos += 1
+        else:
+            match = _VALUE_ATOM.match(self.text, self.pos)
+            self.pos = match.end() if match else self.pos + 1

@@ -1,0 +1,310 @@
+"""Load one manifest file and check it against the model.
+
+The result is a :class:`Manifest`: its header, its options and its entries
+(one per ``[[alias]]``, ``[[stub]]``, ``[[patch]]``, ... table), each entry
+still knowing where it is in the file.  Checks here are local to the file:
+types, unknown keys (with a did-you-mean), required keys, choices, and the
+syntax of conditions and paths.  Everything that needs several files
+(includes, duplicates, options) is the compiler's.
+
+All problems of a file are collected and raised together as
+:class:`~npatch.errors.ManifestErrors`.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npatch.dsl.locate import KeyPath, Located, load
+from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
+from npatch.errors import ConditionError, ManifestError, ManifestErrors
+
+
+@dataclass
+class Entry:
+    """One ``[[table]]`` (or ``[table]``) of a manifest, validated."""
+
+    table: str
+    path: KeyPath
+    data: dict[str, Any]
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def index(self) -> int | None:
+        return self.path[1] if len(self.path) > 1 else None
+
+
+@dataclass
+class Manifest:
+    name: str
+    file: Path
+    doc: Located
+    description: str = ""
+    include: list[str] = field(default_factory=list)
+    when: Any = None
+    when_text: str | None = None
+    disable: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+
+    def error(self, path: KeyPath, message: str, **kw: Any) -> ManifestError:
+        return self.doc.error(path, message, **kw)
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
+
+
+def load_manifest(file: Path) -> Manifest:
+    """Read and check one manifest file (its includes are not followed here)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text: {exc.reason}", file=str(file), line=1, col=1) from None
+    doc = load(text, str(file))
+    checker = _Checker(doc)
+    manifest = checker.run()
+    if checker.errors:
+        raise ManifestErrors(checker.errors)
+    assert manifest is not None
+    return manifest
+
+
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "bool": "true or false", "number": "a number",
+               "list[str]": "an array of strings", "table": "a table", "examples": "an array of { before, after } tables"}
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "table":
+        return isinstance(value, dict)
+    if kind == "examples":
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    return True
+
+
+class _Checker:
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+        self.errors: list[ManifestError] = []
+
+    def fail(self, path: KeyPath, message: str, **kw: Any) -> None:
+        self.errors.append(self.doc.error(path, message, **kw))
+
+    def run(self) -> Manifest | None:
+        data = self.doc.data
+        for name in data:
+            if name not in TABLES:
+                hint = did_you_mean(name, tuple(TABLES)) or f"valid tables: {', '.join(TABLES)}"
+                self.fail((name,), f"unknown table `{name}`", hint=hint)
+        head = data.get("manifest")
+        if not isinstance(head, dict):
+            self.fail(("manifest",), "missing [manifest] table",
+                      hint='every manifest starts with [manifest] and name = "..."')
+            return None
+        header = self.check_table(TABLES["manifest"], ("manifest",), head)
+        manifest = Manifest(name=head.get("name", ""), file=Path(self.doc.file), doc=self.doc)
+        manifest.description = head.get("description", "")
+        manifest.include = list(head.get("include", []))
+        manifest.disable = list(head.get("disable", []))
+        if "when" in header.conditions:
+            manifest.when = header.conditions["when"]
+            manifest.when_text = head["when"]
+        options = data.get("options", {})
+        if not isinstance(options, dict):
+            self.fail(("options",), "[options] must be a table of name = default value")
+        else:
+            manifest.options = dict(options)
+        for name, table in TABLES.items():
+            if name in ("manifest", "options") or name not in data:
+                continue
+            raw = data[name]
+            if table.array:
+                if not isinstance(raw, list):
+                    self.fail((name,), f"`{name}` must be an array of tables", hint=f"write [[{name}]]")
+                    continue
+                for index, item in enumerate(raw):
+                    manifest.entries.append(self.check_table(table, (name, index), item))
+            elif not isinstance(raw, dict):
+                self.fail((name,), f"`{name}` must be a table", hint=f"write [{name}], not [[{name}]]")
+            else:
+                manifest.entries.append(self.check_table(table, (name,), raw))
+        return manifest
+
+    def check_table(self, table: Table, path: KeyPath, raw: Any) -> Entry:
+        entry = Entry(table.name, path, raw if isinstance(raw, dict) else {})
+        if not isinstance(raw, dict):
+            self.fail(path, f"`{table.name}` entries must be tables")
+            return entry
+        extra = _extra_keys(table)
+        for key, value in raw.items():
+            spec = table.key(key)
+            if spec is None:
+                if key in extra:
+                    continue
+                valid = [k.name for k in table.keys] + sorted(extra)
+                self.fail(path + (key,), f"unknown key `{key}` in [{'[' if table.array else ''}{table.name}{']' if table.array else ''}]",
+                          hint=did_you_mean(key, valid) or f"valid keys: {', '.join(valid)}")
+                continue
+            self.check_value(spec, path + (key,), value, entry)
+        for spec in table.keys:
+            if spec.required and spec.name not in raw:
+                self.fail(path, f"missing required key `{spec.name}`", hint=spec.doc)
+        checker = _ENTRY_CHECKS.get(table.name)
+        if checker:
+            checker(self, entry)
+        return entry
+
+    def check_value(self, spec: Key, path: KeyPath, value: Any, entry: Entry) -> None:
+        if not _type_ok(spec.type, value):
+            self.fail(path, f"`{spec.name}` must be {_TYPE_NAMES.get(spec.type, spec.type)}, not {_toml_type(value)}",
+                      value=True, hint=spec.doc)
+            return
+        if spec.choices and value not in spec.choices:
+            shown = " | ".join(_toml_repr(c) for c in spec.choices)
+            hint = did_you_mean(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
+            self.fail(path, f"`{spec.name}` must be one of {shown}, not {_toml_repr(value)}", value=True, hint=hint)
+            return
+        if spec.form:
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                where = path + (index,) if isinstance(value, list) else path
+                parsed = self.check_form(spec, where, item)
+                if spec.form == "condition" and parsed is not None:
+                    entry.conditions[spec.name] = parsed
+
+    def check_form(self, spec: Key, path: KeyPath, text: str) -> Any:
+        if spec.form == "name":
+            if not re.match(NAME_PATTERN, text):
+                self.fail(path, f"invalid manifest name {text!r}", value=True,
+                          hint="use lower case letters, digits, `.`, `_` and `-`, starting with a letter or digit")
+            return None
+        if spec.form == "opname":
+            if not re.match(PATCH_NAME_PATTERN, text):
+                self.fail(path, f"invalid name {text!r}", value=True,
+                          hint="use letters, digits, `_`, `.`, `-`, `:` and `@`")
+            return None
+        from npatch.dsl.grammar import parse_condition, parse_target
+
+        try:
+            if spec.form == "condition":
+                return parse_condition(text)
+            target = parse_target(text)
+        except ConditionError as exc:
+            self.fail_span(path, exc, spec)
+            return None
+        if spec.form == "module" and target.explicit:
+            self.fail(path, f"`{spec.name}` is a module name, not {text!r}", value=True,
+                      hint=f"write {target.module!r}")
+        if spec.form == "object" and target.explicit and not target.qualname:
+            self.fail(path, f"`{spec.name}` must name an object inside a module, not the module {target.module!r}",
+                      value=True, hint="write module:qualname")
+        return target
+
+    def fail_span(self, path: KeyPath, exc: ConditionError, spec: Key) -> None:
+        line, col = self.doc.position(path, value=True)
+        # the span is inside the string; +1 skips the opening quote
+        self.errors.append(ManifestError(
+            exc.message, file=self.doc.file, line=line, col=col + 1 + exc.span.start,
+            key=_fmt(path), hint=exc.hint or spec.doc, text=exc.text, span=exc.span,
+        ))
+
+
+def _fmt(path: KeyPath) -> str:
+    from npatch.dsl.locate import format_path
+
+    return format_path(path)
+
+
+def _extra_keys(table: Table) -> set[str]:
+    if table.extra == "rewrite-kinds":
+        from npatch.rewrite.kinds import REWRITE_KINDS
+
+        return set(REWRITE_KINDS)
+    return set()
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _toml_repr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+# -- checks that look at a whole entry ---------------------------------------
+_ENTRY_CHECKS: dict[str, Any] = {}
+
+
+def _entry_check(table: str):
+    def register(func):
+        _ENTRY_CHECKS[table] = func
+        return func
+
+    return register
+
+
+@_entry_check("patch")
+def _check_patch(checker: _Checker, entry: Entry) -> None:
+    actions = [k for k in PATCH_ACTIONS if k in entry.data]
+    if len(actions) != 1:
+        listed = ", ".join(f"`{a}`" for a in actions) if actions else "none"
+        checker.fail(entry.path + ((actions[1],) if len(actions) > 1 else ()),
+                     f"a patch needs exactly one of replace / wrap / value / delete / call (found {listed})",
+                     hint="`replace` swaps the object, `wrap` builds a wrapper around it, `value` sets a constant, "
+                          "`delete` removes it, `call` runs a function on the module")
+    if "guard" in entry.data and "replace" not in entry.data:
+        checker.fail(entry.path + ("guard",), "`guard` only works with `replace`",
+                     hint="the guard chooses between the replacement and the original")
+
+
+@_entry_check("rewrite")
+def _check_rewrite(checker: _Checker, entry: Entry) -> None:
+    from npatch.rewrite.kinds import REWRITE_KINDS
+
+    kinds = [k for k in REWRITE_KINDS if k in entry.data]
+    if len(kinds) != 1:
+        checker.fail(entry.path, f"a rewrite needs exactly one rule kind (found {', '.join(kinds) or 'none'})",
+                     hint=f"one of: {', '.join(REWRITE_KINDS)}")
+        return
+    kind = kinds[0]
+    for sub, message in REWRITE_KINDS[kind].validate(entry.data[kind]):
+        checker.fail(entry.path + (kind,) + ((sub,) if sub else ()), message, value=True)
+    for index, example in enumerate(entry.data.get("examples", [])):
+        if not isinstance(example, dict):
+            continue
+        missing = {"before", "after"} - set(example)
+        unknown = set(example) - {"before", "after"}
+        if missing or unknown:
+            checker.fail(entry.path + ("examples", index),
+                         "each example is { before = \"...\", after = \"...\" }",
+                         hint=f"missing: {', '.join(sorted(missing)) or '-'}; unknown: {', '.join(sorted(unknown)) or '-'}")
