@@ -1,0 +1,397 @@
+"""Parse ``when`` conditions and target paths with the lark grammar.
+
+The grammar (``npatch/grammar/npatch.lark``) ships inside the package and is
+loaded once, on first use, with the LALR parser.  Conditions become the
+plain tuples that :mod:`npatch.conditions` evaluates at run time (which is
+why that module never needs lark).  Everything a manifest author can get
+wrong is reported as a :class:`ConditionError` whose span marks the bad
+token, call or name, with a message that says what would have been valid.
+
+Checks made here, at compile time, so that a run never meets them: unknown
+function and variable names (with a did-you-mean), the number of arguments,
+``option()`` names against the declared options, and literals compared with
+``version()`` / ``python_version`` (or with ``<``, ``>``...) that are not
+PEP 440 versions.
+"""
+from __future__ import annotations
+
+import difflib
+import keyword
+import os
+import re
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from npatch.conditions import FUNCTIONS, VARIABLES, VERSION_VARIABLES
+from npatch.errors import ConditionError, Span
+
+__all__ = ["ParsedTarget", "parse_condition", "parse_target"]
+
+Node = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ParsedTarget:
+    """A target path as written: ``explicit`` when a colon fixed the module/attribute split."""
+
+    module: str
+    qualname: str
+    explicit: bool
+
+
+def _cache_file() -> str | bool:
+    """A private per-user file for lark's parser cache, or False when none is safe.
+
+    The cache is a pickle, so loading one that someone else could write would
+    run their code: lark's own default (a name in the shared temp dir) is not
+    used.  The file lives in ``$XDG_CACHE_HOME/npatch`` (``~/.cache/npatch``),
+    a directory that must be ours and closed to group and others.  Building
+    the parser takes about 20 ms; loading the cache about 2 ms.
+    """
+    if os.environ.get("NPATCH_NO_GRAMMAR_CACHE") or not hasattr(os, "getuid"):
+        return False
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "npatch")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not os.access(folder, os.W_OK):
+            return False
+    except OSError:
+        return False
+    from lark import __version__ as lark_version
+
+    return os.path.join(folder, f"grammar-lark{lark_version}-py{sys.version_info[0]}{sys.version_info[1]}.cache")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    """The LALR parser for both start rules, built once per process."""
+    from lark import Lark
+
+    return Lark.open_from_package(
+        "npatch",
+        "npatch.lark",
+        ("grammar",),
+        parser="lalr",
+        start=["condition", "target"],
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=_cache_file(),
+    )
+
+
+# ---------------------------------------------------------------- errors
+
+#: How terminals read in "expected ..." messages; comparison operators are grouped.
+_TERMINAL_NAMES = {
+    "_OR": "`or`",
+    "_AND": "`and`",
+    "_NOT": "`not`",
+    "IN": "`in`",
+    "TRUE": "`true`",
+    "FALSE": "`false`",
+    "CMP_OP": "a comparison operator",
+    "STRING": "a quoted string",
+    "NAME": "a name",
+    "_LPAR": "`(`",
+    "_RPAR": "`)`",
+    "_COMMA": "`,`",
+    "COLON": "`:`",
+    "_DOT": "`.`",
+    "$END": "the end",
+}
+
+#: Order in which expected things are listed: values first, then operators, then closers.
+_TERMINAL_ORDER = list(_TERMINAL_NAMES)
+
+
+def _expected(terminals: Collection[str]) -> str:
+    names: list[str] = []
+    if {"STRING", "NAME"} <= set(terminals) and "CMP_OP" not in terminals:
+        names.append("a condition" if "_NOT" in terminals else "a value")
+        terminals = [t for t in terminals if t not in ("STRING", "NAME", "TRUE", "FALSE", "_NOT", "_LPAR")]
+    ordered = sorted(set(terminals), key=lambda t: _TERMINAL_ORDER.index(t) if t in _TERMINAL_ORDER else 99)
+    if "CMP_OP" in ordered and "IN" in ordered:
+        ordered.remove("IN")
+        ordered = [t for t in ordered if t != "_NOT"]
+    for t in ordered:
+        name = _TERMINAL_NAMES.get(t, f"`{t}`")
+        if name not in names:
+            names.append(name)
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _bad_run(text: str, pos: int) -> Span:
+    """The span of the unlexable run at ``pos``: a word, a run of punctuation, or an open string."""
+    if text[pos] in "'\"":
+        return Span(pos, len(text))
+    word = re.compile(r"[\w.+*-]") if re.match(r"[\w.]", text[pos]) else re.compile(r"[^\w\s()'\",]")
+    end = pos + 1
+    while end < len(text) and word.match(text[end]):
+        end += 1
+    return Span(pos, end)
+
+
+#: Characters users bring from Python, shell or C, with what npatch wants instead.
+_CHAR_HINTS = (
+    (re.compile(r"&&?"), "use `and`"),
+    (re.compile(r"\|\|?"), "use `or`"),
+    (re.compile(r"!"), "use `not`"),
+    (re.compile(r"="), "compare with `==`"),
+    (re.compile(r"[\d.][\w.+*-]*"), "quote literals: versions are strings, e.g. '2.0'"),
+    (re.compile(r"[\"'].*"), "a string is missing its closing quote"),
+)
+
+
+def _accepts(text: str, exc: Any, pos: int, start: str) -> set[str]:
+    """The terminals really acceptable at ``pos``.
+
+    LALR merges states, so ``exc.expected`` may list `)` at the top level;
+    replaying the text before the error in an interactive parser gives the
+    exact set.
+    """
+    parser = getattr(exc, "interactive_parser", None)
+    try:
+        if parser is None:
+            parser = _parser().parse_interactive(text[:pos], start=start)
+            parser.exhaust_lexer()
+        return set(parser.accepts())
+    except Exception:  # noqa: BLE001 - any failure: fall back to lark's own guess
+        return set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+
+
+def _syntax_error(text: str, exc: Any) -> ConditionError:
+    """A friendly :class:`ConditionError` for a lark parse failure of a condition."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    if isinstance(exc, UnexpectedCharacters):
+        span = _bad_run(text, exc.pos_in_stream)
+        bad = text[span.start:span.end]
+        hint = next((h for rx, h in _CHAR_HINTS if rx.fullmatch(bad)), "")
+        expected = _expected(_accepts(text, exc, span.start, "condition"))
+        return ConditionError(f"unexpected `{bad}`: expected {expected}", text, span, hint)
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        tok = exc.token
+        span = Span(tok.start_pos, tok.end_pos)
+        accepts = _accepts(text, exc, tok.start_pos, "condition")
+        hint = ""
+        if tok.type in ("CMP_OP", "IN") and "CMP_OP" not in accepts:
+            hint = "a comparison has one operator; combine comparisons with `and`"
+        elif tok.type in ("STRING", "NAME", "TRUE", "FALSE") and "_AND" in accepts and "_COMMA" not in accepts:
+            hint = "join conditions with `and` / `or`"
+        return ConditionError(f"unexpected `{tok}`: expected {_expected(accepts)}", text, span, hint)
+    end = len(text.rstrip())
+    accepts = _accepts(text, exc, len(text), "condition")
+    what = "a condition" if not text.strip() else _expected(accepts)
+    hint = "an unclosed `(`?" if "_RPAR" in accepts else ""
+    return ConditionError(f"condition ends too early: expected {what}", text, Span(end, end), hint)
+
+
+# ---------------------------------------------------------------- conditions
+
+def _span(tree: Any) -> Span:
+    return Span(tree.meta.start_pos, tree.meta.end_pos)
+
+
+def _unescape(token: str) -> str:
+    return re.sub(r"\\(.)", r"\1", token[1:-1])
+
+
+def _did_you_mean(name: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"did you mean `{close[0]}`?" if close else ""
+
+
+class _Builder:
+    """Turns a lark tree into condition tuples, checking names as it goes."""
+
+    def __init__(self, text: str, options: Collection[str] | None) -> None:
+        self.text = text
+        self.options = options
+
+    def error(self, message: str, span: Span, hint: str = "") -> ConditionError:
+        return ConditionError(message, self.text, span, hint)
+
+    def build(self, tree: Any) -> Node:
+        return getattr(self, "_" + tree.data)(tree)
+
+    def _condition(self, tree: Any) -> Node:
+        return self.build(tree.children[0])
+
+    def _fold(self, op: str, tree: Any) -> Node:
+        node = self.build(tree.children[0])
+        for child in tree.children[1:]:
+            node = (op, node, self.build(child))
+        return node
+
+    def _or_expr(self, tree: Any) -> Node:
+        return self._fold("or", tree)
+
+    def _and_expr(self, tree: Any) -> Node:
+        return self._fold("and", tree)
+
+    def _not_(self, tree: Any) -> Node:
+        return ("not", self.build(tree.children[0]))
+
+    def _string(self, tree: Any) -> Node:
+        return ("str", _unescape(tree.children[0]))
+
+    def _true(self, tree: Any) -> Node:
+        return ("bool", True)
+
+    def _false(self, tree: Any) -> Node:
+        return ("bool", False)
+
+    def _var(self, tree: Any) -> Node:
+        name = str(tree.children[0])
+        if name not in VARIABLES:
+            known = [*VARIABLES, "true", "false"]
+            hint = _did_you_mean(name.lower() if name in ("True", "False") else name, known)
+            if not hint:
+                hint = f"variables are {', '.join(VARIABLES)}; quote text: '{name}'"
+            raise self.error(f"unknown name `{name}`", _span(tree), hint)
+        return ("var", name)
+
+    def _call(self, tree: Any) -> Node:
+        name_tok, arguments = tree.children
+        name = str(name_tok)
+        span = _span(tree)
+        fn = FUNCTIONS.get(name)
+        if fn is None:
+            hint = _did_you_mean(name, FUNCTIONS) or f"functions are {', '.join(sorted(FUNCTIONS))}"
+            raise self.error(f"unknown function `{name}`",
+                             Span(name_tok.start_pos, name_tok.end_pos), hint)
+        args = tuple(self.build(a) for a in arguments.children) if arguments is not None else ()
+        if not fn.min_args <= len(args) <= fn.max_args:
+            want = (f"{fn.min_args}" if fn.min_args == fn.max_args
+                    else f"{fn.min_args} to {fn.max_args}")
+            raise self.error(f"{name}() takes {want} argument{'s' * (fn.max_args != 1)}, got {len(args)}",
+                             span, f"usage: {fn.signature}")
+        if name == "option":
+            self._check_option(tree, args)
+        return ("call", name, args)
+
+    def _check_option(self, tree: Any, args: tuple[Node, ...]) -> None:
+        arg_span = _span(tree.children[1].children[0])
+        if args[0][0] != "str":
+            raise self.error("option() takes the option name as a quoted string", arg_span,
+                             "e.g. option('allow_internal_format')")
+        if self.options is not None and args[0][1] not in self.options:
+            declared = ", ".join(sorted(self.options)) or "none"
+            hint = _did_you_mean(args[0][1], self.options) or f"declared options: {declared}"
+            raise self.error(f"option {args[0][1]!r} is not declared in [options]", arg_span, hint)
+
+    def _cmp(self, tree: Any) -> Node:
+        left_tree, op_tree, right_tree = tree.children
+        left, right = self.build(left_tree), self.build(right_tree)
+        op = "not in" if op_tree.data == "not_in" else str(op_tree.children[0])
+        if op not in ("in", "not in"):
+            self._check_versions(op, (left, left_tree), (right, right_tree))
+        return ("cmp", op, left, right)
+
+    def _check_versions(self, op: str, *sides: tuple[Node, Any]) -> None:
+        """Literals compared as versions must be PEP 440 versions (``==`` also takes ``2.*``)."""
+        versioned = op not in ("==", "!=") or any(_is_version_node(node) for node, _ in sides)
+        if not versioned:
+            return
+        from packaging.specifiers import InvalidSpecifier, Specifier
+        from packaging.version import InvalidVersion, Version
+
+        for node, tree in sides:
+            if node[0] == "bool":
+                raise self.error(f"`{op}` compares versions, not true/false", _span(tree))
+            if node[0] != "str":
+                continue
+            try:
+                if op in ("==", "!="):
+                    Specifier("==" + node[1])
+                else:
+                    Version(node[1])
+            except (InvalidVersion, InvalidSpecifier):
+                wildcard = " (or a prefix like '2.*' with == / !=)" if op in ("==", "!=") else ""
+                raise self.error(f"{node[1]!r} is not a valid version", _span(tree),
+                                 f"versions follow PEP 440, e.g. '2.1', '2.6.0a0+git1234'{wildcard}") from None
+
+
+def _is_version_node(node: Node) -> bool:
+    if node[0] == "var":
+        return node[1] in VERSION_VARIABLES
+    return node[0] == "call" and FUNCTIONS[node[1]].returns_version
+
+
+def parse_condition(text: str, options: Collection[str] | None = None) -> Node:
+    """Parse a ``when`` condition into nested tuples (see :mod:`npatch.conditions`).
+
+    ``options`` are the names declared in ``[options]``; ``option('x')`` of
+    any other name is an error.  None skips that check.  Raises
+    :class:`ConditionError` with the span of the offending token, call or name.
+    """
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        tree = _parser().parse(text, start="condition")
+    except UnexpectedInput as exc:
+        raise _syntax_error(text, exc) from None
+    return _Builder(text, options).build(tree)
+
+
+# ---------------------------------------------------------------- targets
+
+_TARGET_HINT = "write `package.module:Qual.name`, `package.module:` or `package.module.name`"
+
+
+def parse_target(text: str) -> ParsedTarget:
+    """Split a target path: ``pkg.mod:Qual.name``, ``pkg.mod:`` or dotted ``a.b.c``.
+
+    A dotted path without a colon is ``explicit=False``: the compiler decides
+    where the module ends.  Raises :class:`ConditionError` with the span of
+    the first bad part (empty part, non-identifier, second colon...).
+    """
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+    space = re.search(r"\s+", text)
+    if space:
+        raise ConditionError("a target path has no spaces", text, Span(space.start(), space.end()),
+                             _TARGET_HINT)
+    try:
+        tree = _parser().parse(text, start="target")
+    except UnexpectedCharacters as exc:
+        # Point at the whole dotted part that holds the bad character: `a-b`, `1x`.
+        start = max(text.rfind(".", 0, exc.pos_in_stream), text.rfind(":", 0, exc.pos_in_stream)) + 1
+        end = re.compile(r"[.:]|$").search(text, exc.pos_in_stream).start()
+        bad = text[start:end]
+        hint = "module names use `_`, not `-`" if "-" in bad else _TARGET_HINT
+        raise ConditionError(f"`{bad}` is not a Python identifier", text, Span(start, end), hint) from None
+    except UnexpectedToken as exc:
+        raise _target_error(text, exc) from None
+    except UnexpectedInput as exc:  # pragma: no cover - lark raises one of the above for LALR
+        raise ConditionError(str(exc), text, Span(0, len(text)), _TARGET_HINT) from None
+    dotted = tree.children[0]
+    explicit = len(tree.children) > 1
+    qual_tree = tree.children[2] if explicit else None
+    for tok in [*dotted.children, *(qual_tree.children if qual_tree is not None else ())]:
+        if keyword.iskeyword(tok):
+            raise ConditionError(f"`{tok}` is a Python keyword, not a name", text,
+                                 Span(tok.start_pos, tok.end_pos), _TARGET_HINT)
+    module = ".".join(dotted.children)
+    qualname = ".".join(qual_tree.children) if qual_tree is not None else ""
+    return ParsedTarget(module, qualname, explicit)
+
+
+def _target_error(text: str, exc: Any) -> ConditionError:
+    tok = exc.token
+    if tok.type == "$END":
+        end = len(text)
+        if not text:
+            return ConditionError("empty target", text, Span(0, 0), _TARGET_HINT)
+        return ConditionError(f"a name must follow `{text[-1]}`", text, Span(end - 1, end), _TARGET_HINT)
+    span = Span(tok.start_pos, tok.end_pos)
+    if tok.type == "COLON" and ":" in text[:tok.start_pos]:
+        return ConditionError("a target has at most one `:`", text, span, _TARGET_HINT)
+    return ConditionError(f"empty name before `{tok}`", text, span, _TARGET_HINT)
