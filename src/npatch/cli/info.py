@@ -1,0 +1,136 @@
+"""``npatch show``, ``explain``, ``list`` and ``schema``: read-only views."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from npatch.cli import Handler, command
+from npatch.cli.compile import add_manifest_arguments
+
+
+@command("show", "draw the tree manifest -> includes -> ops",
+         "Draw the manifests, their includes and the ops each contributes, in\n"
+         "application order.\n\nExample:\n  npatch show mmcv-npu")
+def _show(parser: argparse.ArgumentParser) -> Handler:
+    add_manifest_arguments(parser)
+    return run_show
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from npatch.compiler import compile_manifests
+    from npatch.compiler.collect import parse_sets
+
+    plan = compile_manifests(args.manifests, sets=parse_sets(args.set), disable=args.disable).plan
+    print(render_tree(plan))
+    return 0
+
+
+def render_tree(plan) -> str:
+    """The include tree, each manifest followed by its ops (``|-`` / ``└-``)."""
+    by_path = {m.path: m for m in plan.manifests}
+    included = {child for m in plan.manifests for child in m.includes}
+    roots = [m for m in plan.manifests if m.path not in included]
+    lines: list[str] = []
+
+    def ops_of(name: str) -> list[str]:
+        rows = [f"{op.kind:<8} {op.name}  ->  {', '.join(str(t) for t in op.targets)}" for op in plan.ops if op.manifest == name]
+        rows += [f"rewrite  {r.id}  ({r.kind})" for r in plan.rewrites if r.manifest == name]
+        return rows
+
+    def walk(info, prefix: str, last: bool, top: bool) -> None:
+        label = f"{info.name}  ({info.path})" + (f"  - {info.description}" if info.description else "")
+        lines.append(label if top else f"{prefix}{'└- ' if last else '|- '}{label}")
+        child_prefix = "" if top else prefix + ("   " if last else "|  ")
+        children = [by_path[p] for p in info.includes if p in by_path]
+        rows = ops_of(info.name)
+        items = [("m", c) for c in children] + [("o", r) for r in rows]
+        for index, (kind, item) in enumerate(items):
+            is_last = index == len(items) - 1
+            if kind == "m":
+                walk(item, child_prefix, is_last, False)
+            else:
+                lines.append(f"{child_prefix}{'└- ' if is_last else '|- '}{item}")
+
+    for root in roots:
+        walk(root, "", True, True)
+    if plan.disabled:
+        lines.append(f"disabled: {', '.join(plan.disabled)}")
+    return "\n".join(lines)
+
+
+@command("explain", "say which ops would apply here, and why the others would not",
+         "Evaluate every condition in this environment (installed packages, versions,\n"
+         "environment variables, options) and say, for each op, whether it would\n"
+         "apply and, if not, which part of its condition is false.\n\n"
+         "Example:\n  npatch explain mmcv-npu --set allow_internal_format=true")
+def _explain(parser: argparse.ArgumentParser) -> Handler:
+    add_manifest_arguments(parser)
+    return run_explain
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from npatch.compiler import compile_manifests
+    from npatch.compiler.collect import parse_sets
+    from npatch.conditions import evaluate, explain
+
+    plan = compile_manifests(args.manifests, sets=parse_sets(args.set), disable=args.disable).plan
+    options = plan.options_dict
+    applying = 0
+    for op in plan.ops:
+        if evaluate(op.when, options):
+            applying += 1
+            why = "no condition" if op.when is None else "; ".join(explain(op.when, options))
+            print(f"apply    {op.name}  ({op.kind} {op.target})  [{why}]")
+        else:
+            print(f"skip     {op.name}  ({op.kind} {op.target})  because {'; '.join(explain(op.when, options))}")
+    for name in plan.disabled:
+        print(f"disabled {name}")
+    print(f"{applying} of {len(plan.ops)} ops would apply here; {len(plan.disabled)} disabled")
+    return 0
+
+
+@command("list", "list the manifests that can be named",
+         "List built-in manifests and those installed packages provide through the\n"
+         "`npatch.manifests` entry-point group.")
+def _list(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("--ops", action="store_true", help="also list the op kinds and condition functions")
+    return run_list
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from npatch.dsl.discovery import list_manifests
+    from npatch.dsl.manifest import load_manifest
+    from npatch.errors import NpatchError
+
+    for available in list_manifests():
+        try:
+            description = load_manifest(available.path).description
+        except NpatchError:
+            description = "(invalid: run `npatch compile` on it)"
+        print(f"{available.name:<20} {available.origin:<24} {description}")
+    if args.ops:
+        from npatch.conditions import FUNCTIONS
+        from npatch.plan import OP_KINDS
+
+        print("\nop kinds:            " + ", ".join(OP_KINDS))
+        print("condition functions: " + ", ".join(sorted(FUNCTIONS)))
+    return 0
+
+
+@command("schema", "print the JSON Schema of manifests (for editors)",
+         "Print the JSON Schema of the manifest language, generated from the same\n"
+         "model the compiler validates with. Save it and point a TOML editor at it:\n\n"
+         "  npatch schema > npatch.schema.json\n"
+         "  # first line of a manifest:\n"
+         "  #:schema ./npatch.schema.json\n\n"
+         "--markdown prints the manifest reference instead.")
+def _schema(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("--markdown", action="store_true", help="print the manifest reference as Markdown")
+    return run_schema
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    from npatch.dsl.schema import json_schema, markdown_reference
+
+    print(markdown_reference() if args.markdown else json.dumps(json_schema(), indent=2))
+    return 0
