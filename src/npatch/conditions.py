@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import operator
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -227,10 +228,6 @@ def _option(name: str, *, options: Mapping[str, Any] | None) -> Any:
 
 # ---------------------------------------------------------------- evaluation
 
-class _Missing:
-    """A value that is not there: not-installed version, unset variable."""
-
-
 def _value(node: Node, options: Mapping[str, Any] | None) -> Any:
     """The value of a value node (str, bool, var, call)."""
     kind = node[0]
@@ -239,11 +236,13 @@ def _value(node: Node, options: Mapping[str, Any] | None) -> Any:
     if kind == "bool":
         return bool(node[1])
     if kind == "var":
+        if node[1] not in VARIABLES:
+            raise NpatchError(f"unknown condition variable {node[1]!r}")
         return VARIABLES[node[1]]()
     if kind == "call":
         fn = FUNCTIONS.get(node[1])
-        if fn is None:
-            raise NpatchError(f"unknown condition function {node[1]!r}")
+        if fn is None or len(node) != 3:
+            raise NpatchError(f"unknown condition function in {node!r}")
         args = [_value(arg, options) for arg in node[2]]
         if fn.takes_options:
             return fn.func(*args, options=options)
@@ -301,17 +300,21 @@ def _version_equal(left: Any, right: Any, lnode: Node, rnode: Node, text: str) -
 
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 #: Operators that are the negation of another one: a missing operand makes them true.
 _NEGATED = {"!=": "==", "not in": "in"}
 
+_OPERATORS = frozenset({*_ORDER, *_NEGATED, "==", "in"})
+
 
 def _compare(node: Node, options: Mapping[str, Any] | None) -> bool:
+    if len(node) != 4 or node[1] not in _OPERATORS:
+        raise NpatchError(f"not a comparison: {node!r}")
     _, op, lnode, rnode = node
     positive = _NEGATED.get(op, op)
     result = _compare_positive(positive, lnode, rnode, options)
@@ -423,9 +426,11 @@ def _plain(node: Node) -> str:
     return node[1] if node[0] == "str" and node[1] else describe(node)
 
 
-def _show(value: Any) -> str:
+def _show(node: Node, options: Mapping[str, Any] | None) -> str:
+    """The value of a call or variable, in prose."""
+    value = _value(node, options)
     if value is None:
-        return "not there"
+        return "not installed" if node[0] == "call" and node[1] == "version" else "not set"
     if isinstance(value, str):
         return value if value else "''"
     return _text(value)
@@ -462,11 +467,11 @@ def _explain(tree: Node, options: Mapping[str, Any] | None, result: bool) -> lis
         _, op, lnode, rnode = tree
         if lnode[0] in ("call", "var") and rnode[0] in ("str", "bool"):
             verdict = "so" if result else "not"
-            return [f"{describe(lnode)} is {_show(_value(lnode, options))}, {verdict} {op} {_plain(rnode)}"]
-        seen = [f"{describe(side)} is {_show(_value(side, options))}"
+            return [f"{describe(lnode)} is {_show(lnode, options)}, {verdict} {op} {_plain(rnode)}"]
+        seen = [f"{describe(side)} is {_show(side, options)}"
                 for side in (lnode, rnode) if side[0] in ("call", "var")]
         suffix = f" ({', '.join(seen)})" if seen else ""
         return [f"{describe(tree)} is {'true' if result else 'false'}{suffix}"]
     if kind in ("call", "var"):
-        return [f"{describe(tree)} is {_show(_value(tree, options))}"]
+        return [f"{describe(tree)} is {_show(tree, options)}"]
     return [f"{describe(tree)} is {'true' if result else 'false'}"]

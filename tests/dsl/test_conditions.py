@@ -170,7 +170,10 @@ def test_invalid_version_literal_is_a_clear_error(tree):
         evaluate(tree)
 
 
-@pytest.mark.parametrize("tree", [[], ["xor", ["bool", True]], "true", ("call", "nope", ())])
+@pytest.mark.parametrize("tree", [
+    [], ["xor", ["bool", True]], "true", ("call", "nope", ()), ("var", "nope"),
+    ("cmp", "~=", ("str", "1"), ("str", "1")), ("cmp", "=="), ("and", "x", ("bool", True)),
+])
 def test_bad_trees_raise_npatch_errors(tree):
     with pytest.raises(NpatchError):
         evaluate(tree)
@@ -187,17 +190,20 @@ EXPLAIN = [
     ("installed('torch') and installed('npatch_no_such_pkg')",
      ["installed('npatch_no_such_pkg') is false"]),
     ("installed('npatch_no_such_pkg') or version('npatch_no_such_pkg') >= '1'",
-     ["installed('npatch_no_such_pkg') is false", "version('npatch_no_such_pkg') is not there, not >= 1"]),
+     ["installed('npatch_no_such_pkg') is false", "version('npatch_no_such_pkg') is not installed, not >= 1"]),
     ("not installed('torch')", ["installed('torch') is true"]),
     ("'cu' in version('torch')", ["'cu' in version('torch') is false (version('torch') is 2.13.0+cpu)"]),
     ("platform == 'plan9'", [f"platform is {sys.platform}, not == plan9"]),
     ("false", ["false is false"]),
+    ("env('NPATCH_T_UNSET') == 'x'", ["env('NPATCH_T_UNSET') is not set, not == x"]),
+    ("option('mode') == 'slow'", ["option('mode') is fast, not == slow"]),
 ]
 
 
 @pytest.mark.parametrize(("text", "lines"), EXPLAIN)
-def test_explain(text, lines):
-    assert explain(parse_condition(text)) == lines
+def test_explain(text, lines, monkeypatch):
+    monkeypatch.delenv("NPATCH_T_UNSET", raising=False)
+    assert explain(parse_condition(text), {"mode": "fast"}) == lines
 
 
 def test_runtime_import_is_light_and_packaging_is_lazy():

@@ -132,6 +132,12 @@ def test_condition_errors(text, span, message, hint):
     assert "^" in str(err)
 
 
+@pytest.mark.parametrize("parse", [parse_condition, parse_target])
+def test_non_strings_are_condition_errors(parse):
+    with pytest.raises(ConditionError, match="is a string, not bool"):
+        parse(True)
+
+
 def test_option_names_not_checked_without_declared_options():
     assert parse_condition("option('anything')") == call("option", s("anything"))
 
@@ -235,3 +241,35 @@ TREES = st.recursive(
 @given(TREES)
 def test_describe_then_parse_is_identity(tree):
     assert parse_condition(describe(tree)) == tree
+
+
+# ---------------------------------------------------------------- parser cache
+
+def test_cache_file_is_private_to_the_user(tmp_path, monkeypatch):
+    from npatch.dsl.grammar import _cache_file
+
+    monkeypatch.delenv("NPATCH_NO_GRAMMAR_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = _cache_file()
+    assert path and path.startswith(str(tmp_path / "npatch"))
+    assert (tmp_path / "npatch").stat().st_mode & 0o777 == 0o700
+    (tmp_path / "npatch").chmod(0o777)  # someone else could plant a pickle here: no cache
+    assert _cache_file() is False
+    monkeypatch.setenv("NPATCH_NO_GRAMMAR_CACHE", "1")
+    assert _cache_file() is False
+
+
+def test_cached_parser_parses_the_same(tmp_path):
+    from conftest import clean_env, run_python
+
+    code = """
+        from npatch.dsl.grammar import parse_condition, parse_target
+        print(parse_condition("not installed('x') or version('torch') >= '2'"), parse_target("a.b:C.d"))
+    """
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path))
+    env.pop("NPATCH_NO_GRAMMAR_CACHE", None)
+    first, second = run_python(code, env=env), run_python(code, env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert list((tmp_path / "npatch").iterdir())
+    assert first.stdout == second.stdout
+    assert "('or', ('not'" in first.stdout

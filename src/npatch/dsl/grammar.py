@@ -334,6 +334,9 @@ def parse_condition(text: str, options: Collection[str] | None = None) -> Node:
     """
     from lark.exceptions import UnexpectedInput
 
+    if not isinstance(text, str):
+        raise ConditionError(f"a condition is a string, not {type(text).__name__}", repr(text), Span(0, 0),
+                             "write e.g. when = \"installed('mmcv')\"")
     try:
         tree = _parser().parse(text, start="condition")
     except UnexpectedInput as exc:
@@ -355,6 +358,8 @@ def parse_target(text: str) -> ParsedTarget:
     """
     from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+    if not isinstance(text, str):
+        raise ConditionError(f"a target is a string, not {type(text).__name__}", repr(text), Span(0, 0), _TARGET_HINT)
     space = re.search(r"\s+", text)
     if space:
         raise ConditionError("a target path has no spaces", text, Span(space.start(), space.end()),
