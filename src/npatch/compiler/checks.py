@@ -27,6 +27,8 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
     by_name: dict[str, Draft] = {}
     for draft in drafts:
         first = by_name.get(draft.name)
+        if first is not None and first.kind == draft.kind == "alias" and first.source != draft.source:
+            continue  # reported as a colliding alias, which says more
         if first is not None:
             errors.append(_error(draft.origin("name") if draft.kind in ("replace", "wrap", "value", "delete", "call") else draft.origin(),
                                  f"duplicate name {draft.name!r}", hint=f"first defined at {_at(first.origin())}; names must be unique across includes"))

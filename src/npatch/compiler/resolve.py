@@ -140,10 +140,10 @@ def call_incompatibility(old: inspect.Signature, new: inspect.Signature) -> str:
     for p in old_params:
         if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY) and p.name not in by_name and not has_var_kw:
             return f"the replacement has no parameter {p.name!r}"
-    covered = {p.name for p in old_params}
-    for index, p in enumerate(new_params):
+    required_old = {p.name for p in old_params if p.default is p.empty and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)}
+    for p in new_params:
         if p.default is not p.empty or p.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD):
             continue
-        if p.name not in covered and index >= len(old_pos):
-            return f"the replacement requires {p.name!r}, which callers of the target never pass"
+        if p.name not in required_old:
+            return f"the replacement requires {p.name!r}, which callers of the target may omit"
     return ""

@@ -182,6 +182,7 @@ class _Scanner:
             index = self.array_counts.get(parts, 0)
             self.array_counts[parts] = index + 1
             path = parts + (index,)
+            self.out.keys.setdefault(parts, self.where(start))
         else:
             path = parts
         self.out.keys.setdefault(path, self.where(start))

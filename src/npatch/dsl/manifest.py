@@ -275,7 +275,7 @@ def _entry_check(table: str):
 
 @_entry_check("patch")
 def _check_patch(checker: _Checker, entry: Entry) -> None:
-    actions = [k for k in PATCH_ACTIONS if k in entry.data]
+    actions = sorted((k for k in PATCH_ACTIONS if k in entry.data), key=lambda k: checker.doc.position(entry.path + (k,)))
     if len(actions) != 1:
         listed = ", ".join(f"`{a}`" for a in actions) if actions else "none"
         checker.fail(entry.path + ((actions[1],) if len(actions) > 1 else ()),
