@@ -105,16 +105,14 @@ _TERMINAL_NAMES = {
     "$END": "the end",
 }
 
-#: Order in which expected things are listed: values first, then operators, then closers.
-_TERMINAL_ORDER = list(_TERMINAL_NAMES)
-
-
 def _expected(terminals: Collection[str]) -> str:
+    """Lark terminal names in words: "`or`, `and`, a comparison operator or the end"."""
+    order = list(_TERMINAL_NAMES)  # values first, then operators, then closers
     names: list[str] = []
     if {"STRING", "NAME"} <= set(terminals) and "CMP_OP" not in terminals:
         names.append("a condition" if "_NOT" in terminals else "a value")
         terminals = [t for t in terminals if t not in ("STRING", "NAME", "TRUE", "FALSE", "_NOT", "_LPAR")]
-    ordered = sorted(set(terminals), key=lambda t: _TERMINAL_ORDER.index(t) if t in _TERMINAL_ORDER else 99)
+    ordered = sorted(set(terminals), key=lambda t: order.index(t) if t in order else len(order))
     if "CMP_OP" in ordered and "IN" in ordered:
         ordered.remove("IN")
         ordered = [t for t in ordered if t != "_NOT"]
