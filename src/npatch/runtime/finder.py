@@ -1,0 +1,168 @@
+"""The import hook: one ``sys.meta_path`` finder shared by all sessions.
+
+``find_spec`` first checks the module name against a frozenset of names with
+work (targets, ``during`` modules, aliases and stubs of active sessions) and
+returns None at once for every other name, so an unrelated import pays one
+set lookup.  For a watched name it asks the *other* finders on
+``sys.meta_path`` directly (never the import machinery, which would call it
+again: PITFALLS 5) and then:
+
+* lets each session substitute a module (alias, stub), newest session first;
+* wraps the spec's loader in :class:`PatchingLoader`, whose ``exec_module``
+  puts the real loader back on ``module.__loader__`` and ``__spec__.loader``,
+  tells the sessions the module is starting (``during`` ops, reload), runs
+  the real ``exec_module`` and then tells them it has finished (or failed).
+
+A namespace package (spec without a loader) gets the standard
+``NamespaceLoader`` so it has an ``exec_module`` to follow.  ``runpy``
+(``python -m``) reads the code through the wrapper's ``get_code`` and never
+calls ``exec_module``; ``get_code`` therefore puts the real loader back on
+the spec first, so ``__main__`` sees its real loader.
+
+No lock is held while a hook or another finder runs; the sessions' hooks run
+inside the module's own import lock, like code at the end of the module.
+"""
+from __future__ import annotations
+
+import sys
+from _thread import allocate_lock, get_ident
+from importlib.machinery import ModuleSpec, NamespaceLoader
+from typing import Any
+
+
+class PatchingLoader:
+    """Wraps a real loader for one spec; anything else is delegated to it."""
+
+    def __init__(self, loader: Any, spec: ModuleSpec, finder: "Finder") -> None:
+        self.loader = loader
+        self.spec = spec
+        self.finder = finder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def __repr__(self) -> str:
+        return f"<npatch loader for {self.spec.name!r} around {self.loader!r}>"
+
+    def create_module(self, spec: ModuleSpec) -> Any:
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def get_code(self, fullname: str) -> Any:
+        # runpy (python -m) runs the code itself: nothing of npatch must stay on the spec
+        if self.spec.loader is self:
+            self.spec.loader = self.loader
+        return self.loader.get_code(fullname)
+
+    def exec_module(self, module: Any) -> None:
+        real = self.loader
+        name = self.spec.name
+        self.spec.loader = real
+        if getattr(module, "__loader__", None) is self:
+            module.__loader__ = real
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and getattr(spec, "loader", None) is self:
+            spec.loader = real
+        if isinstance(real, NamespaceLoader) and "__file__" not in module.__dict__:
+            module.__file__ = None
+        finder = self.finder
+        finder.notify("_module_starting", name, module)
+        try:
+            real.exec_module(module)
+        except BaseException as exc:
+            finder.notify("_module_failed", name, exc)
+            raise
+        finder.notify("_module_loaded", name, sys.modules.get(name, module))
+
+
+class Finder:
+    """The meta-path finder.  ``clients`` are the active sessions, oldest first."""
+
+    def __init__(self) -> None:
+        self.names: frozenset[str] = frozenset()
+        self.clients: tuple[Any, ...] = ()
+        self._lock = allocate_lock()
+        self._searching: set[tuple[int, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"<npatch finder: {len(self.names)} watched module(s)>"
+
+    # -- the hook ----------------------------------------------------------
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if fullname not in self.names:
+            return None
+        key = (get_ident(), fullname)
+        if key in self._searching:  # another finder asked the import system again
+            return None
+        self._searching.add(key)
+        try:
+            return self._find(fullname, path, target)
+        finally:
+            self._searching.discard(key)
+
+    def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
+        real = None
+        for finder in list(sys.meta_path):
+            if finder is self:
+                continue
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            real = find(fullname, path, target)
+            if real is not None:
+                break
+        spec = real
+        for client in reversed(self.clients):
+            substitute = client._substitute(fullname, real)
+            if substitute is not None:
+                spec = substitute
+                break
+        if spec is None:
+            return None
+        loader = spec.loader
+        if loader is None:
+            if spec.submodule_search_locations is None:
+                return spec
+            loader = NamespaceLoader.__new__(NamespaceLoader)
+            loader._path = spec.submodule_search_locations
+        if not isinstance(loader, PatchingLoader):
+            spec.loader = PatchingLoader(loader, spec, self)
+        return spec
+
+    def notify(self, event: str, name: str, arg: Any) -> None:
+        """Call ``client.<event>(name, arg)`` on every session, oldest first."""
+        for client in self.clients:
+            getattr(client, event)(name, arg)
+
+    # -- registration --------------------------------------------------------
+    def add(self, client: Any) -> None:
+        with self._lock:
+            self.clients = self.clients + (client,)
+            self._refresh()
+            if self not in sys.meta_path:
+                sys.meta_path.insert(0, self)
+
+    def remove(self, client: Any) -> None:
+        with self._lock:
+            self.clients = tuple(c for c in self.clients if c is not client)
+            self._refresh()
+            if not self.clients:
+                try:
+                    sys.meta_path.remove(self)
+                except ValueError:
+                    pass
+
+    def refresh(self) -> None:
+        """Recompute the watched names after a session's set changed."""
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        names: set[str] = set()
+        for client in self.clients:
+            names.update(client._watched)
+        self.names = frozenset(names)
+
+
+#: the process-wide finder; it is on ``sys.meta_path`` while any session is active
+FINDER = Finder()

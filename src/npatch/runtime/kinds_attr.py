@@ -1,0 +1,131 @@
+"""Attribute kinds: replace, wrap, value, delete.
+
+All four set or delete ``parent.name`` where ``parent`` is what the target's
+qualname names (a module, a class, any object) and save the raw own entry
+first (:class:`~npatch.runtime.resolve.AttrUndo`).
+
+Descriptor kind is kept: when the raw entry found through the MRO is a
+``staticmethod`` or ``classmethod``, a plain replacement function is put in
+the same descriptor, so ``Cls.f`` behaves as before.  Otherwise the
+replacement object itself is installed (``Cls.__dict__["f"] is repl``): a
+replaced function costs nothing per call.
+
+A *wrap* op names a factory ``make_wrapper(original, options) -> callable``.
+``original`` is the function as found: for a staticmethod or classmethod the
+underlying function (the result is put back in the same descriptor, and a
+classmethod's wrapper receives ``cls`` first), for an inherited method the
+one the MRO finds; ``options`` is the op's ``options`` table as a dict.
+
+A *guard* (``guard = "pkg:pred"``) makes a replace or wrap conditional per
+call: ``pred(*args, **kwargs)`` true runs the replacement, false the
+original.  It is a plain closure; ``__wrapped__`` points at the original.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from npatch.plan import Op, Target
+from npatch.runtime.ops import ApplyContext, op_kind
+from npatch.runtime.resolve import MISSING, AttrUndo, TargetMissing, locate, raw_lookup
+
+_DESCRIPTORS = (staticmethod, classmethod)
+
+
+def _split_descriptor(obj: Any) -> tuple[type | None, Any]:
+    """``(staticmethod, f)`` for ``staticmethod(f)``; ``(None, obj)`` otherwise."""
+    if isinstance(obj, _DESCRIPTORS):
+        return type(obj), obj.__func__
+    return None, obj
+
+
+def _existing(module: Any, target: Target) -> tuple[Any, str, Any]:
+    parent, name = locate(module, target.qualname)
+    _owner, raw = raw_lookup(parent, name)
+    if raw is MISSING:
+        raise TargetMissing(f"{_where(parent)} has no attribute {name!r}")
+    return parent, name, raw
+
+
+def _where(parent: Any) -> str:
+    return repr(getattr(parent, "__qualname__", None) or getattr(parent, "__name__", None) or type(parent).__name__)
+
+
+def _guarded(guard: Callable[..., Any], replacement: Callable[..., Any],
+             original: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if guard(*args, **kwargs):
+            return replacement(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    functools.update_wrapper(guarded, original)
+    return guarded
+
+
+def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: Any) -> AttrUndo:
+    """Put ``func`` at ``parent.name`` in ``raw``'s descriptor kind, with the guard."""
+    descriptor, original = _split_descriptor(raw)
+    own_descriptor, func = _split_descriptor(func)
+    if op.guard:
+        func = _guarded(ctx.resolve(op.guard), func, original)
+    descriptor = own_descriptor or descriptor
+    new = descriptor(func) if descriptor is not None else func
+    undo = AttrUndo(parent, name)
+    setattr(parent, name, new)
+    ctx.replaced(parent, name, raw, new)
+    return undo
+
+
+@op_kind("replace")
+def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
+    """Install the ``source`` object itself (kept in the original's descriptor kind)."""
+    parent, name, raw = _existing(module, target)
+    return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))
+
+
+@op_kind("wrap")
+def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
+    """Install ``make_wrapper(original, options)``; see the module docstring."""
+    parent, name, raw = _existing(module, target)
+    make_wrapper = ctx.resolve(op.source)
+    _descriptor, original = _split_descriptor(raw)
+    wrapper = make_wrapper(original, op.options_dict)
+    if not callable(wrapper) and not isinstance(wrapper, _DESCRIPTORS + (property,)):
+        raise TypeError(f"wrapper factory {op.source!r} returned {type(wrapper).__name__}, not a callable")
+    return _install(ctx, op, parent, name, raw, wrapper)
+
+
+@op_kind("value")
+def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
+    """Set the attribute to the op's JSON value; a missing attribute is created
+    (and deleted again on restore)."""
+    if op.guard:
+        raise TypeError("a guard applies to replace and wrap ops, not to a value")
+    parent, name = locate(module, target.qualname)
+    _owner, raw = raw_lookup(parent, name)
+    value = copy.deepcopy(op.value) if isinstance(op.value, (list, dict)) else op.value
+    undo = AttrUndo(parent, name)
+    setattr(parent, name, value)
+    if raw is not MISSING:
+        ctx.replaced(parent, name, raw, value)
+    return undo
+
+
+@op_kind("delete")
+def apply_delete(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
+    """Delete the attribute from the object the target names.
+
+    An attribute inherited from a base class cannot be deleted from the
+    subclass alone; that is an error naming the base that holds it.
+    """
+    parent, name, _raw = _existing(module, target)
+    owner, _raw = raw_lookup(parent, name)
+    if isinstance(parent, type) and owner is not parent:
+        raise TargetMissing(f"{_where(parent)}.{name} is inherited from {_where(owner)}; delete it there")
+    undo = AttrUndo(parent, name)
+    if undo.old is MISSING:
+        raise TargetMissing(f"{_where(parent)}.{name} is not an attribute of its own")
+    delattr(parent, name)
+    return undo

@@ -1,0 +1,122 @@
+"""The op-kind registry: one apply/restore pair per kind of patch.
+
+A kind is registered with :func:`op_kind` on its apply function::
+
+    @op_kind("value")
+    def apply_value(ctx: ApplyContext, op: Op, target: Target, module) -> Undo:
+        ...
+
+``apply`` runs when ``target.module`` has finished executing (or at once if
+it already had) and receives that module.  It returns an *undo record*, an
+object with a ``restore()`` method that puts back exactly what ``apply``
+changed; the kind's ``restore(undo)`` (default: ``undo.restore()``) is what
+the session calls, in reverse order of application.  ``apply`` raises
+:class:`~npatch.runtime.resolve.TargetMissing` when the attribute path does
+not exist (the op's ``on-missing`` decides what that means),
+:class:`~npatch.runtime.resolve.Skipped` to do nothing on purpose, and any
+other exception to fail with that cause.
+
+Kinds that act on ``sys.modules`` names rather than on loaded modules
+(``alias``, ``stub``) also register ``substitute``: the import hook calls it
+when the name is first imported, with the spec the other finders found (or
+None), and it returns the spec to use instead, or None to let the real
+module load.  Their ``apply`` handles a name that is already imported.
+
+The built-in kinds live in :mod:`npatch.runtime.kinds_attr` (replace, wrap,
+value, delete) and :mod:`npatch.runtime.kinds_module` (call, register,
+alias, stub).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from npatch.plan import Op, Target
+from npatch.runtime.resolve import import_object
+
+Apply = Callable[["ApplyContext", Op, Target, Any], Any]
+Substitute = Callable[["ApplyContext", Op, Target, Any], Any]
+
+
+class OpKind:
+    """A registered kind: ``apply``, ``restore`` and, for module kinds, ``substitute``."""
+
+    __slots__ = ("name", "apply", "restore", "substitute")
+
+    def __init__(self, name: str, apply: Apply, restore: Callable[[Any], None],
+                 substitute: Substitute | None) -> None:
+        self.name = name
+        self.apply = apply
+        self.restore = restore
+        self.substitute = substitute
+
+    @property
+    def module_level(self) -> bool:
+        """True for kinds that replace whole modules (alias, stub)."""
+        return self.substitute is not None
+
+    def __repr__(self) -> str:
+        return f"OpKind({self.name!r})"
+
+
+OP_KINDS: dict[str, OpKind] = {}
+
+
+def _restore_undo(undo: Any) -> None:
+    undo.restore()
+
+
+def op_kind(name: str, *, restore: Callable[[Any], None] = _restore_undo,
+            substitute: Substitute | None = None) -> Callable[[Apply], Apply]:
+    """Register the decorated function as the ``apply`` of kind ``name``."""
+
+    def register(apply: Apply) -> Apply:
+        OP_KINDS[name] = OpKind(name, apply, restore, substitute)
+        return apply
+
+    return register
+
+
+class ApplyContext:
+    """What an apply function may ask of the session applying it.
+
+    ``immediate`` is true when the target module was already imported when the
+    session started: only then can other modules hold ``from x import f``
+    copies of the original (see :mod:`npatch.runtime.rebind`).
+    """
+
+    __slots__ = ("session", "slot", "immediate")
+
+    def __init__(self, session: Any, slot: Any, immediate: bool) -> None:
+        self.session = session
+        self.slot = slot
+        self.immediate = immediate
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The plan's options (``[options]`` and ``--set``)."""
+        return self.session.options
+
+    def resolve(self, ref: str) -> Any:
+        """Load a ``module:qualname`` reference (replacement, wrapper, guard...)."""
+        return import_object(ref)
+
+    def replaced(self, parent: Any, name: str, old: Any, new: Any) -> None:
+        """Tell the session that ``parent.name`` went from ``old`` to ``new``,
+        so copies of ``old`` held elsewhere can be found (rebind)."""
+        if self.immediate:
+            self.session._note_replaced(self.slot, parent, name, old, new)
+
+    def served(self, undo: Any) -> None:
+        """A substitute module was created: record how to take it away again."""
+        self.session._served(self.slot, undo)
+
+    def serve_failed(self, exc: BaseException) -> None:
+        """Creating a substitute module failed: the slot fails with ``exc``."""
+        self.session._serve_failed(self.slot, exc)
+
+
+# the built-in kinds register themselves on import
+from npatch.runtime import kinds_attr, kinds_module  # noqa: E402,F401
+
+__all__ = ["OP_KINDS", "OpKind", "op_kind", "ApplyContext"]

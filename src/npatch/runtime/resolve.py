@@ -1,0 +1,149 @@
+"""Finding things: replacement objects, target attributes, raw class-dict entries.
+
+Two rules shape this module:
+
+* Errors name the real cause.  ``pkgutil.resolve_name`` turns an ImportError
+  raised inside ``pkg/sub.py`` into "module 'pkg' has no attribute 'sub'";
+  here the module part of ``module:qualname`` is imported with
+  :func:`importlib.import_module` and an exception raised while it executes
+  is reported as that exception (:class:`SourceError` carries it).
+* Restore is exact.  What is saved is the *raw* entry of the object's own
+  ``__dict__`` (a ``staticmethod``, ``classmethod`` or ``property`` object,
+  not what attribute access returns) or the fact that there was none, so that
+  an attribute inherited from a base class is deleted again on restore rather
+  than frozen into the subclass (PITFALLS 1 and 2).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: marks "no such entry" (``None`` is a legitimate attribute value)
+MISSING: Any = object()
+
+
+class TargetMissing(LookupError):
+    """The target module is loaded but the attribute path does not exist in it."""
+
+
+class Skipped(Exception):
+    """An op decided, on purpose, to do nothing (a real module wins, an entry exists)."""
+
+
+class SourceError(Exception):
+    """A replacement, wrapper, guard or call function could not be loaded."""
+
+
+def import_object(ref: str) -> Any:
+    """Load ``module:qual.name`` (or, without a colon, ``module.attr``).
+
+    Raises :class:`SourceError` whose message says whether the module failed
+    to import (with the exception raised inside it) or lacks the attribute.
+    """
+    module_name, sep, qualname = ref.partition(":")
+    if not sep:
+        module_name, _, qualname = ref.rpartition(".")
+        if not module_name:
+            raise SourceError(f"{ref!r} is not a 'module:name' reference")
+    try:
+        obj = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise SourceError(f"module {module_name!r} (from {ref!r}) is not installed") from exc
+        raise SourceError(f"importing {module_name!r} (from {ref!r}) failed: {describe(exc)}") from exc
+    except Exception as exc:
+        raise SourceError(f"importing {module_name!r} (from {ref!r}) failed: {describe(exc)}") from exc
+    if not qualname:
+        return obj
+    done = module_name
+    for part in qualname.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise SourceError(f"{done!r} has no attribute {part!r} (from {ref!r})") from exc
+        done = f"{done}.{part}"
+    return obj
+
+
+def locate(module: Any, qualname: str) -> tuple[Any, str]:
+    """Return ``(parent, name)`` for ``qualname`` inside ``module``.
+
+    The parent is what the path names (``Leaf`` for ``Leaf.f`` even when ``f``
+    is inherited): an op on ``Leaf.f`` must not change ``Base``.
+    """
+    parts = qualname.split(".")
+    obj = module
+    for i, part in enumerate(parts[:-1]):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            where = getattr(module, "__name__", "?")
+            raise TargetMissing(f"{where!r} has no attribute {'.'.join(parts[: i + 1])!r}") from None
+    return obj, parts[-1]
+
+
+def own_dict(obj: Any) -> Any:
+    """The object's own ``__dict__`` (a mappingproxy for classes), or None."""
+    try:
+        return object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+
+
+def raw_lookup(parent: Any, name: str) -> tuple[Any, Any]:
+    """Return ``(owner, raw)``: who really holds ``name`` and its raw entry.
+
+    For a class the MRO is walked with the class dicts, never ``getattr``
+    (which would turn a staticmethod into a function and a classmethod into a
+    bound method).  ``(None, MISSING)`` when nothing holds it.
+    """
+    if isinstance(parent, type):
+        for klass in parent.__mro__:
+            entries = klass.__dict__
+            if name in entries:
+                return klass, entries[name]
+        return None, MISSING
+    entries = own_dict(parent)
+    if entries is not None and name in entries:
+        return parent, entries[name]
+    try:
+        return type(parent), getattr(parent, name)
+    except AttributeError:
+        return None, MISSING
+
+
+class AttrUndo:
+    """The raw own entry of ``parent.name`` before an op, or its absence."""
+
+    __slots__ = ("parent", "name", "old")
+
+    def __init__(self, parent: Any, name: str) -> None:
+        self.parent = parent
+        self.name = name
+        entries = own_dict(parent)
+        if entries is not None and not isinstance(parent, type) and not isinstance(entries, dict):
+            entries = None
+        if entries is not None:
+            self.old = entries.get(name, MISSING)
+        else:
+            self.old = getattr(parent, name, MISSING)
+
+    def restore(self) -> None:
+        if self.old is MISSING:
+            try:
+                delattr(self.parent, self.name)
+            except AttributeError:
+                pass
+        else:
+            setattr(self.parent, self.name, self.old)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``, the way warnings and reports show a cause."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = [
+    "MISSING", "TargetMissing", "Skipped", "SourceError", "import_object", "locate",
+    "own_dict", "raw_lookup", "AttrUndo", "describe",
+]

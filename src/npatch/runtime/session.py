@@ -1,0 +1,433 @@
+"""A Session applies one Plan to the running process, lazily and reversibly.
+
+::
+
+    with Session(plan).start():      # or: with Session(plan): / with plan.apply():
+        main()
+
+``start()`` evaluates each op's condition, registers every module name with
+work on the shared import hook (:mod:`npatch.runtime.finder`), handles
+aliases and stubs whose names are already imported, then applies every op
+whose target module is already imported; the rest apply right after their
+module executes.  ``stop()`` restores every change in reverse order and
+unregisters the hook.  Nothing is imported to patch it; importing the
+replacement objects (``source``) happens when the op applies.
+
+Guarantees worth knowing:
+
+* **Idempotent.**  Every applied op holds a process-wide key (kind, target,
+  source, value, guard, options...).  A second session applying the same op
+  while the first is active records "already applied" and changes nothing,
+  so a plan applied twice (a ``sitecustomize`` run twice) is a no-op.
+* **LIFO.**  Sessions nest; stopping an outer session while a newer one is
+  still active stops the newer one first (with a warning).
+* **Fail-safe.**  A failing op becomes a :class:`~npatch.errors.NpatchWarning`
+  naming the real cause and the program goes on; with ``strict`` it raises
+  :class:`~npatch.runtime.errors.PatchError` (from ``start()``, or from the
+  ``import`` statement that loaded the target).  A strict failure inside
+  ``start()`` restores what was applied before raising.
+* **Reload.**  ``importlib.reload`` of a patched module restores its ops
+  before the module re-executes and applies them again afterwards.
+* **during.**  An op with ``during = "m"`` applies when ``m`` starts executing
+  and is restored when it finishes (or fails).
+"""
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+from _thread import RLock
+from typing import Any
+
+from npatch.errors import NpatchError, NpatchWarning
+from npatch.plan import Op, Plan, Target
+from npatch.runtime.errors import PatchError
+from npatch.runtime.finder import FINDER
+from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
+from npatch.runtime.resolve import Skipped, TargetMissing, describe
+
+#: active sessions, oldest first
+SESSIONS: list["Session"] = []
+#: effect key of an applied op -> the slot that applied it (idempotence)
+_APPLIED: dict[tuple, "_Slot"] = {}
+
+
+class _OpState:
+    """Run-time state of one op: its slots (one per target) or a fixed status."""
+
+    __slots__ = ("op", "kind", "fixed", "reason", "slots", "during_state")
+
+    def __init__(self, op: Op) -> None:
+        self.op = op
+        self.kind: OpKind | None = None
+        self.fixed: str | None = None  # disabled / skipped / failed, decided for the whole op
+        self.reason = ""
+        self.slots: list[_Slot] = []
+        self.during_state = "idle"  # idle -> active -> done (during ops only)
+
+
+class _Slot:
+    """One (op, target) unit of work."""
+
+    __slots__ = ("state", "target", "status", "reason", "key")
+
+    def __init__(self, state: _OpState, target: Target) -> None:
+        self.state = state
+        self.target = target
+        self.status = "waiting"
+        self.reason = ""
+        op = state.op
+        value = op.value
+        try:
+            hash(value)
+        except TypeError:
+            value = repr(value)
+        self.key = (op.kind, target.module, target.qualname, op.source, value, op.guard,
+                    op.options, op.force, op.during)
+
+
+class Session:
+    """Applies ``plan`` in this process until :meth:`stop` (or the ``with`` block ends).
+
+    ``strict``: any failure raises :class:`PatchError` instead of warning.
+    ``rebind``: every patch also replaces ``from x import f`` copies (as if
+    each op had ``rebind = true``).  ``label`` names the session in warnings
+    and reports.  ``disable``: op names to switch off in addition to the
+    plan's own ``disabled`` list.
+    """
+
+    def __init__(self, plan: Plan, *, strict: bool = False, rebind: bool = False,
+                 label: str | None = None, disable: tuple[str, ...] | list[str] = ()) -> None:
+        self.plan = plan
+        self.strict = strict
+        self.rebind = rebind
+        self.label = label or ",".join(m.name for m in plan.manifests) or "plan"
+        self.disabled = frozenset(plan.disabled) | frozenset(disable)
+        self.options: dict[str, Any] = plan.options_dict
+        self._states: list[_OpState] = []
+        self._pending: dict[str, list[_Slot]] = {}  # module -> slots applied when it loads
+        self._subst: dict[str, list[_Slot]] = {}  # module -> alias/stub slots
+        self._during: dict[str, list[_OpState]] = {}  # module -> ops applied while it executes
+        self._by_module: dict[str, list[_Slot]] = {}  # module -> slots applied to it (reload)
+        self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
+        self._replaced: list[tuple[_Slot, Any, Any, Any]] | None = None
+        self._watched: frozenset[str] = frozenset()
+        self._lock = RLock()
+        self._phase = "new"
+
+    # -- public API -------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self._phase == "active"
+
+    def start(self) -> "Session":
+        """Apply the plan (see the module docstring); returns ``self``.  Starting
+        a started session does nothing."""
+        if self._phase != "new":
+            return self
+        self._phase = "active"
+        SESSIONS.append(self)
+        try:
+            self._prepare()
+            FINDER.add(self)
+            self._replaced = []
+            for state in self._states:
+                if state.kind is not None and state.kind.module_level:
+                    for slot in state.slots:
+                        self._start_module_slot(slot)
+            for state in self._states:
+                if state.kind is not None and not state.kind.module_level:
+                    for slot in state.slots:
+                        self._start_slot(slot)
+            replaced, self._replaced = self._replaced, None
+            if replaced:
+                self._find_stale(replaced)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Restore everything this session changed, newest change first, and
+        unregister its import hook.  Stopping a stopped session does nothing."""
+        if self._phase != "active":
+            return
+        newer = SESSIONS[SESSIONS.index(self) + 1:] if self in SESSIONS else []
+        if newer:
+            warnings.warn(f"npatch: session {self.label!r} stopped while newer sessions were active; "
+                          "stopping those first", NpatchWarning, stacklevel=2)
+            for session in reversed(newer):
+                session.stop()
+        self._phase = "stopped"
+        FINDER.remove(self)
+        failures = []
+        with self._lock:
+            stack, self._stack = self._stack, []
+        for slot, kind, undo in reversed(stack):
+            if _APPLIED.get(slot.key) is slot:
+                del _APPLIED[slot.key]
+            try:
+                kind.restore(undo)
+            except Exception as exc:
+                failures.append(f"{slot.state.op.name} ({slot.target}): {describe(exc)}")
+        if self in SESSIONS:
+            SESSIONS.remove(self)
+        if failures:
+            warnings.warn("npatch: could not restore " + "; ".join(failures), NpatchWarning, stacklevel=2)
+
+    def __enter__(self) -> "Session":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def statuses(self) -> list:
+        """One :class:`~npatch.runtime.report.OpStatus` per op, in plan order."""
+        from npatch.runtime.report import collect_statuses
+
+        return collect_statuses(self._states, self.disabled, self.plan)
+
+    def report_dict(self) -> dict[str, Any]:
+        """The JSON-able report: pid, argv, plan hash, label, per-op statuses."""
+        from npatch.runtime.report import build_report
+
+        return build_report(self)
+
+    def __repr__(self) -> str:
+        return f"<npatch Session {self.label!r} {self._phase}, {len(self._stack)} change(s)>"
+
+    # -- start-up ----------------------------------------------------------------
+    def _prepare(self) -> None:
+        watched: set[str] = set()
+        evaluate = None
+        for op in self.plan.ops:
+            state = _OpState(op)
+            self._states.append(state)
+            if op.name in self.disabled:
+                state.fixed = "disabled"
+                continue
+            state.kind = OP_KINDS.get(op.kind)
+            if state.kind is None:
+                self._fail_state(state, f"unknown op kind {op.kind!r} (known: {', '.join(sorted(OP_KINDS))})")
+                continue
+            if op.when is not None:
+                if evaluate is None:
+                    from npatch.conditions import evaluate
+                try:
+                    holds = evaluate(op.when, self.options)
+                except NpatchError as exc:
+                    self._fail_state(state, f"condition {op.when_text or op.when!r}: {exc}", exc)
+                    continue
+                if not holds:
+                    state.fixed = "skipped"
+                    state.reason = f"condition is false: {op.when_text or op.when!r}"
+                    state.kind = None
+                    continue
+            watched.update(t.module for t in op.targets)
+            if op.during:
+                watched.add(op.during)
+                self._during.setdefault(op.during, []).append(state)
+                if op.during in sys.modules:
+                    state.fixed = "skipped"
+                    state.reason = f"during: {op.during!r} was already imported when the plan started"
+                continue
+            state.slots = [_Slot(state, target) for target in op.targets]
+        self._watched = frozenset(watched)
+
+    def _start_module_slot(self, slot: _Slot) -> None:
+        name = slot.target.module
+        module = sys.modules.get(name)
+        if module is not None:
+            self._apply(slot, module, immediate=True)
+        else:
+            self._subst.setdefault(name, []).append(slot)
+
+    def _start_slot(self, slot: _Slot) -> None:
+        name = slot.target.module
+        module = sys.modules.get(name)
+        if module is not None:
+            self._apply(slot, module, immediate=True)
+        else:
+            with self._lock:
+                self._pending.setdefault(name, []).append(slot)
+
+    # -- applying ------------------------------------------------------------------
+    def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
+        holder = _APPLIED.get(slot.key)
+        if holder is not None and holder is not slot:
+            slot.status = "applied"
+            slot.reason = "already applied by an earlier session"
+            return
+        state = slot.state
+        try:
+            undo = state.kind.apply(ApplyContext(self, slot, immediate), state.op, slot.target, module)
+        except Skipped as exc:
+            slot.status, slot.reason = "skipped", str(exc)
+        except TargetMissing as exc:
+            self._missing(slot, exc)
+        except PatchError:
+            raise
+        except Exception as exc:
+            self._fail(slot, describe(exc), exc)
+        else:
+            self._record(slot, undo)
+            with self._lock:
+                self._by_module.setdefault(slot.target.module, []).append(slot)
+
+    def _record(self, slot: _Slot, undo: Any) -> None:
+        with self._lock:
+            self._stack.append((slot, slot.state.kind, undo))
+        _APPLIED[slot.key] = slot
+        slot.status, slot.reason = "applied", ""
+
+    def _missing(self, slot: _Slot, exc: Exception) -> None:
+        policy = slot.state.op.on_missing
+        if policy == "ignore":
+            slot.status, slot.reason = "skipped", f"target not found: {exc} (on-missing = ignore)"
+        else:
+            self._fail(slot, f"target not found: {exc}", exc, force_raise=policy == "error")
+
+    def _fail(self, slot: _Slot, reason: str, exc: BaseException | None = None,
+              force_raise: bool = False) -> None:
+        slot.status, slot.reason = "failed", reason
+        op = slot.state.op
+        message = f"npatch: {op.kind} {op.name!r} on {slot.target} failed: {reason}"
+        if self.strict or force_raise:
+            raise PatchError(message, op=op.name, target=str(slot.target)) from exc
+        warnings.warn(message, NpatchWarning, stacklevel=3)
+
+    def _fail_state(self, state: _OpState, reason: str, exc: BaseException | None = None) -> None:
+        state.fixed, state.reason, state.kind = "failed", reason, None
+        op = state.op
+        message = f"npatch: {op.kind} {op.name!r} on {op.targets[0] if op.targets else '?'} failed: {reason}"
+        if self.strict:
+            raise PatchError(message, op=op.name) from exc
+        warnings.warn(message, NpatchWarning, stacklevel=3)
+
+    # -- stale references ---------------------------------------------------------
+    def _note_replaced(self, slot: _Slot, parent: Any, name: str, old: Any, new: Any) -> None:
+        from npatch.runtime.rebind import worth_tracking
+
+        if self._replaced is not None and isinstance(parent, types.ModuleType) and worth_tracking(old):
+            self._replaced.append((slot, parent, old, new))
+
+    def _find_stale(self, replaced: list[tuple[_Slot, Any, Any, Any]]) -> None:
+        from npatch.runtime.rebind import GlobalUndo, find_copies
+
+        olds = {id(old): (old, parent) for _slot, parent, old, _new in replaced}
+        by_old = {id(old): (slot, new) for slot, _parent, old, new in replaced}
+        stale: dict[str, list[str]] = {}
+        for mod_name, entries, key, old in find_copies(olds):
+            slot, new = by_old[id(old)]
+            if self.rebind or slot.state.op.rebind:
+                entries[key] = new
+                with self._lock:
+                    self._stack.append((slot, slot.state.kind, GlobalUndo(entries, key, old, new)))
+            else:
+                stale.setdefault(f"{slot.state.op.name!r} ({slot.target})", []).append(
+                    mod_name if key == slot.target.qualname.rpartition(".")[2] else f"{mod_name} (as {key})")
+        if stale:
+            details = "; ".join(f"{op}: {', '.join(mods)}" for op, mods in stale.items())
+            warnings.warn(f"npatch: modules imported before the plan still hold the original of a patched "
+                          f"name ({details}); set rebind = true on the patch to replace these copies",
+                          NpatchWarning, stacklevel=3)
+
+    # -- import hook callbacks (see npatch.runtime.finder) --------------------------
+    def _substitute(self, name: str, real_spec: Any) -> Any:
+        for slot in self._subst.get(name, ()):
+            if slot.status == "failed" and slot.reason.startswith("target not found"):
+                continue
+            holder = _APPLIED.get(slot.key)
+            if holder is not None and holder is not slot:
+                continue
+            state = slot.state
+            try:
+                spec = state.kind.substitute(ApplyContext(self, slot, False), state.op, slot.target, real_spec)
+            except Skipped as exc:
+                slot.status, slot.reason = "skipped", str(exc)
+                continue
+            except PatchError:
+                raise
+            except Exception as exc:
+                self._fail(slot, describe(exc), exc)
+                continue
+            if spec is not None:
+                return spec
+        return None
+
+    def _served(self, slot: _Slot, undo: Any) -> None:
+        self._record(slot, undo)
+
+    def _serve_failed(self, slot: _Slot, exc: BaseException) -> None:
+        self._fail(slot, f"creating the module failed: {describe(exc)}", exc)
+
+    def _module_starting(self, name: str, module: Any) -> None:
+        applied = self._by_module.get(name)
+        if applied and sys.modules.get(name) is module:
+            self._reloading(name, applied)
+        for state in self._during.get(name, ()):
+            if state.fixed is None and state.during_state != "active":
+                self._during_begin(state)
+
+    def _module_loaded(self, name: str, module: Any) -> None:
+        with self._lock:
+            slots = self._pending.pop(name, None)
+        for slot in slots or ():
+            self._apply(slot, module, immediate=False)
+        for state in self._during.get(name, ()):
+            if state.during_state == "active":
+                self._during_end(state, f"while {name!r} was imported (restored after)")
+
+    def _module_failed(self, name: str, exc: BaseException) -> None:
+        reason = f"importing {name!r} raised {describe(exc)}"
+        for slot in list(self._pending.get(name, ())):
+            slot.status, slot.reason = "failed", reason
+            op = slot.state.op
+            warnings.warn(f"npatch: {op.kind} {op.name!r} on {slot.target} not applied: {reason}",
+                          NpatchWarning, stacklevel=3)
+        for state in self._during.get(name, ()):
+            if state.during_state == "active":
+                self._during_end(state, f"while {name!r} was imported, which failed: {describe(exc)}")
+
+    def _reloading(self, name: str, applied: list[_Slot]) -> None:
+        """``importlib.reload``: undo this module's ops; they apply again after it runs."""
+        with self._lock:
+            self._by_module.pop(name, None)
+            chosen = set(map(id, applied))
+            undos = [entry for entry in self._stack if id(entry[0]) in chosen]
+            self._stack = [entry for entry in self._stack if id(entry[0]) not in chosen]
+            self._pending[name] = list(applied) + self._pending.get(name, [])
+        for slot, kind, undo in reversed(undos):
+            if _APPLIED.get(slot.key) is slot:
+                del _APPLIED[slot.key]
+            kind.restore(undo)
+            slot.status, slot.reason = "waiting", "reloading"
+
+    def _during_begin(self, state: _OpState) -> None:
+        state.during_state = "active"
+        state.slots = [_Slot(state, target) for target in state.op.targets]
+        for slot in state.slots:
+            self._start_slot(slot)
+
+    def _during_end(self, state: _OpState, reason: str) -> None:
+        state.during_state = "done"
+        chosen = set(map(id, state.slots))
+        with self._lock:
+            undos = [entry for entry in self._stack if id(entry[0]) in chosen]
+            self._stack = [entry for entry in self._stack if id(entry[0]) not in chosen]
+            for module_name in {slot.target.module for slot in state.slots}:
+                if module_name in self._pending:
+                    self._pending[module_name] = [s for s in self._pending[module_name] if id(s) not in chosen]
+                if module_name in self._by_module:
+                    self._by_module[module_name] = [
+                        s for s in self._by_module[module_name] if id(s) not in chosen]
+        for slot, kind, undo in reversed(undos):
+            if _APPLIED.get(slot.key) is slot:
+                del _APPLIED[slot.key]
+            kind.restore(undo)
+        for slot in state.slots:
+            if slot.status == "applied":
+                slot.reason = reason
+
+
+__all__ = ["Session", "SESSIONS"]
