@@ -156,7 +156,7 @@ class Plan:
 
     # -- serialisation -------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _to_json(self)
+        return {**_to_json(self), "schema": self.schema}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Plan":
@@ -165,7 +165,7 @@ class Plan:
             raise PlanError(f"plan schema {schema!r} is not supported (expected {SCHEMA_VERSION})")
         try:
             return _from_json(cls, data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanError(f"malformed plan: {exc}") from None
 
     def to_json(self, indent: int | None = None) -> str:
@@ -178,6 +178,12 @@ class Plan:
         except ValueError as exc:
             raise PlanError(f"plan is not valid JSON: {exc}") from None
         return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str) -> "Plan":
+        """Read a saved plan file.  Imports nothing beyond ``json`` and ``hashlib``."""
+        with open(path, encoding="utf-8") as handle:
+            return cls.from_json(handle.read())
 
     @property
     def content_hash(self) -> str:
@@ -207,13 +213,27 @@ class PlanError(ValueError):
     """A saved plan cannot be read (wrong schema, damaged file)."""
 
 
-# -- generic dataclass <-> JSON, driven by the field types -------------------
+# -- dataclass <-> JSON, driven by the field types ----------------------------
+# Fields equal to their default are left out of the JSON: a 1,000-op plan
+# stays small and loads in a few milliseconds.  Decoders are worked out once
+# per class from the annotations, not per value.
 _NESTED = {"Origin": Origin, "Target": Target, "Op": Op, "Rewrite": Rewrite, "ManifestInfo": ManifestInfo}
+_DEFAULTS: dict[type, list[tuple[str, Any]]] = {}
+_DECODERS: dict[type, dict[str, Any]] = {}
 
 
 def _to_json(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
-        return {f.name: _to_json(getattr(obj, f.name)) for f in fields(obj)}
+        cls = type(obj)
+        if cls not in _DEFAULTS:
+            _DEFAULTS[cls] = [(f.name, f.default) for f in fields(cls)]
+        out = {}
+        for name, default in _DEFAULTS[cls]:
+            value = getattr(obj, name)
+            if value is default or (value == default and type(value) is type(default)):
+                continue
+            out[name] = _to_json(value)
+        return out
     if isinstance(obj, (tuple, list)):
         return [_to_json(x) for x in obj]
     if isinstance(obj, dict):
@@ -230,28 +250,34 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def _from_json(cls: type, data: dict[str, Any]) -> Any:
-    kwargs = {}
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        raw = data[f.name]
-        # an op's value is user data: a list stays a list
-        kwargs[f.name] = raw if f.name == "value" else _decode(str(f.type), raw)
-    return cls(**kwargs)
+def _keep(raw: Any) -> Any:
+    return raw
 
 
-def _decode(annotation: str, raw: Any) -> Any:
-    if raw is None:
-        return None
-    for name, nested in _NESTED.items():
-        if annotation.startswith(f"tuple[{name},"):
-            return tuple(_from_json(nested, item) for item in raw)
-        if annotation.startswith(name):
-            return _from_json(nested, raw)
+def _pairs(raw: Any) -> Any:
+    return tuple((k, freeze(v)) for k, v in raw)
+
+
+def _decoder(annotation: str, name: str) -> Any:
+    if name == "value":  # an op's value is user data: a list stays a list
+        return _keep
+    for type_name, nested in _NESTED.items():
+        if annotation.startswith(f"tuple[{type_name},"):
+            return lambda raw, nested=nested: tuple(_from_json(nested, item) for item in raw)
+        if annotation.startswith(type_name):
+            return lambda raw, nested=nested: None if raw is None else _from_json(nested, raw)
     if annotation.startswith("tuple[tuple[str, Any]"):
-        return tuple((k, freeze(v)) for k, v in raw)
-    return freeze(raw)
+        return _pairs
+    if annotation in ("str", "int", "bool", "str | None", "int | None"):
+        return _keep
+    return freeze
+
+
+def _from_json(cls: type, data: dict[str, Any]) -> Any:
+    decoders = _DECODERS.get(cls)
+    if decoders is None:
+        decoders = _DECODERS[cls] = {f.name: _decoder(str(f.type), f.name) for f in fields(cls)}
+    return cls(**{name: decoders[name](raw) for name, raw in data.items()})
 
 
 __all__ = ["SCHEMA_VERSION", "OP_KINDS", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError"]

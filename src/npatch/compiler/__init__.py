@@ -104,8 +104,9 @@ def load_plan(specs: list[str], **kwargs: Any) -> Plan:
 
 
 def read_plan(path: Path) -> Plan:
+    """:meth:`Plan.load` with errors a user can act on."""
     try:
-        return Plan.from_json(path.read_text(encoding="utf-8"))
+        return Plan.load(str(path))
     except OSError as exc:
         raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:
