@@ -28,7 +28,7 @@ def write_manifest(path: Path, count: int) -> None:
     lines = ['[manifest]', 'name = "bench"', '']
     for i in range(count):
         lines += ['[[patch]]', f'name = "p{i}"', f'target = "{TARGETS[i % len(TARGETS)]}"',
-                  'replace = "json:loads"', f'priority = {i}', "when = \"installed('torch')\"", '']
+                  'replace = "json:loads"', f'priority = {i}', f"when = \"installed('torch') or env('NPATCH_BENCH_{i}') == '1'\"", '']
     path.write_text("\n".join(lines))
 
 
