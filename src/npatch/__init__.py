@@ -7,7 +7,9 @@ almost nothing, so the bootstrap of every child process stays cheap.
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -9,7 +9,9 @@ Importing this package imports nothing else; ``Session`` loads on first use.
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def __getattr__(name: str) -> Any:
