@@ -168,9 +168,16 @@ def _existing_or_force(op: Op, target: Target, real_spec: Any, what: str) -> boo
     raise Skipped(f"{target.module} really exists ({where}); {what}")
 
 
+def _module_ref(source: str | None) -> str:
+    """An alias source is a module name; as a reference it ends with a colon."""
+    if not source:
+        raise ValueError("alias op has no source module")
+    return source.rstrip(":") + ":"
+
+
 def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec:
     _existing_or_force(op, target, real_spec, "replace = true aliases it anyway")
-    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: import_object(op.source)))
+    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: import_object(_module_ref(op.source))))
 
 
 @op_kind("alias", substitute=_alias_substitute)
@@ -178,7 +185,7 @@ def apply_alias(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Modul
     """``target`` is already imported: alias it only with ``force``."""
     if module is not None and not op.force:
         raise Skipped(f"{target.module} is already imported; replace = true aliases it anyway")
-    undo = ModuleUndo(target.module, ctx.resolve(op.source))
+    undo = ModuleUndo(target.module, ctx.resolve(_module_ref(op.source)))
     undo.install()
     return undo
 

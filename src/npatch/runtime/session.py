@@ -44,7 +44,7 @@ from npatch.plan import Op, Plan, Target
 from npatch.runtime.errors import PatchError
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
-from npatch.runtime.resolve import Skipped, TargetMissing, describe
+from npatch.runtime.resolve import Skipped, SourceError, TargetMissing, describe
 
 #: active sessions, oldest first
 SESSIONS: list["Session"] = []
@@ -265,6 +265,8 @@ class Session:
             slot.status, slot.reason = "skipped", str(exc)
         except TargetMissing as exc:
             self._missing(slot, exc)
+        except SourceError as exc:
+            self._fail(slot, str(exc), exc)
         except PatchError:
             raise
         except Exception as exc:

@@ -1,0 +1,112 @@
+"""Helpers for runtime tests (imported by the test modules, not a conftest).
+
+Unit-level tests run in-process on throwaway packages written to tmp_path
+(each test gets its own package name, removed from ``sys.modules`` after);
+runtime scenarios run in a fresh interpreter (:func:`run_plan`).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from npatch.plan import Op, Plan, Target
+from conftest import clean_env, run_python
+
+_counter = itertools.count()
+
+
+class Throwaway:
+    """A package written under tmp_path with a unique name (``self.name``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"npt_pkg{next(_counter)}_{id(self) % 10007}"
+        (root / self.name).mkdir()
+        (root / self.name / "__init__.py").write_text("")
+
+    def write(self, relpath: str, text: str) -> Path:
+        """Write ``relpath`` (relative to the package) with dedented text."""
+        path = self.root / self.name / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    def mod(self, sub: str = "") -> str:
+        return f"{self.name}.{sub}" if sub else self.name
+
+
+@pytest.fixture
+def pkg(tmp_path: Path):
+    """A throwaway package on sys.path; every module of it is forgotten after the test."""
+    from npatch.runtime.finder import FINDER
+    from npatch.runtime.session import SESSIONS
+
+    throwaway = Throwaway(tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield throwaway
+    finally:
+        leaked = list(SESSIONS)
+        for session in reversed(leaked):
+            session.stop()
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n == throwaway.name or n.startswith(throwaway.name + ".")]:
+            del sys.modules[name]
+        assert not leaked, f"test left sessions active: {leaked}"
+        assert FINDER not in sys.meta_path
+
+
+def op(kind: str, target: str, **fields) -> Op:
+    """An Op from a ``module:qualname`` string; the name defaults to kind:target."""
+    targets = tuple(Target.parse(t) for t in ([target] + list(fields.pop("also", ()))))
+    fields.setdefault("name", f"{kind}:{target}")
+    if "options" in fields and isinstance(fields["options"], dict):
+        fields["options"] = tuple(sorted(fields["options"].items()))
+    return Op(kind=kind, targets=targets, **fields)
+
+
+def plan(*ops: Op, **fields) -> Plan:
+    return Plan(ops=tuple(ops), **fields)
+
+
+def run_plan(tmp_path: Path, the_plan: Plan, code: str, *, strict: bool = False, rebind: bool = False,
+             python_args: tuple[str, ...] = (), timeout: float = 300):
+    """Run ``code`` in a fresh interpreter with ``tmp_path`` on PYTHONPATH and
+    ``the_plan`` loaded from JSON into ``SESSION`` (started) beforehand.
+
+    The child prints ``REPORT <json>`` of the session at the end, and the
+    parsed report is attached to the result as ``.report``.
+    """
+    plan_file = tmp_path / f"plan{next(_counter)}.json"
+    plan_file.write_text(the_plan.to_json())
+    prologue = f"""
+import json as _json, sys as _sys
+from npatch.plan import Plan as _Plan
+from npatch.runtime.session import Session as _Session
+SESSION = _Session(_Plan.from_json(open({str(plan_file)!r}).read()), strict={strict}, rebind={rebind}).start()
+"""
+    epilogue = "\nprint('REPORT', _json.dumps(SESSION.report_dict()))\n"
+    script = tmp_path / f"scenario{next(_counter)}.py"
+    script.write_text(textwrap.dedent(prologue) + textwrap.dedent(code) + epilogue)
+    import subprocess
+
+    proc = subprocess.run([sys.executable, *python_args, str(script)], cwd=tmp_path,
+                          env=clean_env(PYTHONPATH=str(tmp_path)), capture_output=True, text=True,
+                          timeout=timeout)
+    proc.report = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("REPORT "):
+            proc.report = json.loads(line[len("REPORT "):])
+    return proc
+
+
+def statuses(report: dict) -> dict[str, str]:
+    return {entry["name"]: entry["status"] for entry in report["ops"]}
+
+
+__all__ = ["Throwaway", "op", "plan", "run_plan", "statuses", "run_python", "clean_env"]
