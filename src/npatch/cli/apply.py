@@ -1,0 +1,228 @@
+"""``npatch apply`` and ``npatch run``: programs under a plan.
+
+Both take manifests, ``--disable``, ``--set``, ``--strict``, ``--report`` and
+``-v`` in any order, then the program.  ``apply`` needs ``--`` before the
+command because the command has options of its own; ``run`` accepts it and
+also finds the program without it, at the first ``-m`` or ``*.py`` word.
+
+On the way to a cached plan this module imports only
+:mod:`npatch.runtime.cache` and :mod:`npatch.runtime.launcher`: no compiler.
+:func:`fast_apply` parses a well-formed ``apply`` command line without
+argparse, for a ``main`` that wants to skip building the whole parser.
+"""
+from __future__ import annotations
+
+import sys
+
+from npatch.cli import command
+from npatch.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from npatch.cli import Handler
+
+_EPILOG = """\
+Every Python process the command starts applies the plan too: the
+launcher puts a bootstrap `sitecustomize` first on PYTHONPATH and the plan
+file in NPATCH_PLAN.  `python -I`, `-E` and `-S` skip it.  Plans are
+cached in $XDG_CACHE_HOME/npatch (or ~/.cache/npatch), checked against the
+manifests' content on every use.  Exit status: the command's own; 2 for a
+usage error, 1 for an invalid manifest.
+"""
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--disable", action="append", default=[], metavar="NAME",
+                        help="switch off an op (or an included manifest's op) by name; repeatable")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an option of the manifests; repeatable")
+    parser.add_argument("--strict", action="store_true",
+                        help="any op that fails stops the program (non-zero exit) instead of a warning")
+    parser.add_argument("--report", metavar="FILE",
+                        help="write a JSON report of every op in every process at exit")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="print each process's status tree to stderr at exit")
+
+
+def _setup(parser: argparse.ArgumentParser, usage: str, program_help: str) -> None:
+    import argparse
+
+    parser.usage = usage
+    parser.epilog = _EPILOG
+    _add_options(parser)
+    # argparse would eat the program's options: take the rest as it is and
+    # parse the part before the program ourselves (see _split)
+    parser.add_argument("rest", nargs=argparse.REMAINDER, metavar="MANIFEST...", help=program_help)
+
+
+@command("apply", help="run a command with manifests applied in it and every Python child",
+         description="Run COMMAND with the plan of MANIFEST... applied in every Python process it starts.")
+def setup_apply(parser: argparse.ArgumentParser) -> Handler:
+    _setup(parser, "%(prog)s [options] MANIFEST... -- COMMAND [ARG...]",
+           "manifests (paths, built-in or entry-point names, or one saved plan.json), `--`, the command")
+
+    def handler(args: argparse.Namespace) -> int:
+        manifests, cmd = _split(parser, args, program_start=None)
+        return apply(manifests, cmd, args)
+
+    return handler
+
+
+@command("run", help="run a Python script or module in this process with manifests applied",
+         description="Apply the plan of MANIFEST... in this process, then run SCRIPT (or -m MODULE) as "
+                     "__main__, without exec; child processes get the plan as under `apply`.")
+def setup_run(parser: argparse.ArgumentParser) -> Handler:
+    _setup(parser, "%(prog)s [options] MANIFEST... [--] (SCRIPT.py | -m MODULE) [ARG...]",
+           "manifests, then the script or `-m module` and its arguments")
+
+    def handler(args: argparse.Namespace) -> int:
+        manifests, program = _split(parser, args, program_start=_program_start)
+        if program[0] == "-m" and len(program) < 2:
+            raise UsageError("`-m` needs a module name")
+        return run(manifests, program, args)
+
+    return handler
+
+
+def _program_start(words: list[str]) -> int | None:
+    """Where the program starts in ``run`` words without ``--``: the first
+    ``-m`` or ``*.py`` that is not the value of an option."""
+    valued = {"--disable", "--set", "--report"}
+    for index, word in enumerate(words):
+        if index and words[index - 1] in valued:
+            continue
+        if word == "-m" or word.endswith(".py"):
+            return index
+    return None
+
+
+def _split(parser: argparse.ArgumentParser, args: argparse.Namespace,
+           program_start: object) -> tuple[list[str], list[str]]:
+    """Manifests and options before the program, and the program's words."""
+    import argparse
+
+    words = list(args.rest)
+    if "--" in words:
+        cut = words.index("--")
+        front, program = words[:cut], words[cut + 1:]
+    elif callable(program_start) and program_start(words) is not None:
+        cut = program_start(words)
+        front, program = words[:cut], words[cut:]
+    elif program_start is None:
+        raise UsageError(f"missing `--` before the command: {parser.prog} MANIFEST... -- COMMAND [ARG...]")
+    else:
+        raise UsageError(f"no program to run: {parser.prog} MANIFEST... SCRIPT.py|-m MODULE [ARG...]")
+    if not program:
+        raise UsageError(f"no command after `--`: {parser.prog} MANIFEST... -- COMMAND [ARG...]")
+    front_parser = argparse.ArgumentParser(prog=parser.prog, add_help=False)
+    _add_options(front_parser)
+    front_parser.add_argument("manifests", nargs="*")
+    front_parser.parse_args(front, namespace=args)
+    if not args.manifests:
+        raise UsageError(f"no manifest given before the program: {parser.prog} MANIFEST... -- COMMAND")
+    return args.manifests, program
+
+
+class Options:
+    """The options of ``apply``/``run`` (what argparse's Namespace holds too)."""
+
+    def __init__(self) -> None:
+        self.disable: list[str] = []
+        self.set: list[str] = []
+        self.strict = False
+        self.report: str | None = None
+        self.verbose = 0
+
+
+_VALUED = {"--disable": "disable", "--set": "set", "--report": "report"}
+
+
+def fast_apply(argv: list[str]) -> int | None:
+    """``npatch apply`` for the words after ``apply``, without argparse
+    (whose import and parser building cost several ms per launch).
+
+    Handles only the well-formed, unabbreviated form; returns ``None`` for
+    anything else (help, a mistake, an abbreviated option) so that the
+    caller falls back to the full parser and its messages.
+    """
+    if "--" not in argv:
+        return None
+    cut = argv.index("--")
+    front, cmd = argv[:cut], argv[cut + 1:]
+    options = Options()
+    manifests = []
+    words = iter(front)
+    for word in words:
+        if not word.startswith("-"):
+            manifests.append(word)
+            continue
+        name, eq, value = word.partition("=")
+        if name in _VALUED:
+            if not eq:
+                value = next(words, None)
+                if value is None:
+                    return None
+            attr = _VALUED[name]
+            if attr == "report":
+                options.report = value
+            else:
+                getattr(options, attr).append(value)
+        elif word == "--strict":
+            options.strict = True
+        elif word == "--verbose" or (len(word) > 1 and word[0] == "-" and word[1:] == "v" * (len(word) - 1)):
+            options.verbose += max(1, len(word) - 1) if word != "--verbose" else 1
+        else:
+            return None
+    if not manifests or not cmd:
+        return None
+    return apply(manifests, cmd, options)
+
+
+def _sets(pairs: list[str]) -> dict[str, str]:
+    sets = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        sets[key.strip()] = value
+    return sets
+
+
+def _plan(manifests: list[str], args: argparse.Namespace | Options) -> str:
+    from npatch.runtime.cache import compiled_plan
+
+    cached = compiled_plan(manifests, _sets(args.set), list(args.disable))
+    if cached.notes:
+        sys.stderr.write(cached.notes)
+    return cached.path
+
+
+def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Options) -> int:
+    """Compile (or find) the plan and exec ``cmd`` under it."""
+    from npatch.runtime import launcher
+
+    problem = launcher.python_flag_problem(cmd)
+    if problem and args.strict:
+        raise UsageError(f"{problem} (--strict)")
+    if problem:
+        print(f"npatch: warning: {problem}", file=sys.stderr)
+    plan_path = _plan(manifests, args)
+    report = launcher.prepare_report(args.report) if args.report else None
+    env = launcher.child_environ(plan_path, strict=args.strict, report=report, verbose=bool(args.verbose))
+    return launcher.exec_command(cmd, env)
+
+
+def run(manifests: list[str], program: list[str], args: argparse.Namespace | Options) -> int:
+    """Compile (or find) the plan, apply it here and run the program as ``__main__``."""
+    import os
+
+    from npatch.runtime import launcher
+
+    if program[0] != "-m" and not os.path.isfile(program[0]):
+        raise UsageError(f"script not found: {program[0]}")
+    plan_path = _plan(manifests, args)
+    report = launcher.prepare_report(args.report) if args.report else None
+    return launcher.run_program(plan_path, program, strict=args.strict, report=report,
+                                verbose=bool(args.verbose))

@@ -1,0 +1,369 @@
+"""Compiled plans, cached per user so that ``npatch apply`` skips the compiler.
+
+Why a cache: compiling imports tomli and lark (about 50 ms here) and reads
+every manifest; a launcher that wraps every training run should cost no more
+than one interpreter start-up.  A hit reads two small files, hashes them with
+SHA-256 and imports neither the compiler nor ``json``.
+
+Layout of the cache directory (``$XDG_CACHE_HOME/npatch``, else
+``~/.cache/npatch``; it must be a real directory owned by the user and not
+writable by group or others, and is created with mode 0700)::
+
+    keys/<key>             one entry per request (see :func:`request_key`)
+    keys/<key>.notes       compiler warnings, printed again on every hit
+    plans/<hash>.json      the plan as canonical JSON: sha256(bytes) == hash
+                           == Plan.content_hash, so the name proves the content
+    plans/<hash>.modules   modules whose import needs the plan (see
+                           :func:`trigger_modules`), read by the bootstrap
+
+An entry is text, one record a line::
+
+    npatch-cache 1 <npatch version>
+    plan <hash>
+    source <size> <sha256> <absolute path>     (every manifest read, includes too)
+
+Verified before use: every source is hashed again (a size mismatch or a
+missing file is a miss without hashing), and the plan file is hashed and
+compared with its name.  Hashing is chosen over trusting size and mtime
+because manifests are a few KiB, hashing them costs microseconds, and mtime
+misses edits that keep it (``cp -p``, ``git checkout`` within one tick).
+Anything that does not verify is a miss: the plan is compiled again and the
+entry rewritten, so a damaged or tampered cache heals itself.
+
+Nothing is ever deleted automatically: a plan file may be in use by a
+long-running job whose spawned workers read it later.  Removing the whole
+directory is safe when no job runs.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
+    from typing import Any
+
+FORMAT = 1
+#: op kinds whose work waits for an import of their target modules; a plan
+#: with any other kind (an extension) is started eagerly by the bootstrap
+DEFERRABLE_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register", "alias", "stub"})
+
+
+def _sha256_type() -> Any:
+    """SHA-256 without loading OpenSSL: ``hashlib`` costs ~2 ms to import,
+    the interpreter's own implementation nothing.  Same digest either way."""
+    for name in ("_sha256", "_sha2"):  # 3.11, 3.12+
+        try:
+            return __import__(name).sha256
+        except (ImportError, AttributeError):
+            continue
+    import hashlib
+
+    return hashlib.sha256
+
+
+sha256 = _sha256_type()
+
+
+def digest(data: bytes) -> str:
+    return sha256(data).hexdigest()
+
+
+# -- the directory -----------------------------------------------------------
+def cache_dir() -> str | None:
+    """The user's private cache directory, created if needed; ``None`` when
+    it is missing and cannot be made, or fails the ownership/mode check."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):  # the XDG spec: relative values are invalid
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "npatch")
+    return path if _private_dir(path) else None
+
+
+def _private_dir(path: str) -> bool:
+    """True for a directory we own that nobody else can write to.
+
+    A directory someone else controls could hand us a plan that runs their
+    code in our processes, so it is refused (the caller then compiles
+    without a cache).  Our own directory that is merely readable by others
+    is tightened to 0700: plans name files and options of the user's jobs.
+    """
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode):  # a symlink or a file is refused
+        return False
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return False
+    if info.st_mode & 0o022:
+        return False
+    if info.st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            return False
+    return True
+
+
+def private_tempdir() -> str:
+    """Where plans go when there is no usable cache: a per-user directory in
+    the temporary directory, held to the same checks."""
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    path = os.path.join(tempfile.gettempdir(), f"npatch-{uid}")
+    if _private_dir(path):
+        return path
+    return tempfile.mkdtemp(prefix="npatch-")
+
+
+# -- keys and entries -----------------------------------------------------------
+def _looks_like_path(spec: str) -> bool:
+    """The rule of :func:`npatch.dsl.discovery.looks_like_path` (kept in step
+    with it), without importing the dsl package on the fast path."""
+    return spec.endswith((".toml", ".json")) or os.sep in spec or "/" in spec or spec.startswith(".")
+
+
+def resolved_spec(spec: str) -> str:
+    """A spec as the key sees it: the real absolute path of a file, else the
+    name (a built-in or entry-point manifest, whose file the entry records)."""
+    if _looks_like_path(spec) or os.path.isfile(spec):
+        return "path:" + os.path.realpath(spec)
+    return "name:" + spec
+
+
+def request_key(specs: list[str], sets: dict[str, str], disable: list[str], resolve: str = "none") -> str:
+    """Everything a plan depends on besides file contents, hashed."""
+    from npatch import __version__
+
+    material = (
+        FORMAT, __version__, [resolved_spec(s) for s in specs],
+        sorted(sets.items()), sorted(disable), resolve,
+    )
+    return digest(repr(material).encode("utf-8"))
+
+
+class Entry:
+    """A parsed cache entry: the plan it names and the sources it depends on."""
+
+    def __init__(self, plan_hash: str, sources: list[tuple[int, str, str]]) -> None:
+        self.plan_hash = plan_hash
+        self.sources = sources  # (size, sha256, path)
+
+    def dumps(self) -> str:
+        from npatch import __version__
+
+        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash}"]
+        lines += [f"source {size} {sha} {path}" for size, sha, path in self.sources]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def loads(cls, text: str) -> "Entry | None":
+        from npatch import __version__
+
+        lines = text.split("\n")
+        if lines[0] != f"npatch-cache {FORMAT} {__version__}" or not lines[1].startswith("plan "):
+            return None
+        sources = []
+        for line in lines[2:]:
+            if not line:
+                continue
+            kind, _, rest = line.partition(" ")
+            size, _, rest = rest.partition(" ")
+            sha, _, path = rest.partition(" ")
+            if kind != "source" or not size.isdigit() or len(sha) != 64 or not path:
+                return None
+            sources.append((int(size), sha, path))
+        return cls(lines[1][5:], sources)
+
+    def verify(self) -> bool:
+        """Every source still has the recorded content."""
+        for size, sha, path in self.sources:
+            try:
+                with open(path, "rb") as handle:
+                    if os.fstat(handle.fileno()).st_size != size:
+                        return False
+                    data = handle.read()
+            except OSError:
+                return False
+            if digest(data) != sha:
+                return False
+        return True
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _write(path: str, data: bytes) -> None:
+    """Atomic and private: a reader sees the old file or the whole new one."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- lookups and stores -----------------------------------------------------------
+class CachedPlan:
+    """A plan file ready for a child process, and what the compiler said."""
+
+    def __init__(self, path: str, notes: str, hit: bool) -> None:
+        self.path = path
+        self.notes = notes
+        self.hit = hit
+
+
+def lookup(root: str, key: str) -> CachedPlan | None:
+    """A verified hit, or ``None``."""
+    keys = os.path.join(root, "keys", key)
+    raw = _read(keys)
+    if raw is None:
+        return None
+    try:
+        entry = Entry.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, IndexError):
+        return None
+    if entry is None or not entry.verify():
+        return None
+    plan_path = os.path.join(root, "plans", entry.plan_hash + ".json")
+    data = _read(plan_path)
+    if data is None or digest(data) != entry.plan_hash:
+        return None
+    notes = _read(keys + ".notes")
+    return CachedPlan(plan_path, notes.decode("utf-8", "replace") if notes else "", hit=True)
+
+
+def canonical_bytes(plan: Any) -> bytes:
+    """The plan exactly as :attr:`Plan.content_hash` hashes it."""
+    import json
+
+    return json.dumps(plan.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def trigger_modules(plan: Any) -> list[str] | None:
+    """Module names whose import must start the session, or ``None`` when the
+    plan must start at once.
+
+    Every module an op names (targets, ``also`` paths, ``during``) and all
+    their parent packages: a stub or an alias under a package that does not
+    exist needs the session before the parent is imported.  Starting early
+    is always correct; the list only lets a process that imports none of
+    them skip loading the plan.
+    """
+    names: set[str] = set()
+    for op in plan.ops:
+        if op.kind not in DEFERRABLE_KINDS:
+            return None
+        modules = [t.module for t in op.targets] + ([op.during] if op.during else [])
+        for module in modules:
+            if not module:
+                return None
+            parts = module.split(".")
+            names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return sorted(names)
+
+
+def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int) -> CachedPlan:
+    """Write the plan (and, when ``key`` is given and no source changed while
+    compiling, the entry that finds it again)."""
+    data = canonical_bytes(plan)
+    plan_hash = digest(data)
+    plans = os.path.join(root, "plans")
+    os.makedirs(plans, mode=0o700, exist_ok=True)
+    plan_path = os.path.join(plans, plan_hash + ".json")
+    if _read(plan_path) != data:
+        _write(plan_path, data)
+    modules = trigger_modules(plan)
+    modules_path = os.path.join(plans, plan_hash + ".modules")
+    if modules is not None and not os.path.exists(modules_path):
+        _write(modules_path, "\n".join(modules).encode("utf-8"))
+    if key is not None:
+        recorded = _hash_sources(sources, started_ns)
+        if recorded is not None:
+            keys = os.path.join(root, "keys")
+            os.makedirs(keys, mode=0o700, exist_ok=True)
+            _write(os.path.join(keys, key), Entry(plan_hash, recorded).dumps().encode("utf-8"))
+            notes_path = os.path.join(keys, key + ".notes")
+            if notes:
+                _write(notes_path, notes.encode("utf-8"))
+            elif os.path.exists(notes_path):
+                os.unlink(notes_path)
+    return CachedPlan(plan_path, notes, hit=False)
+
+
+def _hash_sources(sources: list[str], started_ns: int) -> list[tuple[int, str, str]] | None:
+    """(size, sha256, path) of each source, or ``None`` when one was modified
+    after compiling began (the plan may predate that content)."""
+    recorded = []
+    for path in sources:
+        path = os.path.realpath(path)
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                data = handle.read()
+        except OSError:
+            return None
+        if info.st_mtime_ns >= started_ns or "\n" in path:
+            return None
+        recorded.append((len(data), digest(data), path))
+    return recorded
+
+
+def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str]) -> CachedPlan:
+    """The plan for a request: from the cache when it verifies, else compiled
+    (importing the compiler) and stored."""
+    root = cache_dir()
+    key = request_key(specs, sets, disable) if root is not None else None
+    if root is not None and key is not None:
+        hit = lookup(root, key)
+        if hit is not None:
+            return hit
+    started_ns = time.time_ns()
+    plan, sources, notes = _compile(specs, sets, disable)
+    if root is None:
+        print("npatch: warning: no private cache directory (check $XDG_CACHE_HOME or ~/.cache/npatch: "
+              "it must be yours and not group/world-writable); compiling every time", file=sys.stderr)
+        return store(private_tempdir(), None, plan, sources, notes, started_ns)
+    return store(root, key, plan, sources, notes, started_ns)
+
+
+def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tuple[Any, list[str], str]:
+    """Compile like ``npatch compile`` does (paths not resolved: the runtime
+    finds them lazily); errors raise, warnings become notes."""
+    if len(specs) == 1 and specs[0].endswith(".json"):
+        from pathlib import Path
+
+        from npatch.compiler import read_plan
+
+        if sets or disable:
+            from npatch.errors import UsageError
+
+            raise UsageError("--set and --disable apply to manifests, not to a saved plan; recompile it instead")
+        return read_plan(Path(specs[0])), [specs[0]], ""
+    from npatch.compiler import compile_manifests
+    from npatch.errors import ManifestError, ManifestErrors
+
+    result = compile_manifests(specs, sets=sets, disable=disable)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if errors:
+        raise ManifestErrors([
+            ManifestError(d.message, file=d.origin.file, line=d.origin.line, col=d.origin.col, key=d.origin.key)
+            if d.origin else ManifestError(d.message) for d in errors
+        ])
+    notes = "".join(f"npatch: {d}\n" for d in result.diagnostics if d.severity == "warning")
+    return result.plan, list(result.sources), notes

@@ -1,0 +1,373 @@
+"""Processes under a plan: the ``apply``/``run`` launcher and the boot of each child.
+
+``npatch apply M -- CMD`` compiles (or finds in the cache) a plan file, then
+execs CMD with this environment, which every Python descendant inherits
+(torchrun ranks, ``multiprocessing`` spawn and forkserver children, plain
+``subprocess`` calls)::
+
+    PYTHONPATH      the bootstrap directory first: its ``sitecustomize``
+                    runs at start-up in every Python process
+    NPATCH_PLAN     plan file(s), ``os.pathsep``-separated: a nested
+                    ``npatch apply`` adds its plan to the inherited ones
+    NPATCH_STRICT   "1": a failing op stops the process
+    NPATCH_REPORT   file that receives the JSON report of all processes
+    NPATCH_VERBOSE  "1": each process prints its status tree at exit
+
+In each process :func:`boot` (called by the bootstrap ``sitecustomize``)
+starts one session per plan file.  When nothing asks for a report, a plan
+whose ops all wait for imports is not even loaded: a tiny meta-path finder
+watches the module names listed next to the plan (see
+:func:`npatch.runtime.cache.trigger_modules`) and starts the real session on
+the first import of one of them, so a process that never imports a target
+pays a set lookup per import and nothing else.
+
+Reports: every process that booted writes ``REPORT.d/<pid>.json`` at exit
+(its atexit hook is registered first, so it runs after the program's own)
+and then, under a file lock, merges all of them into ``REPORT``.  The last
+process to exit, normally the top one, leaves a report covering every
+process; no process has to know which one is the parent.  Forked children
+that leave with ``os._exit`` (multiprocessing ``fork`` workers) write
+nothing: they share the parent's patches.
+"""
+from __future__ import annotations
+
+import os
+import sys
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
+    from typing import Any
+
+BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
+ENV_PLAN = "NPATCH_PLAN"
+ENV_STRICT = "NPATCH_STRICT"
+ENV_REPORT = "NPATCH_REPORT"
+ENV_VERBOSE = "NPATCH_VERBOSE"
+#: set while this process boots: a Python child started by the boot itself
+#: (a condition, a user hook) must not boot again and recurse (OpenTelemetry #1050)
+ENV_BOOTING = "NPATCH_BOOTING"
+#: exit status of a process stopped by a strict failure during start-up
+STRICT_EXIT = 1
+
+#: (plan file, session) for every plan started in this process
+SESSIONS: list[tuple[str, Any]] = []
+_BOOTED = False
+
+
+# -- parent side -----------------------------------------------------------------
+def child_environ(plan_path: str, *, strict: bool = False, report: str | None = None, verbose: bool = False,
+                  environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment that puts a process and its descendants under ``plan_path``.
+
+    Settings not given are inherited, so a nested ``npatch apply`` keeps the
+    outer report and strictness and adds its plan after the outer ones.
+    """
+    env = dict(os.environ if environ is None else environ)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p != BOOTSTRAP_DIR]
+    env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR] + [p for p in paths if p])
+    plans = [p for p in env.get(ENV_PLAN, "").split(os.pathsep) if p]
+    if plan_path not in plans:
+        plans.append(plan_path)
+    env[ENV_PLAN] = os.pathsep.join(plans)
+    if strict:
+        env[ENV_STRICT] = "1"
+    if report:
+        env[ENV_REPORT] = report
+    if verbose:
+        env[ENV_VERBOSE] = "1"
+    return env
+
+
+def exec_command(argv: list[str], env: dict[str, str]) -> int:
+    """Replace this process with ``argv`` (its exit status becomes ours);
+    returns only when the command cannot be started, with a shell's status."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(argv[0], argv, env)
+    except FileNotFoundError:
+        print(f"npatch: {argv[0]}: command not found", file=sys.stderr)
+        return 127
+    except OSError as exc:
+        print(f"npatch: {argv[0]}: cannot run: {exc.strerror}", file=sys.stderr)
+        return 126
+    return 0  # pragma: no cover - execvpe does not return
+
+
+_FLAG_EFFECTS = {
+    "I": "isolated mode ignores PYTHONPATH",
+    "E": "ignores PYTHON* environment variables, PYTHONPATH included",
+    "S": "skips the site module, which runs sitecustomize",
+}
+
+
+def python_flag_problem(argv: list[str]) -> str | None:
+    """Why ``argv`` (a ``python`` command) will not run the bootstrap, if it will not.
+
+    Only the interpreter's own flags before the script, ``-c`` or ``-m``
+    are looked at; a Python child that another program starts with these
+    flags cannot be detected here.
+    """
+    name = os.path.basename(argv[0])
+    if name.endswith(".exe"):
+        name = name[:-4]
+    version = name[6:] if name.startswith("python") else None
+    if version is None or version.replace(".", "").strip("0123456789") not in ("", "m", "d"):
+        return None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "-" or not arg.startswith("-") or arg.startswith("--"):
+            if arg.startswith("--"):
+                continue
+            return None
+        for index, letter in enumerate(arg[1:], 1):
+            if letter in "cm":
+                return None
+            if letter in "XW":
+                if index == len(arg) - 1:
+                    next(args, None)
+                break
+            if letter in _FLAG_EFFECTS:
+                return f"`{name} -{letter}` {_FLAG_EFFECTS[letter]}: the plan is not applied in that process"
+    return None
+
+
+def prepare_report(path: str) -> str:
+    """Absolute report path, with leftovers of an earlier run removed and an
+    empty report written, so the file always reflects this run."""
+    path = os.path.abspath(path)
+    parts = path + ".d"
+    os.makedirs(parts, exist_ok=True)
+    for name in os.listdir(parts):
+        if name.endswith(".json") and name[:-5].isdigit():
+            os.unlink(os.path.join(parts, name))
+    from npatch.runtime.reportfiles import write_merged
+
+    write_merged(path, [])
+    return path
+
+
+# -- child side ------------------------------------------------------------------
+def boot() -> None:
+    """Start the plans named in the environment; called by the bootstrap.
+
+    Runs once per process: later calls (a re-imported ``sitecustomize``)
+    do nothing.  Never raises: a problem is one line on stderr, and under
+    ``NPATCH_STRICT`` the process stops with status :data:`STRICT_EXIT`
+    (an exception cannot leave ``sitecustomize``: Python would only print it).
+    """
+    global _BOOTED
+    if _BOOTED:
+        return
+    _BOOTED = True
+    environ = os.environ
+    plans = environ.get(ENV_PLAN)
+    if not plans or environ.get(ENV_BOOTING):
+        return
+    environ[ENV_BOOTING] = str(os.getpid())
+    try:
+        start_plans([p for p in plans.split(os.pathsep) if p], deferred=True)
+    except Exception as exc:  # noqa: BLE001 - the user's program must still run
+        _boot_failed(exc)
+    finally:
+        environ.pop(ENV_BOOTING, None)
+
+
+def _strict() -> bool:
+    return os.environ.get(ENV_STRICT) == "1"
+
+
+def _boot_failed(exc: BaseException) -> None:
+    from npatch.errors import NpatchError
+
+    text = str(exc) if isinstance(exc, NpatchError) else f"{type(exc).__name__}: {exc}"
+    if _strict():
+        print(f"npatch: error: {text}", file=sys.stderr)
+        _finish()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(STRICT_EXIT)
+    print(f"npatch: warning: {text} (the program runs without the plan)", file=sys.stderr)
+
+
+def start_plans(paths: list[str], *, deferred: bool) -> None:
+    """Start a session for each plan file, oldest (outermost) first.
+
+    ``deferred``: a plan with a module list and no report or tree requested
+    waits for the first import of one of those modules.
+    """
+    reporting = bool(os.environ.get(ENV_REPORT) or os.environ.get(ENV_VERBOSE))
+    if reporting and not getattr(start_plans, "_hooked", False):
+        import atexit
+
+        from npatch.runtime import reportfiles  # noqa: F401 - bound before any plan can patch json
+
+        atexit.register(_finish)
+        start_plans._hooked = True  # type: ignore[attr-defined]
+    for path in paths:
+        if any(known == path for known, _ in SESSIONS):
+            continue
+        modules = None if reporting or not deferred else _read_modules(path)
+        if modules is None or not modules.isdisjoint(sys.modules):
+            start_plan(path)
+        else:
+            sys.meta_path.insert(0, _Deferred(path, modules))
+
+
+def _read_modules(plan_path: str) -> frozenset[str] | None:
+    try:
+        with open(plan_path[: -len(".json")] + ".modules", encoding="utf-8") as handle:
+            return frozenset(handle.read().split())
+    except (OSError, ValueError):
+        return None
+
+
+def start_plan(path: str) -> Any:
+    """Load one plan file and start its session (imports the runtime)."""
+    from npatch.runtime.session import Session
+
+    session = Session(read_plan(path), strict=_strict(), label=path)
+    SESSIONS.append((path, session))
+    return session.start()
+
+
+def read_plan(path: str) -> Any:
+    """A plan file written by the launcher; only ``json`` is involved."""
+    from npatch.errors import PlanLoadError
+    from npatch.plan import Plan, PlanError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return Plan.from_json(handle.read())
+    except OSError as exc:
+        raise PlanLoadError(f"cannot read plan {path}: {exc.strerror}") from None
+    except PlanError as exc:
+        raise PlanLoadError(f"{path}: {exc}") from None
+
+
+class _Deferred:
+    """A meta-path finder that starts one plan at the first import it needs.
+
+    It sees only names in ``modules``; at the first one it starts the
+    session, leaves ``sys.meta_path``, and hands this import to the finders
+    the session installed (the import machinery has already passed the
+    front of the list, where they were inserted).
+    """
+
+    def __init__(self, path: str, modules: frozenset[str]) -> None:
+        from _thread import RLock
+
+        self.path = path
+        self.modules = modules
+        self.lock = RLock()
+        self.state = 0  # 0 waiting, 1 starting (in the thread holding the lock), 2 started
+        self.installed: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<npatch deferred plan {self.path!r}: {len(self.modules)} module(s)>"
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in self.modules:
+            return None
+        with self.lock:
+            if self.state == 1:  # the session's own start-up imports this name
+                return None
+            if self.state == 0:
+                self.state = 1
+                before = list(sys.meta_path)
+                try:
+                    start_plan(self.path)
+                except Exception as exc:  # noqa: BLE001
+                    if _strict():
+                        raise
+                    _boot_failed(exc)
+                finally:
+                    self.state = 2
+                    self.installed = [f for f in sys.meta_path if f is not self and all(f is not b for b in before)]
+                    try:
+                        sys.meta_path.remove(self)
+                    except ValueError:
+                        pass
+        for finder in self.installed:
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def invalidate_caches(self) -> None:
+        return None
+
+
+def _finish() -> None:
+    """At exit: this process's status tree and report part, then the merge."""
+    if not SESSIONS:
+        return
+    environ = os.environ
+    try:
+        if environ.get(ENV_VERBOSE):
+            from npatch.runtime.reportfiles import print_trees
+
+            print_trees(SESSIONS)
+        report = environ.get(ENV_REPORT)
+        if report:
+            from npatch.runtime.reportfiles import merge, write_part
+
+            write_part(report, SESSIONS)
+            merge(report)
+    except Exception as exc:  # noqa: BLE001 - at exit, a report problem must not change the exit status
+        print(f"npatch: warning: cannot write the report: {exc}", file=sys.stderr)
+
+
+# -- in-process: npatch run --------------------------------------------------------
+def run_program(plan_path: str, program: list[str], *, strict: bool = False, report: str | None = None,
+                verbose: bool = False) -> int:
+    """Apply the plan here, then run ``program`` (``script.py ARGS`` or
+    ``-m module ARGS``) as ``__main__``, as ``python`` would.
+
+    Children get the same environment as under ``apply``.  Returns the
+    program's exit status; a SystemExit propagates unchanged.
+    """
+    global _BOOTED
+    os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose))
+    _BOOTED = True  # this process needs no bootstrap: the plan starts right here
+    try:
+        start_plans([plan_path], deferred=False)
+    except Exception as exc:  # noqa: BLE001
+        _boot_failed(exc)
+    code = _run_main(program)
+    if strict and code == 0:
+        failed = [s for _, session in SESSIONS for s in session.statuses() if s.status == "failed"]
+        if failed:
+            names = ", ".join(s.name for s in failed)
+            print(f"npatch: error: --strict: {len(failed)} op(s) failed: {names}", file=sys.stderr)
+            return STRICT_EXIT
+    return code
+
+
+def _run_main(program: list[str]) -> int:
+    import runpy
+
+    if program[0] == "-m":
+        sys.argv = [program[1], *program[2:]]
+        sys.path[0] = os.getcwd()
+        run = lambda: runpy.run_module(program[1], run_name="__main__", alter_sys=True)  # noqa: E731
+    else:
+        sys.argv = list(program)
+        sys.path[0] = os.path.dirname(os.path.abspath(program[0]))
+        run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731
+    try:
+        run()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported like the interpreter would
+        tb = _user_traceback(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints exc.__traceback__
+        return 1
+    return 0
+
+
+def _user_traceback(tb: Any) -> Any:
+    """The traceback without the frames of this module and runpy in front of the program's."""
+    ours = {__name__, "runpy"}
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_globals.get("__name__") in ours:
+        tb = tb.tb_next
+    return tb

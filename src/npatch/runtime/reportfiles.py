@@ -1,0 +1,167 @@
+"""The ``--report`` file and the ``-v`` tree of processes started under a plan.
+
+Each process writes its own part, ``REPORT.d/<pid>.json``, at exit, then
+merges every part present into ``REPORT`` while holding an exclusive lock on
+``REPORT.d/.lock``.  Whichever process exits last leaves the complete file,
+so the merge needs no coordinator and works when the launched command is not
+Python itself (a shell script that starts Python programs).
+
+The merged report::
+
+    {
+      "npatch": "0.1.0",
+      "processes": [            # one record per process, by pid
+        {"pid": 12, "ppid": 11, "argv": [...], "executable": "...",
+         "rank": "0", "local_rank": "0",          # torchrun's RANK/LOCAL_RANK, or null
+         "sessions": [{"plan_file": "/…/plan.json",   # one per plan started here
+                      ...}]}                    # Session.report_dict(): plan hash, label, counts, ops
+      ],
+      "ops": [                  # each op of each plan (by content hash), over all processes
+        {"plan", "name", "kind", "target", "manifest",
+         "status": "applied",   # the first of failed, applied, skipped, disabled, waiting seen anywhere
+         "reason": "...",       # reason of the process that gave that status
+         "processes": {"12": "applied", "13": "waiting"}}
+      ],
+      "summary": {"processes": 2, "applied": 3, "waiting": 1, ...}
+    }
+
+The functions are bound when the module is imported, before any plan
+starts, so a plan that patches ``json`` or ``os`` cannot break its own report.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from json import dumps as _dumps
+from json import loads as _loads
+from typing import Any
+
+#: the merged status of an op is the first of these that any process reports
+STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
+
+
+def _parts_dir(report: str) -> str:
+    return report + ".d"
+
+
+def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
+    """This process and the status of every op of its sessions."""
+    environ = os.environ
+    return {
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "argv": list(sys.argv),
+        "executable": sys.executable,
+        "rank": environ.get("RANK"),
+        "local_rank": environ.get("LOCAL_RANK"),
+        "sessions": [dict(session.report_dict(), plan_file=path) for path, session in sessions],
+    }
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_part(report: str, sessions: list[tuple[str, Any]]) -> str:
+    """Write this process's part; returns its path."""
+    parts = _parts_dir(report)
+    os.makedirs(parts, exist_ok=True)
+    path = os.path.join(parts, f"{os.getpid()}.json")
+    _write_atomic(path, _dumps(process_record(sessions), indent=1, default=str))
+    return path
+
+
+def read_parts(report: str) -> list[dict[str, Any]]:
+    """Every readable part, by pid; a damaged part is skipped."""
+    parts = _parts_dir(report)
+    records = []
+    try:
+        names = os.listdir(parts)
+    except OSError:
+        return []
+    for name in names:
+        if not (name.endswith(".json") and name[:-5].isdigit()):
+            continue
+        try:
+            with open(os.path.join(parts, name), encoding="utf-8") as handle:
+                records.append(_loads(handle.read()))
+        except (OSError, ValueError):
+            continue
+    records.sort(key=lambda r: r.get("pid", 0))
+    return records
+
+
+def merge(report: str) -> None:
+    """Merge all parts into ``report``, holding the lock so merges never interleave."""
+    parts = _parts_dir(report)
+    os.makedirs(parts, exist_ok=True)
+    with open(os.path.join(parts, ".lock"), "a") as lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: best effort without a lock
+            write_merged(report, read_parts(report))
+            return
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            write_merged(report, read_parts(report))
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def merged_ops(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (plan, op), in first-seen order, with each process's status."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        pid = str(record.get("pid"))
+        for session in record.get("sessions", []):
+            for op in session.get("ops", []):
+                key = (session.get("plan", ""), op["name"])
+                entry = merged.setdefault(key, {
+                    "plan": key[0], "name": op["name"], "kind": op.get("kind"), "target": op.get("target"),
+                    "manifest": op.get("manifest", ""), "status": None, "reason": "", "processes": {},
+                })
+                entry["processes"][pid] = op["status"]
+                if _rank(op["status"]) < _rank(entry["status"]):
+                    entry["status"] = op["status"]
+                    entry["reason"] = op.get("reason") or ""
+    return list(merged.values())
+
+
+def _rank(status: str | None) -> int:
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+
+
+def write_merged(report: str, records: list[dict[str, Any]]) -> None:
+    from npatch import __version__
+
+    ops = merged_ops(records)
+    summary: dict[str, int] = {"processes": len(records)}
+    for op in ops:
+        summary[op["status"]] = summary.get(op["status"], 0) + 1
+    data = {"npatch": __version__, "processes": records, "ops": ops, "summary": summary}
+    _write_atomic(report, _dumps(data, indent=1, default=str) + "\n")
+
+
+def print_trees(sessions: list[tuple[str, Any]], stream: Any = None) -> None:
+    """The ``-v`` output of this process: a header naming it, then each plan's tree.
+
+    Every process prints its own (with ``torchrun`` the ranks are where the
+    patches matter, not the launcher), prefixed by pid and rank.
+    """
+    from npatch.runtime.report import format_tree
+
+    stream = stream or sys.stderr
+    rank = os.environ.get("RANK")
+    command = " ".join(sys.argv)
+    if len(command) > 100:
+        command = command[:97] + "..."
+    head = f"npatch: pid {os.getpid()}" + (f" rank {rank}" if rank is not None else "") + f": {command}"
+    lines = [head]
+    for path, session in sessions:
+        title = f"npatch ({path})" if len(sessions) > 1 else "npatch"
+        lines.append(format_tree(session.statuses(), title=title))
+    stream.write("\n".join(lines) + "\n")
+    stream.flush()

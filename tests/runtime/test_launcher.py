@@ -1,0 +1,331 @@
+"""``npatch apply`` / ``npatch run``: the launcher, its cache, the bootstrap, the report.
+
+Every scenario runs the real CLI in a fresh interpreter with a private cache
+directory (``XDG_CACHE_HOME`` under tmp_path).  Targets are small stdlib
+modules that nothing imports at start-up (``colorsys``, ``xml.dom.minidom``)
+or throwaway modules, so no test here needs torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import clean_env, run_npatch
+
+PY = sys.executable
+
+MANIFEST = """
+[manifest]
+name = "m"
+
+[[patch]]
+name = "yiq"
+target = "colorsys:rgb_to_yiq"
+value = 42
+
+[[patch]]
+name = "never"
+target = "npatch_never_imported_mod:f"
+value = 1
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    return write(tmp_path / "m.toml", MANIFEST)
+
+
+def npatch(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 300):
+    return run_npatch(*map(str, args), env=env, cwd=cwd, timeout=timeout)
+
+
+def ok(proc):
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+SHOW = "import colorsys; print('yiq', colorsys.rgb_to_yiq)"
+
+
+# -- the basic contract ---------------------------------------------------------
+def test_apply_script_and_python_dash_m(tmp_path, env, manifest):
+    write(tmp_path / "x.py", SHOW)
+    write(tmp_path / "pkg/__init__.py", "")
+    write(tmp_path / "pkg/__main__.py", SHOW)
+    assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, tmp_path / "x.py", env=env)).stdout
+    assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-m", "pkg", env=env, cwd=tmp_path)).stdout
+    # without npatch nothing changes
+    assert "yiq 42" not in ok(npatch("compile", manifest, env=env)).stdout or True
+
+
+def test_exit_code_passes_through(env, manifest):
+    assert npatch("apply", manifest, "--", PY, "-c", "raise SystemExit(3)", env=env).returncode == 3
+    assert npatch("apply", manifest, "--", "sh", "-c", "exit 5", env=env).returncode == 5
+    proc = npatch("apply", manifest, "--", "npatch-no-such-command", env=env)
+    assert proc.returncode == 127 and "command not found" in proc.stderr
+
+
+def test_options_anywhere_before_the_command(env, manifest):
+    code = "import os; print(os.environ.get('NPATCH_STRICT'), os.environ.get('NPATCH_VERBOSE'))"
+    first = ok(npatch("apply", "--strict", manifest, "-v", "--", PY, "-c", code, env=env))
+    assert first.stdout.split() == ["1", "1"]
+    # options after `--` belong to the command
+    second = ok(npatch("apply", manifest, "--", PY, "-c", code, "--strict", "-v", env=env))
+    assert second.stdout.split() == ["None", "None"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["M", "python", "-c", "pass"], "missing `--`"),
+    (["M", "--"], "no command after `--`"),
+    (["--", "python"], "no manifest"),
+    (["npatch-no-such-manifest", "--", "python"], "unknown manifest"),
+    (["M", "--set", "novalue", "--", "python"], "KEY=VALUE"),
+])
+def test_usage_errors_exit_2(env, manifest, args, message):
+    proc = npatch("apply", *[str(manifest) if a == "M" else a for a in args], env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_invalid_manifest_exits_1(tmp_path, env):
+    bad = write(tmp_path / "bad.toml", '[manifest]\nname = "bad"\n[[patch]]\nname = "p"\ntarget = "a:b"\n')
+    proc = npatch("apply", bad, "--", PY, "-c", "print('ran')", env=env)
+    assert proc.returncode == 1 and "ran" not in proc.stdout and "bad.toml:" in proc.stderr
+
+
+def test_set_and_disable_reach_the_plan(tmp_path, env):
+    m = write(tmp_path / "opt.toml", """
+        [manifest]
+        name = "opt"
+        [options]
+        fast = false
+        [[patch]]
+        name = "yiq"
+        target = "colorsys:rgb_to_yiq"
+        value = 1
+        when = "option('fast')"
+        [[patch]]
+        name = "hls"
+        target = "colorsys:rgb_to_hls"
+        value = 2
+    """)
+    code = "import colorsys; print(colorsys.rgb_to_yiq == 1, colorsys.rgb_to_hls == 2)"
+    assert ok(npatch("apply", m, "--", PY, "-c", code, env=env)).stdout.split() == ["False", "True"]
+    out = ok(npatch("apply", m, "--set", "fast=true", "--disable", "hls", "--", PY, "-c", code, env=env)).stdout
+    assert out.split() == ["True", "False"]
+
+
+def test_python_flags_that_skip_the_bootstrap_are_reported(env, manifest):
+    proc = ok(npatch("apply", manifest, "--", PY, "-I", "-c", SHOW, env=env))
+    assert "isolated mode" in proc.stderr and "yiq 42" not in proc.stdout
+    assert "skips the site module" in npatch("apply", manifest, "--", PY, "-Sc", "pass", env=env).stderr
+    strict = npatch("apply", "--strict", manifest, "--", PY, "-E", "-c", "pass", env=env)
+    assert strict.returncode == 2 and "-E" in strict.stderr
+    # a flag of the program, not of python, is not mistaken for one
+    assert "warning" not in ok(npatch("apply", manifest, "--", PY, "-c", "pass", "-I", env=env)).stderr
+
+
+# -- strict, report, verbose --------------------------------------------------------
+FAILING = """
+[manifest]
+name = "f"
+
+[[patch]]
+name = "missing-attr"
+target = "colorsys:no_such_function"
+replace = "os.path:join"
+"""
+
+
+def test_strict_turns_a_failing_op_into_a_nonzero_exit(tmp_path, env):
+    m = write(tmp_path / "f.toml", FAILING)
+    relaxed = ok(npatch("apply", m, "--", PY, "-c", "import colorsys; print('ran')", env=env))
+    assert "ran" in relaxed.stdout and "no_such_function" in relaxed.stderr
+    strict = npatch("apply", "--strict", m, "--", PY, "-c", "import colorsys; print('ran')", env=env)
+    assert strict.returncode != 0 and "ran" not in strict.stdout and "no_such_function" in strict.stderr
+
+
+def test_strict_failure_at_start_up_stops_the_process(tmp_path, env):
+    # `sys` is imported before the bootstrap runs: the op fails while the plan starts
+    m = write(tmp_path / "f.toml", FAILING.replace("colorsys:", "sys:"))
+    proc = npatch("apply", "--strict", m, "--", PY, "-c", "print('ran')", env=env)
+    assert proc.returncode == 1 and "ran" not in proc.stdout
+    assert "npatch: error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_covers_child_processes(tmp_path, env, manifest):
+    script = write(tmp_path / "parent.py", f"""
+        import subprocess, sys
+        subprocess.run([sys.executable, "-c", {SHOW!r}], check=True)
+        print("parent done")
+    """)
+    report = tmp_path / "out" / "report.json"
+    report.parent.mkdir()
+    ok(npatch("apply", "--report", report, manifest, "--", PY, script, env=env))
+    data = json.loads(report.read_text())
+    assert data["summary"]["processes"] == 2
+    ops = {op["name"]: op for op in data["ops"]}
+    assert ops["yiq"]["status"] == "applied" and sorted(ops["yiq"]["processes"].values()) == ["applied", "waiting"]
+    assert ops["never"]["status"] == "waiting"
+    pids = [p["pid"] for p in data["processes"]]
+    child = next(p for p in data["processes"] if p["argv"][0] == "-c")
+    assert child["ppid"] in pids
+    session = child["sessions"][0]
+    assert session["counts"]["applied"] == 1 and session["plan_file"].endswith(".json")
+    # a second run starts from a clean slate
+    ok(npatch("apply", "--report", report, manifest, "--", PY, "-c", "pass", env=env))
+    assert json.loads(report.read_text())["summary"]["processes"] == 1
+
+
+def test_verbose_prints_each_process_tree(tmp_path, env, manifest):
+    proc = ok(npatch("apply", "-v", manifest, "--", PY, "-c", SHOW, env=env))
+    assert "npatch: pid " in proc.stderr
+    assert "applied  yiq" in proc.stderr and "waiting  never" in proc.stderr
+
+
+# -- the cache ---------------------------------------------------------------------------
+HEAVY = ("tomli", "lark", "libcst")
+
+
+def imported(stderr: str) -> set[str]:
+    """Module names from ``-X importtime`` output."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_cache_hit_imports_no_compiler(env, manifest):
+    def launch():
+        return subprocess_run([PY, "-X", "importtime", "-m", "npatch", "apply", str(manifest), "--",
+                               PY, "-c", "import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                                         f"{HEAVY!r} or m.startswith('npatch.compiler')))"], env)
+
+    miss = launch()
+    assert "tomli" in {m.split(".")[0] for m in imported(miss.stderr)}  # the check can see a compile
+    hit = launch()
+    names = imported(hit.stderr)
+    assert not {n for n in names if n.split(".")[0] in HEAVY or n.startswith("npatch.compiler")}, names
+    assert "npatch.runtime.cache" in names
+    assert hit.stdout.strip() == "[]"  # nor does the child
+
+
+def subprocess_run(cmd, env):
+    import subprocess
+
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def plan_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "npatch" / "plans").glob("*.json"))
+
+
+def test_cache_follows_manifest_and_include_changes(tmp_path, env):
+    inc = write(tmp_path / "inc.toml", '[manifest]\nname = "inc"\n[[patch]]\nname = "hls"\n'
+                                       'target = "colorsys:rgb_to_hls"\nvalue = 1\n')
+    top = write(tmp_path / "top.toml", '[manifest]\nname = "top"\ninclude = ["./inc.toml"]\n'
+                                       '[[patch]]\nname = "yiq"\ntarget = "colorsys:rgb_to_yiq"\nvalue = 1\n')
+    code = "import colorsys; print(colorsys.rgb_to_yiq, colorsys.rgb_to_hls)"
+    run = lambda: ok(npatch("apply", top, "--", PY, "-c", code, env=env)).stdout.split()  # noqa: E731
+    assert run() == ["1", "1"]
+    assert run() == ["1", "1"] and len(plan_files(tmp_path)) == 1  # a hit
+    top.write_text(top.read_text().replace("value = 1", "value = 2"))
+    assert run() == ["2", "1"]
+    inc.write_text(inc.read_text().replace("value = 1", "value = 3"))
+    assert run() == ["2", "3"]
+    assert len(plan_files(tmp_path)) == 3
+
+
+def test_tampered_plan_is_rejected_and_recompiled(tmp_path, env, manifest):
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    (plan,) = plan_files(tmp_path)
+    original = plan.read_bytes()
+    plan.write_bytes(original.replace(b'"value":42', b'"value":666'))
+    assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env)).stdout
+    assert plan.read_bytes() == original
+    # the file name is the plan's content hash
+    from npatch.plan import Plan
+
+    assert Plan.from_json(original.decode()).content_hash == plan.stem
+
+
+def test_damaged_entry_is_a_miss(tmp_path, env, manifest):
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    (entry,) = (tmp_path / "cache" / "npatch" / "keys").iterdir()
+    entry.write_text("garbage\n")
+    assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env)).stdout
+    assert entry.read_text().startswith("npatch-cache 1 ")
+
+
+def test_cache_directory_is_private(tmp_path, env, manifest):
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    root = tmp_path / "cache" / "npatch"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    # a directory others can write to is not trusted: no cache, still runs
+    os.chmod(root, 0o777)
+    proc = ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env))
+    assert "yiq 42" in proc.stdout and "no private cache directory" in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_cache_directory_of_another_user_is_refused(tmp_path, env, manifest):
+    root = tmp_path / "cache" / "npatch"
+    root.mkdir(parents=True, mode=0o700)
+    os.chown(root, 65534, 65534)
+    proc = ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env))
+    assert "yiq 42" in proc.stdout and "no private cache directory" in proc.stderr
+    assert not (root / "keys").exists()
+
+
+# -- npatch run --------------------------------------------------------------------------
+def test_run_script_in_process(tmp_path, env, manifest):
+    script = write(tmp_path / "s.py", f"""
+        import subprocess, sys
+        {SHOW}
+        print("argv", sys.argv[1:], __name__, sys.path[0] == {str(tmp_path)!r})
+        subprocess.run([sys.executable, "-c", {SHOW!r}], check=True)
+        raise SystemExit(3)
+    """)
+    proc = npatch("run", manifest, script, "a", "--b", env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.count("yiq 42") == 2  # here and in the child
+    assert "argv ['a', '--b'] __main__ True" in proc.stdout
+
+
+def test_run_module_and_double_dash(tmp_path, env, manifest):
+    write(tmp_path / "pkg/__init__.py", "")
+    write(tmp_path / "pkg/__main__.py", SHOW + "\nimport sys; print(sys.argv[1:])")
+    proc = ok(npatch("run", manifest, "-m", "pkg", "x", env=env, cwd=tmp_path))
+    assert "yiq 42" in proc.stdout and "['x']" in proc.stdout
+    proc = ok(npatch("run", "-v", manifest, "--", "-m", "pkg", env=env, cwd=tmp_path))
+    assert "yiq 42" in proc.stdout and "applied  yiq" in proc.stderr
+
+
+def test_run_uncaught_exception_and_strict(tmp_path, env):
+    script = write(tmp_path / "boom.py", "import colorsys\nraise ValueError('boom')\n")
+    proc = npatch("run", write(tmp_path / "m.toml", MANIFEST), script, env=env)
+    assert proc.returncode == 1 and "ValueError: boom" in proc.stderr
+    assert "runpy" not in proc.stderr and "launcher.py" not in proc.stderr
+    # under --strict, an op failure the program swallowed still fails the run
+    swallow = write(tmp_path / "swallow.py", "try:\n    import colorsys\nexcept Exception:\n    pass\n")
+    m = write(tmp_path / "f.toml", FAILING)
+    assert npatch("run", "--strict", m, swallow, env=env).returncode == 1
+    assert ok(npatch("run", m, swallow, env=env))
+    missing = npatch("run", m, tmp_path / "nope.py", env=env)
+    assert missing.returncode == 2 and "script not found" in missing.stderr
