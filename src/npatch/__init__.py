@@ -13,6 +13,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# NPATCH_LOG=debug turns on logging in every process that imports npatch (the
+# CLI, each child's bootstrap, the pytest plugin); unset, this costs a lookup.
+from npatch import log as _log  # noqa: E402
+
+_log.configure()
+
 
 def load(*manifests: str, **kwargs: Any):
     """Compile manifests (paths, built-in names, entry-point names, or a saved

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from npatch.errors import NpatchError
+from npatch.extensions import CONDITIONS_GROUP, Registry, adopt_condition_function
 
 __all__ = [
     "FUNCTIONS",
@@ -79,8 +80,10 @@ class ConditionFunction:
         return f"{self.name}({args})"
 
 
-#: Every function a condition may call, by name (filled by :func:`condition_function`).
-FUNCTIONS: dict[str, ConditionFunction] = {}
+#: Every function a condition may call, by name (filled by :func:`condition_function`;
+#: a name not registered here is looked up among the ``npatch.conditions`` entry
+#: points of installed packages, see :mod:`npatch.extensions`).
+FUNCTIONS: dict[str, ConditionFunction] = Registry(CONDITIONS_GROUP, adopt_condition_function)
 
 #: Bare variables, by name; values are computed when read.
 def _python_version() -> str:

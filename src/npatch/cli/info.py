@@ -109,12 +109,30 @@ def run_list(args: argparse.Namespace) -> int:
             description = "(invalid: run `npatch compile` on it)"
         print(f"{available.name:<20} {available.origin:<24} {description}")
     if args.ops:
-        from npatch.conditions import FUNCTIONS
-        from npatch.plan import OP_KINDS
-
-        print("\nop kinds:            " + ", ".join(OP_KINDS))
-        print("condition functions: " + ", ".join(sorted(FUNCTIONS)))
+        print()
+        print(render_extensions())
     return 0
+
+
+def render_extensions() -> str:
+    """Op kinds and condition functions: the built-ins, then those installed
+    packages provide through entry points (loaded here, so a broken one shows)."""
+    from npatch.conditions import FUNCTIONS
+    from npatch.extensions import CONDITIONS_GROUP, OPS_GROUP, load_all
+    from npatch.runtime.ops import OP_KINDS
+
+    rows = load_all()
+    provided = {(group, name) for group, name, _dist, problem in rows if not problem}
+    builtin_kinds = sorted(n for n in OP_KINDS if (OPS_GROUP, n) not in provided)
+    builtin_functions = sorted(n for n in FUNCTIONS if (CONDITIONS_GROUP, n) not in provided)
+    lines = ["op kinds (built-in):            " + ", ".join(builtin_kinds),
+             "condition functions (built-in): " + ", ".join(f"{n}()" for n in builtin_functions)]
+    for group, title, suffix in ((OPS_GROUP, "op kinds", ""), (CONDITIONS_GROUP, "condition functions", "()")):
+        found = [row for row in rows if row[0] == group]
+        lines.append(f"{title} from installed packages ({group}):" + ("" if found else " none"))
+        for _group, name, dist, problem in found:
+            lines.append(f"  {name + suffix:<28} {dist}" + (f"  [{problem}]" if problem else ""))
+    return "\n".join(lines)
 
 
 @command("schema", "print the JSON Schema of manifests (for editors)",

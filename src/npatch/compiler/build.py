@@ -119,6 +119,15 @@ def _register(manifest: Manifest, entry: Entry) -> list[Draft]:
                   **_common(manifest, entry))]
 
 
+@builder("op")
+def _op(manifest: Manifest, entry: Entry) -> list[Draft]:
+    data = entry.data
+    return [Draft(kind=data["kind"], name=data["name"], target_key="target", targets=[data["target"], *data.get("also", [])],
+                  source=data.get("source"), source_key="source", value=data.get("value"),
+                  on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
+                  force=data.get("force", False), **_common(manifest, entry))]
+
+
 @builder("brake")
 def _brake(manifest: Manifest, entry: Entry) -> list[Draft]:
     from npatch.compiler.sugar import expand

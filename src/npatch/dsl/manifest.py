@@ -287,6 +287,33 @@ def _check_patch(checker: _Checker, entry: Entry) -> None:
                      hint="the guard chooses between the replacement and the original")
 
 
+@_entry_check("op")
+def _check_op(checker: _Checker, entry: Entry) -> None:
+    """``kind`` names an extension kind.  One nobody provides here is an error,
+    unless the op or the manifest has a ``when``: it may then come from a
+    package that is only installed where the condition holds."""
+    from npatch.extensions import OPS_GROUP, names
+    from npatch.plan import OP_KINDS
+
+    kind = entry.data.get("kind")
+    if not isinstance(kind, str):
+        return
+    if kind in OP_KINDS:
+        table = {"alias": "[[alias]]", "stub": "[[stub]]", "register": "[[register]]"}.get(kind, f"[[patch]] with `{kind} = ...`")
+        checker.fail(entry.path + ("kind",), f"`{kind}` is a built-in kind: write it as {table}", value=True,
+                     hint="[[op]] is for kinds that installed packages provide (`npatch list --ops`)")
+        return
+    provided = names(OPS_GROUP)
+    head = checker.doc.data.get("manifest")
+    conditional = "when" in entry.data or (isinstance(head, dict) and "when" in head)
+    if kind not in provided and not conditional:
+        hint = did_you_mean(kind, provided) or (
+            f"installed packages provide: {', '.join(provided)}" if provided else
+            "no installed package provides op kinds (entry-point group `npatch.ops`)")
+        checker.fail(entry.path + ("kind",), f"unknown op kind {kind!r}", value=True,
+                     hint=hint + "; add a `when` if the package that provides it is not always installed")
+
+
 @_entry_check("rewrite")
 def _check_rewrite(checker: _Checker, entry: Entry) -> None:
     from npatch.rewrite.kinds import REWRITE_KINDS

@@ -124,6 +124,21 @@ _table(Table("register", "An entry in an OpenMMLab `Registry`.", (
     _WHEN,
 ), array=True))
 
+_table(Table("op", "An op of a kind that has no table of its own: one that an installed package registers "
+                  "through the `npatch.ops` entry-point group (`npatch list --ops` shows them).", (
+    Key("kind", "str", "The op kind, as `npatch list --ops` names it.", required=True, form="opname"),
+    Key("name", "str", "Unique name, used by `disable` and `--disable`.", required=True, form="opname"),
+    Key("target", "str", "`pkg.mod:Qual.name`, or a module name for kinds that act on a whole module.", required=True, form="target"),
+    Key("also", "list[str]", "More targets that get the same treatment.", default=[], form="target"),
+    Key("source", "str", "`module:qualname` of an object the kind uses (a replacement, a factory...).", form="object"),
+    Key("value", "any", "A TOML value the kind uses."),
+    Key("options", "table", "Options for the kind.", default={}),
+    Key("force", "bool", "Passed to the kind as `op.force`; its meaning is the kind's.", default=False),
+    _PRIORITY,
+    _WHEN,
+    Key("on-missing", "str", "What a missing target does at run time.", default="warn", choices=("warn", "error", "ignore")),
+), array=True))
+
 _table(Table("brake", "Stop training cleanly at a step (mmengine loops, mmcv runners, or `Optimizer.step`).", (
     Key("step", "int", "Step at which training stops (exit status 0).", required=True),
     _WHEN,

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from npatch.extensions import OPS_GROUP, Registry, adopt_op_kind
 from npatch.plan import Op, Target
 from npatch.runtime.resolve import import_object
 
@@ -59,7 +60,10 @@ class OpKind:
         return f"OpKind({self.name!r})"
 
 
-OP_KINDS: dict[str, OpKind] = {}
+#: Every op kind by name (filled by :func:`op_kind`; a name not registered here is
+#: looked up among the ``npatch.ops`` entry points of installed packages, see
+#: :mod:`npatch.extensions`).
+OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind)
 
 
 def _restore_undo(undo: Any) -> None:

@@ -1,0 +1,1 @@
+"""Manifests of npatch-ext-demo; the ``npatch.manifests`` entry point names this package."""
