@@ -26,8 +26,16 @@ from __future__ import annotations
 
 import sys
 from _thread import allocate_lock, get_ident
-from importlib.machinery import ModuleSpec, NamespaceLoader
-from typing import Any
+from importlib.machinery import ModuleSpec
+
+try:
+    from importlib.machinery import NamespaceLoader
+except ImportError:  # Python 3.10
+    from importlib._bootstrap_external import _NamespaceLoader as NamespaceLoader
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from typing import Any
 
 
 class PatchingLoader:
@@ -123,8 +131,11 @@ class Finder:
         if loader is None:
             if spec.submodule_search_locations is None:
                 return spec
+            # what the import system itself does for a namespace package
             loader = NamespaceLoader.__new__(NamespaceLoader)
             loader._path = spec.submodule_search_locations
+        elif not hasattr(loader, "exec_module"):
+            return spec  # a legacy load_module() loader: no hook point, its ops stay waiting
         if not isinstance(loader, PatchingLoader):
             spec.loader = PatchingLoader(loader, spec, self)
         return spec

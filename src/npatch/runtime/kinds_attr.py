@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable
-from typing import Any
 
 from npatch.plan import Op, Target
 from npatch.runtime.ops import ApplyContext, op_kind
 from npatch.runtime.resolve import MISSING, AttrUndo, TargetMissing, locate, raw_lookup
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from collections.abc import Callable
+    from typing import Any
 
 _DESCRIPTORS = (staticmethod, classmethod)
 

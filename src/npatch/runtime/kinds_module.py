@@ -26,12 +26,15 @@ from __future__ import annotations
 import sys
 import types
 from importlib.machinery import ModuleSpec
-from typing import Any
 
 from npatch.plan import Op, Target
 from npatch.runtime.errors import NpatchStubError
 from npatch.runtime.ops import ApplyContext, op_kind
 from npatch.runtime.resolve import MISSING, Skipped, TargetMissing, import_object, locate, own_dict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from typing import Any
 
 
 # -- call ---------------------------------------------------------------------

@@ -13,9 +13,12 @@ small constants are shared by unrelated modules.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from npatch.runtime.resolve import own_dict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from typing import Any
 
 _PLAIN = (str, bytes, int, float, complex, bool, tuple, frozenset, type(None))
 

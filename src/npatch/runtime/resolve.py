@@ -16,7 +16,10 @@ Two rules shape this module:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from typing import Any
 
 #: marks "no such entry" (``None`` is a legitimate attribute value)
 MISSING: Any = object()

@@ -37,7 +37,6 @@ import sys
 import types
 import warnings
 from _thread import RLock
-from typing import Any
 
 from npatch.errors import NpatchError, NpatchWarning
 from npatch.plan import Op, Plan, Target
@@ -45,6 +44,10 @@ from npatch.runtime.errors import PatchError
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
 from npatch.runtime.resolve import Skipped, SourceError, TargetMissing, describe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from typing import Any
 
 #: active sessions, oldest first
 SESSIONS: list["Session"] = []
