@@ -211,11 +211,15 @@ def test_python_dash_m_runs_main_with_its_real_loader(tmp_path):
                                 env=clean_env(PYTHONPATH=str(tmp_path)), timeout=120))
     assert "MAIN repl SourceFileLoader SourceFileLoader" in proc.stdout
     # runpy.run_module, which python -m uses, behaves the same from inside a program
-    proc = check(run_plan(tmp_path, plan(op("replace", "tool.helper:f", source="repl:f")), """
+    p = plan(op("replace", "tool.helper:f", name="helper", source="repl:f"),
+             op("value", "tool.__main__:MARK", name="main", value=1))
+    proc = check(run_plan(tmp_path, p, """
         import runpy
         runpy.run_module('tool', run_name='__main__')
     """))
     assert "MAIN repl SourceFileLoader SourceFileLoader" in proc.stdout
+    assert statuses(proc.report) == {"helper": "applied", "main": "waiting"}
+    assert "ran as the main program" in proc.report["ops"][1]["reason"]
 
 
 def test_rebind_replaces_from_import_copies_and_warns_without(tmp_path):

@@ -436,3 +436,21 @@ def test_format_tree_and_report(mods):
     import json
 
     json.dumps(report)
+
+
+def test_plan_apply_is_a_started_session(mods):
+    t = importlib.import_module(mods.mod("target"))
+    p = plan(op("value", f"{t.__name__}:VERSION", value="2.0"))
+    with p.apply(label="api") as session:
+        assert isinstance(session, Session) and session.active and session.label == "api"
+        assert t.VERSION == "2.0"
+    assert t.VERSION == "1.0" and not session.active
+
+
+def test_unrelated_imports_are_not_touched(mods):
+    t_name = mods.mod("target")
+    with Session(plan(op("value", f"{t_name}:VERSION", value="2.0"))):
+        assert FINDER in sys.meta_path and t_name in FINDER.names
+        assert FINDER.find_spec("json", None) is None
+        repl = importlib.import_module(mods.mod("repl"))
+        assert type(repl.__loader__).__name__ == "SourceFileLoader"

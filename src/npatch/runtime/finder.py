@@ -60,6 +60,7 @@ class PatchingLoader:
         # runpy (python -m) runs the code itself: nothing of npatch must stay on the spec
         if self.spec.loader is self:
             self.spec.loader = self.loader
+            self.finder.run_directly.add(self.spec.name)
         return self.loader.get_code(fullname)
 
     def exec_module(self, module: Any) -> None:
@@ -91,6 +92,9 @@ class Finder:
         self.clients: tuple[Any, ...] = ()
         self._lock = allocate_lock()
         self._searching: set[tuple[int, str]] = set()
+        #: watched modules whose code was fetched to run outside the import
+        #: system (``python -m``, ``runpy``): their ops cannot apply
+        self.run_directly: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<npatch finder: {len(self.names)} watched module(s)>"

@@ -28,15 +28,18 @@ alias, stub).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from npatch.extensions import OPS_GROUP, Registry, adopt_op_kind
-from npatch.plan import Op, Target
 from npatch.runtime.resolve import import_object
 
-Apply = Callable[["ApplyContext", Op, Target, Any], Any]
-Substitute = Callable[["ApplyContext", Op, Target, Any], Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from collections.abc import Callable
+    from typing import Any
+
+    from npatch.plan import Op, Target
+
+    Apply = Callable[["ApplyContext", Op, Target, Any], Any]
+    Substitute = Callable[["ApplyContext", Op, Target, Any], Any]
 
 
 class OpKind:

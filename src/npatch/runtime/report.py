@@ -56,7 +56,12 @@ def _aggregate(slots: list) -> tuple[str, str]:
             reasons.append(f"still waiting for {mods}")
         return "applied", "; ".join(reasons)
     if waiting:
+        from npatch.runtime.finder import FINDER
+
         mods = ", ".join(dict.fromkeys(s.target.module for s in waiting))
+        if any(s.target.module in FINDER.run_directly for s in waiting):
+            return "waiting", (f"{mods} ran as the main program (python -m / runpy), never imported; "
+                               "patch the modules it imports instead")
         return "waiting", f"{mods} not imported"
     if slots:
         return "skipped", "; ".join(dict.fromkeys(s.reason for s in slots if s.reason))
