@@ -1,0 +1,168 @@
+"""Map CUDA device arguments to the CPU where tensors are made and moved.
+
+Wrapper factories here follow the ``wrap`` contract,
+``make(original, options) -> replacement``; plain functions are ``replace``
+targets.  The wrappers are closures that do one dictionary look-up and
+call the original (about 0.2 µs per call), because factories and ``.to``
+sit on hot paths.
+
+What counts as a CUDA device: ``'cuda'``, ``'cuda:N'``, ``torch.device`` of
+type ``cuda`` and, where an API takes a device ordinal, a bare ``int``
+(``x.to(0)``, ``torch.zeros(2, device=local_rank)``: an ordinal names a CUDA
+device there).  Positional ints of tensor factories are sizes and are never
+touched.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+CPU = "cpu"
+
+
+def is_cuda_device(device: Any, ordinals: bool = True) -> bool:
+    """Whether ``device`` names a CUDA device (``ordinals``: a bare int does)."""
+    if isinstance(device, str):
+        return device.startswith("cuda") and (len(device) == 4 or device[4] == ":")
+    if isinstance(device, torch.device):
+        return device.type == "cuda"
+    return ordinals and isinstance(device, int) and not isinstance(device, bool)
+
+
+def to_cpu(device: Any, ordinals: bool = True) -> Any:
+    """``'cpu'`` for a CUDA device, anything else unchanged."""
+    return CPU if is_cuda_device(device, ordinals) else device
+
+
+def _wraps(original: Any, wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """``functools.update_wrapper`` that tolerates builtins without some attributes."""
+    functools.update_wrapper(wrapper, original)
+    return wrapper
+
+
+def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap a tensor factory (``torch.zeros``, ``Tensor.new_ones``...): map its
+    ``device`` keyword, and ``pin_memory=True`` to False (pinned memory only
+    matters for host-to-GPU copies; on a CPU-only build it raises).
+
+    ``options.position``: index of a positional device argument too (2 for
+    ``torch.as_tensor(data, dtype, device)``).
+    """
+    position = options.get("position")
+
+    if position is None:
+        def factory(*args: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                device = kwargs.get("device")
+                if device is not None and is_cuda_device(device):
+                    kwargs["device"] = CPU
+                if kwargs.get("pin_memory"):
+                    kwargs["pin_memory"] = False
+            return original(*args, **kwargs)
+
+        return _wraps(original, factory)
+
+    def factory_positional(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > position and is_cuda_device(args[position]):
+            args = (*args[:position], CPU, *args[position + 1:])
+        device = kwargs.get("device")
+        if device is not None and is_cuda_device(device):
+            kwargs["device"] = CPU
+        return original(*args, **kwargs)
+
+    return _wraps(original, factory_positional)
+
+
+def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``Tensor.to`` / ``Module.to``: a CUDA device given first or as
+    ``device=`` becomes the CPU (``x.to('cuda')``, ``x.to(0)``,
+    ``m.to(torch.device('cuda', rank))``).  Dtype and tensor arguments pass."""
+
+    def to(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            first = args[0]
+            # dtypes and tensors, the common first arguments, fail the cheap tests
+            if (first.__class__ is str and first[:4] == "cuda") or (
+                    first.__class__ is not str and is_cuda_device(first)):
+                args = (CPU, *args[1:])
+        if kwargs:
+            device = kwargs.get("device")
+            if device is not None and is_cuda_device(device):
+                kwargs["device"] = CPU
+        return original(self, *args, **kwargs)
+
+    return _wraps(original, to)
+
+
+def tensor_cuda(self: torch.Tensor, device: Any = None, non_blocking: bool = False,
+                memory_format: torch.memory_format | None = None) -> torch.Tensor:
+    """``Tensor.cuda``: the tensor on the CPU (itself when it is there already,
+    as ``Tensor.cuda`` returns itself on its own device)."""
+    if memory_format is None:
+        return torch._C.TensorBase.to(self, CPU, non_blocking=non_blocking)
+    return torch._C.TensorBase.to(self, CPU, non_blocking=non_blocking, memory_format=memory_format)
+
+
+def module_cuda(self: torch.nn.Module, device: Any = None) -> torch.nn.Module:
+    """``Module.cuda``: parameters and buffers to the CPU (a no-op when there already); returns the module."""
+    return self.cpu()
+
+
+def tensor_pin_memory(self: torch.Tensor, device: Any = None) -> torch.Tensor:
+    """``Tensor.pin_memory``: the tensor itself; pinning serves host-to-GPU copies only."""
+    return self
+
+
+def load(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``torch.load``: storages always land on the CPU.
+
+    ``map_location`` None (a checkpoint saved on a GPU would need CUDA), a
+    CUDA device, a dict (``{'cuda:1': 'cuda:0'}``) or a callable
+    (``lambda s, loc: s.cuda(rank)``) becomes ``'cpu'``; a non-CUDA device
+    (``'cpu'``, ``'meta'``) is kept.
+    """
+
+    def remap(location: Any) -> Any:
+        if location is None or callable(location) or isinstance(location, dict):
+            return CPU
+        return to_cpu(location)
+
+    def load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(f, remap(map_location), *args, **kwargs)
+
+    return _wraps(original, load)
+
+
+def device_context_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``torch.utils._device.DeviceContext.__init__``: ``with
+    torch.device('cuda'):`` and ``torch.set_default_device('cuda')`` make CPU
+    tensors."""
+
+    def __init__(self: Any, device: Any) -> None:
+        original(self, to_cpu(device))
+
+    return _wraps(original, __init__)
+
+
+def device_constructors(original: Callable[[], Any], options: dict[str, Any]) -> Callable[[], Any]:
+    """Wrap ``torch.utils._device._device_constructors``.
+
+    ``DeviceContext`` recognises factories by identity, and the callable it
+    receives is always the C builtin; once the factories in ``torch`` are
+    wrapped, the set it caches on first use would hold the wrappers and
+    every ``with torch.device(...)`` block (``'meta'`` included) would stop
+    placing tensors.  The builtins are put back into the set.
+    """
+    cache: dict[int, Any] = {}
+
+    def constructors() -> Any:
+        found = original()
+        result = cache.get(id(found))
+        if result is None:
+            result = cache[id(found)] = set(found) | {getattr(f, "__wrapped__", f) for f in found}
+        return result
+
+    return _wraps(original, constructors)
