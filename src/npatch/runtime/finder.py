@@ -81,7 +81,10 @@ class PatchingLoader:
         except BaseException as exc:
             finder.notify("_module_failed", name, exc)
             raise
-        finder.notify("_module_loaded", name, sys.modules.get(name, module))
+        # None when the module was executed without being registered in
+        # sys.modules (a manual find_spec + exec_module): its ops keep waiting
+        # for the real import
+        finder.notify("_module_loaded", name, sys.modules.get(name))
 
 
 class Finder:

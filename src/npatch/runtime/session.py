@@ -375,10 +375,11 @@ class Session:
                 self._during_begin(state)
 
     def _module_loaded(self, name: str, module: Any) -> None:
-        with self._lock:
-            slots = self._pending.pop(name, None)
-        for slot in slots or ():
-            self._apply(slot, module, immediate=False)
+        if module is not None:
+            with self._lock:
+                slots = self._pending.pop(name, None)
+            for slot in slots or ():
+                self._apply(slot, module, immediate=False)
         for state in self._during.get(name, ()):
             if state.during_state == "active":
                 self._during_end(state, f"while {name!r} was imported (restored after)")
