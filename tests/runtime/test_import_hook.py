@@ -280,3 +280,29 @@ def test_eight_threads_import_patched_modules_at_once(tmp_path):
         assert results == {{i: f'r{{i % {n}}}' for i in range({n} * 2)}}, results
     """, timeout=120))
     assert set(statuses(proc.report).values()) == {"applied"}
+
+
+def test_rebind_follows_a_replace_wrap_chain_and_spares_the_source_module(tmp_path):
+    write(tmp_path, "target.py", TARGET)
+    write(tmp_path, "consumer.py", "from target import f\n")
+    # the replacement keeps the original under its own name and calls it
+    write(tmp_path, "repl.py", """
+        from target import f as _original
+        def f():
+            return 'repl+' + _original()
+        def make_wrapper(original, options):
+            def wrapper():
+                return 'wrap(' + original() + ')'
+            return wrapper
+    """)
+    write(tmp_path, "sitecustomize.py", "import consumer, repl\n")
+    p = plan(op("replace", "target:f", name="replace", source="repl:f", rebind=True),
+             op("wrap", "target:f", name="wrap", source="repl:make_wrapper", rebind=True))
+    proc = check(run_plan(tmp_path, p, """
+        import consumer, target, repl
+        print('CALLS', target.f(), consumer.f(), consumer.f is target.f)
+        SESSION.stop()
+        print('AFTER', consumer.f(), repl._original is target.f)
+    """))
+    assert "CALLS wrap(repl+f) wrap(repl+f) True" in proc.stdout
+    assert "AFTER f True" in proc.stdout

@@ -28,24 +28,40 @@ def worth_tracking(old: Any) -> bool:
     return not isinstance(old, _PLAIN)
 
 
-def find_copies(olds: dict[int, tuple[Any, Any]]) -> list[tuple[str, dict, str, Any]]:
-    """Every ``(module name, globals, key, old)`` where a module's global is one
-    of ``olds`` (``id(old) -> (old, owner module)``), outside its owner module.
+def find_copies(replaced: list[tuple[Any, Any, str, Any, Any]]) -> list[tuple[Any, str, dict, str, Any, Any]]:
+    """Copies of replaced module globals held by other modules.
+
+    ``replaced`` holds ``(slot, module, name, old, new)`` for each module-level
+    replacement, in order.  Returns ``(slot, holder name, holder globals, key,
+    old, current)`` for every global of another module that is one of the
+    originals, where ``current`` is what the patched name holds now (the end
+    of a replace-then-wrap chain).  The op's own source and guard modules are
+    left alone: a wrapper module that keeps ``_orig = f`` must keep it.
 
     Module objects are read with ``object.__getattribute__`` so that a module
     under ``importlib.util.LazyLoader`` is not loaded by the scan.
     """
-    found = []
-    for mod_name, module in list(sys.modules.items()):
-        if mod_name.startswith("npatch.") or module is None:
+    installed = {id(entry[4]) for entry in replaced}
+    olds: dict[int, tuple[Any, Any, Any, Any, frozenset[str]]] = {}
+    for slot, module, name, old, _new in replaced:
+        if id(old) in installed:  # an earlier op's replacement, not an original
             continue
-        entries = own_dict(module)
+        current = own_dict(module).get(name, old)
+        op = slot.state.op
+        own = frozenset(ref.partition(":")[0] for ref in (op.source, op.guard) if ref)
+        olds[id(old)] = (old, module, slot, current, own)
+    found = []
+    for mod_name, holder in list(sys.modules.items()):
+        if mod_name.startswith("npatch.") or holder is None:
+            continue
+        entries = own_dict(holder)
         if not isinstance(entries, dict):
             continue
         for key, value in list(entries.items()):
             hit = olds.get(id(value))
-            if hit is not None and hit[0] is value and hit[1] is not module:
-                found.append((mod_name, entries, key, value))
+            if hit is None or hit[0] is not value or hit[1] is holder or mod_name in hit[4]:
+                continue
+            found.append((hit[2], mod_name, entries, key, value, hit[3]))
     return found
 
 

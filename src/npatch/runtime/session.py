@@ -113,7 +113,7 @@ class Session:
         self._during: dict[str, list[_OpState]] = {}  # module -> ops applied while it executes
         self._by_module: dict[str, list[_Slot]] = {}  # module -> slots applied to it (reload)
         self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
-        self._replaced: list[tuple[_Slot, Any, Any, Any]] | None = None
+        self._replaced: list[tuple[_Slot, Any, str, Any, Any]] | None = None
         self._watched: frozenset[str] = frozenset()
         self._lock = RLock()
         self._phase = "new"
@@ -314,20 +314,18 @@ class Session:
         from npatch.runtime.rebind import worth_tracking
 
         if self._replaced is not None and isinstance(parent, types.ModuleType) and worth_tracking(old):
-            self._replaced.append((slot, parent, old, new))
+            self._replaced.append((slot, parent, name, old, new))
 
-    def _find_stale(self, replaced: list[tuple[_Slot, Any, Any, Any]]) -> None:
+    def _find_stale(self, replaced: list[tuple[_Slot, Any, str, Any, Any]]) -> None:
+        """Rebind or report ``from x import f`` copies of what start() replaced."""
         from npatch.runtime.rebind import GlobalUndo, find_copies
 
-        olds = {id(old): (old, parent) for _slot, parent, old, _new in replaced}
-        by_old = {id(old): (slot, new) for slot, _parent, old, new in replaced}
         stale: dict[str, list[str]] = {}
-        for mod_name, entries, key, old in find_copies(olds):
-            slot, new = by_old[id(old)]
+        for slot, mod_name, entries, key, old, current in find_copies(replaced):
             if self.rebind or slot.state.op.rebind:
-                entries[key] = new
+                entries[key] = current
                 with self._lock:
-                    self._stack.append((slot, slot.state.kind, GlobalUndo(entries, key, old, new)))
+                    self._stack.append((slot, slot.state.kind, GlobalUndo(entries, key, old, current)))
             else:
                 stale.setdefault(f"{slot.state.op.name!r} ({slot.target})", []).append(
                     mod_name if key == slot.target.qualname.rpartition(".")[2] else f"{mod_name} (as {key})")
