@@ -19,7 +19,7 @@ STEP_HOOKS: tuple[tuple[str, str, str], ...] = (
     ("epoch-loop", "mmengine.runner.loops:EpochBasedTrainLoop.run_iter", "ignore"),
     ("mmcv-iter-runner", "mmcv.runner.iter_based_runner:IterBasedRunner.train", "ignore"),
     ("mmcv-epoch-runner", "mmcv.runner.epoch_based_runner:EpochBasedRunner.run_iter", "ignore"),
-    ("optimizer", "torch.optim.optimizer:Optimizer.step", "warn"),
+    ("optimizer", "torch.optim.optimizer:Optimizer._optimizer_step_code", "warn"),
 )
 
 #: table -> wrapper factory ``make(original, options)`` in npatch.library.training
@@ -38,6 +38,6 @@ def expand(table: str, manifest: Manifest, entry: Entry) -> list[Draft]:
         drafts.append(Draft(
             kind="wrap", name=f"{table}:{suffix}", manifest=manifest, entry_path=entry.path, target_key="",
             targets=[target], source=WRAPPERS[table], source_key="", options={**options, "hook": suffix},
-            on_missing=on_missing, priority=1000, when=entry.conditions.get("when"), when_text=data.get("when"),
+            on_missing=on_missing, priority=1000 + (table == "brake"), when=entry.conditions.get("when"), when_text=data.get("when"),
         ))
     return drafts
