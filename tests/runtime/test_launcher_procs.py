@@ -209,3 +209,14 @@ print(sorted(results.values()))
 """
     proc = ok(npatch("apply", m, "--", PY, "-c", code, env=env, cwd=tmp_path, timeout=120))
     assert proc.stdout.strip() == str(list(range(1, 9)))
+
+
+def test_deferred_plan_started_while_another_plan_is_active(tmp_path, env):
+    # the outer plan starts at once (its target `sys` is imported), so npatch's
+    # finder is already first on sys.meta_path when the inner plan starts on `colorsys`
+    outer = write(tmp_path / "outer.toml", DEFERRED.format(module="sys"))
+    inner = write(tmp_path / "inner.toml", '[manifest]\nname = "inner"\n[[patch]]\nname = "hls"\n'
+                                           'target = "colorsys:rgb_to_hls"\nvalue = 9\n')
+    code = "import sys, colorsys; print(sys.npatch_marker, colorsys.rgb_to_hls)"
+    proc = ok(npatch("apply", outer, "--", PY, "-m", "npatch", "apply", inner, "--", PY, "-c", code, env=env))
+    assert proc.stdout.split() == ["7", "9"]

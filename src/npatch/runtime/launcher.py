@@ -248,9 +248,10 @@ class _Deferred:
     """A meta-path finder that starts one plan at the first import it needs.
 
     It sees only names in ``modules``; at the first one it starts the
-    session, leaves ``sys.meta_path``, and hands this import to the finders
-    the session installed (the import machinery has already passed the
-    front of the list, where they were inserted).
+    session, leaves ``sys.meta_path``, and hands this import to npatch's
+    shared finder: the import machinery has already asked that finder
+    (first on ``sys.meta_path`` when another plan is active) or passed the
+    place where the new session inserted it.
     """
 
     def __init__(self, path: str, modules: frozenset[str]) -> None:
@@ -260,7 +261,6 @@ class _Deferred:
         self.modules = modules
         self.lock = RLock()
         self.state = 0  # 0 waiting, 1 starting (in the thread holding the lock), 2 started
-        self.installed: list[Any] = []
 
     def __repr__(self) -> str:
         return f"<npatch deferred plan {self.path!r}: {len(self.modules)} module(s)>"
@@ -273,7 +273,6 @@ class _Deferred:
                 return None
             if self.state == 0:
                 self.state = 1
-                before = list(sys.meta_path)
                 try:
                     start_plan(self.path)
                 except Exception as exc:  # noqa: BLE001
@@ -282,16 +281,13 @@ class _Deferred:
                     _boot_failed(exc)
                 finally:
                     self.state = 2
-                    self.installed = [f for f in sys.meta_path if f is not self and all(f is not b for b in before)]
                     try:
                         sys.meta_path.remove(self)
                     except ValueError:
                         pass
-        for finder in self.installed:
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                return spec
-        return None
+        from npatch.runtime.finder import FINDER
+
+        return FINDER.find_spec(name, path, target)
 
     def invalidate_caches(self) -> None:
         return None
