@@ -51,6 +51,7 @@ STRICT_EXIT = 1
 #: (plan file, session) for every plan started in this process
 SESSIONS: list[tuple[str, Any]] = []
 _BOOTED = False
+_FINISH_REGISTERED = False
 
 
 # -- parent side -----------------------------------------------------------------
@@ -195,14 +196,15 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
     ``deferred``: a plan with a module list and no report or tree requested
     waits for the first import of one of those modules.
     """
+    global _FINISH_REGISTERED
     reporting = bool(os.environ.get(ENV_REPORT) or os.environ.get(ENV_VERBOSE))
-    if reporting and not getattr(start_plans, "_hooked", False):
+    if reporting and not _FINISH_REGISTERED:
         import atexit
 
         from npatch.runtime import reportfiles  # noqa: F401 - bound before any plan can patch json
 
-        atexit.register(_finish)
-        start_plans._hooked = True  # type: ignore[attr-defined]
+        atexit.register(_finish)  # registered before the program's own handlers: runs after them
+        _FINISH_REGISTERED = True
     for path in paths:
         if any(known == path for known, _ in SESSIONS):
             continue
@@ -225,7 +227,7 @@ def start_plan(path: str) -> Any:
     """Load one plan file and start its session (imports the runtime)."""
     from npatch.runtime.session import Session
 
-    session = Session(read_plan(path), strict=_strict(), label=path)
+    session = Session(read_plan(path), strict=_strict())
     SESSIONS.append((path, session))
     return session.start()
 
