@@ -454,3 +454,16 @@ def test_unrelated_imports_are_not_touched(mods):
         assert FINDER.find_spec("json", None) is None
         repl = importlib.import_module(mods.mod("repl"))
         assert type(repl.__loader__).__name__ == "SourceFileLoader"
+
+
+def test_broken_condition_fails_the_op_not_the_session(mods):
+    t = importlib.import_module(mods.mod("target"))
+    p = plan(op("value", f"{t.__name__}:VERSION", name="bad", value="9", when=("nonsense",)),
+             op("value", f"{t.__name__}:VERSION", name="good", value="8"))
+    with pytest.warns(NpatchWarning, match="condition"):
+        with Session(p) as session:
+            got = {s.name: s.status for s in session.statuses()}
+    assert got == {"bad": "failed", "good": "applied"}
+    with pytest.raises(PatchError, match="condition"):
+        Session(p, strict=True).start()
+    assert t.VERSION == "1.0"

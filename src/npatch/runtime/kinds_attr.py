@@ -8,7 +8,8 @@ Descriptor kind is kept: when the raw entry found through the MRO is a
 ``staticmethod`` or ``classmethod``, a plain replacement function is put in
 the same descriptor, so ``Cls.f`` behaves as before.  Otherwise the
 replacement object itself is installed (``Cls.__dict__["f"] is repl``): a
-replaced function costs nothing per call.
+replaced function costs nothing per call.  A ``property`` is replaced by
+exactly what ``source`` names: name a property object to keep a property.
 
 A *wrap* op names a factory ``make_wrapper(original, options) -> callable``.
 ``original`` is the function as found: for a staticmethod or classmethod the

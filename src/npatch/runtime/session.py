@@ -218,8 +218,9 @@ class Session:
                     from npatch.conditions import evaluate
                 try:
                     holds = evaluate(op.when, self.options)
-                except NpatchError as exc:
-                    self._fail_state(state, f"condition {op.when_text or op.when!r}: {exc}", exc)
+                except Exception as exc:
+                    cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
+                    self._fail_state(state, f"condition {op.when_text or op.when!r}: {cause}", exc)
                     continue
                 if not holds:
                     state.fixed = "skipped"
