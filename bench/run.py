@@ -1,0 +1,172 @@
+"""Every npatch benchmark in one run, side by side with the tools users would pick instead.
+
+    python bench/run.py            # full run, ~10 min on 2 cores; writes the two files below
+    python bench/run.py --quick    # smoke run, under a minute (fewer rounds, no torch program)
+
+Sections: 1 start-up (bare python, `npatch apply`, opentelemetry-instrument,
+ddtrace-run, the DrivingSDK patcher), 2 per-call overhead, 3 import-hook
+overhead on `import torch`, 4 compile and plan load (bench_compile.py),
+5 static diff throughput (bench_diff.py, when present).
+
+Writes docs/benchmarks.md (markdown tables, machine and versions, PASS/MISS
+next to every number with a target) and bench/results/latest.json (raw
+numbers), and prints the markdown.  The peers live in a cached venv,
+/tmp/npatch-bench-venv (``python -m venv --system-site-packages`` + ``pip
+install opentelemetry-distro opentelemetry-instrumentation ddtrace``), and the
+mx-driving wheel in /tmp/npatch-bench-cache; both are created on first use
+(``--no-install``: skip those rows instead).  Set NPATCH_BENCH_VENV /
+NPATCH_BENCH_CACHE to put them elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import harness
+import importhook
+import percall
+import report
+import startup
+from harness import BENCH_DIR, REPO, CommandFailed, run_cmd, target
+
+SECTIONS = ("startup", "percall", "import_hook", "compile", "diff")
+#: rounds and sizes per mode: full (the published numbers), quick, smoke (the test suite's)
+SETTINGS: dict[str, dict[str, Any]] = {
+    "full": {"programs": {"pass": 15, "numpy": 12, "torch": 6}, "percall": (200_000, 15), "import_hook": 12,
+             "compile": ("1000", "5")},
+    "quick": {"programs": {"pass": 3, "numpy": 3}, "percall": (50_000, 5), "import_hook": 2,
+              "compile": ("1000", "1")},
+    "smoke": {"programs": {"pass": 1}, "percall": (2_000, 1), "import_hook": 1, "compile": ("20", "1")},
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def external(key: str, script: Path, args: list[str], quick: bool) -> dict[str, Any]:
+    """Run another benchmark script with ``--json``; its results become table rows."""
+    if not script.exists():
+        return {"skipped": f"{script.relative_to(REPO)} is not there yet"}
+    if quick:
+        helptext = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
+        args = args + (["--quick"] if "--quick" in helptext else [])
+    cmd = [sys.executable, str(script), "--json", *args]
+    try:
+        raw = json.loads(run_cmd(cmd, harness.user_env()).stdout)
+    except (CommandFailed, ValueError) as exc:
+        return {"skipped": f"{script.name} failed: {exc}"}
+    rows = raw.get("results", raw) if isinstance(raw, dict) else {}
+    return {"command": " ".join(["python", str(script.relative_to(REPO)), "--json", *args]), "key": key,
+            "rows": rows, "raw": raw}
+
+
+def compile_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """The foundation issue's targets that bench_compile.py measures."""
+    rows, out = section.get("rows", {}), []
+    if "compile_none" in rows:
+        out.append(target(f"compile {section['raw'].get('ops')}-op manifest, --resolve none",
+                          rows["compile_none"]["median_ms"], 300, "ms", "<=", "fresh interpreter, imports included",
+                          ("compile", "compile_none")))
+    if "load_plan" in rows:
+        out.append(target("load a saved plan (no lark, libcst, tomli)", rows["load_plan"]["median_ms"], 5, "ms",
+                          "<=", "fresh interpreter, imports included", ("compile", "load_plan")))
+    return out
+
+
+def diff_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """Diff throughput against the naive codemod: ``speedup`` in bench_diff.py's JSON."""
+    raw = section.get("raw", {})
+    speedup = raw.get("speedup") if isinstance(raw, dict) else None
+    if isinstance(speedup, dict):
+        speedup = speedup.get("median")
+    if not isinstance(speedup, (int, float)):
+        return []
+    return [target("`npatch diff` throughput / naive libcst codemod", speedup, 10, "x", ">=", "", ("diff", "speedup"))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run: few rounds, no torch program")
+    parser.add_argument("--smoke", action="store_true", help="the tiniest run (the test suite's): one round each")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ and bench/results/ alone")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not create the peers' venv or download mx-driving; skip what is missing")
+    parser.add_argument("--only", metavar="SECTION", action="append", choices=SECTIONS,
+                        help="run only this section (repeatable); the others are reported as skipped")
+    parser.add_argument("--md", default=str(REPO / "docs" / "benchmarks.md"), help="markdown output")
+    parser.add_argument("--json", dest="json_out", default=str(BENCH_DIR / "results" / "latest.json"),
+                        help="raw results output")
+    args = parser.parse_args()
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    settings = SETTINGS[mode]
+    wanted = set(args.only or SECTIONS)
+    started = time.perf_counter()
+
+    venv, venv_note = harness.ensure_venv(not args.no_install, log) if "startup" in wanted else (None, "")
+    needs_mx = wanted & {"startup", "percall"}
+    mx_driving, mx_note = harness.ensure_mx_driving(not args.no_install, log) if needs_mx else (None, "")
+    notes = [n for n in (venv_note, mx_note) if n]
+    sections: dict[str, Any] = {}
+    targets: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="npatch-bench-"))
+    try:
+        for key in SECTIONS:
+            if key not in wanted:
+                sections[key] = {"skipped": "not selected (--only)"}
+                continue
+            t0 = time.perf_counter()
+            if key == "startup":
+                tools = {"venv": venv, "mx_driving": mx_driving, "notes": notes}
+                sections[key] = startup.run_section(work, tools, list(settings["programs"]), settings["programs"], log)
+                targets += startup.targets(sections[key])
+            elif key == "percall":
+                log("per-call overhead")
+                loops, rounds = settings["percall"]
+                sections[key] = percall.run_section(loops, rounds, str(mx_driving) if mx_driving else None)
+                targets += percall.targets(sections[key])
+            elif key == "import_hook":
+                sections[key] = importhook.run_section(work, settings["import_hook"], log, warm=mode != "smoke")
+                targets += importhook.targets(sections[key])
+            elif key == "compile":
+                log("compile and plan load (bench_compile.py)")
+                ops, repeat = settings["compile"]
+                sections[key] = external(key, BENCH_DIR / "bench_compile.py", ["--ops", ops, "--repeat", repeat],
+                                         False)
+                targets += compile_targets(sections[key])
+            else:
+                log("static diff throughput (bench_diff.py)")
+                sections[key] = external(key, BENCH_DIR / "bench_diff.py", [], mode != "full")
+                targets += diff_targets(sections[key])
+            sections[key]["seconds"] = round(time.perf_counter() - t0, 1)
+            log(f"  {key}: {sections[key]['seconds']} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = {"mode": mode, "notes": [] if mode == "full" else [
+                   f"{mode} run: fewer rounds than the published numbers; the torch program runs in full runs only"],
+               "meta": harness.machine_info(venv), "seconds": round(time.perf_counter() - started, 1),
+               "targets": targets, "sections": sections}
+    markdown = report.render(results)
+    print(markdown)
+    if not args.no_write:
+        Path(args.md).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.md).write_text(markdown)
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n")
+        log(f"wrote {args.md} and {args.json_out}")
+    missed = [t for t in targets if t["status"] == "MISS"]
+    log(f"{len(targets) - len(missed)} of {len(targets)} targets met in {results['seconds']} s"
+        + "".join(f"\n  MISS {t['what']}: {t['value']:g}{t['unit']} (limit {t['sense']} {t['limit']:g})"
+                  for t in missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Section 1: start-up cost of npatch and of the tools users would pick instead.
+
+Each program (``pass``, ``import numpy``, ``import torch``) runs bare and
+under every tool, interleaved; "extra" is the median of the per-round
+differences from the bare run on the same interpreter (the peers run from
+their own venv, so their baseline is that venv's python).  The warm-up run of
+each variant dumps ``sys.modules`` at the end of the program; "extra modules"
+are the names there that the bare program did not import.
+
+Also measured inside the child, where a plan's cost lands in every process
+of a job: the bootstrap ``sitecustomize`` (``-X importtime``, cumulative), and
+an eager load of the plan with its session started, timed in-process.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import (BENCH_DIR, PEER_ENV, CommandFailed, interleave, npatch_command, paired, run_cmd,
+                     summarize, target, user_env)
+
+PROGRAMS = {"pass": "pass", "numpy": "import numpy", "torch": "import torch"}
+#: appended to every program: the module list, only when asked (warm-up runs)
+_DUMP = ("\nimport os as _os, sys as _sys\nif _os.environ.get('BENCH_MODULES_OUT'):\n"
+         "    open(_os.environ['BENCH_MODULES_OUT'], 'w').write('\\n'.join(sorted(_sys.modules)))\n")
+#: modules bench/drivingsdk.py inserts itself (stubs of NPU-only imports)
+_DSDK_STUBS = {"torch_npu", "torch_npu.utils", "torch_npu.utils._error_code", "mx_driving", "mx_driving._C",
+               "drivingsdk", "runpy"}
+
+_PLAN_ENV = "import json, os; print(json.dumps({k: os.environ[k] for k in ('PYTHONPATH', 'NPATCH_PLAN')}))"
+_EAGER = """
+import sys, time
+t0 = time.perf_counter()
+from npatch.runtime import launcher
+t1 = time.perf_counter()
+launcher.start_plan(sys.argv[1])
+t2 = time.perf_counter()
+print((t1 - t0) * 1000, (t2 - t1) * 1000)
+"""
+
+
+def write_never_imported(path: Path, count: int) -> Path:
+    """``count`` replace ops on modules that no program imports."""
+    lines = ['[manifest]', 'name = "bench-never-imported"', '']
+    for i in range(count):
+        lines += ['[[patch]]', f'name = "p{i}"', f'target = "never_imported_pkg_{i}:f"', 'replace = "json:loads"', '']
+    path.write_text("\n".join(lines))
+    return path
+
+
+def plan_env(manifest: str, base_env: dict[str, str]) -> dict[str, str]:
+    """The child environment ``npatch apply`` sets up (the plan compiled and cached on the way)."""
+    out = run_cmd([*npatch_command(), "apply", manifest, "--", sys.executable, "-c", _PLAN_ENV], base_env)
+    return {**base_env, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def builtin_manifests() -> set[str]:
+    try:
+        out = run_cmd([*npatch_command(), "list"], user_env())
+    except CommandFailed:
+        return set()
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+class _Variant:
+    def __init__(self, label: str, cmd: list[str], env: dict[str, str], base: str, kind: str) -> None:
+        self.label, self.cmd, self.env, self.base, self.kind = label, cmd, env, base, kind
+
+
+def _variants(prog: str, tools: dict[str, Any]) -> list[_Variant]:
+    py, env = sys.executable, user_env()
+    npatch = npatch_command()
+    out = [_Variant("python", [py, prog], env, "python", "bare"),
+           _Variant("npatch apply (200-op plan, cached)", [*npatch, "apply", tools["m200"], "--", py, prog], env,
+                    "python", "npatch"),
+           _Variant("child under the plan, no launcher", [py, prog], tools["m200_env"], "python", "child")]
+    if tools.get("mmcv_npu"):
+        out.append(_Variant("npatch apply mmcv-npu", [*npatch, "apply", "mmcv-npu", "--", py, prog], env,
+                            "python", "npatch-mmcv-npu"))
+    venv = tools.get("venv")
+    if venv is not None:
+        venv_env = user_env(**PEER_ENV)
+        bindir = venv.parent
+        out += [_Variant("python (peers' venv)", [str(venv), prog], venv_env, "python (peers' venv)", "bare-venv"),
+                _Variant("opentelemetry-instrument", [str(bindir / "opentelemetry-instrument"), str(venv), prog],
+                         venv_env, "python (peers' venv)", "otel"),
+                _Variant("ddtrace-run", [str(bindir / "ddtrace-run"), str(venv), prog], venv_env,
+                         "python (peers' venv)", "ddtrace")]
+    if tools.get("mx_driving") is not None:
+        out.append(_Variant("DrivingSDK default_patcher.apply()",
+                            [py, str(BENCH_DIR / "drivingsdk.py"), str(tools["mx_driving"]), prog], env,
+                            "python", "drivingsdk"))
+    return out
+
+
+def _group(names: set[str]) -> str:
+    """``torch (1290), mmcv (40)``: extra modules by top-level package, largest first."""
+    counts: dict[str, int] = {}
+    for name in names:
+        top = name.split(".")[0]
+        counts[top] = counts.get(top, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{k} ({v})" if v > 1 else k for k, v in ranked[:6])
+    return text + (f", +{len(ranked) - 6} more packages" if len(ranked) > 6 else "")
+
+
+def measure_program(name: str, prog: str, work: Path, tools: dict[str, Any], rounds: int,
+                    log: Any) -> dict[str, Any]:
+    variants = _variants(prog, tools)
+    by_label = {v.label: v for v in variants}
+    modules: dict[str, set[str]] = {}
+
+    def warmup(label: str, cmd: list[str], env: dict[str, str]) -> None:
+        """Untimed first run (bytecode, page cache), which also lists the modules."""
+        out = work / f"modules-{name}-{len(modules)}.txt"
+        run_cmd(cmd, {**env, "BENCH_MODULES_OUT": str(out)})
+        modules[label] = set(out.read_text().split())
+
+    log(f"start-up, program `{PROGRAMS[name]}`: {len(variants)} variants x {rounds} rounds")
+    samples, failed = interleave({v.label: (v.cmd, v.env) for v in variants}, rounds, warmup=warmup, log=log)
+    rows = []
+    for v in variants:
+        row: dict[str, Any] = {"label": v.label, "kind": v.kind, "base": v.base}
+        if v.label in failed:
+            row["error"] = failed[v.label]
+        elif v.base not in samples:
+            row["error"] = f"baseline {v.base!r} failed"
+        else:
+            row["ms"] = summarize(samples[v.label])
+            if v.label != v.base:
+                row["extra_ms"] = summarize(paired(samples, v.label, v.base))
+            extra = modules.get(v.label, set()) - modules.get(v.base, set())
+            if v.kind == "drivingsdk":
+                extra -= _DSDK_STUBS
+            row["extra_modules"] = sorted(extra)
+            row["extra_modules_summary"] = _group(extra)
+        rows.append(row)
+    return {"program": PROGRAMS[name], "rounds": rounds, "rows": rows}
+
+
+def _importtime_sitecustomize(prog: str, env: dict[str, str]) -> float:
+    """Cumulative milliseconds of the bootstrap ``sitecustomize`` import in the child."""
+    out = run_cmd([sys.executable, "-X", "importtime", prog], env)
+    for line in out.stderr.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == "sitecustomize":
+            return int(parts[1]) / 1000
+    raise CommandFailed("no sitecustomize line in -X importtime output: the bootstrap did not run")
+
+
+def measure_in_child(work: Path, tools: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """Bootstrap cost inside the child (deferred plan, as `apply` runs it) and an eager plan start."""
+    prog = str(work / "prog_pass.py")
+    boot = [_importtime_sitecustomize(prog, tools["m200_env"]) for _ in range(rounds + 1)][1:]  # first: warm-up
+    plan = tools["m200_env"]["NPATCH_PLAN"].split(":")[-1]
+    imports, starts = [], []
+    for _ in range(rounds + 1):
+        out = run_cmd([sys.executable, "-c", _EAGER, plan], user_env())
+        a, b = (float(x) for x in out.stdout.split())
+        imports.append(a)
+        starts.append(b)
+    return {"bootstrap_importtime_ms": summarize(boot, 3),
+            "eager_import_runtime_ms": summarize(imports[1:], 3),
+            "eager_load_and_start_ms": summarize(starts[1:], 3),
+            "eager_total_ms": summarize([a + b for a, b in zip(imports[1:], starts[1:])], 3)}
+
+
+def run_section(work: Path, tools: dict[str, Any], programs: list[str], rounds: dict[str, int],
+                log: Any) -> dict[str, Any]:
+    for name in PROGRAMS:
+        (work / f"prog_{name}.py").write_text(PROGRAMS[name] + _DUMP)
+    tools["m200"] = str(write_never_imported(work / "never_imported_200.toml", 200))
+    tools["m200_env"] = plan_env(tools["m200"], user_env())
+    tools["mmcv_npu"] = "mmcv-npu" in builtin_manifests()
+    result: dict[str, Any] = {"programs": {}, "notes": list(tools.get("notes", []))}
+    if not tools["mmcv_npu"]:
+        result["notes"].append("`npatch apply mmcv-npu` skipped: no built-in manifest named mmcv-npu yet")
+    for name in programs:
+        result["programs"][name] = measure_program(name, str(work / f"prog_{name}.py"), work, tools,
+                                                   rounds[name], log)
+    log("start-up: in-child bootstrap and eager plan start")
+    result["in_child"] = measure_in_child(work, tools, max(3, min(rounds.values())))
+    return result
+
+
+def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
+    """PASS/MISS of the start-up targets, for every program measured."""
+    out = []
+    programs = section["programs"]
+
+    def row_of(program: str, kind: str) -> dict[str, Any] | None:
+        return next((r for r in programs[program]["rows"] if r["kind"] == kind and "extra_ms" in r), None)
+
+    bare_pass = next((r["ms"]["median"] for r in programs.get("pass", {}).get("rows", [])
+                      if r["kind"] == "bare" and "ms" in r), None)
+    for program in programs:
+        ours = row_of(program, "npatch")
+        if ours is None:
+            continue
+        label, extra = PROGRAMS[program], ours["extra_ms"]["median"]
+        if bare_pass is not None:
+            out.append(target(f"start-up overhead of `npatch apply`, `{label}`", extra, bare_pass + 10, "ms", "<=",
+                              f"one bare start-up ({bare_pass:.1f} ms) + 10 ms",
+                              ("startup", program, ours["label"])))
+        for kind, factor, name in (("otel", 10, "opentelemetry-instrument"), ("drivingsdk", 50, "DrivingSDK apply")):
+            theirs = row_of(program, kind)
+            if theirs is not None:
+                value = theirs["extra_ms"]["median"]
+                out.append(target(f"{name} extra / npatch extra, `{label}`", value / max(extra, 0.1), factor, "x",
+                                  ">=", f"{value:.0f} ms / {extra:.1f} ms", ("startup", program, theirs["label"])))
+    child = section.get("in_child")
+    if child:
+        out.append(target("in-child bootstrap with the deferred 200-op plan (`-X importtime`)",
+                          child["bootstrap_importtime_ms"]["median"], 3, "ms", "<=",
+                          "what `npatch apply` costs each Python process", ("in_child", "bootstrap")))
+        out.append(target("in-child eager plan load + session start, 200 ops (runtime import included)",
+                          child["eager_total_ms"]["median"], 3, "ms", "<=",
+                          "paid once a target module is imported", ("in_child", "eager")))
+    return out
