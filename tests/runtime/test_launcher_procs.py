@@ -220,3 +220,29 @@ def test_deferred_plan_started_while_another_plan_is_active(tmp_path, env):
     code = "import sys, colorsys; print(sys.npatch_marker, colorsys.rgb_to_hls)"
     proc = ok(npatch("apply", outer, "--", PY, "-m", "npatch", "apply", inner, "--", PY, "-c", code, env=env))
     assert proc.stdout.split() == ["7", "9"]
+
+
+def test_bootstrap_of_a_deferred_plan_imports_almost_nothing(tmp_path, env, manifest):
+    """The child-side cost budget, checked as imports (no timing in tests):
+    without ``site`` (whose .pth files may import anything), the bootstrap of
+    a process that never imports a target loads none of these."""
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    (plan,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.json")
+    src = str(Path(__import__("npatch").__file__).parents[1])
+    code = f"""
+import sys
+sys.path[:0] = [{BOOTSTRAP!r}, {src!r}]
+before = set(sys.modules)
+import sitecustomize
+new = sorted(set(sys.modules) - before)
+heavy = [m for m in new if m.split(".")[0] in ("typing", "dataclasses", "json", "logging", "hashlib",
+                                                 "inspect", "re", "npatch") and m not in
+         ("npatch", "npatch.log", "npatch.runtime", "npatch.runtime.launcher")]
+print(heavy, "npatch.runtime.launcher" in new)
+"""
+    import subprocess
+
+    proc = subprocess.run([PY, "-S", "-c", code], env=dict(env, NPATCH_PLAN=str(plan)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[] True"
