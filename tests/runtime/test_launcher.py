@@ -329,3 +329,17 @@ def test_run_uncaught_exception_and_strict(tmp_path, env):
     assert ok(npatch("run", m, swallow, env=env))
     missing = npatch("run", m, tmp_path / "nope.py", env=env)
     assert missing.returncode == 2 and "script not found" in missing.stderr
+
+
+def test_fast_parser_agrees_with_argparse_or_defers():
+    from npatch.cli.apply import parse_fast
+
+    manifests, cmd, opts = parse_fast(["a.toml", "--set", "k=v", "--set=x=1", "-vv", "--disable", "n",
+                                       "--report=r.json", "--strict", "b", "--", "python", "-v", "--", "x"])
+    assert manifests == ["a.toml", "b"] and cmd == ["python", "-v", "--", "x"]
+    assert (opts.set, opts.disable, opts.report, opts.strict, opts.verbose) == (["k=v", "x=1"], ["n"], "r.json",
+                                                                               True, 2)
+    # help, abbreviations, mistakes and missing parts go to argparse and its messages
+    for argv in (["-h", "m", "--", "x"], ["--str", "m", "--", "x"], ["m", "x"], ["m", "--"], ["--", "x"],
+                 ["m", "--report", "--", "x"]):
+        assert parse_fast(argv) is None, argv

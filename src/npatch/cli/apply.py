@@ -147,6 +147,12 @@ def fast_apply(argv: list[str]) -> int | None:
     anything else (help, a mistake, an abbreviated option) so that the
     caller falls back to the full parser and its messages.
     """
+    parsed = parse_fast(argv)
+    return None if parsed is None else apply(*parsed)
+
+
+def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
+    """(manifests, command, options) of a well-formed ``apply`` line, else None."""
     if "--" not in argv:
         return None
     cut = argv.index("--")
@@ -171,13 +177,15 @@ def fast_apply(argv: list[str]) -> int | None:
                 getattr(options, attr).append(value)
         elif word == "--strict":
             options.strict = True
-        elif word == "--verbose" or (len(word) > 1 and word[0] == "-" and word[1:] == "v" * (len(word) - 1)):
-            options.verbose += max(1, len(word) - 1) if word != "--verbose" else 1
+        elif word == "--verbose":
+            options.verbose += 1
+        elif len(word) > 1 and word[1:] == "v" * (len(word) - 1):
+            options.verbose += len(word) - 1
         else:
             return None
     if not manifests or not cmd:
         return None
-    return apply(manifests, cmd, options)
+    return manifests, cmd, options
 
 
 def _sets(pairs: list[str]) -> dict[str, str]:
