@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from conftest import run_npatch, run_python
+from npatch_testutil import run_npatch, run_python
 from npatch.compiler import compile_manifests, load_plan
 from npatch.dsl.discovery import list_manifests
 from npatch.errors import UsageError

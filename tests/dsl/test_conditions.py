@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import run_python
+from npatch_testutil import run_python
 from npatch.conditions import FUNCTIONS, condition_function, describe, evaluate, explain
 from npatch.dsl.grammar import parse_condition
 from npatch.errors import NpatchError

@@ -260,7 +260,7 @@ def test_cache_file_is_private_to_the_user(tmp_path, monkeypatch):
 
 
 def test_cached_parser_parses_the_same(tmp_path):
-    from conftest import clean_env, run_python
+    from npatch_testutil import clean_env, run_python
 
     code = """
         from npatch.dsl.grammar import parse_condition, parse_target

@@ -15,24 +15,7 @@ from pathlib import Path
 import pytest
 
 from npatch.plan import Op, Plan, Target
-
-
-def _top_conftest():
-    """tests/conftest.py, loaded by path: other test directories have a
-    ``conftest`` module of their own, so ``from conftest import`` is ambiguous."""
-    import importlib.util
-
-    name = "npatch_tests_top_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-clean_env = _top_conftest().clean_env
-run_python = _top_conftest().run_python
+from npatch_testutil import clean_env, run_python
 
 _counter = itertools.count()
 
