@@ -134,7 +134,7 @@ class StaticIndex:
             target_module, attr = scope.imports[name]
             if attr is None:
                 return self._lookup(target_module, rest, seen)
-            if self.is_module(f"{target_module}.{attr}") and not self._binds(target_module, attr):
+            if self.is_module(f"{target_module}.{attr}") and (target_module == module or not self._binds(target_module, attr)):
                 return self._lookup(f"{target_module}.{attr}", rest, seen)
             return self._lookup(target_module, [attr, *rest], seen)
         if name in scope.assigned:
