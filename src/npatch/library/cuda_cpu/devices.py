@@ -68,36 +68,20 @@ def _torchscript_alias(original: Any, wrapper: Callable[..., Any]) -> None:
 def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
     """Wrap a tensor factory (``torch.zeros``, ``Tensor.new_ones``...): map its
     ``device`` keyword, and ``pin_memory=True`` to False (pinned memory only
-    matters for host-to-GPU copies; on a CPU-only build it raises).
+    matters for host-to-GPU copies; on a CPU-only build it raises).  The
+    device of torch's factories is keyword-only."""
 
-    ``options.position``: index of a positional device argument too (2 for
-    ``torch.as_tensor(data, dtype, device)``).
-    """
-    position = options.get("position")
-
-    if position is None:
-        def factory(*args: Any, **kwargs: Any) -> Any:
-            if kwargs:
-                device = kwargs.get("device")
-                if device is not None and is_cuda_device(device):
-                    kwargs["device"] = CPU
-                if kwargs.get("pin_memory"):
-                    kwargs["pin_memory"] = False
-            return original(*args, **kwargs)
-
-        _torchscript_alias(original, factory)
-        return _wraps(original, factory)
-
-    def factory_positional(*args: Any, **kwargs: Any) -> Any:
-        if len(args) > position and is_cuda_device(args[position]):
-            args = (*args[:position], CPU, *args[position + 1:])
-        device = kwargs.get("device")
-        if device is not None and is_cuda_device(device):
-            kwargs["device"] = CPU
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            device = kwargs.get("device")
+            if device is not None and is_cuda_device(device):
+                kwargs["device"] = CPU
+            if kwargs.get("pin_memory"):
+                kwargs["pin_memory"] = False
         return original(*args, **kwargs)
 
-    _torchscript_alias(original, factory_positional)
-    return _wraps(original, factory_positional)
+    _torchscript_alias(original, factory)
+    return _wraps(original, factory)
 
 
 def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:

@@ -1,0 +1,147 @@
+"""Device mapping of the ``cuda-to-cpu`` library, called directly on the real
+torch builtins (the wrappers are built here, never installed into torch)."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from npatch.library.cuda_cpu import devices
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("cuda", True), ("cuda:0", True), ("cuda:3", True), (torch.device("cuda"), True), (torch.device("cuda", 1), True),
+    (0, True), (5, True), ("cpu", False), ("meta", False), (torch.device("cpu"), False), ("cudax", False),
+    (True, False), (None, False), (torch.float16, False),
+])
+def test_is_cuda_device(device, expected):
+    assert devices.is_cuda_device(device) is expected
+
+
+def test_ordinals_can_be_excluded():
+    assert devices.is_cuda_device(0, ordinals=False) is False
+    assert devices.to_cpu(2, ordinals=False) == 2
+    assert devices.to_cpu("cuda:1") == "cpu"
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "randn", "rand"])
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", torch.device("cuda", 0), 0])
+def test_factories_map_device_keyword(name, device):
+    wrapped = devices.device_kwarg(getattr(torch._C._VariableFunctions, name), {})
+    out = wrapped(2, 3, device=device)
+    assert out.device.type == "cpu" and out.shape == (2, 3)
+
+
+def test_factory_keeps_other_arguments_and_unpins():
+    tensor = devices.device_kwarg(torch._C._VariableFunctions.tensor, {})
+    out = tensor([1.0, 2.0], dtype=torch.float64, device="cuda", pin_memory=True)
+    assert out.dtype == torch.float64 and out.device.type == "cpu" and not out.is_pinned()
+    full = devices.device_kwarg(torch._C._VariableFunctions.full, {})
+    assert full((2,), 7.0, device="meta").device.type == "meta"
+    assert full((2,), 7).tolist() == [7, 7]
+
+
+def test_wrapper_looks_like_the_original():
+    wrapped = devices.device_kwarg(torch._C._VariableFunctions.zeros, {})
+    assert wrapped.__name__ == "zeros" and wrapped.__wrapped__ is torch._C._VariableFunctions.zeros
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_torchscript_compiles_a_call_to_the_wrapper():
+    wrapped = devices.device_kwarg(torch._C._VariableFunctions.zeros_like, {})
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return wrapped(x) + 1
+
+    assert torch.jit.script(f)(torch.ones(2)).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("call", [
+    lambda to, x: to(x, "cuda"),
+    lambda to, x: to(x, "cuda:0", non_blocking=True),
+    lambda to, x: to(x, 0),
+    lambda to, x: to(x, torch.device("cuda", 1), torch.float64),
+    lambda to, x: to(x, device="cuda", dtype=torch.float64),
+])
+def test_tensor_to(call):
+    to = devices.to_method(torch._C.TensorBase.to, {})
+    x = torch.ones(2, dtype=torch.float32)
+    out = call(to, x)
+    assert out.device.type == "cpu"
+
+
+def test_tensor_to_leaves_dtype_and_tensor_arguments():
+    to = devices.to_method(torch._C.TensorBase.to, {})
+    x = torch.ones(2)
+    assert to(x, torch.float16).dtype == torch.float16
+    assert to(x, torch.zeros(1, dtype=torch.int64)).dtype == torch.int64
+    assert to(x, "cuda") is x  # no copy when nothing changes, as Tensor.to
+
+
+def test_module_to_and_cuda():
+    to = devices.to_method(torch.nn.Module.to, {})
+    model = torch.nn.Linear(2, 2)
+    assert to(model, "cuda:0") is model and to(model, 1, torch.float64) is model
+    assert model.weight.dtype == torch.float64
+    assert devices.module_cuda(model) is model and model.weight.device.type == "cpu"
+    to_empty = devices.device_kwarg(torch.nn.Module.to_empty, {})
+    assert to_empty(torch.nn.Linear(2, 2, device="meta"), device="cuda").weight.device.type == "cpu"
+
+
+def test_tensor_cuda_and_pin_memory():
+    x = torch.ones(2, 3)
+    assert devices.tensor_cuda(x) is x
+    assert devices.tensor_cuda(x, 1, non_blocking=True) is x
+    assert devices.tensor_cuda(x.unsqueeze(0).unsqueeze(0), memory_format=torch.channels_last).is_contiguous(
+        memory_format=torch.channels_last)
+    assert devices.tensor_pin_memory(x) is x
+    leaf = torch.ones(2, requires_grad=True)
+    devices.tensor_cuda(leaf).sum().backward()
+    assert leaf.grad.tolist() == [1.0, 1.0]
+
+
+def _gpu_checkpoint(path):
+    """A checkpoint whose storages say ``cuda:0``, as one saved on a GPU does."""
+    original = torch.serialization.location_tag
+    torch.serialization.location_tag = lambda storage: "cuda:0"
+    try:
+        torch.save({"w": torch.arange(3.0)}, path)
+    finally:
+        torch.serialization.location_tag = original
+
+
+@pytest.mark.parametrize("map_location", [
+    None, "cuda", "cuda:1", torch.device("cuda", 0), 0, {"cuda:0": "cuda:1"}, lambda storage, loc: storage.cuda(),
+])
+def test_load_maps_every_cuda_location_to_cpu(tmp_path, map_location):
+    path = tmp_path / "gpu.pt"
+    _gpu_checkpoint(path)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path)
+    load = devices.load(torch.serialization.load, {})
+    out = load(path, map_location) if map_location is not None else load(path)
+    assert out["w"].tolist() == [0.0, 1.0, 2.0] and out["w"].device.type == "cpu"
+
+
+def test_load_keeps_other_locations(tmp_path):
+    path = tmp_path / "cpu.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    load = devices.load(torch.serialization.load, {})
+    assert load(path, map_location="meta")["w"].device.type == "meta"
+    assert load(path, "cpu", pickle_module=pickle, weights_only=False)["w"].tolist() == [1.0, 1.0]
+
+
+def test_device_context_and_constructors():
+    from torch.utils import _device
+
+    init = devices.device_context_init(_device.DeviceContext.__init__, {})
+    context = _device.DeviceContext.__new__(_device.DeviceContext)
+    init(context, "cuda:1")
+    assert context.device == torch.device("cpu")
+
+    wrapped_zeros = devices.device_kwarg(torch._C._VariableFunctions.zeros, {})
+    constructors = devices.device_constructors(lambda: {wrapped_zeros}, {})
+    found = constructors()
+    assert torch._C._VariableFunctions.zeros in found and wrapped_zeros in found
+    assert constructors() is found
