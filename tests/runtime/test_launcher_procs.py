@@ -65,7 +65,9 @@ def test_torchrun_ranks_apply_the_plan(tmp_path, env, manifest):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     report = tmp_path / "r.json"
-    torchrun = [PY, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+    script_path = Path(PY).parent / "torchrun"  # the console script users type, when installed
+    launcher = [str(script_path)] if script_path.exists() else [PY, "-m", "torch.distributed.run"]
+    torchrun = [*launcher, "--nnodes", "1", "--nproc_per_node", "2",
                 "--master_addr", "127.0.0.1", "--master_port", str(port)]
     proc = ok(npatch("apply", "--report", report, manifest, "--", *torchrun, script, env=env, timeout=600))
     assert proc.stdout.count("applied on 2 ranks") == 2, proc.stdout + proc.stderr
