@@ -1,0 +1,173 @@
+"""The built-in ``numpy-compat`` manifest on the installed NumPy 2.x, and the
+library it points at.
+
+Old code (``np.int``, ``np.float``, ``np.NaN``, ``np.float_``, ``np.asfarray``...)
+runs under ``npatch apply numpy-compat``; names NumPy 2 has with a new
+meaning (``np.bool``, ``np.long``) are left alone and reported skipped; a
+``with`` block of the Python API takes the names away again.
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from npatch_testutil import clean_env, run_npatch, run_python
+from npatch.library import numpy_compat
+from npatch.runtime.resolve import Skipped
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+MANIFEST = numpy_compat.__file__.replace("library/numpy_compat.py", "manifests/numpy-compat.toml")
+
+
+def manifest_entries() -> list[dict]:
+    with open(MANIFEST, "rb") as f:
+        return [patch["options"] for patch in tomllib.load(f)["patch"]]
+
+
+@pytest.fixture
+def env(tmp_path):
+    return clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+
+
+# -- the manifest ---------------------------------------------------------------------
+def test_every_restored_object_exists():
+    for entry in manifest_entries():
+        assert numpy_compat._load(entry["object"]) is not None, entry
+
+
+def test_every_name_is_one_numpy_removed_or_reintroduced():
+    for entry in manifest_entries():
+        name = entry["name"]
+        assert name in ("bool", "long") or numpy_compat._absent(np, name), f"numpy {np.__version__} has {name}"
+
+
+def test_compiles_with_import_resolution(env):
+    proc = run_npatch("compile", "--resolve", "import", "numpy-compat", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "46 ops" in proc.stdout and "0 errors" in proc.stdout
+
+
+OLD_CODE = r'''
+import json
+import math
+import numpy as np
+
+checks = {
+    "int": np.int is int, "float": np.float is float, "complex": np.complex is complex,
+    "object": np.object is object, "str": np.str is str, "unicode": np.unicode is str,
+    "bool_kept": np.bool is np.bool_, "long_kept": np.long is np.dtype("long").type,
+    "float_": np.float_ is np.float64, "complex_": np.complex_ is np.complex128, "string_": np.string_ is np.bytes_,
+    "unicode_": np.unicode_ is np.str_, "int0": np.int0 is np.intp, "bool8": np.bool8 is np.bool_,
+    "NaN": math.isnan(np.NaN), "Inf": np.Inf == np.PINF == np.infty == np.Infinity == math.inf,
+    "NINF": np.NINF == -math.inf, "NZERO": math.copysign(1, np.NZERO) == -1 and np.PZERO == 0,
+    "dtype": np.zeros(2, dtype=np.float).dtype == np.float64 and np.array([1], dtype=np.int).dtype == np.int_,
+    "isinstance": isinstance(3, np.int),
+    "asfarray": np.asfarray([1, 2]).dtype == np.float64 and np.asfarray([1], dtype=np.float32).dtype == np.float32,
+    "product": np.product([2, 3]) == 6 and list(np.cumproduct([2, 3])) == [2, 6],
+    "alltrue": bool(np.alltrue([True, True])) and bool(np.sometrue([False, True])),
+    "round_": np.round_(1.26, 1) == 1.3, "msort": np.msort(np.array([[3, 1], [1, 2]])).tolist() == [[1, 1], [3, 2]],
+    "in1d": np.in1d([[1, 2], [3, 4]], [2, 3]).tolist() == [False, True, True, False],
+    "trapz": np.trapz([1, 2, 3]) == 4.0, "mat": np.mat([[1, 2]]).shape == (1, 2),
+    "math": np.math.pi == math.pi, "typeDict": np.typeDict is np.sctypeDict,
+    "sctypes": np.sctypes["float"][:3] == [np.float16, np.float32, np.float64],
+    "issubclass_": np.issubclass_(np.float64, np.floating) and not np.issubclass_(1, int),
+}
+print(json.dumps({k: bool(v) for k, v in checks.items()}))
+'''
+
+
+def test_old_code_runs_under_the_manifest(tmp_path, env):
+    script = tmp_path / "old.py"
+    script.write_text(OLD_CODE)
+    proc = run_npatch("apply", "-v", "numpy-compat", "--", sys.executable, str(script), env=env)
+    assert proc.returncode == 0, proc.stderr
+    checks = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [name for name, ok in checks.items() if not ok] == []
+    skipped = [line for line in proc.stderr.splitlines() if "skipped" in line and "numpy." in line]
+    assert len(skipped) == 2 and all("has 'bool' already" in s or "has 'long' already" in s for s in skipped)
+
+
+def test_old_code_fails_without_it(env):
+    proc = run_python("import numpy as np; np.float_", env=env)
+    assert proc.returncode != 0 and "np.float64" in proc.stderr
+
+
+API = r'''
+import json
+import numpy as np
+import npatch
+
+with npatch.load("numpy-compat").apply():
+    inside = [np.int is int, np.NaN != np.NaN, "int" in vars(np), np.bool is np.bool_]
+after = ["int" in vars(np), "NaN" in vars(np), np.bool is np.bool_]
+try:
+    np.int
+    gone = False
+except AttributeError:
+    gone = True
+print(json.dumps([inside, after, gone]))
+'''
+
+
+def test_python_api_restores_numpy(env):
+    proc = run_python(API, env=env)
+    assert proc.returncode == 0, proc.stderr
+    inside, after, gone = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert inside == [True, True, True, True]
+    assert after == [False, False, True] and gone
+
+
+# -- the library -------------------------------------------------------------------------
+def test_restore_sets_a_missing_name_and_undoes_it():
+    module = types.ModuleType("fake_numpy")
+    undo = numpy_compat.restore(module, {"name": "int", "object": "builtins:int"})
+    assert module.int is builtins.int
+    undo()
+    assert not hasattr(module, "int")
+
+
+def test_restore_leaves_an_existing_name_alone():
+    module = types.ModuleType("fake_numpy")
+    module.bool = "mine"
+    with pytest.raises(Skipped, match="has 'bool' already"):
+        numpy_compat.restore(module, {"name": "bool", "object": "builtins:bool"})
+    assert module.bool == "mine"
+
+
+def test_undo_keeps_a_name_set_later_by_someone_else():
+    module = types.ModuleType("fake_numpy")
+    undo = numpy_compat.restore(module, {"name": "float", "object": "builtins:float"})
+    module.float = "user's"
+    undo()
+    assert module.float == "user's"
+
+
+def test_absent_probe_is_quiet(recwarn):
+    assert numpy_compat._absent(np, "object") and numpy_compat._absent(np, "float_")
+    assert not numpy_compat._absent(np, "float64")
+    assert not [w for w in recwarn if "numpy" in str(w.message).lower()]
+
+
+def test_reimplemented_functions():
+    assert numpy_compat.asfarray([1, 2]).dtype == np.float64
+    assert numpy_compat.asfarray(np.array([1], dtype=np.float16), dtype=np.float16).dtype == np.float16
+    assert numpy_compat.asfarray([1], dtype=np.int32).dtype == np.float64
+    assert numpy_compat.msort(np.array([[2, 0], [1, 3]])).tolist() == [[1, 0], [2, 3]]
+    assert numpy_compat.in1d([1, 2, 3], [2], invert=True).tolist() == [True, False, True]
+    assert numpy_compat.issubclass_(bool, int) and not numpy_compat.issubclass_("x", int)
+    sctypes = numpy_compat.sctypes
+    assert sctypes["int"] == [np.int8, np.int16, np.int32, np.int64]
+    assert sctypes["uint"][-1] is np.uint64 and sctypes["others"][0] is bool
+    assert math.copysign(1.0, numpy_compat.NZERO) == -1.0 and numpy_compat.NINF == -math.inf
+    with pytest.raises(AttributeError):
+        numpy_compat.no_such_name  # noqa: B018
