@@ -60,8 +60,9 @@ def test_matches_naive_kernel(n: int, iou_threshold: float, offset: int) -> None
 
 
 def test_crosses_block_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Suppression by a box kept in an earlier block, with tiny blocks."""
+    """Suppression by a box kept in an earlier block, with tiny blocks and tiles."""
     monkeypatch.setattr(nms_module, "BLOCK", 7)
+    monkeypatch.setattr(nms_module, "TILE", 5)
     boxes, scores = random_boxes(150, seed=3, extent=40.0)
     expected = naive_nms(boxes.numpy(), scores.numpy(), 0.4)
     assert nms_indices(boxes, scores, 0.4).tolist() == expected

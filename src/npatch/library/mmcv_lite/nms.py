@@ -9,8 +9,8 @@ Semantics follow ``mmcv/ops/csrc/pytorch/cpu/nms.cpp``: boxes are visited in
 descending score order; a box is dropped when its IoU with a kept box is
 strictly greater than ``iou_threshold``; widths are ``x2 - x1 + offset``.
 The greedy pass works on blocks of sorted boxes: each block is first checked
-against every box kept so far in one vectorised IoU, and only the suppression
-inside the block is resolved sequentially.  Memory stays O(block * kept).
+against every box kept so far (vectorised, in cache-sized tiles), and only
+the suppression inside the block is resolved sequentially, in NumPy.
 """
 from __future__ import annotations
 
@@ -24,36 +24,49 @@ from torch import Tensor
 ArrayLike = Union[Tensor, np.ndarray]
 
 #: boxes resolved per greedy step; a block's IoU matrix is BLOCK x BLOCK
-BLOCK = 512
+BLOCK = 256
+#: kept boxes compared with a block at once: TILE x BLOCK floats stay in cache
+TILE = 2048
 
 
-def _pairwise_iou(a: Tensor, b: Tensor, offset: int) -> Tensor:
-    """IoU of every box of ``a`` (M, 4) with every box of ``b`` (N, 4), as in mmcv's kernel."""
-    area_a = (a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)
-    area_b = (b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)
-    xx1 = torch.maximum(a[:, None, 0], b[None, :, 0])
-    yy1 = torch.maximum(a[:, None, 1], b[None, :, 1])
-    xx2 = torch.minimum(a[:, None, 2], b[None, :, 2])
-    yy2 = torch.minimum(a[:, None, 3], b[None, :, 3])
-    inter = (xx2 - xx1 + offset).clamp(min=0) * (yy2 - yy1 + offset).clamp(min=0)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
+def _areas(boxes: Tensor, offset: int) -> Tensor:
+    return (boxes[:, 2] - boxes[:, 0] + offset) * (boxes[:, 3] - boxes[:, 1] + offset)
+
+
+def _overlaps(a: Tensor, area_a: Tensor, b: Tensor, area_b: Tensor, iou_threshold: float,
+              offset: int) -> Tensor:
+    """(M, N) bool: IoU of ``a[i]`` and ``b[j]`` above the threshold.
+
+    The arithmetic is the kernel's, operation for operation, so results agree
+    bit for bit: ``inter / (area_i + area_j - inter) > thr``.  In-place steps
+    keep the temporaries to one M x N buffer besides the union.
+    """
+    w = torch.minimum(a[:, None, 2], b[None, :, 2]).sub_(torch.maximum(a[:, None, 0], b[None, :, 0]))
+    h = torch.minimum(a[:, None, 3], b[None, :, 3]).sub_(torch.maximum(a[:, None, 1], b[None, :, 1]))
+    if offset:
+        w.add_(offset)
+        h.add_(offset)
+    inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
+    union = (area_a[:, None] + area_b[None, :]).sub_(inter)
+    return inter.div_(union) > iou_threshold
 
 
 def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0) -> Tensor:
     """Indices of the boxes kept by greedy NMS, in descending score order (ties: lower index first)."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
-    boxes = boxes.detach()
     order = torch.sort(scores.detach(), descending=True, stable=True).indices
-    ordered = boxes[order]
+    ordered = boxes.detach()[order]
+    areas = _areas(ordered, offset)
     kept: list[Tensor] = []
-    kept_boxes = ordered.new_empty((0, 4))
+    kept_boxes, kept_areas = ordered[:0], areas[:0]
     for start in range(0, ordered.size(0), BLOCK):
-        block = ordered[start:start + BLOCK]
+        block, block_areas = ordered[start:start + BLOCK], areas[start:start + BLOCK]
         alive = torch.ones(block.size(0), dtype=torch.bool, device=block.device)
-        if kept_boxes.size(0):
-            alive &= ~(_pairwise_iou(kept_boxes, block, offset) > iou_threshold).any(0)
-        over = (_pairwise_iou(block, block, offset) > iou_threshold).cpu().numpy()
+        for lo in range(0, kept_boxes.size(0), TILE):
+            alive &= ~_overlaps(kept_boxes[lo:lo + TILE], kept_areas[lo:lo + TILE], block, block_areas,
+                                iou_threshold, offset).any(0)
+        over = _overlaps(block, block_areas, block, block_areas, iou_threshold, offset).cpu().numpy()
         alive_np = alive.cpu().numpy()
         for i in np.flatnonzero(alive_np):
             if alive_np[i]:
@@ -61,6 +74,7 @@ def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int
         local = torch.from_numpy(np.flatnonzero(alive_np)).to(block.device)
         kept.append(local + start)
         kept_boxes = torch.cat([kept_boxes, block[local]])
+        kept_areas = torch.cat([kept_areas, block_areas[local]])
     return order[torch.cat(kept)]
 
 

@@ -17,7 +17,7 @@ Semantics follow ``mmcv/ops/csrc/pytorch/cpu/roi_align.cpp``:
 
 How: every sample point of every RoI is listed once (a ragged list, so the
 adaptive grid costs no padding), sampled with ``grid_sample`` in ``border``
-mode (the kernel's clamping) and summed into its bin with ``index_add``.
+mode (the kernel's clamping) and summed into its bin with ``index_add_``.
 All of it is differentiable with respect to the features; RoIs get no
 gradient, as in mmcv.  Points are processed in chunks to bound memory.
 """
@@ -76,7 +76,7 @@ def _sample_points(rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: fl
 
 
 def _bilinear(features: Tensor, y: Tensor, x: Tensor) -> Tensor:
-    """Sample ``features`` (C, H, W) at points (P,) as the kernel does: (P, C)."""
+    """Sample ``features`` (C, H, W) at points (P,) as the kernel does: (C, P)."""
     height, width = features.shape[-2:]
     inside = (y >= -1.0) & (y <= height) & (x >= -1.0) & (x <= width)
     gx = x / max(width - 1, 1) * 2 - 1
@@ -84,7 +84,7 @@ def _bilinear(features: Tensor, y: Tensor, x: Tensor) -> Tensor:
     grid = torch.stack([gx, gy], dim=-1).to(features.dtype).view(1, 1, -1, 2)
     values = F.grid_sample(features.unsqueeze(0), grid, mode="bilinear",
                            padding_mode="border", align_corners=True)
-    return values.view(features.size(0), -1).t() * inside.unsqueeze(1).to(features.dtype)
+    return values.view(features.size(0), -1) * inside.to(features.dtype)
 
 
 def roi_align(input: Tensor, rois: Tensor, output_size, spatial_scale: float = 1.0,
@@ -108,22 +108,21 @@ def roi_align(input: Tensor, rois: Tensor, output_size, spatial_scale: float = 1
     y, x, bin_of, roi_of, count = _sample_points(coords, pooled_h, pooled_w, float(spatial_scale),
                                                  int(sampling_ratio), bool(aligned))
     batch_of = coords[:, 0].long()[roi_of]
+    # bins along dim 1: the sampled values are (C, P) and reduce without a transpose
     if pool_mode == "avg":
-        out = input.new_zeros((num_bins, channels))
+        out = input.new_zeros((channels, num_bins))
     else:
-        out = input.new_full((num_bins, channels), MAX_POOL_INIT)
+        out = input.new_full((channels, num_bins), MAX_POOL_INIT)
     step = max(1, CHUNK_ELEMENTS // max(channels, 1))
     for b in torch.unique(batch_of).tolist():
         select = torch.nonzero(batch_of == b, as_tuple=False).squeeze(1)
         for lo in range(0, select.numel(), step):
             part = select[lo:lo + step]
             values = _bilinear(input[b], y[part], x[part])
-            index = bin_of[part]
             if pool_mode == "avg":
-                out = out.index_add(0, index, values)
-            else:
-                out = out.scatter_reduce(0, index.unsqueeze(1).expand_as(values), values,
-                                         reduce="amax", include_self=True)
+                out.index_add_(1, bin_of[part], values)
+            else:  # amax keeps its result for backward: no in-place update
+                out = out.scatter_reduce(1, bin_of[part].expand_as(values), values, reduce="amax")
     if pool_mode == "avg":
-        out = out / count.repeat_interleave(pooled_h * pooled_w).unsqueeze(1).to(out.dtype)
-    return out.view(rois.size(0), pooled_h, pooled_w, channels).permute(0, 3, 1, 2).contiguous()
+        out = out / count.repeat_interleave(pooled_h * pooled_w).to(out.dtype)
+    return out.view(channels, rois.size(0), pooled_h, pooled_w).transpose(0, 1).contiguous()
