@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import run_npatch, run_python
+from npatch_testutil import run_npatch, run_python
 
 DETECTION_SCRIPT = r'''
 import json
