@@ -72,3 +72,27 @@ def test_synced_statistics_match_one_batchnorm_over_the_whole_batch(tmp_path):
     proc = subprocess.run([sys.executable, str(script), init], env=clean_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
+
+
+SINGLE = r'''
+import sys
+import torch
+import torch.distributed as dist
+from npatch.library.cuda_cpu.distributed import sync_batchnorm_forward
+
+dist.init_process_group("gloo", init_method=sys.argv[1], rank=0, world_size=1)
+x = torch.randn(4, 3, 2)
+reference, synced = torch.nn.BatchNorm1d(3), torch.nn.SyncBatchNorm(3, momentum=None)
+reference.momentum = None
+out = sync_batchnorm_forward(torch.nn.SyncBatchNorm.forward, {})(synced, x)
+assert torch.allclose(out, reference(x), atol=1e-5)
+assert torch.allclose(synced.running_var, reference.running_var) and int(synced.num_batches_tracked) == 1
+dist.destroy_process_group()
+print("ok")
+'''
+
+
+def test_one_rank_is_plain_batchnorm(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", SINGLE, f"file://{tmp_path / 'pg'}"], env=clean_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr

@@ -33,7 +33,7 @@ def env(tmp_path):
 
 def losses(stdout: str) -> dict[int, list[float]]:
     found: dict[int, list[float]] = {}
-    for rank, step, loss in STEP.findall(stdout):
+    for rank, _step, loss in STEP.findall(stdout):
         found.setdefault(int(rank), []).append(float(loss))
     return found
 

@@ -1,9 +1,10 @@
 """Training-step hooks behind ``[brake]`` and ``[profile]``.
 
-The compiler expands each table into ordinary ``wrap`` ops, one per place a
-training step can be seen, all pointing at :func:`brake_wrapper` or
-:func:`profile_wrapper` with the table's keys as options plus ``hook`` (which
-place it wraps, so the factory returns a wrapper of the right shape)::
+The compiler (``npatch.compiler.sugar.STEP_HOOKS``) expands each table into
+ordinary ``wrap`` ops, one per place a training step can be seen, all
+pointing at :func:`brake_wrapper` or :func:`profile_wrapper` with the table's
+keys as options plus ``hook`` (which place it wraps, so the factory returns
+a wrapper of the right shape)::
 
     [[patch]]   # one per row below, for [brake] and for [profile]
     name = "brake:iter-loop"
@@ -11,14 +12,18 @@ place it wraps, so the factory returns a wrapper of the right shape)::
     wrap = "npatch.library.training:brake_wrapper"     # or profile_wrapper
     options = { step = 5, hook = "iter-loop" }         # or { path, level, start, steps, hook }
     on-missing = "ignore"
-    priority = 1000
+    priority = 1001                                    # profile: 1000 (two ops on one target need two priorities)
 
-    hook              target                                                  on-missing
-    iter-loop         mmengine.runner.loops:IterBasedTrainLoop.run_iter       ignore
-    epoch-loop        mmengine.runner.loops:EpochBasedTrainLoop.run_iter      ignore
-    mmcv-runner       mmcv.runner.base_runner:BaseRunner.call_hook            ignore
-    optimizer-zero-grad  torch.optim.optimizer:Optimizer.zero_grad            warn
-    optimizer         torch.optim.optimizer:Optimizer._optimizer_step_code    warn
+The hooks this module understands, and the targets they are meant for:
+
+    hook                 target                                                  on-missing
+    iter-loop            mmengine.runner.loops:IterBasedTrainLoop.run_iter       ignore
+    epoch-loop           mmengine.runner.loops:EpochBasedTrainLoop.run_iter      ignore
+    mmcv-runner          mmcv.runner.base_runner:BaseRunner.call_hook            ignore
+    mmcv-iter-runner     mmcv.runner.iter_based_runner:IterBasedRunner.train     ignore
+    mmcv-epoch-runner    mmcv.runner.epoch_based_runner:EpochBasedRunner.run_iter  ignore
+    optimizer-zero-grad  torch.optim.optimizer:Optimizer.zero_grad               warn
+    optimizer            torch.optim.optimizer:Optimizer._optimizer_step_code    warn
 
 Why these targets:
 
@@ -28,9 +33,10 @@ Why these targets:
 * mmcv 1.x: the optimizer update runs in the ``after_train_iter`` *hook*,
   after ``run_iter`` has returned, so ``EpochBasedRunner.run_iter`` is not a
   whole step.  ``BaseRunner.call_hook('before_train_iter')`` /
-  ``call_hook('after_train_iter')`` bracket the whole step in both runners.
-  (The hooks ``mmcv-iter-runner`` = ``IterBasedRunner.train`` and
-  ``mmcv-epoch-runner`` = ``EpochBasedRunner.run_iter`` are accepted too.)
+  ``call_hook('after_train_iter')`` bracket the whole step in both runners
+  (``mmcv-runner``); ``IterBasedRunner.train`` is a whole step too, while
+  ``mmcv-epoch-runner`` counts a step when ``run_iter(train_mode=True)``
+  returns, before that hook: prefer ``mmcv-runner``.
 * Plain PyTorch: every optimizer subclass defines its own ``step``, so
   wrapping ``Optimizer.step`` sees nothing; ``Optimizer._optimizer_step_code``
   is the base-class method torch calls after *every* optimizer's step (it
@@ -73,10 +79,6 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
-
-#: (hook name) -> True when the wrapped target brackets a whole step at loop level
-LOOP_HOOKS = ("iter-loop", "epoch-loop", "mmcv-runner", "mmcv-iter-runner", "mmcv-epoch-runner")
-
 
 def _rank0() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")

@@ -147,9 +147,8 @@ def sync_batchnorm_forward(original: Callable[..., Any], options: dict[str, Any]
         group = self.process_group or dist.group.WORLD
         if dist.get_world_size(group) > 1:
             return _synced(self, input, momentum, group)
-        tracked = self.track_running_stats
-        return torch.nn.functional.batch_norm(input, self.running_mean if tracked else None, self.running_var if tracked else None,
-                            self.weight, self.bias, True, momentum, self.eps)
+        mean, var = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
+        return torch.nn.functional.batch_norm(input, mean, var, self.weight, self.bias, True, momentum, self.eps)
 
     return forward
 
