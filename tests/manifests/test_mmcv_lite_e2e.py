@@ -1,14 +1,14 @@
 """Acceptance of the built-in ``mmcv-lite`` manifest with the real mmcv-lite 2.2.0,
 mmdet 3.3.0 and mmengine 0.10.7.
 
-One child interpreter runs an unmodified detection script (no npatch in it)
+One child interpreter runs a detection script that patches nothing itself
 under ``npatch apply mmcv-lite -- python script.py``: RetinaNet and Faster
 R-CNN, ResNet-18, random weights, built from mmdet config dicts, predict on a
 random 320x320 image (NMS included) and train one step with finite losses.
-The script also checks, inside the real mmcv modules, that batched_nms,
-RoIAlign, SigmoidFocalLoss and MultiScaleDeformableAttnFunction run the
-replacements, and that an op nobody replaced fails with the stub's error.
-It prints one JSON line that the test reads.
+The script also checks, inside the real mmcv modules, that batched_nms (hard
+and soft), RoIAlign, SigmoidFocalLoss and MultiScaleDeformableAttnFunction
+run the replacements, and that an op nobody replaced fails with the stub's
+error.  It prints one JSON line that the test reads.
 
 Two more children: the same imports without the manifest fail as they do for
 users (the test can fail), and the Python API with mmcv imported first, which
@@ -45,6 +45,7 @@ import sys
 report["ops"] = {
     "mmcv.ops.nms": mmcv.ops.nms.__module__,
     "mmcv.ops.nms:nms": sys.modules["mmcv.ops.nms"].nms.__module__,
+    "mmcv.ops.soft_nms": mmcv.ops.soft_nms.__module__,
     "mmcv.ops.roi_align": mmcv.ops.roi_align.__module__,
     "mmcv.ops.sigmoid_focal_loss": mmcv.ops.sigmoid_focal_loss.__module__,
     "MultiScaleDeformableAttnFunction":
@@ -93,6 +94,8 @@ for c in range(4):
     expected += members[greedy(boxes[members], scores[members], 0.5)].tolist()
 report["batched_nms_matches"] = sorted(keep.tolist()) == sorted(expected)
 report["batched_nms_sorted"] = bool((dets[:-1, 4] >= dets[1:, 4]).all())
+dets, keep = mmcv.ops.batched_nms(boxes, scores, idxs, dict(type="soft_nms", iou_threshold=0.5))
+report["batched_soft_nms"] = bool(len(keep) > 0 and (dets[:, 4] <= scores[keep]).all())
 
 # -- mmcv's modules call the replaced globals ------------------------------
 from npatch.library.mmcv_lite.roi_align import roi_align as pure_roi_align
@@ -123,7 +126,7 @@ report["msda_module_shape"] = list(attn(query, value=torch.randn(1, 80, 32), spa
 
 # -- an op nobody replaced fails with the stub's error ---------------------
 try:
-    mmcv.ops.soft_nms(boxes[:5], scores[:5])
+    mmcv.ops.nms_match(torch.cat([boxes[:5], scores[:5, None]], 1), 0.5)
     report["unreplaced_op"] = "ran"
 except Exception as exc:
     report["unreplaced_op"] = f"{type(exc).__name__}: {exc}"
@@ -230,6 +233,7 @@ print("REPORT " + json.dumps(report))
 REPLACEMENTS = {
     "mmcv.ops.nms": "npatch.library.mmcv_lite.nms",
     "mmcv.ops.nms:nms": "npatch.library.mmcv_lite.nms",
+    "mmcv.ops.soft_nms": "npatch.library.mmcv_lite.soft_nms",
     "mmcv.ops.roi_align": "npatch.library.mmcv_lite.roi_align",
     "mmcv.ops.sigmoid_focal_loss": "npatch.library.mmcv_lite.focal_loss",
     "MultiScaleDeformableAttnFunction": "npatch.library.mmcv_lite.msda",
@@ -251,10 +255,10 @@ def test_detectors_predict_and_train_under_npatch_apply(tmp_path: Path) -> None:
 
     assert report["mmcv_version"] == "2.2.0"  # lifted only while mmdet imported
     assert report["ops"] == REPLACEMENTS
-    assert report["batched_nms_matches"] and report["batched_nms_sorted"]
+    assert report["batched_nms_matches"] and report["batched_nms_sorted"] and report["batched_soft_nms"]
     assert report["RoIAlign_module"] and report["SigmoidFocalLoss_module"]
     assert report["msda_matches_mmcv_pytorch"] and report["msda_module_shape"] == [1, 10, 32]
-    assert report["unreplaced_op"].startswith("NpatchStubError: mmcv._ext.softnms is not available")
+    assert report["unreplaced_op"].startswith("NpatchStubError: mmcv._ext.nms_match is not available")
     assert "mmcv-lite" in report["unreplaced_op"]
 
     for name, model in report["models"].items():

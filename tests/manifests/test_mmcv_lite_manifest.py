@@ -25,6 +25,8 @@ LIBRARY = "npatch.library.mmcv_lite"
 EXPECTED = [
     ("stub", "mmcv-ext", ["mmcv._ext"], None, "error", None),
     ("replace", "nms", ["mmcv.ops.nms:nms", "mmcv.ops:nms"], f"{LIBRARY}.nms:nms", None, None),
+    ("replace", "soft_nms", ["mmcv.ops.nms:soft_nms", "mmcv.ops:soft_nms"], f"{LIBRARY}.soft_nms:soft_nms",
+     None, None),
     ("replace", "roi_align", ["mmcv.ops.roi_align:roi_align", "mmcv.ops:roi_align"],
      f"{LIBRARY}.roi_align:roi_align", None, None),
     ("replace", "sigmoid_focal_loss",
@@ -74,6 +76,7 @@ def mmcv_parameters(module: str, qualname: str) -> list[str]:
 
 @pytest.mark.parametrize("source, module, qualname, replacement_attr", [
     (f"{LIBRARY}.nms:nms", "mmcv.ops.nms", "nms", None),
+    (f"{LIBRARY}.soft_nms:soft_nms", "mmcv.ops.nms", "soft_nms", None),
     (f"{LIBRARY}.roi_align:roi_align", "mmcv.ops.roi_align", "RoIAlignFunction", None),
     (f"{LIBRARY}.focal_loss:sigmoid_focal_loss", "mmcv.ops.focal_loss", "SigmoidFocalLossFunction", None),
     (f"{LIBRARY}.msda:MultiScaleDeformableAttnFunction", "mmcv.ops.multi_scale_deform_attn",
@@ -92,6 +95,6 @@ def test_replacements_take_mmcv_arguments_in_the_same_order(source: str, module:
 
 def test_library_does_not_import_mmcv() -> None:
     """The replacements must load while mmcv.ops cannot."""
-    for name in ("nms", "roi_align", "focal_loss", "msda"):
+    for name in ("nms", "soft_nms", "roi_align", "focal_loss", "msda"):
         text = Path(importlib.import_module(f"{LIBRARY}.{name}").__file__).read_text()
         assert "import mmcv" not in text and "from mmcv" not in text, name
