@@ -8,6 +8,6 @@ here.  Each one keeps the signature and the numerics of the mmcv kernel it
 replaces (the kernels ship in ``mmcv/ops/csrc``), so a model built for mmcv
 gives the same results on a CPU.
 
-One op per module: :mod:`.nms`, :mod:`.roi_align`, :mod:`.focal_loss`,
-:mod:`.msda`.  Nothing here imports mmcv.
+One op per module: :mod:`.nms`, :mod:`.soft_nms`, :mod:`.roi_align`,
+:mod:`.focal_loss`, :mod:`.msda`.  Nothing here imports mmcv.
 """
