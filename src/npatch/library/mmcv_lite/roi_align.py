@@ -44,7 +44,7 @@ def _sample_points(rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: fl
     roi_h = rois[:, 4] * spatial_scale - offset - start_h
     if aligned:
         if bool(((roi_w < 0) | (roi_h < 0)).any()):
-            raise ValueError("ROIs in ROIAlign cannot have non-negative size!")
+            raise ValueError("roi_align(aligned=True) got a RoI with x2 < x1 or y2 < y1")
     else:
         roi_w = roi_w.clamp(min=1.0)
         roi_h = roi_h.clamp(min=1.0)
