@@ -248,12 +248,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     try:
         helper.apply(*marker.args, **marker.kwargs)
+        return
     except NpatchError as exc:
-        helper.stop()
-        pytest.fail(f"@pytest.mark.npatch{marker.args!r}: {exc}", pytrace=False)
+        problem = f"@pytest.mark.npatch{marker.args!r}: {exc}"
     except TypeError as exc:
-        helper.stop()
-        pytest.fail(f"@pytest.mark.npatch: {exc} (takes manifests, sets=, disable=, strict=, rebind=)", pytrace=False)
+        problem = f"@pytest.mark.npatch: {exc} (it takes manifests, sets=, disable=, strict=, rebind=)"
+    helper.stop()
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(trylast=True)

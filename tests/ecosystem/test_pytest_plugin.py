@@ -1,0 +1,176 @@
+"""The pytest plugin, exercised the way users meet it: pytest runs in a subprocess
+on a small project written into a temporary directory."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from npatch_testutil import REPO, clean_env
+
+THIRD = """
+[manifest]
+name = "third"
+[[patch]]
+name = "third"
+target = "colorsys:ONE_THIRD"
+value = 0.5
+"""
+
+
+def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess:
+    cache = project / ".cache"
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", *args],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env=clean_env(XDG_CACHE_HOME=str(cache)),
+    )
+
+
+def write(project: Path, name: str, text: str) -> Path:
+    path = project / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def test_fixture_and_marker_apply_for_one_test_and_restore(tmp_path):
+    write(tmp_path, "third.toml", THIRD)
+    write(tmp_path, "test_scoped.py", '''
+        import colorsys, sys
+        import pytest
+
+        def test_plugin_loaded_nothing_heavy():
+            heavy = [m for m in ("npatch.runtime", "npatch.compiler", "lark", "libcst", "tomli") if m in sys.modules]
+            assert heavy == []
+
+        def test_fixture(npatch):
+            session = npatch.apply("third.toml")
+            assert colorsys.ONE_THIRD == 0.5
+            assert [s.status for s in session.statuses()] == ["applied"]
+
+        def test_restored_after_fixture():
+            assert colorsys.ONE_THIRD == 1 / 3
+
+        def test_inline_manifest(npatch):
+            path = npatch.manifest("""
+                [manifest]
+                name = "inline"
+                [options]
+                half = false
+                [[patch]]
+                name = "half"
+                target = "colorsys:ONE_SIXTH"
+                value = 0.5
+                when = "option('half')"
+            """)
+            npatch.apply(path)
+            assert colorsys.ONE_SIXTH == 1 / 6
+            npatch.apply(path, sets={"half": True})
+            assert colorsys.ONE_SIXTH == 0.5
+
+        @pytest.mark.npatch("third.toml")
+        def test_marker():
+            assert colorsys.ONE_THIRD == 0.5
+
+        def test_restored_after_marker():
+            assert colorsys.ONE_THIRD == 1 / 3 and colorsys.ONE_SIXTH == 1 / 6
+
+        def test_strict_by_default(npatch):
+            path = npatch.manifest("""
+                [manifest]
+                name = "gone"
+                [[patch]]
+                name = "gone"
+                target = "colorsys:NOT_THERE"
+                replace = "colorsys:rgb_to_hsv"
+            """)
+            with pytest.raises(Exception, match="NOT_THERE"):
+                npatch.apply(path)
+
+        @pytest.mark.npatch("no-such-manifest")
+        def test_bad_marker():
+            pass
+    ''')
+    out = pytest_in(tmp_path, "-q")
+    assert "7 passed, 1 error" in out.stdout, out.stdout + out.stderr
+    assert "ERROR test_scoped.py::test_bad_marker" in out.stdout
+    assert "@pytest.mark.npatch('no-such-manifest',): unknown manifest 'no-such-manifest'" in out.stdout
+    assert "During handling" not in out.stdout
+
+
+def test_session_option_patches_the_run_and_its_children(tmp_path):
+    write(tmp_path, "third.toml", THIRD)
+    write(tmp_path, "test_session.py", '''
+        import colorsys, subprocess, sys
+
+        def test_in_process():
+            assert colorsys.ONE_THIRD == 0.5
+
+        def test_in_a_child():
+            out = subprocess.run([sys.executable, "-c", "import colorsys; print(colorsys.ONE_THIRD)"],
+                                 capture_output=True, text=True)
+            assert out.stdout.strip() == "0.5", out.stderr
+    ''')
+    out = pytest_in(tmp_path, "--npatch", "third.toml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "npatch: third.toml (plan " in out.stdout and ", 1 op)" in out.stdout
+    assert "npatch: 1 op: 1 applied" in out.stdout
+
+    missing = pytest_in(tmp_path, "--npatch", "no-such-manifest")
+    assert missing.returncode == 4  # pytest's usage-error status
+    assert "ERROR: --npatch: unknown manifest 'no-such-manifest'" in missing.stderr
+
+    write(tmp_path, "bad.toml", '[manifest]\nname = "bad"\n[[patch]]\nname = "a"\ntarget = "colorsys:X"\nvalu = 1\n')
+    bad = pytest_in(tmp_path, "--npatch", "bad.toml")
+    assert bad.returncode == 4
+    assert f"{tmp_path / 'bad.toml'}:6:1: patch[0].valu: unknown key `valu` in [[patch]]" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_manifest_files_are_collected_as_checks(tmp_path):
+    write(tmp_path, "rules.toml", '''
+        [manifest]
+        name = "rules"
+
+        [[rewrite]]
+        id = "sync"
+        rename = { from = "torch.cuda.synchronize", to = "torch.npu.synchronize" }
+        examples = [{ before = "torch.cuda.synchronize()", after = "torch.npu.synchronize()" }]
+        valid = ["x.synchronize()"]
+
+        [[rewrite]]
+        id = "wrong"
+        method = { from = "cuda", to = "npu" }
+        examples = [{ before = "x.cuda()", after = "x.cpu()" }]
+
+        [[patch]]
+        name = "gone"
+        target = "colorsys:NOT_THERE"
+        value = 1
+    ''')
+    (tmp_path / "checks").mkdir()
+    write(tmp_path, "checks/third.npatch.toml", THIRD)
+    write(tmp_path, "checks/other.toml", "[tool]\nname = 'not a manifest'\n")
+    write(tmp_path, "pyproject.toml", '[tool.pytest.ini_options]\nnpatch_check_files = ["*.npatch.toml"]\n')
+    out = pytest_in(tmp_path, "-v", "rules.toml", "checks")
+    text = out.stdout
+    assert "rules.toml::compile FAILED" in text, text + out.stderr
+    assert "rules.toml::rewrite:sync PASSED" in text
+    assert "rules.toml::rewrite:wrong FAILED" in text
+    assert "checks/third.npatch.toml::compile PASSED" in text
+    assert "other.toml" not in text and "pyproject.toml::" not in text  # not collected
+    assert "rules.toml:17:10: patch[0].target: error: colorsys:NOT_THERE" in text
+    assert "-x.cpu()" in text and "+x.npu()" in text
+
+
+def test_builtin_manifests_pass_their_checks():
+    manifests = sorted(str(p) for p in (REPO / "src" / "npatch" / "manifests").glob("*.toml"))
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning",
+         "-o", "npatch_check_resolve=none", "--rootdir", str(REPO / "src"), *manifests],
+        capture_output=True, text=True, timeout=600, env=clean_env(), cwd=REPO / "src",
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr
+    assert " passed" in out.stdout and "failed" not in out.stdout
