@@ -60,8 +60,9 @@ def _table_schema(table: Table) -> dict[str, Any]:
             properties[name] = {
                 "type": "object", "description": kind.doc, "additionalProperties": False,
                 "properties": {p: {"description": spec.doc} for p, spec in kind.params.items()},
-                "required": list(kind.requires),
             }
+            if kind.requires:  # draft 4 (Taplo) forbids an empty `required`
+                properties[name]["required"] = list(kind.requires)
         schema["oneOf"] = [{"required": [name]} for name in REWRITE_KINDS]
     if table.array:
         return {"type": "array", "description": table.doc, "items": schema}
