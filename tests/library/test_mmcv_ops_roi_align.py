@@ -124,8 +124,8 @@ def test_chunking_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gradcheck_float64() -> None:
-    features, rois = make_case(seed=8, n_rois=3, size=(5, 6))
-    features = features.double().requires_grad_(True)
+    features, rois = make_case(seed=8, n_rois=3, size=(4, 5))
+    features = features[:, :1].double().requires_grad_(True)  # 40 inputs: gradcheck runs 80 forwards
     rois = rois.double()
     assert torch.autograd.gradcheck(lambda f: roi_align(f, rois, (2, 2), 0.25, 2, "avg", True), (features,))
 
