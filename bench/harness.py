@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,24 +91,34 @@ def run_cmd(cmd: list[str], env: dict[str, str], cwd: str | None = None) -> subp
     return out
 
 
-def wall_ms(cmd: list[str], env: dict[str, str]) -> float:
-    """Wall-clock milliseconds of one run, as a user waiting for it sees them."""
+def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Milliseconds of one run: ``wall`` (what a user waits) and ``cpu``, the
+    user + system time of the process and the children it waited for.
+
+    A launcher that ``exec``s its command keeps its pid, so ``cpu`` covers the
+    launcher and the program.  On an oversubscribed machine ``wall`` stretches
+    with the load while ``cpu`` stays put: the start-up verdicts use ``cpu``.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     run_cmd(cmd, env)
-    return (time.perf_counter() - start) * 1000
+    wall = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return {"wall": wall, "cpu": cpu}
 
 
 def interleave(variants: dict[str, tuple[list[str], dict[str, str]]], rounds: int, measure: Any = None,
-               warmup: Any = None, log: Any = None) -> tuple[dict[str, list[float]], dict[str, str]]:
+               warmup: Any = None, log: Any = None) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """Run every variant once per round, rotating the order each round.
 
-    ``measure(name, cmd, env)`` returns one sample (default: wall-clock ms).
-    ``warmup(name, cmd, env)`` runs once per variant first (default: the
-    command, untimed, for bytecode and page caches).
-    Returns the samples and, for variants that failed, why; a failed variant
-    is dropped from later rounds instead of stopping the benchmark.
+    ``measure(name, cmd, env)`` returns one sample per metric (default:
+    :func:`timed`).  ``warmup(name, cmd, env)`` runs once per variant first
+    (default: the command, untimed, for bytecode and page caches).
+    Returns ``{metric: {variant: samples}}`` and, for variants that failed,
+    why; a failed variant is dropped instead of stopping the benchmark.
     """
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+    samples: dict[str, dict[str, list[float]]] = {}
     failed: dict[str, str] = {}
     for name, (cmd, env) in variants.items():
         try:
@@ -122,13 +133,17 @@ def interleave(variants: dict[str, tuple[list[str], dict[str, str]]], rounds: in
                 continue
             cmd, env = variants[name]
             try:
-                samples[name].append(measure(name, cmd, env) if measure else wall_ms(cmd, env))
+                sample = measure(name, cmd, env) if measure else timed(cmd, env)
             except CommandFailed as exc:
                 failed[name] = str(exc)
+                continue
+            for metric, value in sample.items():
+                samples.setdefault(metric, {}).setdefault(name, []).append(value)
         if log:
             log(f"  round {index + 1}/{rounds}")
-    for name in failed:
-        samples.pop(name, None)
+    for by_name in samples.values():
+        for name in failed:
+            by_name.pop(name, None)
     return samples, failed
 
 

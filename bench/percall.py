@@ -11,7 +11,9 @@ guard, hand  the hand-written equivalent of a guard (``if pred: new else old``)
 DrivingSDK   ``AtomicPatch(target, new, runtime_check=pred)`` from the real
              mx-driving wheel, applied with ``.apply()``
 
-Every variant is timed with ``timeit`` in the same round, rounds interleaved;
+Every variant is timed with ``timeit`` on the process's CPU clock (time
+slices lost to other processes on a shared machine do not count), in the
+same round, rounds interleaved;
 the cost of the empty timeit loop, measured in the same round, is subtracted,
 so the numbers are nanoseconds per call proper.  Prints JSON.
 
@@ -25,6 +27,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 import timeit
 from pathlib import Path
 from typing import Any, Callable
@@ -121,10 +124,10 @@ def main() -> None:
     empty: list[float] = []
     names = list(calls)
     for index in range(args.rounds):
-        empty.append(timeit.Timer("pass").timeit(args.loops) / args.loops * 1e9)
+        empty.append(timeit.Timer("pass", timer=time.process_time).timeit(args.loops) / args.loops * 1e9)
         order = names[index % len(names):] + names[:index % len(names)]
         for name in order:
-            t = timeit.Timer("fn(1)", globals={"fn": calls[name]}).timeit(args.loops)
+            t = timeit.Timer("fn(1)", globals={"fn": calls[name]}, timer=time.process_time).timeit(args.loops)
             samples[name].append(t / args.loops * 1e9 - empty[-1])
     print(json.dumps({
         "loops": args.loops, "rounds": args.rounds, "empty_loop_ns": statistics.median(empty),

@@ -62,44 +62,53 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _startup(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[str]:
-    out = ["Wall time of the whole command, bare and under each tool; *extra* is the per-round difference "
-           "from the bare run on the same interpreter (the peers run from their own venv, whose python is "
-           "their baseline).  *Extra modules*: names in the program's `sys.modules` at exit that the bare "
-           "program did not import (DrivingSDK: the NPU stubs the harness inserts are left out).", ""]
+    out = ["Each command bare and under each tool.  *CPU* is user + system time of the command's process "
+           "tree (a launcher that `exec`s keeps its pid, so it is included); *wall* is what a user waits.  "
+           "*Extra* is the per-round difference from the bare run on the same interpreter (the peers run "
+           "from their own venv, whose python is their baseline).  Verdicts use CPU time: on a loaded "
+           "shared machine wall time stretches with the load.  *Extra modules*: names in the program's "
+           "`sys.modules` at exit that the bare program did not import (for DrivingSDK, the NPU stubs the "
+           "harness inserts are left out).", ""]
     for program, data in section["programs"].items():
         out += [f"### `{data['program']}` ({data['rounds']} rounds)", ""]
         rows = []
         for row in data["rows"]:
             verdict = at.get(("startup", program, row["label"]))
             if "error" in row:
-                rows.append([row["label"], "failed", row["error"], "", ""])
+                rows.append([row["label"], "failed", row["error"], "", "", ""])
                 continue
-            extra = _ms(row["extra_ms"]) if "extra_ms" in row else "—"
+            extra_cpu = _ms(row["extra_cpu_ms"]) if "extra_cpu_ms" in row else "—"
+            extra_wall = _ms(row["extra_wall_ms"]) if "extra_wall_ms" in row else "—"
             modules = f"{len(row['extra_modules'])}: {row['extra_modules_summary']}" if row["extra_modules"] else "0"
-            rows.append([row["label"], _ms(row["ms"]), extra, modules,
+            rows.append([row["label"], _ms(row["cpu_ms"]), extra_cpu, extra_wall, modules,
                          f"{_value(verdict)} {_verdict(verdict)}" if verdict else ""])
-        out += _table(["Variant", "Wall ms", "Extra ms", "Extra modules", "Target"], rows)
+        out += _table(["Variant", "CPU ms", "Extra CPU ms", "Extra wall ms", "Extra modules", "Target"], rows)
     child = section.get("in_child")
     if child:
         out += ["### Inside the child", "",
-                "What each Python process of a job pays.  *Bootstrap*: the cumulative `-X importtime` of the "
-                "bootstrap `sitecustomize` with the 200-op plan whose targets are never imported (the plan "
-                "waits behind a module-name check and is not loaded).  *Eager*: in a fresh interpreter, "
-                "`from npatch.runtime import launcher` and `launcher.start_plan(plan)` of the same plan, timed "
-                "in-process — what a process pays once one of its targets is imported.", ""]
+                "What each Python process of a job pays, with the 200-op plan whose targets are never imported "
+                "(the bootstrap defers it behind a module-name check).  *child − bare*: `python prog.py` with "
+                "and without the plan's environment (no launcher), paired per round.  *`-X importtime`*: the "
+                "cumulative import of the bootstrap `sitecustomize`.  *Eager*: in a fresh interpreter, "
+                "`from npatch.runtime import launcher` then `launcher.start_plan(plan)`, timed in-process — "
+                f"what a process pays once one of its targets is imported.  {child['rounds']} rounds.", ""]
         boot, eager = at.get(("in_child", "bootstrap")), at.get(("in_child", "eager"))
-        out += _table(["Measurement", "ms", "Target"], [
-            ["bootstrap, deferred plan", _ms(child["bootstrap_importtime_ms"], 2),
+        out += _table(["Measurement", "CPU ms", "Wall ms", "Target"], [
+            ["bootstrap: child − bare", _ms(child["bootstrap_cpu_ms"], 2), _ms(child["bootstrap_wall_ms"], 2),
              _verdict(boot) if boot else ""],
-            ["eager: import npatch.runtime.launcher", _ms(child["eager_import_runtime_ms"], 2), ""],
-            ["eager: load plan + start session", _ms(child["eager_load_and_start_ms"], 2), ""],
-            ["eager: total", _ms(child["eager_total_ms"], 2), _verdict(eager) if eager else ""]])
+            ["bootstrap: `-X importtime` sitecustomize", "", _ms(child["bootstrap_importtime_ms"], 2), ""],
+            ["eager: import npatch.runtime.launcher", _ms(child["eager_import_cpu_ms"], 2),
+             _ms(child["eager_import_wall_ms"], 2), ""],
+            ["eager: load plan + start session", _ms(child["eager_start_cpu_ms"], 2),
+             _ms(child["eager_start_wall_ms"], 2), ""],
+            ["eager: total", _ms(child["eager_total_cpu_ms"], 2), _ms(child["eager_total_wall_ms"], 2),
+             _verdict(eager) if eager else ""]])
     return out
 
 
 def _percall(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[str]:
-    out = [f"`f(1)` through each kind of patch, `timeit` with {section['loops']:,} loops × {section['rounds']} "
-           f"interleaved rounds; the empty loop ({section['empty_loop_ns']} ns) is subtracted.  Ratios are "
+    out = [f"`f(1)` through each kind of patch, `timeit` on the process CPU clock with {section['loops']:,} loops × "
+           f"{section['rounds']} interleaved rounds; the empty loop ({section['empty_loop_ns']} ns) is subtracted.  Ratios are "
            "per-round.  npatch ops are applied by a real `Session(plan).start()`; "
            f"statuses: {', '.join(f'{k} {v}' for k, v in section['statuses'].items())}.", ""]
     rows = []
@@ -115,14 +124,15 @@ def _import_hook(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> li
     out = [f"`import torch` timed inside fresh interpreters, {section['rounds']} interleaved rounds; the plan "
            f"has {section['ops']} ops, {section['ops_applied']} of them applied during the import "
            "(wraps on torch submodules).", ""]
-    rows = [[row["label"], _ms(row["ms"]), str(row["modules"])] for row in section["rows"]]
-    out += _table(["Variant", "import ms", "modules after"], rows)
+    rows = [[row["label"], _ms(row["cpu_ms"]), _ms(row["wall_ms"]), str(row["modules"])] for row in section["rows"]]
+    out += _table(["Variant", "CPU ms", "Wall ms", "Modules after"], rows)
     for name, error in section.get("failed", {}).items():
         out.append(f"- {name} failed: {error}")
-    if "slower_pct" in section:
+    if "slower_cpu_pct" in section:
         verdict = at.get(("import_hook", "import torch, under the plan"))
-        out += [f"Under the plan: **{_ms(section['slower_pct'], 2)} % slower** (per-round ratio)"
-                + (f" — {_verdict(verdict)}" if verdict else "") + ".", ""]
+        out += [f"Under the plan, per-round ratio: **{_ms(section['slower_cpu_pct'], 2)} % slower in CPU time**"
+                + (f" — {_verdict(verdict)}" if verdict else "")
+                + f"; wall time: {_ms(section['slower_wall_pct'], 2)} %.", ""]
     return out
 
 

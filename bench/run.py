@@ -39,11 +39,12 @@ from harness import BENCH_DIR, REPO, CommandFailed, run_cmd, target
 SECTIONS = ("startup", "percall", "import_hook", "compile", "diff")
 #: rounds and sizes per mode: full (the published numbers), quick, smoke (the test suite's)
 SETTINGS: dict[str, dict[str, Any]] = {
-    "full": {"programs": {"pass": 15, "numpy": 12, "torch": 6}, "percall": (200_000, 15), "import_hook": 12,
-             "compile": ("1000", "5")},
-    "quick": {"programs": {"pass": 3, "numpy": 3}, "percall": (50_000, 5), "import_hook": 2,
+    "full": {"programs": {"pass": 15, "numpy": 12, "torch": 6}, "in_child": 30, "percall": (200_000, 15),
+             "import_hook": 12, "compile": ("1000", "5")},
+    "quick": {"programs": {"pass": 3, "numpy": 3}, "in_child": 5, "percall": (50_000, 5), "import_hook": 2,
               "compile": ("1000", "1")},
-    "smoke": {"programs": {"pass": 1}, "percall": (2_000, 1), "import_hook": 1, "compile": ("20", "1")},
+    "smoke": {"programs": {"pass": 1}, "in_child": 1, "percall": (2_000, 1), "import_hook": 1,
+              "compile": ("20", "1")},
 }
 
 
@@ -125,7 +126,8 @@ def main() -> int:
             t0 = time.perf_counter()
             if key == "startup":
                 tools = {"venv": venv, "mx_driving": mx_driving, "notes": notes}
-                sections[key] = startup.run_section(work, tools, list(settings["programs"]), settings["programs"], log)
+                sections[key] = startup.run_section(work, tools, list(settings["programs"]), settings["programs"],
+                                                    settings["in_child"], log)
                 targets += startup.targets(sections[key])
             elif key == "percall":
                 log("per-call overhead")
