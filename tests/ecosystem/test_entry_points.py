@@ -39,6 +39,12 @@ def test_list_shows_what_the_package_provides(demo_site, tmp_path):
     assert "broken-kind" in out.stdout
     assert "No module named 'npatch_ext_demo.missing_module'" in out.stdout
     assert re.search(r"^op kinds \(built-in\):\s+alias, call, delete, register, replace, stub, value, wrap$", out.stdout, re.M)
+    # a broken manifest entry point is a warning in the listing, and an error only when named
+    assert "NpatchWarning: entry point 'broken-manifest' of npatch-ext-demo" in out.stderr
+    named = run_npatch("apply", "broken-manifest", "--", "python", "-c", "pass", env=_env(demo_site, tmp_path))
+    assert named.returncode == 2
+    assert "npatch: error: entry point 'broken-manifest' of npatch-ext-demo (npatch_ext_demo.missing_manifests) " \
+           "cannot be loaded: No module named 'npatch_ext_demo.missing_manifests'" in named.stderr
 
 
 def test_apply_entry_point_manifest_with_extension_kinds_and_condition(demo_site, tmp_path):

@@ -48,9 +48,9 @@ def find_manifest(spec: str, base: Path | None = None) -> Path:
     builtin = BUILTIN_DIR / f"{spec}.toml"
     if builtin.is_file():
         return builtin
-    for available in _entry_point_manifests():
-        if available.name == spec:
-            return available.path
+    found = _entry_point_manifest(spec)
+    if found is not None:
+        return found.path
     names = [a.name for a in list_manifests()]
     from npatch.dsl.manifest import did_you_mean
 
@@ -71,17 +71,39 @@ def list_manifests() -> list[Available]:
 
 
 def _entry_point_manifests() -> list[Available]:
+    """Every manifest entry point; a broken one is a warning and left out, so one
+    bad package does not hide the others (``npatch list``, did-you-mean)."""
+    import warnings
     from importlib.metadata import entry_points
+
+    from npatch.errors import NpatchWarning
 
     found = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist is not None else "?"
         try:
-            path = _entry_point_path(ep.name, ep.load())
-        except Exception as exc:  # a broken third-party package must not break npatch
-            raise UsageError(f"entry point {ep.name!r} of {dist} ({ep.value}) cannot be loaded: {exc}") from None
-        found.append(Available(ep.name, path, f"entry point ({dist})"))
+            found.append(_load_entry_point(ep))
+        except UsageError as exc:
+            warnings.warn(str(exc), NpatchWarning, stacklevel=2)
     return found
+
+
+def _entry_point_manifest(name: str) -> Available | None:
+    """The entry point called ``name``; a broken one is an error naming its package."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return _load_entry_point(ep)
+    return None
+
+
+def _load_entry_point(ep: Any) -> Available:
+    dist = ep.dist.name if ep.dist is not None else "?"
+    try:
+        path = _entry_point_path(ep.name, ep.load())
+    except Exception as exc:  # a broken third-party package must not break npatch
+        raise UsageError(f"entry point {ep.name!r} of {dist} ({ep.value}) cannot be loaded: {exc}") from None
+    return Available(ep.name, path, f"entry point ({dist})")
 
 
 def _entry_point_path(name: str, obj: Any) -> Path:
