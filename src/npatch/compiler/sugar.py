@@ -17,10 +17,16 @@ from npatch.dsl.manifest import Entry, Manifest
 STEP_HOOKS: tuple[tuple[str, str, str], ...] = (
     ("iter-loop", "mmengine.runner.loops:IterBasedTrainLoop.run_iter", "ignore"),
     ("epoch-loop", "mmengine.runner.loops:EpochBasedTrainLoop.run_iter", "ignore"),
-    ("mmcv-iter-runner", "mmcv.runner.iter_based_runner:IterBasedRunner.train", "ignore"),
-    ("mmcv-epoch-runner", "mmcv.runner.epoch_based_runner:EpochBasedRunner.run_iter", "ignore"),
+    # mmcv 1.x updates weights in the after_train_iter hook, after run_iter returned
+    ("mmcv-runner", "mmcv.runner.base_runner:BaseRunner.call_hook", "ignore"),
+    # plain loops: zero_grad opens a step (so a profile window can start at step 1) ...
+    ("optimizer-zero-grad", "torch.optim.optimizer:Optimizer.zero_grad", "warn"),
+    # ... and the base-class code every optimizer's step() runs closes it
     ("optimizer", "torch.optim.optimizer:Optimizer._optimizer_step_code", "warn"),
 )
+
+#: brake wraps outside profile on the same targets (two ops on one target need two priorities)
+PRIORITIES = {"profile": 1000, "brake": 1001}
 
 #: table -> wrapper factory ``make(original, options)`` in npatch.library.training
 WRAPPERS = {
@@ -31,13 +37,16 @@ WRAPPERS = {
 
 def expand(table: str, manifest: Manifest, entry: Entry) -> list[Draft]:
     data = entry.data
-    options: dict[str, Any] = {k: v for k, v in data.items() if k != "when"}
-    options["hook"] = ""
+    from npatch.dsl.model import TABLES
+
+    defaults = {key.name: key.default for key in TABLES[table].keys if key.default is not None}
+    options: dict[str, Any] = {**defaults, **{k: v for k, v in data.items() if k != "when"}}
+    options.pop("when", None)
     drafts = []
     for suffix, target, on_missing in STEP_HOOKS:
         drafts.append(Draft(
             kind="wrap", name=f"{table}:{suffix}", manifest=manifest, entry_path=entry.path, target_key="",
             targets=[target], source=WRAPPERS[table], source_key="", options={**options, "hook": suffix},
-            on_missing=on_missing, priority=1000 + (table == "brake"), when=entry.conditions.get("when"), when_text=data.get("when"),
+            on_missing=on_missing, priority=PRIORITIES[table], when=entry.conditions.get("when"), when_text=data.get("when"),
         ))
     return drafts
