@@ -357,3 +357,14 @@ def test_schema_validates_builtin_manifests():
         jsonschema.validate(tomli.loads(available.path.read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"manifest": {"name": "x"}, "patch": [{"name": "p", "target": "a:b"}]}, schema)
+
+
+def test_import_mode_runs_under_the_plans_own_stubs():
+    """mmcv.ops only imports with mmcv._ext stubbed: import mode must check under the stub, then remove it."""
+    before = set(sys.modules)
+    result = compile_manifests(["mmcv-lite"], resolve="import")
+    assert result.errors == [], [str(d) for d in result.errors]
+    assert "mmcv._ext" not in sys.modules or "mmcv._ext" in before
+    import importlib.util
+
+    assert importlib.util.find_spec("mmcv._ext") is None  # the stub is gone again

@@ -74,7 +74,13 @@ def compile_manifests(
         raise ManifestErrors(errors + disable_errors)
     resolver = RESOLVERS[resolve](paths)
     diagnostics: list[Diagnostic] = []
-    ops = [_resolve(draft, resolver, diagnostics, options) for draft in drafts if draft.name not in disabled]
+    enabled = [draft for draft in drafts if draft.name not in disabled]
+    prelude = [_resolve(d, RESOLVERS["none"](paths), [], options) for d in enabled if d.kind in ("alias", "stub")]
+    resolver.prepare(Plan(ops=tuple(prelude), options=tuple(options.items())))
+    try:
+        ops = [_resolve(draft, resolver, diagnostics, options) for draft in enabled]
+    finally:
+        resolver.close()
     ops.sort(key=lambda op: op.priority)  # stable: ties keep declaration order
     infos = tuple(
         ManifestInfo(m.name, str(m.file), m.description,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from npatch.compiler.static import Lookup, StaticIndex
-from npatch.plan import Origin
+from npatch.plan import Origin, Plan
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ class Resolver:
         """Why a replacement cannot stand in for a target, or ``""``."""
         return ""
 
+    def prepare(self, prelude: Plan) -> None:
+        """Called before any check with the plan's aliases and stubs."""
+
+    def close(self) -> None:
+        """Called after the last check."""
+
 
 RESOLVERS: dict[str, type[Resolver]] = {}
 
@@ -88,6 +94,22 @@ class StaticResolver(Resolver):
 
 @resolver("import")
 class ImportResolver(Resolver):
+    """Imports for real, under the plan's own aliases and stubs (a target such as
+    ``mmcv.ops.nms`` only imports once ``mmcv._ext`` is stubbed)."""
+
+    _session = None
+
+    def prepare(self, prelude: Plan) -> None:
+        if prelude.ops:
+            from npatch.runtime.session import Session
+
+            self._session = Session(prelude, label="compile --resolve import").start()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.stop()
+            self._session = None
+
     def check(self, module: str, qualname: str) -> Lookup:
         obj = self._get(module, qualname)
         return obj if isinstance(obj, Lookup) else Lookup("found")
