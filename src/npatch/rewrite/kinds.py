@@ -47,18 +47,14 @@ class Param:
 class RewriteKind:
     """A rule kind: accepted keys, required keys, and cross-key checks.
 
-    ``needles(params)`` gives words at least one of which a file must contain
-    for the rule to possibly match (the text prefilter); ``needs_metadata``
-    says whether matching needs qualified names (the expensive libcst pass).
-    Both are plain functions of the params, so they run without libcst.
+    The libcst side (what a rule matches, which words prefilter files) lives
+    in the rule class of the same name in :mod:`npatch.rewrite.rules`.
     """
 
     name: str
     doc: str
     params: dict[str, Param]
     extra_check: Validator | None = None
-    needles: Callable[[dict[str, Any]], tuple[str, ...]] = lambda p: ()
-    needs_metadata: Callable[[dict[str, Any]], bool] = lambda p: False
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -178,10 +174,6 @@ def map_string(value: str, mapping: dict[str, str]) -> str | None:
     return None
 
 
-def _last(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
-
-
 # -- the kinds ------------------------------------------------------------------
 def _rename_check(p: dict[str, Any]) -> list[Problem]:
     if p["from"] == p["to"]:
@@ -203,8 +195,6 @@ rewrite_kind(RewriteKind(
                         "(default: the first component of `to`)", False, _dotted),
     },
     extra_check=_rename_check,
-    needles=lambda p: (_last(p["from"]),),
-    needs_metadata=lambda p: True,
     examples=['{ from = "torch.cuda.synchronize", to = "torch.npu.synchronize" }'],
 ))
 
@@ -223,7 +213,6 @@ rewrite_kind(RewriteKind(
         "to": Param("to", "identifier", "the new method name", True, _ident),
     },
     extra_check=_method_check,
-    needles=lambda p: (p["from"],),
     examples=['{ from = "cuda", to = "npu" }'],
 ))
 
@@ -233,10 +222,6 @@ def _argument_check(p: dict[str, Any]) -> list[Problem]:
         return [("", "an argument rule needs `keywords`, `positions` or both "
                      "(which arguments of the callables to look at)")]
     return []
-
-
-def _argument_metadata(p: dict[str, Any]) -> bool:
-    return any(not c.startswith("*") for c in p["callables"])
 
 
 rewrite_kind(RewriteKind(
@@ -255,8 +240,6 @@ rewrite_kind(RewriteKind(
         "values": Param("values", "table", "old = new string values", True, _values),
     },
     extra_check=_argument_check,
-    needles=lambda p: tuple(values_map(p["values"])),
-    needs_metadata=_argument_metadata,
     examples=['{ callables = ["torch.device", "*.to"], positions = [0], values = { cuda = "npu" } }'],
 ))
 
@@ -272,22 +255,12 @@ def _import_check(p: dict[str, Any]) -> list[Problem]:
         problems.append(("", "`from` needs `to` (the module that replaces it in import statements)"))
     if "to" in p and mode != "from":
         problems.append(("to", "`to` goes with `from` (replace an import)"))
-    for key in ("after", "name"):
+    for key in ("after", "name", "uses"):
         if key in p and mode != "add":
             problems.append((key, f"`{key}` goes with `add`"))
     if mode == "from" and "to" in p and p["from"] == p["to"]:
         problems.append(("to", "`to` is the same as `from`: the rule would change nothing"))
     return problems
-
-
-def _import_needles(p: dict[str, Any]) -> tuple[str, ...]:
-    if "add" in p:
-        return (_first(p["after"]),) if "after" in p else ()
-    return (_last(p.get("remove") or p["from"]),)
-
-
-def _first(name: str) -> str:
-    return name.split(".", 1)[0]
 
 
 rewrite_kind(RewriteKind(
@@ -302,14 +275,17 @@ rewrite_kind(RewriteKind(
         "after": Param("after", "dotted name",
                        "with `add`: only in files that import this module (or a submodule), "
                        "right after its first import", False, _dotted),
+        "uses": Param("uses", "list of identifiers",
+                      "with `add`: only in files that contain one of these words, or get one "
+                      "from another rule's change", False,
+                      _list_of(_ident, "words")),
         "remove": Param("remove", "dotted name", "module whose imports are removed "
                         "(submodules too)", False, _dotted),
         "from": Param("from", "dotted name", "module to replace in import statements", False, _dotted),
         "to": Param("to", "dotted name", "module that replaces `from`", False, _dotted),
     },
     extra_check=_import_check,
-    needles=_import_needles,
-    examples=['{ add = "torch_npu", after = "torch" }', '{ remove = "apex" }',
+    examples=['{ add = "torch_npu", after = "torch", uses = ["npu"] }', '{ remove = "apex" }',
               '{ from = "apex.amp", to = "torch_npu.npu.amp" }'],
 ))
 
@@ -331,8 +307,6 @@ rewrite_kind(RewriteKind(
                          False, _list_of(_ident, "method names")),
     },
     extra_check=_unsupported_check,
-    needles=lambda p: tuple(_last(n) for n in p.get("names", ())) + tuple(p.get("methods", ())),
-    needs_metadata=lambda p: bool(p.get("names")),
     examples=['{ names = ["torch.cuda.nvtx"] }'],
 ))
 

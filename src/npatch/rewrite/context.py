@@ -1,0 +1,108 @@
+"""Per-file state shared by the rules of one pass, and the records they leave.
+
+Rules record what they did on a :class:`FileContext` with libcst nodes; the
+engine turns those into plain, picklable :class:`Record` objects (with line
+numbers only when a report asks for them) before results cross a process
+boundary.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import QualifiedNameProvider, QualifiedNameSource, ScopeProvider
+
+
+@dataclass(frozen=True)
+class Record:
+    """One change, one unsupported-API use, or one skipped match, in one file.
+
+    ``type`` is ``change``, ``unsupported`` or ``skipped``; ``line``/``column``
+    (1-based) are 0 unless positions were requested.
+    """
+
+    type: str
+    file: str
+    rule: str
+    kind: str
+    message: str
+    before: str
+    after: str = ""
+    line: int = 0
+    column: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Event:
+    """A record still attached to its (original-tree) node, inside a worker."""
+
+    type: str
+    rule: str
+    kind: str
+    message: str
+    node: cst.CSTNode
+    before: str
+    after: str = ""
+
+
+@dataclass
+class FileContext:
+    """What the rules of one pass over one file share.
+
+    ``transformer`` is the running pipeline; when it was run through a
+    ``MetadataWrapper``, :meth:`qualified_names` and :meth:`scope` answer from
+    libcst's providers, otherwise they answer "nothing known".
+    """
+
+    path: str
+    module: cst.Module
+    text: str = ""
+    transformer: Any = None
+    has_metadata: bool = False
+    events: list[Event] = field(default_factory=list)
+    #: (module, rule): ``import module`` is needed at the top of the file, in order
+    needed_imports: list[tuple[str, Any]] = field(default_factory=list)
+
+    def qualified_names(self, node: cst.CSTNode) -> set[str]:
+        """Qualified names of ``node`` that come from imports (locals never match)."""
+        if not self.has_metadata:
+            return set()
+        names = self.transformer.get_metadata(QualifiedNameProvider, node, None) or ()
+        return {q.name for q in names if q.source is QualifiedNameSource.IMPORT}
+
+    def binding_of(self, node: cst.CSTNode, name: str) -> set[str] | None:
+        """What ``name`` refers to where ``node`` is: qualified names, or None if unbound there."""
+        scope = self.transformer.get_metadata(ScopeProvider, node, None) if self.has_metadata else None
+        if scope is None or name not in scope:
+            return None
+        return {
+            q.name if q.source is QualifiedNameSource.IMPORT else f"<local {q.name}>"
+            for q in scope.get_qualified_names_for(name)
+        }
+
+    def need_import(self, module: str, rule: Any) -> None:
+        if all(name != module for name, _ in self.needed_imports):
+            self.needed_imports.append((module, rule))
+
+    def code(self, node: cst.CSTNode) -> str:
+        """Source text of a node of the original tree (or a new node)."""
+        return self.module.code_for_node(node)
+
+    def change(self, rule: Any, node: cst.CSTNode, new: cst.CSTNode | str, message: str = "",
+               before: str | None = None) -> None:
+        """Record a change at ``node`` (original tree); ``before=""`` for an insertion."""
+        after = new if isinstance(new, str) else self.code(new)
+        before = self.code(node) if before is None else before
+        self.events.append(Event("change", rule.id, rule.kind, message or rule.message,
+                                 node, before.strip(), after.strip()))
+
+    def unsupported(self, rule: Any, node: cst.CSTNode, message: str = "") -> None:
+        self.events.append(Event("unsupported", rule.id, rule.kind, message or rule.message,
+                                 node, self.code(node).strip()))
+
+    def skipped(self, rule: Any, node: cst.CSTNode, message: str) -> None:
+        self.events.append(Event("skipped", rule.id, rule.kind, message, node, self.code(node).strip()))

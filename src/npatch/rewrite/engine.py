@@ -1,0 +1,247 @@
+"""Rewrite one file: prefilter, parse, (maybe) qualified names, one combined pass.
+
+The work per file, cheapest first:
+
+1. text: the rules whose needle words occur (:mod:`npatch.rewrite.prefilter`);
+   no rule left means no parse;
+2. when some rule matches by qualified name, a scan with :mod:`ast` (fast)
+   for places that could refer to one of the targets (:mod:`npatch.rewrite.scan`);
+3. parse with libcst; compute ``QualifiedNameProvider`` only when the scan
+   found such places, and then on a copy of the module whose other function
+   bodies are pruned (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
+   run every rule in one combined pass.  Without metadata a rule matches
+   only what it can see syntactically (``*.to`` calls, import statements);
+4. generate code only when some rule recorded a change.
+
+The scan over-approximates what the provider can report, so skipping or
+pruning never changes the output.
+``optimize=False`` turns all of this off: every file parsed, qualified names
+everywhere, the straightforward codemod (the benchmark's baseline, and a
+cross-check in tests).
+"""
+from __future__ import annotations
+
+import difflib
+import io
+import tokenize
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
+
+from npatch.rewrite.context import Event, FileContext, Record
+from npatch.rewrite.importutil import has_top_level_import, import_line, insert_at_top
+from npatch.rewrite.prefilter import Words, selected
+from npatch.rewrite.rules import Rule
+from npatch.rewrite.scan import prune, scan
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file; plain data, so it can come back from a worker process."""
+
+    path: str
+    display: str
+    old_data: bytes
+    new_data: bytes | None = None
+    diff: str = ""
+    records: list[Record] = field(default_factory=list)
+    error: str | None = None
+    parsed: bool = False
+    metadata: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.new_data is not None
+
+
+class Pipeline(cst.CSTTransformer):
+    """All rules of a file in one traversal: each node goes through every rule
+    that handles its type, in plan order, each building on the previous result."""
+
+    def __init__(self, rules: list, ctx: FileContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        ctx.transformer = self
+        self._visit: dict[str, list] = {}
+        self._leave: dict[str, list] = {}
+        for r in rules:
+            r.begin(ctx)
+            for name in _handlers(type(r)):
+                table = self._visit if name.startswith("visit_") else self._leave
+                table.setdefault(name.split("_", 1)[1], []).append(getattr(r, name))
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        for handler in self._visit.get(type(node).__name__, ()):
+            handler(node)
+        return True
+
+    def on_leave(self, original, updated):
+        kind = type(original).__name__
+        if kind == "Module":
+            updated = self._add_needed_imports(updated)
+        for handler in self._leave.get(kind, ()):
+            updated = handler(original, updated)
+            if isinstance(updated, (cst.RemovalSentinel, cst.FlattenSentinel)):
+                break
+        return updated
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    def _add_needed_imports(self, module: cst.Module) -> cst.Module:
+        for name, rule in self.ctx.needed_imports:
+            if not has_top_level_import(module, name):
+                line = import_line(name)
+                module = insert_at_top(module, line)
+                self.ctx.change(rule, self.ctx.module, f"import {name}", f"import {name} for {rule.new}", "")
+        return module
+
+
+class MetadataPipeline(Pipeline):
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider)
+
+
+_HANDLERS: dict[type, tuple[str, ...]] = {}
+
+
+def _handlers(cls: type) -> tuple[str, ...]:
+    if cls not in _HANDLERS:
+        _HANDLERS[cls] = tuple(n for n in dir(cls) if n.startswith(("visit_", "leave_"))
+                               and callable(getattr(cls, n)))
+    return _HANDLERS[cls]
+
+
+class Engine:
+    """Runs a fixed list of rules over files (one engine per process)."""
+
+    def __init__(self, rules: list[Rule], *, optimize: bool = True, positions: bool = False,
+                 use_globs: bool = True) -> None:
+        self.rules = rules
+        self.optimize = optimize
+        self.positions = positions
+        self.use_globs = use_globs
+        self.words = Words(w for r in rules for w in r.needles())
+
+    # -- selection ----------------------------------------------------------------------
+    def applicable(self, display: str) -> list[Rule]:
+        if not self.use_globs:
+            return list(self.rules)
+        return [r for r in self.rules if selected(display, r.rewrite.include, r.rewrite.exclude)]
+
+    def active(self, display: str, text: str) -> list[Rule]:
+        """Rules that can match this text, in plan order (empty: do not parse)."""
+        rules = self.applicable(display)
+        if not self.optimize:
+            return rules
+        words = self.words.found(text)
+        triggered = [r for r in rules if not r.needles() or not words.isdisjoint(r.needles())]
+        if not triggered:
+            return []
+        return [r for r in rules if r in triggered or r.follows]
+
+    # -- one file --------------------------------------------------------------------------
+    def process(self, path: str, display: str, data: bytes) -> FileOutcome:
+        outcome = FileOutcome(path, display, data)
+        try:
+            encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+            text = data.decode(encoding)
+        except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+            outcome.error = f"cannot decode: {exc}"
+            return outcome
+        rules = self.active(display, text)
+        if not rules:
+            return outcome
+        try:
+            new_text, ctx, wrapper = self._transform(text, display, rules, outcome)
+        except cst.ParserSyntaxError as exc:
+            outcome.error = f"cannot parse: line {exc.raw_line}, column {exc.raw_column}: {exc.message}"
+            return outcome
+        outcome.records = self._records(ctx, wrapper, display)
+        if new_text != text:
+            outcome.new_data = new_text.encode(encoding)
+            outcome.diff = unified_diff(text, new_text, display)
+        return outcome
+
+    def transform_text(self, text: str, display: str = "<string>") -> tuple[str, list[Record]]:
+        """Rewrite source text with every rule (globs ignored); for rule tests and the API."""
+        outcome = FileOutcome(display, display, b"")
+        rules = self.active(display, text)
+        if not rules:
+            return text, []
+        new_text, ctx, wrapper = self._transform(text, display, rules, outcome)
+        return new_text, self._records(ctx, wrapper, display)
+
+    def _transform(self, text: str, display: str, rules: list[Rule], outcome: FileOutcome):
+        module = cst.parse_module(text)
+        outcome.parsed = True
+        if not self.optimize:
+            wrapper = MetadataWrapper(module)
+            outcome.metadata = True
+            return self._run(wrapper.module, text, display, rules, wrapper)
+        targets = {t for r in rules for t in r.targets()}
+        found = scan(text, targets) if targets else None
+        if found is None or not found.found:
+            return self._run(module, text, display, rules, None)
+        outcome.metadata = True
+        wrapper = MetadataWrapper(prune(module, found), unsafe_skip_copy=True)
+        return self._run(module, text, display, rules, wrapper)
+
+    def _run(self, module: cst.Module, text: str, display: str, rules: list,
+             wrapper: MetadataWrapper | None):
+        """One combined pass over ``module``; metadata (when given) comes from
+        ``wrapper``, whose module may be a pruned copy sharing ``module``'s nodes."""
+        ctx = FileContext(display, module, text)
+        if wrapper is None:
+            new_module = module.visit(Pipeline(rules, ctx))
+        else:
+            ctx.has_metadata = True
+            pipeline = MetadataPipeline(rules, ctx)
+            with pipeline.resolve(wrapper):
+                new_module = module.visit(pipeline)
+        changed = any(e.type == "change" for e in ctx.events)
+        return (new_module.code if changed or not self.optimize else text), ctx, wrapper
+
+    def _records(self, ctx: FileContext, wrapper: MetadataWrapper | None, display: str) -> list[Record]:
+        if not ctx.events:
+            return []
+        positions = None
+        if self.positions:
+            if wrapper is None or wrapper.module is not ctx.module:   # none, or a pruned copy
+                wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
+            positions = wrapper.resolve(PositionProvider)
+        return [_record(e, display, positions) for e in ctx.events]
+
+
+def _record(event: Event, display: str, positions) -> Record:
+    line = column = 0
+    if positions is not None and event.node in positions:
+        start = positions[event.node].start
+        line, column = start.line, start.column + 1
+    return Record(event.type, display, event.rule, event.kind, event.message,
+                  event.before, event.after, line, column)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split on ``\\n`` only (``str.splitlines`` also splits on form feeds)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def unified_diff(old: str, new: str, display: str) -> str:
+    """A diff ``git apply`` accepts: ``a/``/``b/`` headers and the missing-newline marker."""
+    out = []
+    for line in difflib.unified_diff(_lines(old), _lines(new), f"a/{display}", f"b/{display}"):
+        if line.startswith(("---", "+++")):
+            out.append(line.rstrip("\n") + "\n")
+        elif line.endswith("\n"):
+            out.append(line)
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out)

@@ -1,0 +1,205 @@
+"""Run rewrite rules over files: discovery, rule selection, worker processes, progress.
+
+The parent reads every file once and runs the text prefilter itself, so only
+files that some rule can match travel to the worker processes (``-j N``,
+fork where available).  Results come back in the order the files were
+found, whatever order the workers finish in.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from npatch.errors import UsageError
+from npatch.plan import Rewrite
+from npatch.rewrite.engine import Engine, FileOutcome
+from npatch.rewrite.prefilter import selected
+from npatch.rewrite.rules import build_rules
+
+#: below this many files to parse, worker start-up costs more than it saves
+MIN_PARALLEL_FILES = 8
+
+
+@dataclass
+class RunResult:
+    """Every file looked at; ``outcomes`` holds those parsed, changed, or failed."""
+
+    files: int = 0
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    rules: list[Rewrite] = field(default_factory=list)
+    off_by_condition: list[Rewrite] = field(default_factory=list)
+    seconds: float = 0.0
+    jobs: int = 1
+
+    @property
+    def changed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.changed]
+
+    @property
+    def errors(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.error]
+
+    @property
+    def records(self):
+        return [r for o in self.outcomes for r in o.records]
+
+
+def select_rewrites(rewrites: tuple[Rewrite, ...], options: dict[str, Any]) -> tuple[list[Rewrite], list[Rewrite]]:
+    """Split rewrites into (on, off) by their ``when`` conditions."""
+    on, off = [], []
+    for rewrite in rewrites:
+        if rewrite.when is None:
+            on.append(rewrite)
+            continue
+        from npatch.conditions import evaluate
+
+        (on if evaluate(rewrite.when, options=options) else off).append(rewrite)
+    return on, off
+
+
+def discover(paths: list[str], include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
+             cwd: str | None = None) -> list[tuple[str, str]]:
+    """``(path, display)`` for every Python file under ``paths``, sorted per argument.
+
+    Directories are walked skipping hidden directories and ``__pycache__``;
+    a file named explicitly is taken whatever its suffix.  ``display`` is the
+    path relative to ``cwd`` (what diff headers and globs use).
+    """
+    cwd = cwd or os.getcwd()
+    found: dict[str, str] = {}
+    for arg in paths:
+        path = Path(arg)
+        if path.is_file():
+            candidates = [path]
+        elif path.is_dir():
+            candidates = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+                candidates += [Path(root, f) for f in sorted(files) if f.endswith(".py")]
+        else:
+            raise UsageError(f"no such file or directory: {arg}")
+        for file in candidates:
+            display = _display(file, cwd)
+            if display not in found and selected(display, include, exclude):
+                found[display] = str(file)
+    return [(p, d) for d, p in found.items()]
+
+
+def _display(path: Path, cwd: str) -> str:
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute, cwd)
+    return Path(absolute if relative.startswith("..") else relative).as_posix()
+
+
+def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | None = None,
+        positions: bool = False, optimize: bool = True, progress: TextIO | None = None) -> RunResult:
+    """Rewrite ``files`` with ``rewrites`` (already selected by condition)."""
+    start = time.perf_counter()
+    engine = Engine(build_rules(rewrites), optimize=optimize, positions=positions)
+    result = RunResult(files=len(files), rules=list(rewrites))
+    work: list[tuple[str, str, bytes]] = []
+    outcomes: dict[str, FileOutcome] = {}
+    for path, display in files:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            outcomes[display] = FileOutcome(path, display, b"", error=f"cannot read: {exc.strerror}")
+            continue
+        if not optimize or _may_match(engine, display, data):
+            work.append((path, display, data))
+    jobs = _jobs(jobs, len(work))
+    result.jobs = jobs
+    bar = Progress(len(work), progress)
+    if jobs == 1:
+        for path, display, data in work:
+            outcomes[display] = engine.process(path, display, data)
+            bar.step()
+    else:
+        data_by = {display: data for _, display, data in work}
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(tuple(rewrites), optimize, positions)) as pool:
+            ordered = sorted(work, key=lambda w: len(w[2]), reverse=True)
+            futures = [pool.submit(_work, path, display, data) for path, display, data in ordered]
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcome.old_data = data_by[outcome.display]
+                outcomes[outcome.display] = outcome
+                bar.step()
+    bar.close()
+    result.outcomes = [outcomes[d] for _, d in files if d in outcomes
+                       and (outcomes[d].parsed or outcomes[d].error or outcomes[d].records)]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _may_match(engine: Engine, display: str, data: bytes) -> bool:
+    """The text prefilter, on raw bytes decoded leniently (a real decode error
+    is reported by the worker)."""
+    return bool(engine.active(display, data.decode("utf-8", "replace")))
+
+
+def _jobs(jobs: int | None, work: int) -> int:
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"-j needs a positive number of processes, got {jobs}")
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    jobs = jobs or available
+    return 1 if work < MIN_PARALLEL_FILES else min(jobs, work)
+
+
+_ENGINE: Engine | None = None
+
+
+def _init_worker(rewrites: tuple[Rewrite, ...], optimize: bool, positions: bool) -> None:
+    global _ENGINE
+    _ENGINE = Engine(build_rules(rewrites), optimize=optimize, positions=positions)
+
+
+def _work(path: str, display: str, data: bytes) -> FileOutcome:
+    assert _ENGINE is not None
+    try:
+        outcome = _ENGINE.process(path, display, data)
+    except Exception as exc:  # a rule bug must not lose the whole run; report the file
+        outcome = FileOutcome(path, display, data, error=f"internal error: {type(exc).__name__}: {exc}")
+    outcome.old_data = b""          # the parent has it; do not ship it back
+    return outcome
+
+
+class Progress:
+    """``[#####.....] 120/300 files`` on a terminal, nothing elsewhere."""
+
+    def __init__(self, total: int, stream: TextIO | None, min_total: int = 20) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream if stream is not None and total >= min_total and _isatty(stream) else None
+        self._last = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.stream is None or (now - self._last < 0.1 and self.done < self.total):
+            return
+        self._last = now
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.write("\r" + " " * 60 + "\r")
+            self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
