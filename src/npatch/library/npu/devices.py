@@ -1,0 +1,140 @@
+"""Device arguments: ``'cuda'`` → ``'npu'``, ``nccl`` → ``hccl``, ``Tensor.cuda`` → ``npu``.
+
+The ``torch-npu`` manifest installs these where ``transfer_to_npu`` installs
+its ``_wrapper_cuda`` / ``_wrapper_hccl`` / ``Tensor.cuda = Tensor.npu``.
+The translation rules are the same (see :func:`to_npu`) with one deliberate
+difference: ``transfer_to_npu`` replaces ``'cuda'`` inside *any* string
+argument, so ``torch.load('ckpt_cuda.pt')`` opens ``ckpt_npu.pt``; here only
+strings that are device specs (``'cuda'``, ``'cuda:N'``) are rewritten.
+
+Wrap factories follow npatch's ``make_wrapper(original, options)``
+contract.  Nothing here imports torch_npu; ``torch`` is imported at first
+use, so the module can be resolved while ``import torch`` is still running.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Callable
+
+#: keyword arguments that carry a device (same list as transfer_to_npu's ``device_kwargs_list``)
+DEVICE_KWARGS = ("device", "device_type", "map_location", "device_id")
+
+_CUDA_SPEC = re.compile(r"cuda(:\d+)?")
+
+
+def is_cuda_spec(text: str) -> bool:
+    """``'cuda'`` or ``'cuda:N'``: the strings that name a CUDA device."""
+    return _CUDA_SPEC.fullmatch(text) is not None
+
+
+def to_npu(value: Any, ints: bool = False) -> Any:
+    """The NPU counterpart of one device argument; anything else unchanged.
+
+    ``'cuda[:N]'`` → ``'npu[:N]'``; ``torch.device('cuda', N)`` →
+    ``torch.device('npu', N)``; a dict (``map_location={'cuda:0': 'cpu'}``)
+    has its keys and values translated; with ``ints``, an int ``N`` (not a
+    bool) → ``'npu:N'``, as ``Tensor.to(0)`` means device 0.
+    """
+    import torch
+
+    if isinstance(value, str):
+        return value.replace("cuda", "npu", 1) if is_cuda_spec(value) else value
+    if isinstance(value, torch.device):
+        if value.type != "cuda":
+            return value
+        return torch.device("npu" if value.index is None else f"npu:{value.index}")
+    if ints and isinstance(value, int) and not isinstance(value, bool):
+        return f"npu:{value}"
+    if isinstance(value, dict):
+        return {to_npu(k): to_npu(v) for k, v in value.items()}
+    return value
+
+
+def translate(args: tuple, kwargs: dict[str, Any], ints: bool = False) -> tuple[tuple, dict[str, Any]]:
+    """Translate positional arguments (ints only with ``ints``) and device keywords.
+
+    A device keyword given as an int is always a device index (``device=0``),
+    as in transfer_to_npu; ``device_ids`` lists are translated element-wise.
+    """
+    if args:
+        args = tuple(to_npu(a, ints) for a in args)
+    if kwargs:
+        kwargs = dict(kwargs)
+        for key in DEVICE_KWARGS:
+            if kwargs.get(key) is not None:
+                kwargs[key] = to_npu(kwargs[key], ints=True)
+        ids = kwargs.get("device_ids")
+        if isinstance(ids, (list, tuple)):
+            kwargs["device_ids"] = type(ids)(to_npu(i, ints) for i in ids)
+    return args, kwargs
+
+
+def device_args(original: Callable, options: dict[str, Any]) -> Callable:
+    """Wrap factory: call ``original`` with its device arguments translated.
+
+    ``options.ints = true`` also turns positional ints into ``'npu:N'``
+    (``Tensor.to(0)``, ``Module.to(0)``); transfer_to_npu does that for
+    ``to`` and ``to_empty`` only.
+    """
+    ints = bool(options.get("ints", False))
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs = translate(args, kwargs, ints)
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+def _backend_to_hccl(backend: Any) -> Any:
+    if not isinstance(backend, str):
+        return backend
+    return str(backend).replace("nccl", "hccl").replace("cuda", "npu")
+
+
+def distributed_backend(original: Callable, options: dict[str, Any]) -> Callable:
+    """Wrap factory for ``init_process_group`` / ``new_group``: ``nccl`` → ``hccl``.
+
+    The backend is the keyword ``backend`` or the positional argument at
+    ``options.position`` (0 for ``init_process_group``); device keywords
+    (``device_id``) are translated as in :func:`device_args`.  Only the
+    backend string is rewritten, never ``init_method`` or other strings.
+    """
+    position = int(options.get("position", 0))
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > position:
+            args = (*args[:position], _backend_to_hccl(args[position]), *args[position + 1:])
+        if "backend" in kwargs:
+            kwargs["backend"] = _backend_to_hccl(kwargs["backend"])
+        args, kwargs = translate(args, kwargs)
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+def tensor_cuda(self: Any, device: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+    """``Tensor.cuda`` → ``Tensor.npu`` (the method torch generates for the ``npu`` backend)."""
+    return self.npu(to_npu(device), non_blocking, **kwargs)
+
+
+def module_cuda(self: Any, device: Any = None) -> Any:
+    """``Module.cuda`` → ``Module.npu``."""
+    return self.npu(to_npu(device))
+
+
+def _tensor_on_npu(self: Any) -> bool:
+    return self.device.type == "npu"
+
+
+def _typed_storage_on_npu(self: Any) -> bool:
+    return self._untyped_storage.device.type == "npu"
+
+
+#: ``Tensor.is_cuda`` → the ``is_npu`` property torch generates for the backend
+tensor_is_cuda = property(_tensor_on_npu, doc="True when the tensor is on an NPU (npatch torch-npu).")
+
+#: ``TypedStorage.is_cuda`` → ``TypedStorage.is_npu``
+typed_storage_is_cuda = property(_typed_storage_on_npu, doc="True when the storage is on an NPU (npatch torch-npu).")
