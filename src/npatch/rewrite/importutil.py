@@ -63,6 +63,8 @@ def iter_small_statements(block: cst.CSTNode, enter_defs: bool = True) -> Iterat
     for stmt in _statements(block):
         if isinstance(stmt, cst.SimpleStatementLine):
             yield from stmt.body
+        elif isinstance(stmt, cst.BaseSmallStatement):     # in a one-line suite
+            yield stmt
         elif isinstance(stmt, cst.BaseCompoundStatement):
             if not enter_defs and isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 continue

@@ -15,9 +15,10 @@ from functools import lru_cache
 @lru_cache(maxsize=256)
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """gitignore-like glob: ``*`` and ``?`` stay in one path segment, ``**`` spans
-    segments, and a pattern without ``/`` matches a file name in any directory."""
+    segments, a pattern with no ``/`` but a trailing one matches at any depth
+    (``*.py``, ``tests/``), and a trailing ``/`` matches everything below."""
     pattern = pattern.removeprefix("./")
-    if "/" not in pattern:
+    if "/" not in pattern.rstrip("/"):
         pattern = "**/" + pattern
     out, i = [], 0
     while i < len(pattern):
