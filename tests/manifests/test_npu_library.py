@@ -304,3 +304,39 @@ def test_adapters_accept_every_call_their_targets_accept(manifest, legacy, npu_s
             assert call_incompatibility(_signature(node), inspect.signature(adapter)) == "", (op.name, str(target))
             checked.append(op.name)
     assert len(checked) >= {"torch-npu": 5, "mmcv-npu": 5, "mmcv-npu-v1": 7}[manifest], checked
+
+
+TORCH_OPS = """
+import dataclasses, json
+import torch
+from npatch.compiler import compile_manifests
+from npatch.plan import Plan
+
+plan = compile_manifests(["mmcv-npu-torch"]).plan
+ops = tuple(dataclasses.replace(op, when=None, when_text=None) for op in plan.ops)  # as if mx_driving were there
+names = ("__getitem__", "matmul", "__matmul__")
+before = [vars(torch.Tensor).get(n) for n in names], torch.matmul
+x = torch.arange(12.0).view(4, 3)
+mask = torch.tensor([True, False, True, True])
+expected = x[mask]
+session = Plan(ops=ops).apply(strict=True)
+out = {"statuses": sorted({s.status for s in session.statuses()}),
+       "patched": all(n in vars(torch.Tensor) for n in names),
+       "bool_index": torch.equal(x[mask], expected),
+       "other_index": torch.equal(x[1:3, 0], torch.tensor([3.0, 6.0]))}
+a, b = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 5, 1)  # not square: the guard keeps torch's matmul
+out["matmul"] = torch.allclose(a @ b, torch.einsum("...ij,...jk->...ik", a, b)) and torch.equal(a.matmul(b), torch.matmul(a, b))
+session.stop()
+out["restored"] = ([vars(torch.Tensor).get(n) for n in names], torch.matmul) == before
+print(json.dumps(out))
+"""
+
+
+def test_guarded_torch_ops_apply_and_restore_on_the_real_tensor_class() -> None:
+    """The mmcv-npu-torch ops on a CPU: bool-mask indexing runs through masked_select (plain
+    PyTorch), calls the guards decline keep torch's operators, and restore is exact."""
+    done = run_python(TORCH_OPS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "statuses": ["applied"], "patched": True, "bool_index": True, "other_index": True, "matmul": True,
+        "restored": True}
