@@ -9,7 +9,7 @@ import inspect
 import textwrap
 from pathlib import Path
 
-from conftest import clean_env, run_python
+from npatch_testutil import clean_env, run_python
 
 PKG = {
     "cpkg/__init__.py": """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env, run_npatch
+from npatch_testutil import clean_env, run_npatch
 
 PY = sys.executable
 
@@ -263,6 +263,15 @@ def test_tampered_plan_is_rejected_and_recompiled(tmp_path, env, manifest):
     from npatch.plan import Plan
 
     assert Plan.from_json(original.decode()).content_hash == plan.stem
+
+
+def test_damaged_module_list_is_a_miss(tmp_path, env, manifest):
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    (modules,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.modules")
+    original = modules.read_text()
+    modules.write_text("unrelated_module\n")  # the plan would never start
+    assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env)).stdout
+    assert modules.read_text() == original
 
 
 def test_damaged_entry_is_a_miss(tmp_path, env, manifest):

@@ -20,11 +20,12 @@ An entry is text, one record a line::
 
     npatch-cache 1 <npatch version>
     plan <hash>
+    modules <sha256 of the .modules file, or - when the plan starts eagerly>
     source <size> <sha256> <absolute path>     (every manifest read, includes too)
 
 Verified before use: every source is hashed again (a size mismatch or a
-missing file is a miss without hashing), and the plan file is hashed and
-compared with its name.  Hashing is chosen over trusting size and mtime
+missing file is a miss without hashing), the plan file is hashed and
+compared with its name, and the module list with the entry.  Hashing is chosen over trusting size and mtime
 because manifests are a few KiB, hashing them costs microseconds, and mtime
 misses edits that keep it (``cp -p``, ``git checkout`` within one tick).
 Anything that does not verify is a miss: the plan is compiled again and the
@@ -149,14 +150,15 @@ def request_key(specs: list[str], sets: dict[str, str], disable: list[str], reso
 class Entry:
     """A parsed cache entry: the plan it names and the sources it depends on."""
 
-    def __init__(self, plan_hash: str, sources: list[tuple[int, str, str]]) -> None:
+    def __init__(self, plan_hash: str, modules_hash: str, sources: list[tuple[int, str, str]]) -> None:
         self.plan_hash = plan_hash
+        self.modules_hash = modules_hash  # "-": no module list
         self.sources = sources  # (size, sha256, path)
 
     def dumps(self) -> str:
         from npatch import __version__
 
-        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash}"]
+        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash}", f"modules {self.modules_hash}"]
         lines += [f"source {size} {sha} {path}" for size, sha, path in self.sources]
         return "\n".join(lines) + "\n"
 
@@ -165,10 +167,11 @@ class Entry:
         from npatch import __version__
 
         lines = text.split("\n")
-        if lines[0] != f"npatch-cache {FORMAT} {__version__}" or not lines[1].startswith("plan "):
+        if lines[0] != f"npatch-cache {FORMAT} {__version__}" or not lines[1].startswith("plan ") \
+                or not lines[2].startswith("modules "):
             return None
         sources = []
-        for line in lines[2:]:
+        for line in lines[3:]:
             if not line:
                 continue
             kind, _, rest = line.partition(" ")
@@ -177,7 +180,7 @@ class Entry:
             if kind != "source" or not size.isdigit() or len(sha) != 64 or not path:
                 return None
             sources.append((int(size), sha, path))
-        return cls(lines[1][5:], sources)
+        return cls(lines[1][5:], lines[2][8:], sources)
 
     def verify(self) -> bool:
         """Every source still has the recorded content."""
@@ -244,6 +247,9 @@ def lookup(root: str, key: str) -> CachedPlan | None:
     data = _read(plan_path)
     if data is None or digest(data) != entry.plan_hash:
         return None
+    modules = _read(plan_path[: -len(".json")] + ".modules")
+    if (digest(modules) if modules is not None else "-") != entry.modules_hash:
+        return None
     notes = _read(keys + ".notes")
     return CachedPlan(plan_path, notes.decode("utf-8", "replace") if notes else "", hit=True)
 
@@ -290,14 +296,19 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
         _write(plan_path, data)
     modules = trigger_modules(plan)
     modules_path = os.path.join(plans, plan_hash + ".modules")
-    if modules is not None and not os.path.exists(modules_path):
-        _write(modules_path, "\n".join(modules).encode("utf-8"))
+    modules_data = None if modules is None else "\n".join(modules).encode("utf-8")
+    if modules_data is None:
+        if os.path.exists(modules_path):
+            os.unlink(modules_path)
+    elif _read(modules_path) != modules_data:
+        _write(modules_path, modules_data)
     if key is not None:
         recorded = _hash_sources(sources, started_ns)
         if recorded is not None:
             keys = os.path.join(root, "keys")
             os.makedirs(keys, mode=0o700, exist_ok=True)
-            _write(os.path.join(keys, key), Entry(plan_hash, recorded).dumps().encode("utf-8"))
+            modules_hash = digest(modules_data) if modules_data is not None else "-"
+            _write(os.path.join(keys, key), Entry(plan_hash, modules_hash, recorded).dumps().encode("utf-8"))
             notes_path = os.path.join(keys, key + ".notes")
             if notes:
                 _write(notes_path, notes.encode("utf-8"))
