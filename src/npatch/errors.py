@@ -8,8 +8,6 @@ a usage error.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 
 class NpatchError(Exception):
     """Base of every error npatch raises on purpose (the CLI prints these, no traceback)."""
@@ -31,12 +29,24 @@ class NpatchWarning(UserWarning):
     """The one warning category of npatch: a patch that could not apply, a stale reference."""
 
 
-@dataclass
 class Span:
-    """A region of a single-line text (a condition, a target path), 0-based, end exclusive."""
+    """A region of a single-line text (a condition, a target path), 0-based, end exclusive.
 
-    start: int
-    end: int
+    A plain class, not a dataclass: this module is imported by every patched
+    process, and ``dataclasses`` costs milliseconds there.
+    """
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start = start
+        self.end = end
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Span) and (self.start, self.end) == (other.start, other.end)
+
+    def __repr__(self) -> str:
+        return f"Span(start={self.start}, end={self.end})"
 
 
 class ManifestError(NpatchError):

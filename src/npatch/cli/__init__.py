@@ -10,22 +10,27 @@ Exit codes: 0 ok, 1 invalid manifest (or a failed check), 2 usage error;
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
-Setup = Callable[[argparse.ArgumentParser], Handler]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `npatch apply` with a cached plan must start fast: no typing, no argparse
+    import argparse
+    from collections.abc import Callable
+
+    Handler = Callable[[argparse.Namespace], int]
+    Setup = Callable[[argparse.ArgumentParser], Handler]
 
 
-@dataclass
 class Command:
-    name: str
-    help: str
-    description: str
-    setup: Setup
+    """A registered subcommand: its help texts and the function that sets up its parser."""
+
+    __slots__ = ("name", "help", "description", "setup")
+
+    def __init__(self, name: str, help: str, description: str, setup: Setup) -> None:
+        self.name = name
+        self.help = help
+        self.description = description
+        self.setup = setup
 
 
 COMMANDS: dict[str, Command] = {}
@@ -46,6 +51,7 @@ def command(name: str, help: str, description: str = "") -> Callable[[Setup], Se
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
     import importlib
 
     for module in COMMAND_MODULES:
@@ -83,13 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from npatch.errors import NpatchError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Any = getattr(args, "_handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
-        return 2
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ["apply"]:
+            # the hot path: a well-formed `apply` line skips building the parser
+            from npatch.cli.apply import fast_apply
+
+            code = fast_apply(argv[1:])
+            if code is not None:
+                return code
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "_handler", None)
+        if handler is None:
+            parser.print_help(sys.stderr)
+            return 2
         return handler(args)
     except NpatchError as exc:
         from npatch.errors import ManifestError, ManifestErrors

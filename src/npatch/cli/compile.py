@@ -6,7 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from npatch.cli import Handler, command
+from npatch.cli import command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from npatch.cli import Handler
 
 
 def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
