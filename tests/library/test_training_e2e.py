@@ -18,7 +18,7 @@ import pytest
 
 from npatch_testutil import clean_env, run_npatch
 
-TRAIN_CUDA = Path(__file__).resolve().parent.parent / "data" / "train_cuda.py"
+TRAIN_CUDA = Path(__file__).resolve().parents[2] / "examples" / "train_cuda.py"
 
 MMENGINE = r'''
 import sys

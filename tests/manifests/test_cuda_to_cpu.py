@@ -1,6 +1,6 @@
 """Acceptance of the built-in ``cuda-to-cpu`` manifest on this CPU-only torch.
 
-``tests/data/train_cuda.py`` is an unmodified CUDA trainer (NCCL, set_device,
+``examples/train_cuda.py`` is an unmodified CUDA trainer (NCCL, set_device,
 ``.cuda()``, DDP with device ids, SyncBatchNorm, AMP, CUDA events and
 streams, ``torch.load(map_location='cuda:N')``...).  Without the manifest it
 fails; under ``npatch apply cuda-to-cpu`` it trains 3 steps with finite
@@ -21,7 +21,7 @@ import pytest
 
 from npatch_testutil import clean_env, run_npatch, run_python
 
-TRAIN = Path(__file__).resolve().parent.parent / "data" / "train_cuda.py"
+TRAIN = Path(__file__).resolve().parents[2] / "examples" / "train_cuda.py"
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 STEP = re.compile(r"^rank (\d+) step (\d+) loss (\S+)", re.M)
 

@@ -2,8 +2,8 @@
 
 The acceptance test of the ``cuda-to-cpu`` manifest runs it unmodified:
 
-    python -m npatch apply cuda-to-cpu -- python train_cuda.py --checkpoint /tmp/ck.pt
-    python -m npatch apply cuda-to-cpu -- torchrun --nproc_per_node 2 train_cuda.py --checkpoint /tmp/ck.pt
+    python -m npatch apply cuda-to-cpu -- python examples/train_cuda.py --checkpoint /tmp/ck.pt
+    python -m npatch apply cuda-to-cpu -- torchrun --nproc_per_node 2 examples/train_cuda.py --checkpoint /tmp/ck.pt
 
 It hard-codes what such scripts hard-code (modelled on the PyTorch ImageNet
 and DDP examples, timm and OpenMMLab trainers): ``init_process_group('nccl')``,
