@@ -282,9 +282,24 @@ class Session:
 
     def _record(self, slot: _Slot, undo: Any) -> None:
         with self._lock:
+            self._adopt_original(slot, undo)
             self._stack.append((slot, slot.state.kind, undo))
         _APPLIED[slot.key] = slot
         slot.status, slot.reason = "applied", ""
+
+    def _adopt_original(self, slot: _Slot, undo: Any) -> None:
+        """A re-export (``also``) made after the op applied copied the replacement
+        (``from .nms import nms`` in ``mmcv/ops/__init__``): what to put back
+        there is the original of the op's first target, not the replacement."""
+        old = getattr(undo, "old", None)
+        if old is None:
+            return
+        for other, _kind, earlier in self._stack:
+            if other.state is slot.state and hasattr(earlier, "old"):
+                installed = getattr(earlier.parent, "__dict__", {}).get(earlier.name)
+                if installed is old:
+                    undo.old = earlier.old
+                    return
 
     def _missing(self, slot: _Slot, exc: Exception) -> None:
         policy = slot.state.op.on_missing
