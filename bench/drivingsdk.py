@@ -52,7 +52,7 @@ def load(wheel_dir: str) -> types.ModuleType:
                                   pta_error=lambda code: f" [ERR {code}]")
     package = _stub("mx_driving", __path__=[os.path.join(wheel_dir, "mx_driving")])
     package._C = _stub("mx_driving._C")
-    import mx_driving.patcher as patcher
+    from mx_driving import patcher
 
     return patcher
 

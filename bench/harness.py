@@ -59,7 +59,8 @@ def summarize(samples: list[float], digits: int = 2) -> dict[str, Any]:
 
 
 def paired(samples: dict[str, list[float]], name: str, base: str, op: str = "-") -> list[float]:
-    """Per-round differences (``-``) or ratios (``/``) of two interleaved series."""
+    """Per-round differences (``-``) or ratios (``/``) of two interleaved series
+    (over the rounds both ran: the first ones, see ``caps`` in :func:`interleave`)."""
     a, b = samples[name], samples[base]
     if op == "/":
         return [x / y for x, y in zip(a, b)]
@@ -84,7 +85,7 @@ class CommandFailed(RuntimeError):
 
 
 def run_cmd(cmd: list[str], env: dict[str, str], cwd: str | None = None) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         raise CommandFailed(f"exit {out.returncode}: {' | '.join(tail)}")
@@ -109,8 +110,14 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
 
 
 def interleave(variants: dict[str, tuple[list[str], dict[str, str]]], rounds: int, measure: Any = None,
-               warmup: Any = None, log: Any = None) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
+               warmup: Any = None, log: Any = None,
+               caps: dict[str, int] | None = None) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """Run every variant once per round, rotating the order each round.
+
+    ``caps``: a variant named there runs only in the first N rounds (a slow,
+    steady peer needs fewer samples); its samples still pair with the other
+    variants' samples of the same rounds, since :func:`paired` zips from the
+    first round.
 
     ``measure(name, cmd, env)`` returns one sample per metric (default:
     :func:`timed`).  ``warmup(name, cmd, env)`` runs once per variant first
@@ -129,7 +136,7 @@ def interleave(variants: dict[str, tuple[list[str], dict[str, str]]], rounds: in
     for index in range(rounds):
         order = names[index % len(names):] + names[:index % len(names)] if names else []
         for name in order:
-            if name in failed:
+            if name in failed or index >= (caps or {}).get(name, rounds):
                 continue
             cmd, env = variants[name]
             try:
@@ -236,9 +243,10 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=False)
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, check=False).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
     except OSError:
         return None

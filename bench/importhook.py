@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import CommandFailed, interleave, npatch_command, paired, run_cmd, summarize, target, user_env
+from harness import (
+    CommandFailed,
+    interleave,
+    npatch_command,
+    paired,
+    run_cmd,
+    summarize,
+    target,
+    user_env,
+)
 
 #: attributes of modules that ``import torch`` loads
 TORCH_TARGETS = ("torch.nn.functional:relu", "torch.nn.modules.module:Module.cuda", "torch.cuda:synchronize",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,11 +38,11 @@ from harness import BENCH_DIR, REPO, CommandFailed, run_cmd, target
 SECTIONS = ("startup", "percall", "import_hook", "compile", "diff")
 #: rounds and sizes per mode: full (the published numbers), quick, smoke (the test suite's)
 SETTINGS: dict[str, dict[str, Any]] = {
-    "full": {"programs": {"pass": 15, "numpy": 12, "torch": 6}, "in_child": 30, "percall": (200_000, 15),
-             "import_hook": 12, "compile": ("1000", "5")},
-    "quick": {"programs": {"pass": 3, "numpy": 3}, "in_child": 5, "percall": (50_000, 5), "import_hook": 2,
-              "compile": ("1000", "1")},
-    "smoke": {"programs": {"pass": 1}, "in_child": 1, "percall": (2_000, 1), "import_hook": 1,
+    "full": {"programs": {"pass": 20, "numpy": 15, "torch": 10}, "caps": {"peers": 8, "drivingsdk": 5},
+             "in_child": 30, "percall": (200_000, 15), "import_hook": 12, "compile": ("1000", "5")},
+    "quick": {"programs": {"pass": 3, "numpy": 3}, "caps": {"peers": 2, "drivingsdk": 1},
+              "in_child": 5, "percall": (50_000, 5), "import_hook": 2, "compile": ("1000", "1")},
+    "smoke": {"programs": {"pass": 1}, "caps": {}, "in_child": 1, "percall": (2_000, 1), "import_hook": 1,
               "compile": ("20", "1")},
 }
 
@@ -57,8 +56,7 @@ def external(key: str, script: Path, args: list[str], quick: bool) -> dict[str, 
     if not script.exists():
         return {"skipped": f"{script.relative_to(REPO)} is not there yet"}
     if quick:
-        helptext = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
-        args = args + (["--quick"] if "--quick" in helptext else [])
+        args = [*args, "--quick"]
     cmd = [sys.executable, str(script), "--json", *args]
     try:
         raw = json.loads(run_cmd(cmd, harness.user_env()).stdout)
@@ -90,7 +88,10 @@ def diff_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
         speedup = speedup.get("median")
     if not isinstance(speedup, (int, float)):
         return []
-    return [target("`npatch diff` throughput / naive libcst codemod", speedup, 10, "x", ">=", "", ("diff", "speedup"))]
+    cpu = raw["speedup"].get("cpu_median") if isinstance(raw.get("speedup"), dict) else None
+    return [target("`npatch diff` throughput / naive libcst codemod (wall)", speedup, 10, "x", ">=",
+                   f"{raw.get('files')} files, {raw.get('lines')} lines" + (f"; CPU: {cpu}x" if cpu else ""),
+                   ("diff", "speed-up, wall (per round)"))]
 
 
 def main() -> int:
@@ -125,7 +126,7 @@ def main() -> int:
                 continue
             t0 = time.perf_counter()
             if key == "startup":
-                tools = {"venv": venv, "mx_driving": mx_driving, "notes": notes}
+                tools = {"venv": venv, "mx_driving": mx_driving, "notes": notes, "caps": settings["caps"]}
                 sections[key] = startup.run_section(work, tools, list(settings["programs"]), settings["programs"],
                                                     settings["in_child"], log)
                 targets += startup.targets(sections[key])
@@ -135,7 +136,7 @@ def main() -> int:
                 sections[key] = percall.run_section(loops, rounds, str(mx_driving) if mx_driving else None)
                 targets += percall.targets(sections[key])
             elif key == "import_hook":
-                sections[key] = importhook.run_section(work, settings["import_hook"], log, warm=mode != "smoke")
+                sections[key] = importhook.run_section(work, settings["import_hook"], log, warm=mode == "full")
                 targets += importhook.targets(sections[key])
             elif key == "compile":
                 log("compile and plan load (bench_compile.py)")

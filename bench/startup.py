@@ -23,8 +23,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import (BENCH_DIR, PEER_ENV, CommandFailed, interleave, npatch_command, paired, run_cmd,
-                     summarize, target, user_env)
+from harness import (
+    BENCH_DIR,
+    PEER_ENV,
+    CommandFailed,
+    interleave,
+    npatch_command,
+    paired,
+    run_cmd,
+    summarize,
+    target,
+    user_env,
+)
 
 PROGRAMS = {"pass": "pass", "numpy": "import numpy", "torch": "import torch"}
 #: appended to every program: the module list, only when asked (warm-up runs)
@@ -69,9 +79,14 @@ def builtin_manifests() -> set[str]:
     return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
 
 
+#: round caps apply per group: the peers (and their venv's bare python) and DrivingSDK
+_GROUPS = {"bare-venv": "peers", "otel": "peers", "ddtrace": "peers", "drivingsdk": "drivingsdk"}
+
+
 class _Variant:
     def __init__(self, label: str, cmd: list[str], env: dict[str, str], base: str, kind: str) -> None:
         self.label, self.cmd, self.env, self.base, self.kind = label, cmd, env, base, kind
+        self.group = _GROUPS.get(kind, "npatch")
 
 
 def _variants(prog: str, tools: dict[str, Any]) -> list[_Variant]:
@@ -122,8 +137,10 @@ def measure_program(name: str, prog: str, work: Path, tools: dict[str, Any], rou
         run_cmd(cmd, {**env, "BENCH_MODULES_OUT": str(out)})
         modules[label] = set(out.read_text().split())
 
-    log(f"start-up, program `{PROGRAMS[name]}`: {len(variants)} variants x {rounds} rounds")
-    samples, failed = interleave({v.label: (v.cmd, v.env) for v in variants}, rounds, warmup=warmup, log=log)
+    caps = {v.label: min(rounds, tools["caps"][v.group]) for v in variants if v.group in tools["caps"]}
+    log(f"start-up, program `{PROGRAMS[name]}`: {len(variants)} variants x {rounds} rounds (capped: {caps})")
+    samples, failed = interleave({v.label: (v.cmd, v.env) for v in variants}, rounds, warmup=warmup, log=log,
+                                 caps=caps)
     rows = []
     for v in variants:
         row: dict[str, Any] = {"label": v.label, "kind": v.kind, "base": v.base}
@@ -142,7 +159,7 @@ def measure_program(name: str, prog: str, work: Path, tools: dict[str, Any], rou
             row["extra_modules"] = sorted(extra)
             row["extra_modules_summary"] = _group(extra)
         rows.append(row)
-    return {"program": PROGRAMS[name], "rounds": rounds, "rows": rows}
+    return {"program": PROGRAMS[name], "rounds": rounds, "caps": caps, "rows": rows}
 
 
 def _importtime_sitecustomize(prog: str, env: dict[str, str]) -> float:
@@ -186,8 +203,10 @@ def measure_in_child(work: Path, tools: dict[str, Any], rounds: int, log: Any) -
 
 def run_section(work: Path, tools: dict[str, Any], programs: list[str], rounds: dict[str, int],
                 in_child_rounds: int, log: Any) -> dict[str, Any]:
-    for name in PROGRAMS:
-        (work / f"prog_{name}.py").write_text(PROGRAMS[name] + _DUMP)
+    """``tools``: venv, mx_driving, notes, and ``caps`` (most rounds for the
+    ``peers`` and ``drivingsdk`` groups: they are slow and steady)."""
+    for name, code in PROGRAMS.items():
+        (work / f"prog_{name}.py").write_text(code + _DUMP)
     tools["m200"] = str(write_never_imported(work / "never_imported_200.toml", 200))
     tools["m200_env"] = plan_env(tools["m200"], user_env())
     tools["mmcv_npu"] = "mmcv-npu" in builtin_manifests()
