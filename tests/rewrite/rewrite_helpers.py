@@ -1,4 +1,6 @@
-"""Helpers for rewrite tests (a uniquely named module; see tests/npatch_testutil.py): Rewrite objects without the manifest compiler.
+"""Helpers for rewrite tests: Rewrite objects without the manifest compiler.
+
+(A uniquely named module, not ``conftest``: see tests/npatch_testutil.py.)
 
 The rewriter consumes compiled :class:`npatch.plan.Rewrite` objects; these
 tests build them directly (``rw``) or read the ``[[rewrite]]`` tables of a

@@ -114,11 +114,14 @@ def test_prune_keeps_functions_with_references_and_shares_their_nodes():
     assert pruned.body[1] is module.body[1]            # the kept function is the same object
 
 
-def test_unchanged_file_is_not_parsed():
+def test_files_no_rule_can_change_are_not_parsed():
     engine = Engine(build_rules(list(ALL)))
-    outcome = engine.process("a.py", "a.py", b"import os\nprint('hello')\n")
-    assert not outcome.parsed and not outcome.changed
-    outcome = engine.process("b.py", "b.py", b"# cuda in a comment only\nimport os\n")
+    for text in (b"import os\nprint('hello')\n",                 # no needle
+                 b"# cuda in a comment only\nimport os\n",       # needle, but ast says no rule applies
+                 b"import numpy as torch\nx = torch.cuda\n"):    # no import reaches torch.cuda
+        outcome = engine.process("a.py", "a.py", text)
+        assert not outcome.parsed and not outcome.changed
+    outcome = engine.process("b.py", "b.py", b"x.to(y, 'cuda')\n")   # may apply: parsed, then no change
     assert outcome.parsed and not outcome.changed and not outcome.metadata
 
 

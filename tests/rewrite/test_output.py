@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import stat
 import subprocess
 from pathlib import Path
@@ -133,7 +132,8 @@ def test_report_lists_changes_and_unsupported_uses(tree, suffix):
 def test_summary_counts_per_rule(tree):
     result = run(RULES, discover(["pkg"]))
     text = summary(result)
-    assert text.splitlines()[0].startswith("npatch diff: 4 files, 3 parsed, 2 to change (3 edits), 1 unsupported uses, 0 errors")
+    assert text.splitlines()[0].startswith(
+        "npatch diff: 4 files, 3 parsed, 2 to change (3 edits), 1 unsupported uses, 0 errors")
     assert "  cuda  2 edits in 2 files" in text and "  nvtx  1 unsupported uses" in text
 
 

@@ -290,7 +290,8 @@ def test_import_add_with_uses_only_where_the_word_occurs():
     check(rule, "import torch\nx = x.to('npu')\n", "import torch\nimport torch_npu\nx = x.to('npu')\n")
 
 
-@pytest.mark.parametrize("header", ['"""Doc."""\n', "#!/usr/bin/env python\n", '"""Doc."""\nfrom __future__ import annotations\n', ""])
+@pytest.mark.parametrize("header", [
+    '"""Doc."""\n', "#!/usr/bin/env python\n", '"""Doc."""\nfrom __future__ import annotations\n', ""])
 def test_import_add_at_top_respects_docstring_future_and_shebang(header):
     rule = rw("i", "import", add="torch_npu", name="contrib")
     got = rewrite_text(header + "import os\n\nx = 1\n", rule)

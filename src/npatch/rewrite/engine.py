@@ -4,8 +4,11 @@ The work per file, cheapest first:
 
 1. text: the rules whose needle words occur (:mod:`npatch.rewrite.prefilter`);
    no rule left means no parse;
-2. when some rule matches by qualified name, a scan with :mod:`ast` (fast)
-   for places that could refer to one of the targets (:mod:`npatch.rewrite.scan`);
+2. one walk with :mod:`ast` (a C parser, fast; :mod:`npatch.rewrite.scan`):
+   the places that could refer to a rule's qualified-name target, and the
+   facts each rule's ``may_change`` asks about (methods called, string
+   arguments, imports); no rule that may change or report anything means no
+   libcst parse;
 3. parse with libcst; compute ``QualifiedNameProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
    bodies are pruned (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
@@ -14,8 +17,7 @@ The work per file, cheapest first:
 4. generate code only when some rule recorded a change.
 
 The scan over-approximates what the provider can report, so skipping or
-pruning never changes the output.
-``optimize=False`` turns all of this off: every file parsed, qualified names
+pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
 everywhere, the straightforward codemod (the benchmark's baseline, and a
 cross-check in tests).
 """
@@ -133,15 +135,14 @@ class Engine:
         return [r for r in self.rules if selected(display, r.rewrite.include, r.rewrite.exclude)]
 
     def active(self, display: str, text: str) -> list[Rule]:
-        """Rules that can match this text, in plan order (empty: do not parse)."""
+        """Rules whose needles occur in this text, in plan order (empty: skip the file)."""
         rules = self.applicable(display)
-        if not self.optimize:
-            return rules
-        words = self.words.found(text)
+        return self._triggered(rules, self.words.found(text)) if self.optimize else rules
+
+    @staticmethod
+    def _triggered(rules: list[Rule], words: set[str]) -> list[Rule]:
         triggered = [r for r in rules if not r.needles() or not words.isdisjoint(r.needles())]
-        if not triggered:
-            return []
-        return [r for r in rules if r in triggered or r.follows]
+        return [r for r in rules if r in triggered or r.follows] if triggered else []
 
     # -- one file --------------------------------------------------------------------------
     def process(self, path: str, display: str, data: bytes) -> FileOutcome:
@@ -152,42 +153,47 @@ class Engine:
         except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
             outcome.error = f"cannot decode: {exc}"
             return outcome
-        rules = self.active(display, text)
-        if not rules:
-            return outcome
         try:
-            new_text, ctx, wrapper = self._transform(text, display, rules, outcome)
+            done = self._rewrite(text, display, outcome)
         except cst.ParserSyntaxError as exc:
             outcome.error = f"cannot parse: line {exc.raw_line}, column {exc.raw_column}: {exc.message}"
             return outcome
-        outcome.records = self._records(ctx, wrapper, display)
-        if new_text != text:
-            outcome.new_data = new_text.encode(encoding)
-            outcome.diff = unified_diff(text, new_text, display)
+        if done is not None:
+            new_text, ctx, wrapper = done
+            outcome.records = self._records(ctx, wrapper, display)
+            if new_text != text:
+                outcome.new_data = new_text.encode(encoding)
+                outcome.diff = unified_diff(text, new_text, display)
         return outcome
 
     def transform_text(self, text: str, display: str = "<string>") -> tuple[str, list[Record]]:
         """Rewrite source text with every rule (globs ignored); for rule tests and the API."""
-        outcome = FileOutcome(display, display, b"")
-        rules = self.active(display, text)
-        if not rules:
+        done = self._rewrite(text, display, FileOutcome(display, display, b""))
+        if done is None:
             return text, []
-        new_text, ctx, wrapper = self._transform(text, display, rules, outcome)
+        new_text, ctx, wrapper = done
         return new_text, self._records(ctx, wrapper, display)
 
-    def _transform(self, text: str, display: str, rules: list[Rule], outcome: FileOutcome):
+    def _rewrite(self, text: str, display: str, outcome: FileOutcome):
+        """(new text, context, metadata wrapper), or None when the file need not be parsed."""
+        rules = self.applicable(display)
+        if not self.optimize:
+            wrapper = MetadataWrapper(cst.parse_module(text))
+            outcome.parsed = outcome.metadata = True
+            return self._run(wrapper.module, text, display, rules, wrapper)
+        words = self.words.found(text)
+        rules = self._triggered(rules, words)
+        if not rules:
+            return None
+        facts = scan(text, {t for r in rules for t in r.targets()}, words)
+        if facts.tree is not None and not _may_change(rules, facts):
+            return None
         module = cst.parse_module(text)
         outcome.parsed = True
-        if not self.optimize:
-            wrapper = MetadataWrapper(module)
-            outcome.metadata = True
-            return self._run(wrapper.module, text, display, rules, wrapper)
-        targets = {t for r in rules for t in r.targets()}
-        found = scan(text, targets) if targets else None
-        if found is None or not found.found:
+        if not any(r.needs_metadata for r in rules) or not facts.found:
             return self._run(module, text, display, rules, None)
         outcome.metadata = True
-        wrapper = MetadataWrapper(prune(module, found), unsafe_skip_copy=True)
+        wrapper = MetadataWrapper(prune(module, facts), unsafe_skip_copy=True)
         return self._run(module, text, display, rules, wrapper)
 
     def _run(self, module: cst.Module, text: str, display: str, rules: list,
@@ -214,6 +220,13 @@ class Engine:
                 wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
             positions = wrapper.resolve(PositionProvider)
         return [_record(e, display, positions) for e in ctx.events]
+
+
+def _may_change(rules: list[Rule], facts) -> bool:
+    """Could any rule change or report something?  (Rules that follow others'
+    changes are asked with whether another rule may change the file.)"""
+    others = any(r.may_change(facts, False) for r in rules if not r.follows)
+    return others or any(r.may_change(facts, others) for r in rules if r.follows)
 
 
 def _record(event: Event, display: str, positions) -> Record:

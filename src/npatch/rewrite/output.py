@@ -110,7 +110,7 @@ def summary(result: RunResult, *, written: WriteResult | None = None, check: boo
         f"{len(result.errors)} errors, {result.seconds:.2f} s with {result.jobs} process"
         f"{'es' if result.jobs > 1 else ''}"
     ]
-    width = max((len(r.id) for r in result.rules), default=0)
+    width = max((len(r.id) for r in [*result.rules, *result.off_by_condition]), default=0)
     for rewrite in result.rules:
         count = changes.get(rewrite.id, 0)
         uses = sum(1 for r in unsupported if r.rule == rewrite.id)
@@ -118,7 +118,7 @@ def summary(result: RunResult, *, written: WriteResult | None = None, check: boo
                   else f"{count} edits in {files_per_rule.get(rewrite.id, 0)} files")
         lines.append(f"  {rewrite.id:<{width}}  {detail}")
     for rewrite in result.off_by_condition:
-        lines.append(f"  {rewrite.id:<{width}}  off: when = {rewrite.when_text or rewrite.when!r}")
+        lines.append(f"  {rewrite.id:<{width}}  off: when = \"{rewrite.when_text or rewrite.when}\"")
     for record in skipped[:20]:
         lines.append(f"  skipped {record.file}:{record.line or '?'}: {record.rule}: {record.message}")
     if len(skipped) > 20:

@@ -118,7 +118,7 @@ def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | No
     bar = Progress(len(work), progress)
     if jobs == 1:
         for path, display, data in work:
-            outcomes[display] = engine.process(path, display, data)
+            outcomes[display] = _process(engine, path, display, data)
             bar.step()
     else:
         data_by = {display: data for _, display, data in work}
@@ -163,12 +163,16 @@ def _init_worker(rewrites: tuple[Rewrite, ...], optimize: bool, positions: bool)
 
 def _work(path: str, display: str, data: bytes) -> FileOutcome:
     assert _ENGINE is not None
-    try:
-        outcome = _ENGINE.process(path, display, data)
-    except Exception as exc:  # a rule bug must not lose the whole run; report the file
-        outcome = FileOutcome(path, display, data, error=f"internal error: {type(exc).__name__}: {exc}")
+    outcome = _process(_ENGINE, path, display, data)
     outcome.old_data = b""          # the parent has it; do not ship it back
     return outcome
+
+
+def _process(engine: Engine, path: str, display: str, data: bytes) -> FileOutcome:
+    try:
+        return engine.process(path, display, data)
+    except Exception as exc:  # a rule bug must not lose the whole run: the file gets the error
+        return FileOutcome(path, display, data, error=f"internal error: {type(exc).__name__}: {exc}")
 
 
 class Progress:

@@ -1,4 +1,5 @@
-"""Where qualified names are needed: a fast :mod:`ast` scan, and pruning.
+"""What a fast :mod:`ast` scan tells before libcst: whether to parse, where
+qualified names are needed, and pruning.
 
 ``QualifiedNameProvider`` costs several times a libcst parse, and most files
 that mention ``cuda`` never reference ``torch.cuda``.  Before computing it:
@@ -9,6 +10,9 @@ that mention ``cuda`` never reference ``torch.cuda``.  Before computing it:
   it through any import binding of the file.  Scopes are ignored, so this
   over-approximates what the provider can report: nothing found means the
   provider would find nothing, and the file needs no metadata at all.
+* the same walk collects the facts that rules' ``may_change`` checks use
+  (methods called, string arguments, imported modules), so a file in which
+  no rule can change anything is not parsed with libcst at all;
 * :func:`prune` gives the provider a copy of the module in which the bodies
   of functions holding none of those places are replaced by ``...``.  Every
   other node is the very same object as in the real module, and no binding
@@ -32,24 +36,51 @@ _STUB = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Expr(cst.Ellip
 
 @dataclass
 class ScanResult:
-    found: bool
+    """What one :mod:`ast` walk over a file found.
+
+    ``tree`` is None when :mod:`ast` cannot parse the text; then nothing is
+    known and every question must be answered "maybe".
+    """
+
     tree: ast.Module | None = None
-    #: lines holding a possible reference, or a ``global``/``nonlocal`` statement
+    #: targets possibly referenced, and the lines of those places (plus lines
+    #: of ``global``/``nonlocal`` statements, which pruning must keep)
+    hits: set[str] = field(default_factory=set)
     lines: set[int] = field(default_factory=set)
+    #: method names called on something (``x.cuda()`` gives ``cuda``)
+    call_attrs: set[str] = field(default_factory=set)
+    #: string literals passed to calls (an f-string by its leading text)
+    call_strings: set[str] = field(default_factory=set)
+    #: modules named by import statements, and ``module.name`` of from-imports
+    modules: set[str] = field(default_factory=set)
+    from_names: set[str] = field(default_factory=set)
+    #: the needle words the text prefilter found
+    words: set[str] = field(default_factory=set)
+
+    @property
+    def found(self) -> bool:
+        return self.tree is None or bool(self.hits)
 
 
-def scan(text: str, targets: set[str]) -> ScanResult:
-    """Possible references to ``targets`` in ``text`` (see the module docstring)."""
+def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanResult:
+    """Possible references to ``targets`` and the call/import facts rules ask about."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
-        return ScanResult(True)
+        return ScanResult(words=words or set())
+    result = ScanResult(tree=tree, words=words or set())
     lasts = {t.rsplit(".", 1)[-1] for t in targets}
     bindings: dict[str, set[str]] = {}
     chains: list[tuple[str, str, int]] = []
     names: list[ast.Name] = []
-    lines: set[int] = set()
+    places: dict[str, set[int]] = {}
     keep: set[int] = set()
+
+    def hit(name: str, line: int) -> None:
+        for target in targets:
+            if under(name, target):
+                places.setdefault(target, set()).add(line)
+
     for node in ast.walk(tree):
         kind = type(node)
         if kind is ast.Name:
@@ -59,30 +90,53 @@ def scan(text: str, targets: set[str]) -> ScanResult:
                 chain = _dotted(node)
                 if chain is not None:
                     chains.append(chain)
+        elif kind is ast.Call:
+            _call_facts(node, result)
         elif kind is ast.Import:
             for alias in node.names:
-                if any(under(alias.name, t) for t in targets):
-                    lines.add(node.lineno)
+                result.modules.add(alias.name)
+                hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
             if node.level or not node.module:
                 continue
-            if any(under(node.module, t) for t in targets):
-                lines.add(node.lineno)
+            result.modules.add(node.module)
+            hit(node.module, node.lineno)
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
-                if any(under(full, t) for t in targets):
-                    lines.add(node.lineno)
+                result.from_names.add(full)
+                hit(full, node.lineno)
                 bindings.setdefault(alias.asname or alias.name, set()).add(full)
         elif kind is ast.Global or kind is ast.Nonlocal:
             keep.add(node.lineno)
     for head, rest, line in chains:
-        if any(f"{q}.{rest}" in targets for q in bindings.get(head, ())):
-            lines.add(line)
-    bound = {local for local, qs in bindings.items() if any(under(q, t) for q in qs for t in targets)}
-    lines.update(n.lineno for n in names if n.id in bound)
-    return ScanResult(bool(lines), tree, lines | keep)
+        for qualified in bindings.get(head, ()):
+            if f"{qualified}.{rest}" in targets:
+                places.setdefault(f"{qualified}.{rest}", set()).add(line)
+    bound: dict[str, set[str]] = {}
+    for local, qualified_names in bindings.items():
+        for target in targets:
+            if any(under(q, target) for q in qualified_names):
+                bound.setdefault(local, set()).add(target)
+    for name in names:
+        for target in bound.get(name.id, ()):
+            places.setdefault(target, set()).add(name.lineno)
+    result.hits = set(places)
+    result.lines = set().union(*places.values(), keep) if places else set()
+    return result
+
+
+def _call_facts(node: ast.Call, result: ScanResult) -> None:
+    if isinstance(node.func, ast.Attribute):
+        result.call_attrs.add(node.func.attr)
+    for value in [*node.args, *(k.value for k in node.keywords)]:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            result.call_strings.add(value.value)
+        elif isinstance(value, ast.JoinedStr) and value.values:
+            first = value.values[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                result.call_strings.add(first.value)
 
 
 def _dotted(node: ast.Attribute) -> tuple[str, str, int] | None:
@@ -98,7 +152,7 @@ def _dotted(node: ast.Attribute) -> tuple[str, str, int] | None:
 
 def prune(module: cst.Module, result: ScanResult) -> cst.Module:
     """The module for the metadata pass: unneeded function bodies become ``...``."""
-    if result.tree is None:
+    if result.tree is None or not result.lines:
         return module
     body = _prune_body(module.body, result.tree.body, result.lines)
     return module if body is None else module.with_changes(body=body)
@@ -110,7 +164,7 @@ def _prune_body(body, ast_body, lines: set[int]):
     if len(compound) != len(ast_compound):
         return None
     replace: dict[int, cst.CSTNode] = {}
-    for node, ast_node in zip(compound, ast_compound):
+    for node, ast_node in zip(compound, ast_compound, strict=True):
         if isinstance(node, cst.FunctionDef):
             if not isinstance(ast_node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.value != ast_node.name:
                 return None

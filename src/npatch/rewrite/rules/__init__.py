@@ -15,6 +15,8 @@ Besides the handlers a rule tells the engine how to skip work:
                 when a cheap scan of the file finds a possible reference
 ``follows``     run in every file that is parsed for another rule, even if
                 the needles are missing (an import that depends on changes)
+``may_change``  from facts an :mod:`ast` walk collected, whether the rule
+                could change or report anything (False: no libcst parse)
 """
 from __future__ import annotations
 
@@ -63,6 +65,13 @@ class Rule:
 
     def targets(self) -> tuple[str, ...]:
         return ()
+
+    def may_change(self, facts: Any, others: bool) -> bool:
+        """Could this rule change or report anything in a file with these
+        :class:`~npatch.rewrite.scan.ScanResult` facts?  Must over-approximate
+        (a False skips the libcst parse); ``others``: whether another rule may
+        change the file.  The default, True, is always safe."""
+        return True
 
     def begin(self, ctx: FileContext) -> None:
         """Start a file: per-file state is reset here."""

@@ -39,6 +39,11 @@ class ArgumentRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return self.qualified
 
+    def may_change(self, facts, others: bool) -> bool:
+        callee = (self.any_call or not facts.call_attrs.isdisjoint(self.methods)
+                  or not facts.hits.isdisjoint(self.qualified))
+        return callee and any(map_string(s, self.values) is not None for s in facts.call_strings)
+
     def _callee_matches(self, call: cst.Call) -> bool:
         if self.any_call:
             return True

@@ -52,6 +52,22 @@ class ImportRule(Rule):
             return (self.after.split(".", 1)[0],) if self.after else ()
         return ((self.remove or self.old or "").rsplit(".", 1)[-1],)
 
+    def may_change(self, facts, others: bool) -> bool:
+        def imported(module: str) -> bool:
+            return any(under(m, module) for m in facts.modules)
+
+        if self.remove:
+            return imported(self.remove)
+        if self.old:
+            return imported(self.old) or any(under(n, self.old) for n in facts.from_names)
+        if self.name is None and imported(self.add):
+            return False
+        if self.name is not None and f"{self.add}.{self.name}" in facts.from_names:
+            return False
+        if self.after and not imported(self.after):
+            return False
+        return not self.uses or others or not facts.words.isdisjoint(self.uses)
+
     # -- add ---------------------------------------------------------------------------
     def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
         if self.remove:
@@ -98,8 +114,8 @@ class ImportRule(Rule):
         lines = rename_in_line(updated, self.old, self.new)
         if lines is None:
             return updated
-        self.ctx.change(self, original, "\n".join(cst.Module([]).code_for_node(l).rstrip("\n")
-                                                   for l in lines))
+        self.ctx.change(self, original, "\n".join(cst.Module([]).code_for_node(line).rstrip("\n")
+                                                   for line in lines))
         return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
 
     # -- remove --------------------------------------------------------------------------
@@ -124,7 +140,9 @@ class ImportRule(Rule):
             kept = [a for a in small.names if not under(dotted(a.name) or "", self.remove)]
             if not kept:
                 return None
-            return small if len(kept) == len(small.names) else small.with_changes(names=drop_trailing_comma(kept, small))
+            if len(kept) == len(small.names):
+                return small
+            return small.with_changes(names=drop_trailing_comma(kept, small))
         return small
 
     def _strip_block(self, original, updated):

@@ -24,6 +24,9 @@ class MethodRule(Rule):
     def needles(self) -> tuple[str, ...]:
         return (self.old,)
 
+    def may_change(self, facts, others: bool) -> bool:
+        return self.old in facts.call_attrs
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         func = updated.func
         if not isinstance(func, cst.Attribute) or func.attr.value != self.old:

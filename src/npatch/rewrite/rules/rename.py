@@ -41,14 +41,17 @@ class RenameRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return (self.old,)
 
+    def may_change(self, facts, others: bool) -> bool:
+        return self.old in facts.hits
+
     # -- import statements: syntactic, no metadata needed ---------------------------
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine):
         lines = rename_in_line(updated, self.old, self.new)
         if lines is None:
             return updated
-        self.ctx.change(self, original, "\n".join(cst.Module([]).code_for_node(l).rstrip("\n")
-                                                   for l in lines))
+        self.ctx.change(self, original, "\n".join(cst.Module([]).code_for_node(line).rstrip("\n")
+                                                   for line in lines))
         return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
 
     # -- uses --------------------------------------------------------------------------

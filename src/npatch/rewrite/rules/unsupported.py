@@ -30,6 +30,9 @@ class UnsupportedRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return self.names
 
+    def may_change(self, facts, others: bool) -> bool:
+        return not facts.hits.isdisjoint(self.names) or not facts.call_attrs.isdisjoint(self.methods)
+
     def begin(self, ctx) -> None:
         super().begin(ctx)
         self._inside: cst.CSTNode | None = None
