@@ -107,7 +107,7 @@ class _SessionPlan:
         from npatch.errors import NpatchError
 
         try:
-            from npatch.compiler.collect import parse_sets
+            from npatch.cli import parse_sets
             from npatch.runtime.cache import compiled_plan
             from npatch.runtime.launcher import child_environ, read_plan
             from npatch.runtime.session import Session

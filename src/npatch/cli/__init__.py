@@ -50,6 +50,19 @@ def command(name: str, help: str, description: str = "") -> Callable[[Setup], Se
     return register
 
 
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
+    from npatch.errors import UsageError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
     import importlib

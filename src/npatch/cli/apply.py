@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from npatch.cli import command
+from npatch.cli import command, parse_sets
 from npatch.errors import UsageError
 
 TYPE_CHECKING = False
@@ -188,20 +188,10 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
     return manifests, cmd, options
 
 
-def _sets(pairs: list[str]) -> dict[str, str]:
-    sets = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        sets[key.strip()] = value
-    return sets
-
-
 def _plan(manifests: list[str], args: argparse.Namespace | Options) -> str:
     from npatch.runtime.cache import compiled_plan
 
-    cached = compiled_plan(manifests, _sets(args.set), list(args.disable))
+    cached = compiled_plan(manifests, parse_sets(args.set), list(args.disable))
     if cached.notes:
         sys.stderr.write(cached.notes)
     return cached.path

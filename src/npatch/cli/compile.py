@@ -51,12 +51,16 @@ def _setup(parser: argparse.ArgumentParser) -> Handler:
     return run_compile
 
 
-def run_compile(args: argparse.Namespace) -> int:
+def compile_from_args(args: argparse.Namespace, **extra: object):
+    """Compile what :func:`add_manifest_arguments` parsed (manifests, --set, --disable)."""
+    from npatch.cli import parse_sets
     from npatch.compiler import compile_manifests
-    from npatch.compiler.collect import parse_sets
 
-    result = compile_manifests(args.manifests, resolve=args.resolve, sets=parse_sets(args.set),
-                               disable=args.disable, paths=args.path)
+    return compile_manifests(args.manifests, sets=parse_sets(args.set), disable=args.disable, **extra)
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    result = compile_from_args(args, resolve=args.resolve, paths=args.path)
     plan = result.plan
     if args.output:
         Path(args.output).write_text(plan.to_json(indent=2) + "\n", encoding="utf-8")

@@ -9,7 +9,7 @@ from npatch.cli import command
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from npatch.cli import Handler
-from npatch.cli.compile import add_manifest_arguments
+from npatch.cli.compile import add_manifest_arguments, compile_from_args
 
 
 @command("show", "draw the tree manifest -> includes -> ops",
@@ -21,11 +21,7 @@ def _show(parser: argparse.ArgumentParser) -> Handler:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from npatch.compiler import compile_manifests
-    from npatch.compiler.collect import parse_sets
-
-    plan = compile_manifests(args.manifests, sets=parse_sets(args.set), disable=args.disable).plan
-    print(render_tree(plan))
+    print(render_tree(compile_from_args(args).plan))
     return 0
 
 
@@ -73,11 +69,9 @@ def _explain(parser: argparse.ArgumentParser) -> Handler:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from npatch.compiler import compile_manifests
-    from npatch.compiler.collect import parse_sets
     from npatch.conditions import evaluate, explain
 
-    plan = compile_manifests(args.manifests, sets=parse_sets(args.set), disable=args.disable).plan
+    plan = compile_from_args(args).plan
     options = plan.options_dict
     applying = 0
     for op in plan.ops:

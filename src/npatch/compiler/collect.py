@@ -107,14 +107,3 @@ def _coerce(key: str, text: str, default: Any) -> Any:
             raise UsageError(f"--set {key}={text}: expected a number") from None
     return text
 
-
-def parse_sets(pairs: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = value
-    return out
-

@@ -174,9 +174,9 @@ class _Checker:
                       value=True, hint=spec.doc)
             return
         if spec.choices and value not in spec.choices:
-            shown = " | ".join(_toml_repr(c) for c in spec.choices)
+            shown = " | ".join(toml_repr(c) for c in spec.choices)
             hint = did_you_mean(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
-            self.fail(path, f"`{spec.name}` must be one of {shown}, not {_toml_repr(value)}", value=True, hint=hint)
+            self.fail(path, f"`{spec.name}` must be one of {shown}, not {toml_repr(value)}", value=True, hint=hint)
             return
         if spec.form:
             items = value if isinstance(value, list) else [value]
@@ -253,7 +253,7 @@ def _toml_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _toml_repr(value: Any) -> str:
+def toml_repr(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from npatch.dsl.manifest import toml_repr
 from npatch.dsl.model import PATCH_ACTIONS, TABLES, Key, Table
 
 SCHEMA_ID = "https://npatch.invalid/schema/manifest-v1.json"
@@ -93,8 +94,8 @@ def markdown_reference() -> str:
             continue
         lines += ["| key | type | required | default | meaning |", "|---|---|---|---|---|"]
         for key in table.keys:
-            default = "" if key.default in (None, [], {}) else f"`{_toml(key.default)}`"
-            choices = f" One of {', '.join(f'`{_toml(c)}`' for c in key.choices)}." if key.choices else ""
+            default = "" if key.default in (None, [], {}) else f"`{toml_repr(key.default)}`"
+            choices = f" One of {', '.join(f'`{toml_repr(c)}`' for c in key.choices)}." if key.choices else ""
             lines.append(f"| `{key.name}` | {key.type} | {'yes' if key.required else ''} | {default} | {key.doc}{choices} |")
         if table.extra == "rewrite-kinds":
             from npatch.rewrite.kinds import REWRITE_KINDS
@@ -106,10 +107,3 @@ def markdown_reference() -> str:
         lines.append("")
     return "\n".join(lines)
 
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return str(value)
