@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness import PEER_ENV
+
 _SENSE = {"<=": "≤", ">=": "≥"}
 
 
@@ -69,7 +71,16 @@ def _startup(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[s
            "from their own venv, whose python is their baseline).  Verdicts use CPU time: on a loaded "
            "shared machine wall time stretches with the load.  *Extra modules*: names in the program's "
            "`sys.modules` at exit that the bare program did not import (for DrivingSDK, the NPU stubs the "
-           "harness inserts are left out).", ""]
+           "harness inserts are left out).", "",
+           "The variants: `npatch apply M -- python prog.py` with M a 200-op manifest whose targets are never "
+           "imported, its plan already in the cache; the same program with only the environment `npatch apply` "
+           "sets (the child's share); `npatch apply mmcv-npu` (built-in); `opentelemetry-instrument` and "
+           "`ddtrace-run` from a venv made with `python -m venv --system-site-packages` and `pip install "
+           "opentelemetry-distro opentelemetry-instrumentation ddtrace`, with exporters and telemetry off "
+           f"(`{' '.join(f'{k}={v}' for k, v in PEER_ENV.items())}`) so neither waits for a collector; the "
+           "DrivingSDK patcher from the mx-driving wheel, its `mx_driving.patcher` subpackage loaded on its "
+           "own with `torch_npu` and `mx_driving._C` stubbed, then `default_patcher.apply()` "
+           "(`bench/drivingsdk.py`).", ""]
     for program, data in section["programs"].items():
         out += [f"### `{data['program']}`", ""]
         rows = []
