@@ -25,7 +25,7 @@ def test_every_kind_has_a_rule_class():
 
 
 @pytest.mark.parametrize("kind, params, problem", [
-    ("rename", {"from": "torch.cuda"}, ("", "a rename rule needs `to`")),
+    ("rename", {"from": "torch.cuda"}, ("", "`rename` needs `to`")),
     ("rename", {"from": "torch.cuda", "to": "torch.cuda"}, ("to", "`to` is the same as `from`")),
     ("rename", {"from": "torch..cuda", "to": "x"}, ("from", "expected a dotted name")),
     ("rename", {"from": "a", "to": "b", "too": 1}, ("too", "unknown key 'too'")),

@@ -73,12 +73,12 @@ class RewriteKind:
         problems: list[Problem] = []
         for key in params:
             if key not in self.params:
-                problems.append((key, f"unknown key {key!r} for a {self.name} rule "
+                problems.append((key, f"unknown key {key!r} in `{self.name}` "
                                       f"(accepted: {', '.join(self.params)})"))
         for key, spec in self.params.items():
             if key not in params:
                 if spec.required:
-                    problems.append(("", f"a {self.name} rule needs `{key}` ({spec.doc})"))
+                    problems.append(("", f"`{self.name}` needs `{key}` ({spec.doc})"))
                 continue
             if spec.check is not None:
                 message = spec.check(params[key])
