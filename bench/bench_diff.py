@@ -152,6 +152,7 @@ def main() -> int:
     speedup = summarize(wall_ratio, 1)
     report = {
         "packages": list(packages), "files": files, "lines": lines, "jobs": jobs, "rounds": args.rounds,
+        "quick": args.quick,   # one small package: start-up weighs more, the speed-up reads lower
         "results": {
             "npatch diff (wall)": ms("npatch diff"),
             "naive codemod (wall)": ms("naive codemod"),
