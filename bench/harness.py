@@ -67,16 +67,31 @@ def paired(samples: dict[str, list[float]], name: str, base: str, op: str = "-")
     return [x - y for x, y in zip(a, b)]
 
 
+def median_error(stats: dict[str, Any]) -> float:
+    """Standard error of a median, estimated from the spread of its samples
+    (IQR / 1.349 is the standard deviation of a normal sample; the median's
+    error is 1.2533 sigma / sqrt(n))."""
+    if stats["n"] < 2:
+        return float("inf")
+    return 1.2533 * (stats["p75"] - stats["p25"]) / 1.349 / stats["n"] ** 0.5
+
+
 def target(what: str, value: float, limit: float, unit: str, sense: str, detail: str = "",
-           where: tuple[str, ...] = ()) -> dict[str, Any]:
+           where: tuple[str, ...] = (), error: float | None = None) -> dict[str, Any]:
     """One line of the targets table: ``value`` against ``limit`` (``sense`` is ``<=`` or ``>=``).
 
     ``where`` names the table row the number belongs to (section, program,
     row label), so the report prints the verdict next to the number too.
+    ``error``: the value's standard error; a verdict whose value lies within
+    two of them of the limit is marked ``resolved: false`` -- the noise of
+    this run could have decided it either way.
     """
     ok = value <= limit if sense == "<=" else value >= limit
+    resolved = error is None or abs(value - limit) > 2 * error  # an infinite error (one sample) never resolves
+    finite = error is not None and error != float("inf")
     return {"what": what, "value": round(value, 3), "limit": round(limit, 3), "unit": unit, "sense": sense,
-            "status": "PASS" if ok else "MISS", "detail": detail, "where": list(where)}
+            "status": "PASS" if ok else "MISS", "resolved": resolved,
+            "error": round(error, 3) if finite else None, "detail": detail, "where": list(where)}
 
 
 # -- running commands ---------------------------------------------------------------

@@ -18,11 +18,13 @@ def _ms(stats: dict[str, Any], digits: int = 1) -> str:
 
 
 def _verdict(t: dict[str, Any]) -> str:
-    return f"**{t['status']}** ({_SENSE[t['sense']]} {t['limit']:g}{t['unit']})"
+    noise = "" if t.get("resolved", True) else ", within noise"
+    return f"**{t['status']}** ({_SENSE[t['sense']]} {t['limit']:g}{t['unit']}{noise})"
 
 
 def _value(t: dict[str, Any]) -> str:
-    return f"{t['value']:.3g}{t['unit']}" if t["unit"] != "x" else f"{t['value']:.1f}×"
+    text = f"{t['value']:.3g}{t['unit']}" if t["unit"] != "x" else f"{t['value']:.1f}×"
+    return text + (f" ± {t['error']:.2g}" if t.get("error") is not None else "")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -47,7 +49,9 @@ def render(results: dict[str, Any]) -> str:
                              ["Python", meta["python"]], ["Packages", packages],
                              ["Commit", str(meta["commit"])], ["Run", results["mode"]]])
     out += [f"**Note:** {note}" for note in results.get("notes", [])] + ([""] if results.get("notes") else [])
-    out += ["## Targets", ""]
+    out += ["## Targets", "",
+            "± is the standard error of the median (from the spread and the number of rounds); *within noise* "
+            "marks a verdict less than two of those from its limit, which this run cannot decide.", ""]
     out += _table(["Target", "Measured", "Verdict", "Detail"],
                   [[t["what"], _value(t), _verdict(t), t["detail"]] for t in targets])
     for key, title, fn in (("startup", "1. Start-up", _startup), ("percall", "2. Per-call overhead", _percall),

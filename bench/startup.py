@@ -28,6 +28,7 @@ from harness import (
     PEER_ENV,
     CommandFailed,
     interleave,
+    median_error,
     npatch_command,
     paired,
     run_cmd,
@@ -235,27 +236,30 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
         ours = row_of(program, "npatch")
         if ours is None:
             continue
-        label, extra = PROGRAMS[program], ours["extra_cpu_ms"]["median"]
+        label, extra, spread = PROGRAMS[program], ours["extra_cpu_ms"]["median"], ours["extra_cpu_ms"]
         if bare_pass is not None:
-            spread = ours["extra_cpu_ms"]
             out.append(target(f"start-up overhead of `npatch apply`, `{label}` (CPU)", extra, bare_pass + 10, "ms",
                               "<=", f"one bare start-up ({bare_pass:.1f} ms CPU) + 10 ms; IQR {spread['p25']:.1f}–"
                               f"{spread['p75']:.1f} ms; wall: +{ours['extra_wall_ms']['median']:.1f} ms",
-                              ("startup", program, ours["label"])))
+                              ("startup", program, ours["label"]), median_error(spread)))
         for kind, factor, name in (("otel", 10, "opentelemetry-instrument"), ("drivingsdk", 50, "DrivingSDK apply")):
             theirs = row_of(program, kind)
             if theirs is not None:
-                value = theirs["extra_cpu_ms"]["median"]
-                out.append(target(f"{name} extra / npatch extra, `{label}` (CPU)", value / max(extra, 0.1), factor,
-                                  "x", ">=", f"{value:.0f} ms / {extra:.1f} ms",
-                                  ("startup", program, theirs["label"])))
+                value, ratio = theirs["extra_cpu_ms"]["median"], theirs["extra_cpu_ms"]["median"] / max(extra, 0.1)
+                relative = ((median_error(theirs["extra_cpu_ms"]) / max(value, 0.1)) ** 2
+                            + (median_error(spread) / max(extra, 0.1)) ** 2) ** 0.5
+                out.append(target(f"{name} extra / npatch extra, `{label}` (CPU)", ratio, factor, "x", ">=",
+                                  f"{value:.0f} ms / {extra:.1f} ms", ("startup", program, theirs["label"]),
+                                  ratio * relative))
     child = section.get("in_child")
     if child:
         out.append(target("in-child bootstrap with the deferred 200-op plan (CPU, child - bare)",
                           child["bootstrap_cpu_ms"]["median"], 3, "ms", "<=",
                           f"what `npatch apply` costs each Python process; `-X importtime`: "
-                          f"{child['bootstrap_importtime_ms']['median']:.2f} ms", ("in_child", "bootstrap")))
+                          f"{child['bootstrap_importtime_ms']['median']:.2f} ms", ("in_child", "bootstrap"),
+                          median_error(child["bootstrap_cpu_ms"])))
         out.append(target("in-child eager plan load + session start, 200 ops (CPU, runtime import included)",
                           child["eager_total_cpu_ms"]["median"], 3, "ms", "<=",
-                          "paid once a target module is imported", ("in_child", "eager")))
+                          "paid once a target module is imported", ("in_child", "eager"),
+                          median_error(child["eager_total_cpu_ms"])))
     return out
