@@ -1,16 +1,17 @@
 """Every npatch benchmark in one run, side by side with the tools users would pick instead.
 
     python bench/run.py            # full run, ~10 min on 2 cores; writes the two files below
-    python bench/run.py --quick    # smoke run, under a minute (fewer rounds, no torch program)
+    python bench/run.py --quick    # smoke run, about a minute (fewer rounds, no torch program); prints only
 
 Sections: 1 start-up (bare python, `npatch apply`, opentelemetry-instrument,
 ddtrace-run, the DrivingSDK patcher), 2 per-call overhead, 3 import-hook
 overhead on `import torch`, 4 compile and plan load (bench_compile.py),
 5 static diff throughput (bench_diff.py, when present).
 
-Writes docs/benchmarks.md (markdown tables, machine and versions, PASS/MISS
-next to every number with a target) and bench/results/latest.json (raw
-numbers), and prints the markdown.  The peers live in a cached venv,
+A full run writes docs/benchmarks.md (markdown tables, machine and versions,
+PASS/MISS next to every number with a target) and bench/results/latest.json
+(raw numbers), and prints the markdown; --quick and --smoke only print
+(unless given --md/--json).  The peers live in a cached venv,
 /tmp/npatch-bench-venv (``python -m venv --system-site-packages`` + ``pip
 install opentelemetry-distro opentelemetry-instrumentation ddtrace``), and the
 mx-driving wheel in /tmp/npatch-bench-cache; both are created on first use
@@ -103,9 +104,9 @@ def main() -> int:
                         help="do not create the peers' venv or download mx-driving; skip what is missing")
     parser.add_argument("--only", metavar="SECTION", action="append", choices=SECTIONS,
                         help="run only this section (repeatable); the others are reported as skipped")
-    parser.add_argument("--md", default=str(REPO / "docs" / "benchmarks.md"), help="markdown output")
-    parser.add_argument("--json", dest="json_out", default=str(BENCH_DIR / "results" / "latest.json"),
-                        help="raw results output")
+    parser.add_argument("--md", help="markdown output (default: docs/benchmarks.md, full runs only)")
+    parser.add_argument("--json", dest="json_out",
+                        help="raw results output (default: bench/results/latest.json, full runs only)")
     args = parser.parse_args()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = SETTINGS[mode]
@@ -158,12 +159,16 @@ def main() -> int:
                "targets": targets, "sections": sections}
     markdown = report.render(results)
     print(markdown)
-    if not args.no_write:
-        Path(args.md).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.md).write_text(markdown)
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n")
-        log(f"wrote {args.md} and {args.json_out}")
+    # the published files hold full runs only: a quick run writes where it is told to
+    full = mode == "full" and not args.no_write
+    outputs = [(args.md or (REPO / "docs" / "benchmarks.md" if full else None), markdown),
+               (args.json_out or (BENCH_DIR / "results" / "latest.json" if full else None),
+                json.dumps(results, indent=1) + "\n")]
+    for path, text in outputs:
+        if path is not None and not args.no_write:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+            log(f"wrote {path}")
     missed = [t for t in targets if t["status"] == "MISS"]
     log(f"{len(targets) - len(missed)} of {len(targets)} targets met in {results['seconds']} s"
         + "".join(f"\n  MISS {t['what']}: {t['value']:g}{t['unit']} (limit {t['sense']} {t['limit']:g})"
