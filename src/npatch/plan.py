@@ -4,7 +4,7 @@ The plan is the seam between the compile half (dsl, compiler: lark, tomli)
 and the run half (runtime, rewrite).  It is made of frozen dataclasses that
 hold only JSON-compatible values, so a plan can be saved, loaded and hashed
 without importing anything heavy: loading a saved plan imports ``json`` and
-``hashlib`` and nothing from the compile half.
+nothing from the compile half.
 
 Conditions are stored already parsed, as nested lists (see
 :mod:`npatch.conditions` for the node shapes), so the runtime evaluates them
@@ -12,7 +12,6 @@ without the grammar.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, fields
 from typing import Any
@@ -181,13 +180,15 @@ class Plan:
 
     @classmethod
     def load(cls, path: str) -> "Plan":
-        """Read a saved plan file.  Imports nothing beyond ``json`` and ``hashlib``."""
+        """Read a saved plan file.  Imports nothing beyond ``json``."""
         with open(path, encoding="utf-8") as handle:
             return cls.from_json(handle.read())
 
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical JSON: equal plans hash equal, in any process."""
+        import hashlib  # loads OpenSSL (~3 ms): only when a hash is asked for
+
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
