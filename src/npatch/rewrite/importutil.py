@@ -12,6 +12,7 @@ of a module is cheap even in a large file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
@@ -293,3 +294,14 @@ def rename_in_line(line: cst.SimpleStatementLine, old: str, new: str) -> list[cs
     lines += [cst.SimpleStatementLine(body=[stmt.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
               for stmt in extra]
     return lines
+
+
+def rename_import_line(rule: Any, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine,
+                       old: str, new: str) -> Any:
+    """A rule's ``leave_SimpleStatementLine`` for import renames: the renamed
+    line(s), recorded as one change of ``rule``, or ``updated`` untouched."""
+    lines = rename_in_line(updated, old, new)
+    if lines is None:
+        return updated
+    rule.ctx.change(rule, original, "\n".join(cst.Module([]).code_for_node(line).rstrip("\n") for line in lines))
+    return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]

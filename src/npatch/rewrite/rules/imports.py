@@ -20,7 +20,7 @@ import libcst as cst
 
 from npatch.rewrite.importutil import (
     dotted, drop_trailing_comma, import_line, imports, insert_after_first, insert_at_top,
-    iter_small_statements, rename_in_line, under,
+    iter_small_statements, rename_import_line, under,
 )
 from npatch.rewrite.rules import Rule, rule
 
@@ -111,12 +111,7 @@ class ImportRule(Rule):
                                   updated: cst.SimpleStatementLine):
         if self.old is None:
             return updated
-        lines = rename_in_line(updated, self.old, self.new)
-        if lines is None:
-            return updated
-        self.ctx.change(self, original, "\n".join(cst.Module([]).code_for_node(line).rstrip("\n")
-                                                   for line in lines))
-        return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
+        return rename_import_line(self, original, updated, self.old, self.new)
 
     # -- remove --------------------------------------------------------------------------
     def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock):

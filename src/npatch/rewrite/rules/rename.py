@@ -21,7 +21,7 @@ from typing import Any
 
 import libcst as cst
 
-from npatch.rewrite.importutil import dotted, dotted_node, rename_in_line
+from npatch.rewrite.importutil import dotted, dotted_node, rename_import_line
 from npatch.rewrite.rules import Rule, rule
 
 
@@ -47,12 +47,7 @@ class RenameRule(Rule):
     # -- import statements: syntactic, no metadata needed ---------------------------
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine):
-        lines = rename_in_line(updated, self.old, self.new)
-        if lines is None:
-            return updated
-        self.ctx.change(self, original, "\n".join(cst.Module([]).code_for_node(line).rstrip("\n")
-                                                   for line in lines))
-        return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
+        return rename_import_line(self, original, updated, self.old, self.new)
 
     # -- uses --------------------------------------------------------------------------
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
