@@ -137,7 +137,7 @@ class Session:
             for state in self._states:
                 if state.kind is not None and state.kind.module_level:
                     for slot in state.slots:
-                        self._start_module_slot(slot)
+                        self._start_slot(slot, module_level=True)
             for state in self._states:
                 if state.kind is not None and not state.kind.module_level:
                     for slot in state.slots:
@@ -238,22 +238,16 @@ class Session:
             state.slots = [_Slot(state, target) for target in op.targets]
         self._watched = frozenset(watched)
 
-    def _start_module_slot(self, slot: _Slot) -> None:
+    def _start_slot(self, slot: _Slot, module_level: bool = False) -> None:
+        """Apply at once to an imported module; otherwise wait: alias/stub slots
+        for the finder to serve a substitute, the others for the real import."""
         name = slot.target.module
         module = sys.modules.get(name)
         if module is not None:
             self._apply(slot, module, immediate=True)
-        else:
-            self._subst.setdefault(name, []).append(slot)
-
-    def _start_slot(self, slot: _Slot) -> None:
-        name = slot.target.module
-        module = sys.modules.get(name)
-        if module is not None:
-            self._apply(slot, module, immediate=True)
-        else:
-            with self._lock:
-                self._pending.setdefault(name, []).append(slot)
+            return
+        with self._lock:
+            (self._subst if module_level else self._pending).setdefault(name, []).append(slot)
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
