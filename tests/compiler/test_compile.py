@@ -368,3 +368,23 @@ def test_import_mode_runs_under_the_plans_own_stubs():
     import importlib.util
 
     assert importlib.util.find_spec("mmcv._ext") is None  # the stub is gone again
+
+
+def test_call_target_must_be_a_module(write_manifest):
+    path = write_manifest('''
+        [manifest]
+        name = "c"
+        [[patch]]
+        name = "on-module"
+        target = "mmcv.ops"
+        call = "os:getcwd"
+        [[patch]]
+        name = "on-function"
+        target = "json:dumps"
+        call = "os:getcwd"
+    ''')
+    result = compile_manifests([str(path)])
+    assert result.plan.op("on-module").target == Target("mmcv.ops", "")
+    [error] = result.errors
+    assert error.op == "on-function" and "targets a module, not 'json:dumps'" in error.message
+    assert (error.origin.line, error.origin.col) == (9, 10)

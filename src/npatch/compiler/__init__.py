@@ -148,8 +148,8 @@ def _split(text: str, resolver: Resolver, module_only: bool) -> tuple[Target, st
     from npatch.dsl.grammar import parse_target
 
     parsed = parse_target(text)
-    if parsed.explicit or module_only:
-        return Target(parsed.module if not module_only else text.rstrip(":"), parsed.qualname if not module_only else ""), ""
+    if parsed.explicit or module_only:  # a dotted module-only path parses as the module itself
+        return Target(parsed.module, parsed.qualname), ""
     split = resolver.split(text)
     if split is not None:
         return Target(*split), ""
@@ -166,19 +166,19 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
             diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
         if draft.kind == "call" and target.qualname:
             diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
-        _report(resolver, draft, target, origin, diagnostics, module_only=draft.kind in ("alias", "stub"))
+        _report(resolver, draft, target, origin, diagnostics)
         targets.append(target)
     source = None
     if draft.source is not None:
         if draft.source_is_module:
             source = draft.source
-            _report(resolver, draft, Target(source), draft.origin(draft.source_key), diagnostics, module_only=False)
+            _report(resolver, draft, Target(source), draft.origin(draft.source_key), diagnostics)
         else:
             source_target, note = _split(draft.source, resolver, False)
             source = str(source_target)
             if note:
                 diagnostics.append(Diagnostic("warning", "assumed", note, draft.origin(draft.source_key), draft.name))
-            _report(resolver, draft, source_target, draft.origin(draft.source_key), diagnostics, module_only=False)
+            _report(resolver, draft, source_target, draft.origin(draft.source_key), diagnostics)
             if draft.kind == "replace" and targets:
                 why = resolver.compatible((targets[0].module, targets[0].qualname), (source_target.module, source_target.qualname))
                 if why:
@@ -188,7 +188,7 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
     if draft.guard is not None:
         guard_target, _ = _split(draft.guard, resolver, False)
         guard = str(guard_target)
-        _report(resolver, draft, guard_target, draft.origin("guard"), diagnostics, module_only=False)
+        _report(resolver, draft, guard_target, draft.origin("guard"), diagnostics)
     return Op(
         kind=draft.kind, name=draft.name, targets=tuple(targets), source=source, value=draft.value,
         priority=draft.priority, when=draft.when, when_text=draft.when_text, guard=guard,
@@ -198,7 +198,7 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
     )
 
 
-def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostics: list[Diagnostic], module_only: bool) -> None:
+def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostics: list[Diagnostic]) -> None:
     if resolver.name == "none":
         return
     if draft.kind == "stub" or (draft.kind == "alias" and target.module == draft.targets[0]):
