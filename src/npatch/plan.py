@@ -1,10 +1,17 @@
 """The Plan: the executable, plain-data result of compiling manifests.
 
 The plan is the seam between the compile half (dsl, compiler: lark, tomli)
-and the run half (runtime, rewrite).  It is made of frozen dataclasses that
+and the run half (runtime, rewrite).  It is made of frozen records that
 hold only JSON-compatible values, so a plan can be saved, loaded and hashed
 without importing anything heavy: loading a saved plan imports ``json`` and
 nothing from the compile half.
+
+The records behave as ``@dataclass(frozen=True)`` classes (keyword or
+positional construction, defaults, ``==``, ``hash``, ``repr``, and
+:meth:`Record.replace` for ``dataclasses.replace``) but are built by the small
+:class:`Record` base below: importing ``dataclasses`` (and ``inspect`` with
+it) and generating six classes costs ~8 ms, paid in every process that loads
+a plan, and ``typing`` another ~2 ms.
 
 Conditions are stored already parsed, as nested lists (see
 :mod:`npatch.conditions` for the node shapes), so the runtime evaluates them
@@ -13,8 +20,10 @@ without the grammar.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~2 ms to import in a process that has not yet
+    from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -22,9 +31,75 @@ SCHEMA_VERSION = 1
 #: apply/restore pair per kind; third-party kinds come from entry points.
 OP_KINDS = ("replace", "wrap", "value", "delete", "call", "register", "alias", "stub")
 
+_REQUIRED = object()
 
-@dataclass(frozen=True)
-class Origin:
+
+class Record:
+    """Base of the plan's frozen records: fields are the class annotations,
+    in order; a class attribute of the same name is the field's default.
+
+    Defaults live on the class, not in each instance, so a record decoded
+    from JSON holds only the fields that differ from them.
+    """
+
+    _fields: tuple[str, ...] = ()
+    _required: frozenset[str] = frozenset()
+    _field_set: frozenset[str] = frozenset()
+    _field_defaults: tuple[tuple[str, Any], ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        names = tuple(cls.__dict__.get("__annotations__", {}))
+        cls._fields = names
+        cls._field_set = frozenset(names)
+        cls._field_defaults = tuple((n, cls.__dict__.get(n, _REQUIRED)) for n in names)
+        cls._required = frozenset(n for n, d in cls._field_defaults if d is _REQUIRED)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        fields = self._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__}() takes {len(fields)} positional arguments, got {len(args)}")
+        values = dict(zip(fields, args))
+        for name, value in kwargs.items():
+            if name not in fields:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
+            if name in values:
+                raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
+            values[name] = value
+        missing = [n for n in fields if n in self._required and n not in values]
+        if missing:
+            raise TypeError(f"{type(self).__name__}() missing required argument(s): {', '.join(missing)}")
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: {type(self).__name__} is frozen")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, n) for n in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._values()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+    def __reduce__(self) -> Any:
+        return (type(self), self._values())
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` (what ``dataclasses.replace`` does)."""
+        return type(self)(**{**{n: getattr(self, n) for n in self._fields}, **changes})
+
+
+class Origin(Record):
     """Where an op came from: manifest file, 1-based line and column, key path."""
 
     file: str
@@ -36,8 +111,7 @@ class Origin:
         return f"{self.file}:{self.line}:{self.col} ({self.key})"
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Record):
     """An attribute path inside a module: ``module:qualname``.
 
     ``qualname`` is empty for ops that act on a module as a whole (alias,
@@ -59,8 +133,7 @@ class Target:
         return cls(module, qualname)
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(Record):
     """One unit of runtime work.
 
     kind      one of :data:`OP_KINDS` (or a registered extension kind)
@@ -105,8 +178,7 @@ class Op:
         return dict(self.options)
 
 
-@dataclass(frozen=True)
-class Rewrite:
+class Rewrite(Record):
     """A static rewrite rule, kept as validated data for ``npatch diff``.
 
     ``params`` holds the kind-specific keys (``from``/``to`` for a rename,
@@ -131,8 +203,7 @@ class Rewrite:
         return dict(self.params)
 
 
-@dataclass(frozen=True)
-class ManifestInfo:
+class ManifestInfo(Record):
     """One manifest that went into the plan, for ``show`` and reports."""
 
     name: str
@@ -142,8 +213,7 @@ class ManifestInfo:
     disabled: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     """Ordered ops (priority, then declaration order) plus rewrite rules."""
 
     manifests: tuple[ManifestInfo, ...] = ()
@@ -214,22 +284,18 @@ class PlanError(ValueError):
     """A saved plan cannot be read (wrong schema, damaged file)."""
 
 
-# -- dataclass <-> JSON, driven by the field types ----------------------------
+# -- records <-> JSON, driven by the field types ------------------------------
 # Fields equal to their default are left out of the JSON: a 1,000-op plan
 # stays small and loads in a few milliseconds.  Decoders are worked out once
 # per class from the annotations, not per value.
 _NESTED = {"Origin": Origin, "Target": Target, "Op": Op, "Rewrite": Rewrite, "ManifestInfo": ManifestInfo}
-_DEFAULTS: dict[type, list[tuple[str, Any]]] = {}
 _DECODERS: dict[type, dict[str, Any]] = {}
 
 
 def _to_json(obj: Any) -> Any:
-    if hasattr(obj, "__dataclass_fields__"):
-        cls = type(obj)
-        if cls not in _DEFAULTS:
-            _DEFAULTS[cls] = [(f.name, f.default) for f in fields(cls)]
+    if isinstance(obj, Record):
         out = {}
-        for name, default in _DEFAULTS[cls]:
+        for name, default in obj._field_defaults:
             value = getattr(obj, name)
             if value is default or (value == default and type(value) is type(default)):
                 continue
@@ -243,42 +309,56 @@ def _to_json(obj: Any) -> Any:
 
 
 def freeze(value: Any) -> Any:
-    """JSON lists become tuples so that frozen dataclasses compare and hash."""
-    if isinstance(value, list):
-        return tuple(freeze(x) for x in value)
-    if isinstance(value, dict):
-        return {k: freeze(v) for k, v in value.items()}
+    """JSON lists become tuples so that frozen records compare and hash."""
+    if type(value) is list:
+        return tuple([freeze(x) if type(x) in _CONTAINERS else x for x in value])
+    if type(value) is dict:
+        return {k: freeze(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
     return value
 
 
-def _keep(raw: Any) -> Any:
-    return raw
+_CONTAINERS = (list, dict)
 
 
 def _pairs(raw: Any) -> Any:
-    return tuple((k, freeze(v)) for k, v in raw)
+    return tuple([(k, freeze(v)) for k, v in raw])
 
 
 def _decoder(annotation: str, name: str) -> Any:
+    """How a field's JSON value becomes the record's, or None: kept as it is."""
     if name == "value":  # an op's value is user data: a list stays a list
-        return _keep
+        return None
     for type_name, nested in _NESTED.items():
         if annotation.startswith(f"tuple[{type_name},"):
-            return lambda raw, nested=nested: tuple(_from_json(nested, item) for item in raw)
+            return lambda raw, nested=nested: tuple([_from_json(nested, item) for item in raw])
         if annotation.startswith(type_name):
             return lambda raw, nested=nested: None if raw is None else _from_json(nested, raw)
     if annotation.startswith("tuple[tuple[str, Any]"):
         return _pairs
     if annotation in ("str", "int", "bool", "str | None", "int | None"):
-        return _keep
+        return None
     return freeze
 
 
 def _from_json(cls: type, data: dict[str, Any]) -> Any:
+    """A record straight from its JSON object: the fields go into the instance
+    dict (no ``__init__`` per record) and only those that need it are converted."""
     decoders = _DECODERS.get(cls)
     if decoders is None:
-        decoders = _DECODERS[cls] = {f.name: _decoder(str(f.type), f.name) for f in fields(cls)}
-    return cls(**{name: decoders[name](raw) for name, raw in data.items()})
+        decoders = _DECODERS[cls] = {name: decoder for name in cls._fields
+                                     if (decoder := _decoder(str(cls.__annotations__[name]), name))}
+    keys = data.keys()
+    if not cls._required <= keys:
+        raise ValueError(f"{cls.__name__} lacks {', '.join(sorted(cls._required - keys))}")
+    if not keys <= cls._field_set:
+        raise ValueError(f"{cls.__name__} has no field {', '.join(sorted(keys - cls._field_set))}")
+    obj = object.__new__(cls)
+    fields = obj.__dict__
+    fields.update(data)
+    for name, decode in decoders.items():
+        if name in fields:
+            fields[name] = decode(fields[name])
+    return obj
 
 
-__all__ = ["SCHEMA_VERSION", "OP_KINDS", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError"]
+__all__ = ["SCHEMA_VERSION", "OP_KINDS", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError"]

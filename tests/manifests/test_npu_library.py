@@ -307,13 +307,13 @@ def test_adapters_accept_every_call_their_targets_accept(manifest, legacy, npu_s
 
 
 TORCH_OPS = """
-import dataclasses, json
+import json
 import torch
 from npatch.compiler import compile_manifests
 from npatch.plan import Plan
 
 plan = compile_manifests(["mmcv-npu-torch"]).plan
-ops = tuple(dataclasses.replace(op, when=None, when_text=None) for op in plan.ops)  # as if mx_driving were there
+ops = tuple(op.replace(when=None, when_text=None) for op in plan.ops)  # as if mx_driving were there
 names = ("__getitem__", "matmul", "__matmul__")
 before = [vars(torch.Tensor).get(n) for n in names], torch.matmul
 x = torch.arange(12.0).view(4, 3)

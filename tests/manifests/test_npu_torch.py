@@ -213,7 +213,7 @@ def test_without_torch_npu_the_manifest_does_nothing(tmp_path: Path) -> None:
 
 
 RUNTIME = """
-import dataclasses, json, sys, warnings
+import json, sys, warnings
 import torch
 # what torch_npu does at import (torch_npu/_init/registry/backend.py): the
 # PrivateUse1 backend is named 'npu' and Tensor.npu / is_npu / Module.npu exist
@@ -233,7 +233,7 @@ def ours(op):
     refs = [op.source or "", *(str(v) for _, v in op.options)]
     return (op.source or "").startswith("npatch.library.npu.") and not any("torch_npu" in r for r in refs) \\
         and not op.target.module.startswith("torch_npu")
-ops = [dataclasses.replace(op, when=None, when_text=None) for op in full.ops if ours(op)]
+ops = [op.replace(when=None, when_text=None) for op in full.ops if ours(op)]
 before = {}
 for op in ops:
     for t in op.targets:

@@ -1,0 +1,101 @@
+"""The plan's records: what ``@dataclass(frozen=True)`` promised, without dataclasses.
+
+The records are hand-rolled (see ``npatch.plan.Record``) so that a child
+process loading a plan does not import ``dataclasses``/``inspect``/``typing``;
+these tests pin the behaviour the rest of npatch relies on, and that loading
+a plan really stays free of those imports.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import npatch
+from npatch.plan import ManifestInfo, Op, Origin, Plan, PlanError, Target
+from npatch_testutil import clean_env
+
+
+def make_op(**changes):
+    fields = dict(kind="replace", name="p", targets=(Target("pkg.mod", "f"), Target("pkg", "f")),
+                  source="json:loads", when=("call", "installed", (("str", "torch"),)), when_text="installed('torch')",
+                  options=(("size", (1, 2)),), origin=Origin("m.toml", 3, 1, "patch[0]"))
+    return Op(**{**fields, **changes})
+
+
+def test_positional_keyword_and_default_construction():
+    assert Target("a.b") == Target(module="a.b") == Target("a.b", "")
+    assert Origin("m.toml", 1, 2, "k") == Origin(file="m.toml", line=1, col=2, key="k")
+    op = make_op()
+    assert (op.priority, op.on_missing, op.force, op.value) == (0, "warn", False, None)
+    with pytest.raises(TypeError, match="missing required argument.*name"):
+        Op(kind="replace", targets=())
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tagret'"):
+        Op(kind="replace", name="p", targets=(), tagret=1)
+    with pytest.raises(TypeError, match="multiple values for argument 'module'"):
+        Target("a", module="b")
+    with pytest.raises(TypeError, match="takes 2 positional arguments, got 3"):
+        Target("a", "b", "c")
+
+
+def test_frozen_equal_hashable_and_replace():
+    op = make_op()
+    with pytest.raises(AttributeError, match="frozen"):
+        op.name = "q"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="frozen"):
+        del op.name  # type: ignore[misc]
+    assert op == make_op() and hash(op) == hash(make_op())
+    assert op != make_op(priority=1) and op != object()
+    moved = op.replace(priority=5, when=None)
+    assert (moved.priority, moved.when, moved.name) == (5, None, "p") and op.priority == 0
+    assert Target("a", "b") != Origin("a", 1, 1, "b")  # different record types never compare equal
+    assert repr(Target("a", "b")) == "Target(module='a', qualname='b')"
+    assert pickle.loads(pickle.dumps(op)) == op and copy.deepcopy(op) == op
+
+
+def test_json_round_trip_keeps_types_and_leaves_defaults_out():
+    plan = Plan(manifests=(ManifestInfo("m", "m.toml"),), options=(("device", "cpu"),), ops=(make_op(),))
+    data = plan.to_dict()
+    assert data["ops"][0].keys() == {"kind", "name", "targets", "source", "when", "when_text", "options", "origin"}
+    loaded = Plan.from_json(plan.to_json())
+    assert loaded == plan and loaded.content_hash == plan.content_hash
+    assert loaded.ops[0].when == ("call", "installed", (("str", "torch"),))  # lists frozen back to tuples
+    assert isinstance(loaded.ops[0].targets[1], Target) and loaded.ops[0].origin.line == 3
+    valued = Plan(ops=(make_op(kind="value", source=None, value=[1, {"a": [2]}]),))
+    assert Plan.from_json(valued.to_json()).ops[0].value == [1, {"a": [2]}]  # user data stays as JSON gave it
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["ops"][0].pop("name"), "Op lacks name"),
+    (lambda d: d["ops"][0].update(tagret="x"), "Op has no field tagret"),
+    (lambda d: d["ops"][0]["targets"][0].pop("module"), "Target lacks module"),
+    (lambda d: d.update(schema=99), "plan schema 99 is not supported"),
+    (lambda d: d.update(ops=[1]), "malformed plan"),
+])
+def test_damaged_plans_are_plan_errors(mutate, message):
+    data = json.loads(Plan(ops=(make_op(),)).to_json())
+    mutate(data)
+    with pytest.raises(PlanError, match=message):
+        Plan.from_dict(data)
+
+
+def test_loading_a_plan_imports_neither_dataclasses_nor_typing(tmp_path):
+    # -S: no site start-up, whose .pth files may import typing before any user code
+    path = tmp_path / "plan.json"
+    path.write_text(Plan(ops=(make_op(),)).to_json())
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(npatch.__file__).parents[1])!r})
+from npatch.plan import Plan
+plan = Plan.load({str(path)!r})
+assert plan.ops[0].name == "p"
+print(sorted(m for m in ("dataclasses", "inspect", "typing", "lark", "tomli", "libcst") if m in sys.modules))
+"""
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
