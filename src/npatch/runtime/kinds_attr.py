@@ -23,7 +23,6 @@ original.  It is a plain closure; ``__wrapped__`` points at the original.
 """
 from __future__ import annotations
 
-import copy
 import functools
 
 from npatch.plan import Op, Target
@@ -109,7 +108,11 @@ def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrU
         raise TypeError("a guard applies to replace and wrap ops, not to a value")
     parent, name = locate(module, target.qualname)
     _owner, raw = raw_lookup(parent, name)
-    value = copy.deepcopy(op.value) if isinstance(op.value, (list, dict)) else op.value
+    value = op.value
+    if isinstance(value, (list, dict)):  # each session gets its own copy of a mutable value
+        import copy  # only here: not worth its import in every patched child
+
+        value = copy.deepcopy(value)
     undo = AttrUndo(parent, name)
     setattr(parent, name, value)
     if raw is not MISSING:
