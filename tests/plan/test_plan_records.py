@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import marshal
 import pickle
 import subprocess
 import sys
@@ -68,6 +69,21 @@ def test_json_round_trip_keeps_types_and_leaves_defaults_out():
     assert isinstance(loaded.ops[0].targets[1], Target) and loaded.ops[0].origin.line == 3
     valued = Plan(ops=(make_op(kind="value", source=None, value=[1, {"a": [2]}]),))
     assert Plan.from_json(valued.to_json()).ops[0].value == [1, {"a": [2]}]  # user data stays as JSON gave it
+
+
+def test_marshal_round_trip_and_damaged_copies():
+    plan = Plan(manifests=(ManifestInfo("m", "m.toml"),), ops=(make_op(), make_op(name="v", kind="value", value=[1])))
+    assert Plan.from_marshal(plan.to_marshal()) == plan
+    for damaged, message in [(b"", "damaged"), (plan.to_marshal()[:-3], "damaged"),
+                             (marshal.dumps(("other", {})), "expected 'npatch-plan-1'"),
+                             (marshal.dumps(42), "damaged")]:
+        with pytest.raises(PlanError, match=message):
+            Plan.from_marshal(damaged)
+
+
+def test_a_plan_that_is_not_an_object_is_a_plan_error():
+    with pytest.raises(PlanError, match="a JSON object was expected, not list"):
+        Plan.from_json("[1]")
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from npatch.runtime.launcher import BOOTSTRAP_DIR as BOOTSTRAP
 from npatch_testutil import clean_env, run_npatch
 
 PY = sys.executable
@@ -274,12 +276,40 @@ def test_damaged_module_list_is_a_miss(tmp_path, env, manifest):
     assert modules.read_text() == original
 
 
+def test_children_read_the_marshal_copy_and_never_import_json(tmp_path, env, manifest):
+    code = "import colorsys, sys; print('yiq', colorsys.rgb_to_yiq, 'json' in sys.modules)"
+    assert "yiq 42 False" in ok(npatch("apply", manifest, "--", PY, "-c", code, env=env)).stdout
+    (copy,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.marshal")
+    (plan,) = plan_files(tmp_path)
+    from npatch.plan import Plan
+
+    assert Plan.from_marshal(copy.read_bytes()) == Plan.from_json(plan.read_text())
+
+
+def test_tampered_marshal_copy_is_a_miss_and_a_damaged_one_falls_back_to_json(tmp_path, env, manifest):
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    (copy,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.marshal")
+    original = copy.read_bytes()
+    from npatch.plan import Plan
+
+    tampered = Plan.from_marshal(original)
+    tampered = tampered.replace(ops=tuple(op.replace(value=666) for op in tampered.ops))
+    copy.write_bytes(tampered.to_marshal())
+    assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env)).stdout
+    assert copy.read_bytes() == original  # the launcher verified it against the entry and wrote it again
+    # a child given a damaged copy (the launcher is not involved) reads the JSON plan of record
+    copy.write_bytes(b"\x00garbage")
+    child_env = dict(env, PYTHONPATH=BOOTSTRAP, NPATCH_PLAN=str(copy.with_suffix(".json")))
+    proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "yiq 42" in proc.stdout, proc.stderr
+
+
 def test_damaged_entry_is_a_miss(tmp_path, env, manifest):
     ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
     (entry,) = (tmp_path / "cache" / "npatch" / "keys").iterdir()
     entry.write_text("garbage\n")
     assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env)).stdout
-    assert entry.read_text().startswith("npatch-cache 1 ")
+    assert entry.read_text().startswith("npatch-cache 2 ")
 
 
 def test_cache_directory_is_private(tmp_path, env, manifest):

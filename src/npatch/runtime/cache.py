@@ -13,19 +13,23 @@ writable by group or others, and is created with mode 0700)::
     keys/<key>.notes       compiler warnings, printed again on every hit
     plans/<hash>.json      the plan as canonical JSON: sha256(bytes) == hash
                            == Plan.content_hash, so the name proves the content
+    plans/<hash>.marshal   the same plan in marshal form (Plan.to_marshal),
+                           which child processes read without importing json
     plans/<hash>.modules   modules whose import needs the plan (see
                            :func:`trigger_modules`), read by the bootstrap
 
 An entry is text, one record a line::
 
-    npatch-cache 1 <npatch version>
+    npatch-cache 2 <npatch version>
     plan <hash>
     modules <sha256 of the .modules file, or - when the plan starts eagerly>
+    marshal <sha256 of the .marshal file>
     source <size> <sha256> <absolute path>     (every manifest read, includes too)
 
 Verified before use: every source is hashed again (a size mismatch or a
 missing file is a miss without hashing), the plan file is hashed and
-compared with its name, and the module list with the entry.  Hashing is chosen over trusting size and mtime
+compared with its name, and the module list and the marshal copy with the
+entry.  Hashing is chosen over trusting size and mtime
 because manifests are a few KiB, hashing them costs microseconds, and mtime
 misses edits that keep it (``cp -p``, ``git checkout`` within one tick).
 Anything that does not verify is a miss: the plan is compiled again and the
@@ -45,7 +49,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 #: op kinds whose work waits for an import of their target modules; a plan
 #: with any other kind (an extension) is started eagerly by the bootstrap
 DEFERRABLE_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register", "alias", "stub"})
@@ -150,15 +154,18 @@ def request_key(specs: list[str], sets: dict[str, str], disable: list[str], reso
 class Entry:
     """A parsed cache entry: the plan it names and the sources it depends on."""
 
-    def __init__(self, plan_hash: str, modules_hash: str, sources: list[tuple[int, str, str]]) -> None:
+    def __init__(self, plan_hash: str, modules_hash: str, marshal_hash: str,
+                 sources: list[tuple[int, str, str]]) -> None:
         self.plan_hash = plan_hash
         self.modules_hash = modules_hash  # "-": no module list
+        self.marshal_hash = marshal_hash
         self.sources = sources  # (size, sha256, path)
 
     def dumps(self) -> str:
         from npatch import __version__
 
-        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash}", f"modules {self.modules_hash}"]
+        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash}", f"modules {self.modules_hash}",
+                 f"marshal {self.marshal_hash}"]
         lines += [f"source {size} {sha} {path}" for size, sha, path in self.sources]
         return "\n".join(lines) + "\n"
 
@@ -168,10 +175,10 @@ class Entry:
 
         lines = text.split("\n")
         if lines[0] != f"npatch-cache {FORMAT} {__version__}" or not lines[1].startswith("plan ") \
-                or not lines[2].startswith("modules "):
+                or not lines[2].startswith("modules ") or not lines[3].startswith("marshal "):
             return None
         sources = []
-        for line in lines[3:]:
+        for line in lines[4:]:
             if not line:
                 continue
             kind, _, rest = line.partition(" ")
@@ -180,7 +187,7 @@ class Entry:
             if kind != "source" or not size.isdigit() or len(sha) != 64 or not path:
                 return None
             sources.append((int(size), sha, path))
-        return cls(lines[1][5:], lines[2][8:], sources)
+        return cls(lines[1][5:], lines[2][8:], lines[3][8:], sources)
 
     def verify(self) -> bool:
         """Every source still has the recorded content."""
@@ -250,6 +257,9 @@ def lookup(root: str, key: str) -> CachedPlan | None:
     modules = _read(plan_path[: -len(".json")] + ".modules")
     if (digest(modules) if modules is not None else "-") != entry.modules_hash:
         return None
+    marshalled = _read(plan_path[: -len(".json")] + ".marshal")
+    if marshalled is None or digest(marshalled) != entry.marshal_hash:
+        return None
     notes = _read(keys + ".notes")
     return CachedPlan(plan_path, notes.decode("utf-8", "replace") if notes else "", hit=True)
 
@@ -294,6 +304,10 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
     plan_path = os.path.join(plans, plan_hash + ".json")
     if _read(plan_path) != data:
         _write(plan_path, data)
+    marshalled = plan.to_marshal()
+    marshal_path = os.path.join(plans, plan_hash + ".marshal")
+    if _read(marshal_path) != marshalled:
+        _write(marshal_path, marshalled)
     modules = trigger_modules(plan)
     modules_path = os.path.join(plans, plan_hash + ".modules")
     modules_data = None if modules is None else "\n".join(modules).encode("utf-8")
@@ -308,7 +322,8 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
             keys = os.path.join(root, "keys")
             os.makedirs(keys, mode=0o700, exist_ok=True)
             modules_hash = digest(modules_data) if modules_data is not None else "-"
-            _write(os.path.join(keys, key), Entry(plan_hash, modules_hash, recorded).dumps().encode("utf-8"))
+            entry = Entry(plan_hash, modules_hash, digest(marshalled), recorded)
+            _write(os.path.join(keys, key), entry.dumps().encode("utf-8"))
             notes_path = os.path.join(keys, key + ".notes")
             if notes:
                 _write(notes_path, notes.encode("utf-8"))

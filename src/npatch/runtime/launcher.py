@@ -233,10 +233,17 @@ def start_plan(path: str) -> Any:
 
 
 def read_plan(path: str) -> Any:
-    """A plan file written by the launcher; only ``json`` is involved."""
+    """A plan file written by the launcher: its ``marshal`` copy when there is
+    a usable one (no ``json`` import), else the JSON."""
     from npatch.errors import PlanLoadError
     from npatch.plan import Plan, PlanError
 
+    if path.endswith(".json"):
+        try:
+            with open(path[: -len(".json")] + ".marshal", "rb") as handle:
+                return Plan.from_marshal(handle.read())
+        except (OSError, PlanError):
+            pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
     try:
         with open(path, encoding="utf-8") as handle:
             return Plan.from_json(handle.read())
