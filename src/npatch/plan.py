@@ -52,10 +52,11 @@ class Record:
     _field_defaults: tuple[tuple[str, Any], ...] = ()
 
     def __init_subclass__(cls) -> None:
-        names = tuple(cls.__dict__.get("__annotations__", {}))
+        bases = [k for k in reversed(cls.__mro__) if issubclass(k, Record) and k is not Record]
+        names = tuple(dict.fromkeys(n for k in bases for n in k.__dict__.get("__annotations__", {})))
         cls._fields = names
         cls._field_set = frozenset(names)
-        cls._field_defaults = tuple((n, cls.__dict__.get(n, _REQUIRED)) for n in names)
+        cls._field_defaults = tuple((n, getattr(cls, n, _REQUIRED)) for n in names)
         cls._required = frozenset(n for n, d in cls._field_defaults if d is _REQUIRED)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -59,6 +59,16 @@ def test_frozen_equal_hashable_and_replace():
     assert pickle.loads(pickle.dumps(op)) == op and copy.deepcopy(op) == op
 
 
+def test_a_subclass_keeps_its_bases_fields():
+    class Located(Target):
+        line: int = 0
+
+    assert Located._fields == ("module", "qualname", "line")
+    located = Located("pkg", line=3)
+    assert (located.module, located.qualname, located.line) == ("pkg", "", 3)
+    assert located != Target("pkg")
+
+
 def test_json_round_trip_keeps_types_and_leaves_defaults_out():
     plan = Plan(manifests=(ManifestInfo("m", "m.toml"),), options=(("device", "cpu"),), ops=(make_op(),))
     data = plan.to_dict()
