@@ -287,14 +287,19 @@ class Plan(Record):
             raise PlanError(f"marshalled plan is {tag!r}, expected {MARSHAL_TAG!r}")
         return cls.from_dict(body)
 
+    def canonical_json(self) -> bytes:
+        """The plan as compact JSON with sorted keys: what :attr:`content_hash`
+        hashes and what the plan cache stores under that hash."""
+        import json
+
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical JSON: equal plans hash equal, in any process."""
         import hashlib  # loads OpenSSL (~3 ms): only when a hash is asked for
-        import json
 
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.canonical_json()).hexdigest()
 
     # -- convenience ---------------------------------------------------
     @property

@@ -11,7 +11,7 @@ writable by group or others, and is created with mode 0700)::
 
     keys/<key>             one entry per request (see :func:`request_key`)
     keys/<key>.notes       compiler warnings, printed again on every hit
-    plans/<hash>.json      the plan as canonical JSON: sha256(bytes) == hash
+    plans/<hash>.json      the plan as canonical JSON (Plan.canonical_json): sha256(bytes) == hash
                            == Plan.content_hash, so the name proves the content
     plans/<hash>.marshal   the same plan in marshal form (Plan.to_marshal),
                            which child processes read without importing json
@@ -264,13 +264,6 @@ def lookup(root: str, key: str) -> CachedPlan | None:
     return CachedPlan(plan_path, notes.decode("utf-8", "replace") if notes else "", hit=True)
 
 
-def canonical_bytes(plan: Any) -> bytes:
-    """The plan exactly as :attr:`Plan.content_hash` hashes it."""
-    import json
-
-    return json.dumps(plan.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def trigger_modules(plan: Any) -> list[str] | None:
     """Module names whose import must start the session, or ``None`` when the
     plan must start at once.
@@ -297,7 +290,7 @@ def trigger_modules(plan: Any) -> list[str] | None:
 def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int) -> CachedPlan:
     """Write the plan (and, when ``key`` is given and no source changed while
     compiling, the entry that finds it again)."""
-    data = canonical_bytes(plan)
+    data = plan.canonical_json()
     plan_hash = digest(data)
     plans = os.path.join(root, "plans")
     os.makedirs(plans, mode=0o700, exist_ok=True)
