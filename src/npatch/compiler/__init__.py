@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from npatch.compiler.build import BUILDERS, Draft, build_rewrite
-from npatch.compiler.checks import check_drafts, check_disables, check_options
+from npatch.compiler.checks import check_disables, check_drafts, check_options, check_resolved, check_rewrite_ids
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
 from npatch.plan import ManifestInfo, Op, Plan, PlanError, Target, freeze
-
-RESOLVE_MODES = tuple(RESOLVERS)
-
 
 @dataclass
 class CompileResult:
@@ -63,19 +60,15 @@ def compile_manifests(
                 rewrites.append(build_rewrite(manifest, entry))
             else:
                 drafts.extend(BUILDERS[entry.table](manifest, entry))
-        if manifest.when is not None:
-            for draft in drafts:
-                if draft.manifest is manifest:
-                    draft.when = manifest.when if draft.when is None else ("and", manifest.when, draft.when)
-                    draft.when_text = manifest.when_text if draft.when_text is None else f"({manifest.when_text}) and ({draft.when_text})"
-    errors = check_options(manifests, options) + check_drafts(drafts) + _check_rewrite_ids(rewrites, manifests)
+    errors = check_options(manifests, options) + check_drafts(drafts) + check_rewrite_ids(rewrites)
     disabled, disable_errors = check_disables(manifests, drafts, disable or [])
     if errors or disable_errors:
         raise ManifestErrors(errors + disable_errors)
     resolver = RESOLVERS[resolve](paths)
     diagnostics: list[Diagnostic] = []
     enabled = [draft for draft in drafts if draft.name not in disabled]
-    prelude = [_resolve(d, RESOLVERS["none"](paths), [], options) for d in enabled if d.kind in ("alias", "stub")]
+    unresolved = RESOLVERS["none"](paths)
+    prelude = [_resolve(d, unresolved, [], options) for d in enabled if d.kind in ("alias", "stub")]
     resolver.prepare(Plan(ops=tuple(prelude), options=tuple(options.items())))
     try:
         ops = [_resolve(draft, resolver, diagnostics, options) for draft in enabled]
@@ -89,8 +82,6 @@ def compile_manifests(
     )
     plan = Plan(manifests=infos, options=tuple((k, freeze(v)) for k, v in options.items()), ops=tuple(ops),
                 rewrites=tuple(rewrites), disabled=tuple(sorted(disabled)))
-    from npatch.compiler.checks import check_resolved
-
     diagnostics.extend(check_resolved(plan))
     diagnostics = list(dict.fromkeys(diagnostics))  # sugar ops share one origin and source
     return CompileResult(plan, diagnostics, [str(m.file) for m in manifests], resolve)
@@ -128,21 +119,6 @@ def _as_manifest_error(diagnostic: Diagnostic):
     return ManifestError(diagnostic.message, file=origin.file, line=origin.line, col=origin.col, key=origin.key)
 
 
-def _check_rewrite_ids(rewrites: list, manifests: list) -> list:
-    from npatch.errors import ManifestError
-
-    seen: dict[str, Any] = {}
-    errors = []
-    for rewrite in rewrites:
-        first = seen.get(rewrite.id)
-        if first is not None:
-            o = rewrite.origin
-            errors.append(ManifestError(f"rewrite id {rewrite.id!r} is used twice", file=o.file, line=o.line, col=o.col,
-                                        key=o.key, hint=f"first at {first.origin.file}:{first.origin.line}:{first.origin.col}"))
-        seen.setdefault(rewrite.id, rewrite)
-    return errors
-
-
 def _split(text: str, resolver: Resolver, module_only: bool) -> tuple[Target, str]:
     """``text`` as a Target, and a note when a dotted path had to be guessed."""
     from npatch.dsl.grammar import parse_target
@@ -170,20 +146,21 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
         targets.append(target)
     source = None
     if draft.source is not None:
+        source_origin = draft.origin(draft.source_key)
         if draft.source_is_module:
             source = draft.source
-            _report(resolver, draft, Target(source), draft.origin(draft.source_key), diagnostics)
+            _report(resolver, draft, Target(source), source_origin, diagnostics)
         else:
             source_target, note = _split(draft.source, resolver, False)
             source = str(source_target)
             if note:
-                diagnostics.append(Diagnostic("warning", "assumed", note, draft.origin(draft.source_key), draft.name))
-            _report(resolver, draft, source_target, draft.origin(draft.source_key), diagnostics)
+                diagnostics.append(Diagnostic("warning", "assumed", note, source_origin, draft.name))
+            _report(resolver, draft, source_target, source_origin, diagnostics)
             if draft.kind == "replace" and targets:
                 why = resolver.compatible((targets[0].module, targets[0].qualname), (source_target.module, source_target.qualname))
                 if why:
                     diagnostics.append(Diagnostic("error", "incompatible", f"{source} cannot replace {targets[0]}: {why}",
-                                                  draft.origin(draft.source_key), draft.name))
+                                                  source_origin, draft.name))
     guard = None
     if draft.guard is not None:
         guard_target, _ = _split(draft.guard, resolver, False)

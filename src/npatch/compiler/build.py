@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from npatch.dsl.locate import KeyPath
+from npatch.dsl.locate import KeyPath, format_path
 from npatch.dsl.manifest import Entry, Manifest
+from npatch.dsl.model import PATCH_ACTIONS
 from npatch.plan import Origin, Rewrite, freeze
 
 
@@ -43,15 +44,17 @@ class Draft:
 
     def origin(self, key: str | None = None, index: int | None = None) -> Origin:
         path = self.entry_path + ((key,) if key else ()) + ((index,) if index is not None else ())
-        line, col = self.manifest.doc.position(path, value=key is not None)
-        from npatch.dsl.locate import format_path
-
-        return Origin(str(self.manifest.file), line, col, format_path(path))
+        return _origin(self.manifest, path, value=key is not None)
 
     def target_origin(self, index: int) -> Origin:
         if index == 0:
             return self.origin(self.target_key)
         return self.origin("also", index - 1)
+
+
+def _origin(manifest: Manifest, path: KeyPath, value: bool = False) -> Origin:
+    line, col = manifest.doc.position(path, value=value)
+    return Origin(str(manifest.file), line, col, format_path(path))
 
 
 Builder = Callable[[Manifest, Entry], list[Draft]]
@@ -66,14 +69,20 @@ def builder(table: str) -> Callable[[Builder], Builder]:
     return register
 
 
-def _common(manifest: Manifest, entry: Entry) -> dict[str, Any]:
+def common_keys(manifest: Manifest, entry: Entry) -> dict[str, Any]:
+    """Keys every table's drafts share; the manifest's own ``when`` is and-ed
+    in front of the entry's."""
     data = entry.data
+    when, when_text = entry.conditions.get("when"), data.get("when")
+    if manifest.when is not None:
+        when = manifest.when if when is None else ("and", manifest.when, when)
+        when_text = manifest.when_text if when_text is None else f"({manifest.when_text}) and ({when_text})"
     return {
         "manifest": manifest,
         "entry_path": entry.path,
         "priority": data.get("priority", 0),
-        "when": entry.conditions.get("when"),
-        "when_text": data.get("when"),
+        "when": when,
+        "when_text": when_text,
     }
 
 
@@ -82,7 +91,7 @@ def _alias(manifest: Manifest, entry: Entry) -> list[Draft]:
     data = entry.data
     return [Draft(kind="alias", name=data.get("name", f"alias:{data['target']}"), target_key="target",
                   targets=[data["target"]], source=data["source"], source_key="source", source_is_module=True,
-                  force=data.get("replace", False), targets_are_modules=True, **_common(manifest, entry))]
+                  force=data.get("replace", False), targets_are_modules=True, **common_keys(manifest, entry))]
 
 
 @builder("stub")
@@ -90,18 +99,18 @@ def _stub(manifest: Manifest, entry: Entry) -> list[Draft]:
     data = entry.data
     return [Draft(kind="stub", name=data.get("name", f"stub:{data['module']}"), target_key="module",
                   targets=[data["module"]], value=data.get("on-use", "error"), force=data.get("force", False),
-                  targets_are_modules=True, **_common(manifest, entry))]
+                  targets_are_modules=True, **common_keys(manifest, entry))]
 
 
 @builder("patch")
 def _patch(manifest: Manifest, entry: Entry) -> list[Draft]:
     data = entry.data
-    kind = next(k for k in ("replace", "wrap", "value", "delete", "call") if k in data)
+    kind = next(k for k in PATCH_ACTIONS if k in data)
     draft = Draft(
         kind=kind, name=data["name"], target_key="target", targets=[data["target"], *data.get("also", [])],
         guard=data.get("guard"), on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
         during=data.get("during"), rebind=data.get("rebind", False), targets_are_modules=kind == "call",
-        **_common(manifest, entry),
+        **common_keys(manifest, entry),
     )
     if kind in ("replace", "wrap", "call"):
         draft.source, draft.source_key = data[kind], kind
@@ -116,7 +125,7 @@ def _register(manifest: Manifest, entry: Entry) -> list[Draft]:
     name = data.get("op-name", f"register:{data['registry']}:{data['name']}")
     return [Draft(kind="register", name=name, target_key="registry", targets=[data["registry"]],
                   source=data["object"], source_key="object", value=data["name"], force=data.get("force", True),
-                  **_common(manifest, entry))]
+                  **common_keys(manifest, entry))]
 
 
 @builder("op")
@@ -125,7 +134,7 @@ def _op(manifest: Manifest, entry: Entry) -> list[Draft]:
     return [Draft(kind=data["kind"], name=data["name"], target_key="target", targets=[data["target"], *data.get("also", [])],
                   source=data.get("source"), source_key="source", value=data.get("value"),
                   on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
-                  force=data.get("force", False), **_common(manifest, entry))]
+                  force=data.get("force", False), **common_keys(manifest, entry))]
 
 
 @builder("brake")
@@ -143,12 +152,10 @@ def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
 
 
 def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
-    from npatch.dsl.locate import format_path
     from npatch.rewrite.kinds import kind_of
 
     data = entry.data
     kind = kind_of(data)[0]
-    line, col = manifest.doc.position(entry.path)
     params = data[kind]
     return Rewrite(
         id=data["id"], kind=kind, params=tuple((k, freeze(v)) for k, v in sorted(params.items())),
@@ -157,5 +164,5 @@ def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
         message=data.get("message", ""),
         examples=tuple((e["before"], e["after"]) for e in data.get("examples", ())),
         valid=tuple(data.get("valid", ())), manifest=manifest.name,
-        origin=Origin(str(manifest.file), line, col, format_path(entry.path)),
+        origin=_origin(manifest, entry.path),
     )

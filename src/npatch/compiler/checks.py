@@ -10,8 +10,9 @@ from typing import Any
 from npatch.compiler.build import Draft
 from npatch.compiler.resolve import Diagnostic
 from npatch.dsl.manifest import Manifest, did_you_mean
+from npatch.dsl.model import PATCH_ACTIONS
 from npatch.errors import ManifestError
-from npatch.plan import Origin, Plan
+from npatch.plan import Origin, Plan, Rewrite
 
 
 def _error(origin: Origin, message: str, hint: str = "") -> ManifestError:
@@ -30,7 +31,7 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
         if first is not None and first.kind == draft.kind == "alias" and first.source != draft.source:
             continue  # reported as a colliding alias, which says more
         if first is not None:
-            errors.append(_error(draft.origin("name") if draft.kind in ("replace", "wrap", "value", "delete", "call") else draft.origin(),
+            errors.append(_error(draft.origin("name") if draft.kind in PATCH_ACTIONS else draft.origin(),
                                  f"duplicate name {draft.name!r}", hint=f"first defined at {_at(first.origin())}; names must be unique across includes"))
         else:
             by_name[draft.name] = draft
@@ -130,10 +131,21 @@ def check_disables(manifests: list[Manifest], drafts: list[Draft], cli: list[str
     return disabled, errors
 
 
+def check_rewrite_ids(rewrites: list[Rewrite]) -> list[ManifestError]:
+    errors = []
+    seen: dict[str, Rewrite] = {}
+    for rewrite in rewrites:
+        first = seen.get(rewrite.id)
+        if first is not None:
+            errors.append(_error(rewrite.origin, f"rewrite id {rewrite.id!r} is used twice", hint=f"first at {_at(first.origin)}"))
+        seen.setdefault(rewrite.id, rewrite)
+    return errors
+
+
 def check_resolved(plan: Plan) -> list[Diagnostic]:
     """Warnings that need resolved targets: an op that also patches what another op replaced."""
     diagnostics = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str | None], str] = {}
     for op in plan.ops:
         if op.kind not in ("replace", "value", "delete"):
             continue
@@ -142,5 +154,5 @@ def check_resolved(plan: Plan) -> list[Diagnostic]:
             if key in seen and seen[key] != op.name:
                 diagnostics.append(Diagnostic("info", "overridden", f"{target} is changed by {seen[key]!r} and then by {op.name!r} (higher priority wins)",
                                               op.origin, op.name))
-            seen[str(target), op.during] = op.name
+            seen[key] = op.name
     return diagnostics

@@ -21,22 +21,18 @@ class Collected:
 
     manifests: list[Manifest] = field(default_factory=list)
     includes: dict[Path, list[Path]] = field(default_factory=dict)
-    roots: list[Path] = field(default_factory=list)
 
 
 def collect(specs: list[str]) -> Collected:
     result = Collected()
-    done: dict[Path, Manifest] = {}
     for spec in specs:
-        path = find_manifest(spec)
-        result.roots.append(path)
-        _visit(path, [], done, result)
+        _visit(find_manifest(spec), [], result)
     _check_unique_names(result.manifests)
     return result
 
 
-def _visit(path: Path, stack: list[Path], done: dict[Path, Manifest], result: Collected) -> None:
-    if path in done:
+def _visit(path: Path, stack: list[Path], result: Collected) -> None:
+    if path in result.includes:  # visited: includes are recorded once a manifest is done
         return
     manifest = load_manifest(path)
     stack = stack + [path]
@@ -52,9 +48,8 @@ def _visit(path: Path, stack: list[Path], done: dict[Path, Manifest], result: Co
             raise manifest.error(("manifest", "include", index), f"include cycle: {cycle}", value=True,
                                  hint="remove one of these includes")
         children.append(child)
-        _visit(child, stack, done, result)
+        _visit(child, stack, result)
     result.includes[path] = children
-    done[path] = manifest
     result.manifests.append(manifest)
 
 

@@ -193,9 +193,10 @@ class StaticIndex:
         return self._scopes[file]
 
     def _module_name(self, file: Path) -> str:
+        resolved = file.resolve()
         for root in self.paths:
             try:
-                rel = file.resolve().relative_to(root.resolve())
+                rel = resolved.relative_to(root.resolve())
             except ValueError:
                 continue
             parts = list(rel.with_suffix("").parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npatch.compiler.build import Draft
+from npatch.compiler.build import Draft, common_keys
 from npatch.dsl.manifest import Entry, Manifest
 
 #: (op name suffix, target, on-missing) for every step hook
@@ -41,12 +41,11 @@ def expand(table: str, manifest: Manifest, entry: Entry) -> list[Draft]:
 
     defaults = {key.name: key.default for key in TABLES[table].keys if key.default is not None}
     options: dict[str, Any] = {**defaults, **{k: v for k, v in data.items() if k != "when"}}
-    options.pop("when", None)
     drafts = []
     for suffix, target, on_missing in STEP_HOOKS:
         drafts.append(Draft(
-            kind="wrap", name=f"{table}:{suffix}", manifest=manifest, entry_path=entry.path, target_key="",
-            targets=[target], source=WRAPPERS[table], source_key="", options={**options, "hook": suffix},
-            on_missing=on_missing, priority=PRIORITIES[table], when=entry.conditions.get("when"), when_text=data.get("when"),
+            kind="wrap", name=f"{table}:{suffix}", target_key="", targets=[target], source=WRAPPERS[table],
+            source_key="", options={**options, "hook": suffix}, on_missing=on_missing,
+            **{**common_keys(manifest, entry), "priority": PRIORITIES[table]},
         ))
     return drafts
