@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from npatch.errors import UsageError
+from npatch.extensions import MANIFESTS_GROUP
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "manifests"
-ENTRY_POINT_GROUP = "npatch.manifests"
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _entry_point_manifests() -> list[Available]:
     from npatch.errors import NpatchWarning
 
     found = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(group=MANIFESTS_GROUP):
         try:
             found.append(_load_entry_point(ep))
         except UsageError as exc:
@@ -89,12 +89,10 @@ def _entry_point_manifests() -> list[Available]:
 
 def _entry_point_manifest(name: str) -> Available | None:
     """The entry point called ``name``; a broken one is an error naming its package."""
-    from importlib.metadata import entry_points
+    from npatch.extensions import entry_points  # scanned once per process, first distribution wins
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return _load_entry_point(ep)
-    return None
+    ep = entry_points(MANIFESTS_GROUP).get(name)
+    return None if ep is None else _load_entry_point(ep)
 
 
 def _load_entry_point(ep: Any) -> Available:

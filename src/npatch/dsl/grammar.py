@@ -15,7 +15,6 @@ PEP 440 versions.
 """
 from __future__ import annotations
 
-import difflib
 import keyword
 import os
 import re
@@ -26,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from npatch.conditions import FUNCTIONS, VARIABLES, VERSION_VARIABLES
+from npatch.dsl.manifest import did_you_mean
 from npatch.errors import ConditionError, Span
 
 __all__ = ["ParsedTarget", "parse_condition", "parse_target"]
@@ -201,11 +201,6 @@ def _unescape(token: str) -> str:
     return re.sub(r"\\(.)", r"\1", token[1:-1])
 
 
-def _did_you_mean(name: str, known: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"did you mean `{close[0]}`?" if close else ""
-
-
 class _Builder:
     """Turns a lark tree into condition tuples, checking names as it goes."""
 
@@ -250,7 +245,7 @@ class _Builder:
         name = str(tree.children[0])
         if name not in VARIABLES:
             known = [*VARIABLES, "true", "false"]
-            hint = _did_you_mean(name.lower() if name in ("True", "False") else name, known)
+            hint = did_you_mean(name.lower() if name in ("True", "False") else name, known)
             if not hint:
                 hint = f"variables are {', '.join(VARIABLES)}; quote text: '{name}'"
             raise self.error(f"unknown name `{name}`", _span(tree), hint)
@@ -262,7 +257,7 @@ class _Builder:
         span = _span(tree)
         fn = FUNCTIONS.get(name)
         if fn is None:
-            hint = _did_you_mean(name, FUNCTIONS) or f"functions are {', '.join(sorted(FUNCTIONS))}"
+            hint = did_you_mean(name, FUNCTIONS) or f"functions are {', '.join(sorted(FUNCTIONS))}"
             raise self.error(f"unknown function `{name}`",
                              Span(name_tok.start_pos, name_tok.end_pos), hint)
         args = tuple(self.build(a) for a in arguments.children) if arguments is not None else ()
@@ -282,7 +277,7 @@ class _Builder:
                              "e.g. option('allow_internal_format')")
         if self.options is not None and args[0][1] not in self.options:
             declared = ", ".join(sorted(self.options)) or "none"
-            hint = _did_you_mean(args[0][1], self.options) or f"declared options: {declared}"
+            hint = did_you_mean(args[0][1], self.options) or f"declared options: {declared}"
             raise self.error(f"option {args[0][1]!r} is not declared in [options]", arg_span, hint)
 
     def _cmp(self, tree: Any) -> Node:

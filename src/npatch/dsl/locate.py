@@ -12,6 +12,7 @@ fourth ``[[patch]]`` table, ``("patch", 3, "also", 1)`` for an array item.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +95,8 @@ class _Scanner:
 
     # -- positions -------------------------------------------------------
     def where(self, pos: int) -> tuple[int, int]:
-        lo, hi = 0, len(self.line_starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.line_starts[mid] <= pos:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo + 1, pos - self.line_starts[lo] + 1
+        line = bisect_right(self.line_starts, pos) - 1  # the last line starting at or before pos
+        return line + 1, pos - self.line_starts[line] + 1
 
     # -- lexing helpers --------------------------------------------------
     def skip_ws(self, newlines: bool) -> None:

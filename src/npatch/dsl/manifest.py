@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from npatch.dsl.locate import KeyPath, Located, load
+from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
 from npatch.errors import ConditionError, ManifestError, ManifestErrors
 
@@ -54,7 +55,7 @@ class Manifest:
         return self.doc.error(path, message, **kw)
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 
@@ -219,14 +220,8 @@ class _Checker:
         # the span is inside the string; +1 skips the opening quote
         self.errors.append(ManifestError(
             exc.message, file=self.doc.file, line=line, col=col + 1 + exc.span.start,
-            key=_fmt(path), hint=exc.hint or spec.doc, text=exc.text, span=exc.span,
+            key=format_path(path), hint=exc.hint or spec.doc, text=exc.text, span=exc.span,
         ))
-
-
-def _fmt(path: KeyPath) -> str:
-    from npatch.dsl.locate import format_path
-
-    return format_path(path)
 
 
 def _extra_keys(table: Table) -> set[str]:
