@@ -74,11 +74,6 @@ def entry_points(group: str) -> dict[str, Any]:
     return found
 
 
-def forget() -> None:
-    """Drop the cached entry-point lists (after installing a package in-process)."""
-    _ENTRY_POINTS.clear()
-
-
 def distribution(ep: Any) -> str:
     """``name version`` of the distribution that declares ``ep``, for messages."""
     dist = getattr(ep, "dist", None)
@@ -252,5 +247,5 @@ def _is_builtin(group: str, name: str, found: Any) -> bool:
 
 __all__ = [
     "OPS_GROUP", "CONDITIONS_GROUP", "MANIFESTS_GROUP", "ExtensionError",
-    "Registry", "entry_points", "forget", "names", "load_op_kind", "load_condition_function", "load_all",
+    "Registry", "entry_points", "names", "load_op_kind", "load_condition_function", "load_all",
 ]

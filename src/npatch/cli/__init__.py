@@ -68,11 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for module in COMMAND_MODULES:
-        try:
-            importlib.import_module(f"npatch.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"npatch.cli.{module}":
-                raise
+        importlib.import_module(f"npatch.cli.{module}")
     from npatch import __version__
 
     parser = argparse.ArgumentParser(

@@ -89,9 +89,8 @@ def setup_run(parser: argparse.ArgumentParser) -> Handler:
 def _program_start(words: list[str]) -> int | None:
     """Where the program starts in ``run`` words without ``--``: the first
     ``-m`` or ``*.py`` that is not the value of an option."""
-    valued = {"--disable", "--set", "--report"}
     for index, word in enumerate(words):
-        if index and words[index - 1] in valued:
+        if index and words[index - 1] in _VALUED:
             continue
         if word == "-m" or word.endswith(".py"):
             return index
@@ -104,12 +103,12 @@ def _split(parser: argparse.ArgumentParser, args: argparse.Namespace,
     import argparse
 
     words = list(args.rest)
+    start = program_start(words) if callable(program_start) else None
     if "--" in words:
         cut = words.index("--")
         front, program = words[:cut], words[cut + 1:]
-    elif callable(program_start) and program_start(words) is not None:
-        cut = program_start(words)
-        front, program = words[:cut], words[cut:]
+    elif start is not None:
+        front, program = words[:start], words[start:]
     elif program_start is None:
         raise UsageError(f"missing `--` before the command: {parser.prog} MANIFEST... -- COMMAND [ARG...]")
     else:

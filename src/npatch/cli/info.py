@@ -75,12 +75,12 @@ def run_explain(args: argparse.Namespace) -> int:
     options = plan.options_dict
     applying = 0
     for op in plan.ops:
+        why = "; ".join(explain(op.when, options))
         if evaluate(op.when, options):
             applying += 1
-            why = "no condition" if op.when is None else "; ".join(explain(op.when, options))
             print(f"apply    {op.name}  ({op.kind} {op.target})  [{why}]")
         else:
-            print(f"skip     {op.name}  ({op.kind} {op.target})  because {'; '.join(explain(op.when, options))}")
+            print(f"skip     {op.name}  ({op.kind} {op.target})  because {why}")
     for name in plan.disabled:
         print(f"disabled {name}")
     print(f"{applying} of {len(plan.ops)} ops would apply here; {len(plan.disabled)} disabled")

@@ -58,10 +58,6 @@ class RewriteKind:
     examples: list[str] = field(default_factory=list)
 
     @property
-    def accepts(self) -> tuple[str, ...]:
-        return tuple(self.params)
-
-    @property
     def requires(self) -> tuple[str, ...]:
         return tuple(k for k, p in self.params.items() if p.required)
 
@@ -175,7 +171,7 @@ def map_string(value: str, mapping: dict[str, str]) -> str | None:
 
 
 # -- the kinds ------------------------------------------------------------------
-def _rename_check(p: dict[str, Any]) -> list[Problem]:
+def _from_differs_from_to(p: dict[str, Any]) -> list[Problem]:
     if p["from"] == p["to"]:
         return [("to", "`to` is the same as `from`: the rule would change nothing")]
     return []
@@ -194,15 +190,9 @@ rewrite_kind(RewriteKind(
                         "module to import when a use needs the new name spelled out "
                         "(default: the first component of `to`)", False, _dotted),
     },
-    extra_check=_rename_check,
+    extra_check=_from_differs_from_to,
     examples=['{ from = "torch.cuda.synchronize", to = "torch.npu.synchronize" }'],
 ))
-
-
-def _method_check(p: dict[str, Any]) -> list[Problem]:
-    if p["from"] == p["to"]:
-        return [("to", "`to` is the same as `from`: the rule would change nothing")]
-    return []
 
 
 rewrite_kind(RewriteKind(
@@ -212,7 +202,7 @@ rewrite_kind(RewriteKind(
         "from": Param("from", "identifier", "the method name to replace", True, _ident),
         "to": Param("to", "identifier", "the new method name", True, _ident),
     },
-    extra_check=_method_check,
+    extra_check=_from_differs_from_to,
     examples=['{ from = "cuda", to = "npu" }'],
 ))
 
@@ -258,8 +248,8 @@ def _import_check(p: dict[str, Any]) -> list[Problem]:
     for key in ("after", "name", "uses"):
         if key in p and mode != "add":
             problems.append((key, f"`{key}` goes with `add`"))
-    if mode == "from" and "to" in p and p["from"] == p["to"]:
-        problems.append(("to", "`to` is the same as `from`: the rule would change nothing"))
+    if mode == "from" and "to" in p:
+        problems += _from_differs_from_to(p)
     return problems
 
 

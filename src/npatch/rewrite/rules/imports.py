@@ -32,6 +32,7 @@ class ImportRule(Rule):
         self.name: str | None = params.get("name")
         self.after: str | None = params.get("after")
         self.uses: tuple[str, ...] = tuple(params.get("uses", ()))
+        self._uses_pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, self.uses)))  # once, not per file
         self.remove: str | None = params.get("remove")
         self.old: str | None = params.get("from")
         self.new: str | None = params.get("to")
@@ -92,7 +93,7 @@ class ImportRule(Rule):
 
     def _uses(self) -> bool:
         """The file mentions a ``uses`` word, or another rule's change brought one in."""
-        pattern = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, self.uses)))
+        pattern = self._uses_pattern
         return bool(pattern.search(self.ctx.text)) or any(
             e.type == "change" and pattern.search(e.after) for e in self.ctx.events)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import libcst as cst
 
-from npatch.rewrite.importutil import dotted, dotted_node, rename_import_line
+from npatch.rewrite.importutil import dotted, dotted_node, rename_import_line, under
 from npatch.rewrite.rules import Rule, rule
 
 
@@ -66,7 +66,7 @@ class RenameRule(Rule):
         if not self.old.endswith("." + rest):
             return updated
         base = self.old[: -len(rest) - 1]          # what `head` refers to
-        if self.new == base or self.new.startswith(base + "."):
+        if under(self.new, base):
             new_text = head + self.new[len(base):]
         else:
             top = self.new.split(".", 1)[0]

@@ -11,7 +11,7 @@ from typing import Any
 
 import libcst as cst
 
-from npatch.rewrite.importutil import dotted, under
+from npatch.rewrite.importutil import dotted, imports, under
 from npatch.rewrite.rules import Rule, rule
 
 
@@ -66,10 +66,8 @@ class UnsupportedRule(Rule):
         return updated
 
     def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            if any(under(dotted(alias.name) or "", n) for n in self.names):
-                self.ctx.unsupported(self, node)
-                return
+        if any(imports(node, n) for n in self.names):
+            self.ctx.unsupported(self, node)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if node.relative or node.module is None or not self.names:
