@@ -43,7 +43,7 @@ from npatch.plan import Op, Plan, Target
 from npatch.runtime.errors import PatchError
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
-from npatch.runtime.resolve import Skipped, SourceError, TargetMissing, describe
+from npatch.runtime.resolve import AttrUndo, Skipped, SourceError, TargetMissing, describe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
@@ -286,10 +286,10 @@ class Session:
         (``from .nms import nms`` in ``mmcv/ops/__init__``): what to put back
         there is the original of the op's first target, not the replacement."""
         old = getattr(undo, "old", None)
-        if old is None:
+        if old is None or len(slot.state.slots) < 2:  # only an op with `also` targets has re-exports
             return
         for other, _kind, earlier in self._stack:
-            if other.state is slot.state and hasattr(earlier, "old"):
+            if other.state is slot.state and isinstance(earlier, AttrUndo):  # not a rebound global
                 installed = getattr(earlier.parent, "__dict__", {}).get(earlier.name)
                 if installed is old:
                     undo.old = earlier.old
