@@ -167,10 +167,8 @@ class Session:
         with self._lock:
             stack, self._stack = self._stack, []
         for slot, kind, undo in reversed(stack):
-            if _APPLIED.get(slot.key) is slot:
-                del _APPLIED[slot.key]
             try:
-                kind.restore(undo)
+                _restore(slot, kind, undo)
             except Exception as exc:
                 failures.append(f"{slot.state.op.name} ({slot.target}): {describe(exc)}")
         if self in SESSIONS:
@@ -403,18 +401,21 @@ class Session:
             if state.during_state == "active":
                 self._during_end(state, f"while {name!r} was imported, which failed: {describe(exc)}")
 
+    def _take(self, chosen: set[int]) -> list[tuple[_Slot, OpKind, Any]]:
+        """Remove the undo records of the slots whose ids are in ``chosen`` from
+        the stack and return them, oldest first (call with the lock held)."""
+        taken = [entry for entry in self._stack if id(entry[0]) in chosen]
+        self._stack = [entry for entry in self._stack if id(entry[0]) not in chosen]
+        return taken
+
     def _reloading(self, name: str, applied: list[_Slot]) -> None:
         """``importlib.reload``: undo this module's ops; they apply again after it runs."""
         with self._lock:
             self._by_module.pop(name, None)
-            chosen = set(map(id, applied))
-            undos = [entry for entry in self._stack if id(entry[0]) in chosen]
-            self._stack = [entry for entry in self._stack if id(entry[0]) not in chosen]
+            undos = self._take(set(map(id, applied)))
             self._pending[name] = list(applied) + self._pending.get(name, [])
         for slot, kind, undo in reversed(undos):
-            if _APPLIED.get(slot.key) is slot:
-                del _APPLIED[slot.key]
-            kind.restore(undo)
+            _restore(slot, kind, undo)
             slot.status, slot.reason = "waiting", "reloading"
 
     def _during_begin(self, state: _OpState) -> None:
@@ -427,8 +428,7 @@ class Session:
         state.during_state = "done"
         chosen = set(map(id, state.slots))
         with self._lock:
-            undos = [entry for entry in self._stack if id(entry[0]) in chosen]
-            self._stack = [entry for entry in self._stack if id(entry[0]) not in chosen]
+            undos = self._take(chosen)
             for module_name in {slot.target.module for slot in state.slots}:
                 if module_name in self._pending:
                     self._pending[module_name] = [s for s in self._pending[module_name] if id(s) not in chosen]
@@ -436,12 +436,17 @@ class Session:
                     self._by_module[module_name] = [
                         s for s in self._by_module[module_name] if id(s) not in chosen]
         for slot, kind, undo in reversed(undos):
-            if _APPLIED.get(slot.key) is slot:
-                del _APPLIED[slot.key]
-            kind.restore(undo)
+            _restore(slot, kind, undo)
         for slot in state.slots:
             if slot.status == "applied":
                 slot.reason = reason
+
+
+def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
+    """Put one change back, releasing the op's process-wide key if this slot holds it."""
+    if _APPLIED.get(slot.key) is slot:
+        del _APPLIED[slot.key]
+    kind.restore(undo)
 
 
 __all__ = ["Session", "SESSIONS"]
