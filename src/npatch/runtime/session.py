@@ -200,7 +200,7 @@ class Session:
     # -- start-up ----------------------------------------------------------------
     def _prepare(self) -> None:
         watched: set[str] = set()
-        evaluate = None
+        verdicts: dict[Any, bool] = {}
         for op in self.plan.ops:
             state = _OpState(op)
             self._states.append(state)
@@ -212,10 +212,8 @@ class Session:
                 self._fail_state(state, f"unknown op kind {op.kind!r} (known: {', '.join(sorted(OP_KINDS))})")
                 continue
             if op.when is not None:
-                if evaluate is None:
-                    from npatch.conditions import evaluate
                 try:
-                    holds = evaluate(op.when, self.options)
+                    holds = self._condition(op.when, verdicts)
                 except Exception as exc:
                     cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
                     self._fail_state(state, f"condition {op.when_text or op.when!r}: {cause}", exc)
@@ -235,6 +233,19 @@ class Session:
                 continue
             state.slots = [_Slot(state, target) for target in op.targets]
         self._watched = frozenset(watched)
+
+    def _condition(self, when: Any, verdicts: dict[Any, bool]) -> bool:
+        """``evaluate(when)``, once per distinct condition in a start: the compiler
+        copies a manifest's ``when`` into each of its ops (236 of torch-npu's 240)."""
+        from npatch.conditions import evaluate
+
+        try:
+            return verdicts[when]
+        except KeyError:
+            holds = verdicts[when] = evaluate(when, self.options)
+            return holds
+        except TypeError:  # a condition built in code from lists is not hashable
+            return evaluate(when, self.options)
 
     def _start_slot(self, slot: _Slot, module_level: bool = False) -> None:
         """Apply at once to an imported module; otherwise wait: alias/stub slots
