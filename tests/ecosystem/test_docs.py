@@ -10,7 +10,7 @@ from pathlib import Path
 
 from npatch import docs
 from npatch.cli import COMMANDS, build_parser
-from npatch_testutil import REPO
+from npatch_testutil import REPO, run_python
 
 DOCS = REPO / "docs"
 
@@ -53,3 +53,19 @@ def test_check_mode_reports_and_write_mode_fixes(tmp_path: Path, capsys):
     assert "cli-reference.md is stale" in capsys.readouterr().err
     assert docs.main([str(tmp_path)]) == 0
     assert docs.main(["--check", str(tmp_path)]) == 0
+
+
+def test_commands_are_listed_in_one_order_whichever_module_was_imported_first():
+    # `npatch apply`'s fast path imports npatch.cli.apply before the parser is built
+    code = """
+        import sys
+        for name in sys.argv[1:]:
+            __import__(f"npatch.cli.{name}")
+        from npatch.cli import build_parser
+        parser = build_parser()
+        action = next(a for a in parser._actions if a.dest == "command")
+        print(" ".join(action.choices))
+    """
+    orders = {run_python(code, *first).stdout for first in ([], ["info", "apply"], ["diff"])}
+    assert len(orders) == 1, orders
+    assert orders.pop().split()[:3] == ["compile", "apply", "run"]  # COMMAND_MODULES order

@@ -15,7 +15,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `npatch apply` with a cached plan must start fast: no typing, no argparse
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     Handler = Callable[[argparse.Namespace], int]
     Setup = Callable[[argparse.ArgumentParser], Handler]
@@ -86,13 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"npatch {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for cmd in COMMANDS.values():
+    for cmd in _in_listed_order(COMMANDS.values()):
         sub = subparsers.add_parser(
             cmd.name, help=cmd.help, description=cmd.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(_handler=cmd.setup(sub))
     return parser
+
+
+def _in_listed_order(commands: Iterable[Command]) -> list[Command]:
+    """Commands by their module's place in :data:`COMMAND_MODULES`, then as
+    registered: registration order alone depends on which command module a
+    process happened to import first (``apply``'s fast path imports its own)."""
+    rank = {f"{__name__}.{module}": index for index, module in enumerate(COMMAND_MODULES)}
+    return sorted(commands, key=lambda cmd: rank.get(cmd.setup.__module__, len(rank)))
 
 
 def main(argv: list[str] | None = None) -> int:
