@@ -40,12 +40,17 @@ import importlib.util
 import operator
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from npatch.errors import NpatchError
 from npatch.extensions import CONDITIONS_GROUP, Registry, adopt_condition_function
+from npatch.plan import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # dataclasses and typing cost a child ~8 ms at its plan's start: annotations only
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    Node = Sequence[Any]
 
 __all__ = [
     "FUNCTIONS",
@@ -57,11 +62,8 @@ __all__ = [
     "explain",
 ]
 
-Node = Sequence[Any]
 
-
-@dataclass(frozen=True)
-class ConditionFunction:
+class ConditionFunction(Record):
     """One function callable from a condition; ``func(*args)`` or ``func(*args, options=...)``."""
 
     name: str
