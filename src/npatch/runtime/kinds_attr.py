@@ -44,12 +44,13 @@ def _split_descriptor(obj: Any) -> tuple[type | None, Any]:
     return None, obj
 
 
-def _existing(module: Any, target: Target) -> tuple[Any, str, Any]:
+def _existing(module: Any, target: Target) -> tuple[Any, str, Any, Any]:
+    """``(parent, name, owner, raw)``: the raw entry and the class (or object) whose dict holds it."""
     parent, name = locate(module, target.qualname)
-    _owner, raw = raw_lookup(parent, name)
+    owner, raw = raw_lookup(parent, name)
     if raw is MISSING:
         raise TargetMissing(f"{_where(parent)} has no attribute {name!r}")
-    return parent, name, raw
+    return parent, name, owner, raw
 
 
 def _where(parent: Any) -> str:
@@ -84,14 +85,14 @@ def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: 
 @op_kind("replace")
 def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Install the ``source`` object itself (kept in the original's descriptor kind)."""
-    parent, name, raw = _existing(module, target)
+    parent, name, _owner, raw = _existing(module, target)
     return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))
 
 
 @op_kind("wrap")
 def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Install ``make_wrapper(original, options)``; see the module docstring."""
-    parent, name, raw = _existing(module, target)
+    parent, name, _owner, raw = _existing(module, target)
     make_wrapper = ctx.resolve(op.source)
     _descriptor, original = _split_descriptor(raw)
     wrapper = make_wrapper(original, op.options_dict)
@@ -127,8 +128,7 @@ def apply_delete(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Attr
     An attribute inherited from a base class cannot be deleted from the
     subclass alone; that is an error naming the base that holds it.
     """
-    parent, name, _raw = _existing(module, target)
-    owner, _raw = raw_lookup(parent, name)
+    parent, name, owner, _raw = _existing(module, target)
     if isinstance(parent, type) and owner is not parent:
         raise TargetMissing(f"{_where(parent)}.{name} is inherited from {_where(owner)}; delete it there")
     undo = AttrUndo(parent, name)

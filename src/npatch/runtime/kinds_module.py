@@ -49,15 +49,19 @@ class CallUndo:
             self.undo()
 
 
+def _attribute(module: Any, target: Target) -> Any:
+    """What ``target.qualname`` names in ``module``; missing is :class:`TargetMissing`."""
+    parent, name = locate(module, target.qualname)
+    obj = getattr(parent, name, MISSING)
+    if obj is MISSING:
+        raise TargetMissing(f"{target.module!r} has no attribute {target.qualname!r}")
+    return obj
+
+
 @op_kind("call")
 def apply_call(ctx: ApplyContext, op: Op, target: Target, module: Any) -> CallUndo:
     """Run ``func(module, options)``; a callable result is kept as the undo."""
-    obj = module
-    if target.qualname:
-        parent, name = locate(module, target.qualname)
-        obj = getattr(parent, name, MISSING)
-        if obj is MISSING:
-            raise TargetMissing(f"{target.module!r} has no attribute {target.qualname!r}")
+    obj = _attribute(module, target) if target.qualname else module
     func = ctx.resolve(op.source)
     return CallUndo(func(obj, op.options_dict))
 
@@ -81,10 +85,7 @@ class EntryUndo:
 @op_kind("register")
 def apply_register(ctx: ApplyContext, op: Op, target: Target, module: Any) -> EntryUndo:
     """Put ``source`` in the registry at ``target`` under the name ``value``."""
-    parent, name = locate(module, target.qualname)
-    registry = getattr(parent, name, MISSING)
-    if registry is MISSING:
-        raise TargetMissing(f"{target.module!r} has no attribute {target.qualname!r}")
+    registry = _attribute(module, target)
     entries = getattr(registry, "_module_dict", None)
     if not isinstance(entries, dict):
         raise TypeError(f"{target} is a {type(registry).__name__}, not an OpenMMLab Registry (no _module_dict)")

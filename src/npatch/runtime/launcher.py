@@ -135,14 +135,10 @@ def python_flag_problem(argv: list[str]) -> str | None:
 def prepare_report(path: str) -> str:
     """Absolute report path, with leftovers of an earlier run removed and an
     empty report written, so the file always reflects this run."""
-    path = os.path.abspath(path)
-    parts = path + ".d"
-    os.makedirs(parts, exist_ok=True)
-    for name in os.listdir(parts):
-        if name.endswith(".json") and name[:-5].isdigit():
-            os.unlink(os.path.join(parts, name))
-    from npatch.runtime.reportfiles import write_merged
+    from npatch.runtime.reportfiles import clear_parts, write_merged
 
+    path = os.path.abspath(path)
+    clear_parts(path)
     write_merged(path, [])
     return path
 
@@ -245,8 +241,7 @@ def read_plan(path: str) -> Any:
         except (OSError, PlanError):
             pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
     try:
-        with open(path, encoding="utf-8") as handle:
-            return Plan.from_json(handle.read())
+        return Plan.load(path)
     except OSError as exc:
         raise PlanLoadError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+
+from npatch.plan import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a reporting child imports this at exit: no typing, no dataclasses
+    from typing import Any
 
 STATUSES = ("applied", "waiting", "skipped", "disabled", "failed")
 
 
-@dataclass
-class OpStatus:
+class OpStatus(Record):
     """The outcome of one op.  ``target`` is the first target, as text."""
 
     name: str
@@ -33,7 +36,7 @@ class OpStatus:
     status: str
     reason: str = ""
     manifest: str = ""
-    targets: list[dict[str, str]] = field(default_factory=list)
+    targets: tuple[dict[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +88,7 @@ def collect_statuses(states: list, disabled: frozenset[str], plan: Any) -> list[
         op = state.op
         seen.add(op.name)
         status, reason = _status_of(state)
-        targets = [{"target": str(s.target), "status": s.status, "reason": s.reason} for s in state.slots]
+        targets = tuple({"target": str(s.target), "status": s.status, "reason": s.reason} for s in state.slots)
         out.append(OpStatus(op.name, op.kind, str(op.targets[0]) if op.targets else "", status, reason,
                             op.manifest, targets))
     for name in sorted(disabled - seen):

@@ -34,7 +34,10 @@ import os
 import sys
 from json import dumps as _dumps
 from json import loads as _loads
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported at start-up by every reporting child: no typing
+    from typing import Any
 
 #: the merged status of an op is the first of these that any process reports
 STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
@@ -42,6 +45,20 @@ STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
 
 def _parts_dir(report: str) -> str:
     return report + ".d"
+
+
+def _is_part(name: str) -> bool:
+    """``<pid>.json``: one process's part of the report."""
+    return name.endswith(".json") and name[:-5].isdigit()
+
+
+def clear_parts(report: str) -> None:
+    """Remove the parts an earlier run left (the directory is made if needed)."""
+    parts = _parts_dir(report)
+    os.makedirs(parts, exist_ok=True)
+    for name in os.listdir(parts):
+        if _is_part(name):
+            os.unlink(os.path.join(parts, name))
 
 
 def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -83,7 +100,7 @@ def read_parts(report: str) -> list[dict[str, Any]]:
     except OSError:
         return []
     for name in names:
-        if not (name.endswith(".json") and name[:-5].isdigit()):
+        if not _is_part(name):
             continue
         try:
             with open(os.path.join(parts, name), encoding="utf-8") as handle:
