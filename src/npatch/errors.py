@@ -48,6 +48,10 @@ class Span:
     def __repr__(self) -> str:
         return f"Span(start={self.start}, end={self.end})"
 
+    def underline(self, text: str) -> str:
+        """``text`` and a line of carets under this span, both indented four spaces."""
+        return f"    {text}\n    {' ' * self.start}{'^' * max(1, self.end - self.start)}"
+
 
 class ManifestError(NpatchError):
     """One located problem in a manifest."""
@@ -84,9 +88,7 @@ class ManifestError(NpatchError):
             head += f"{self.key}: "
         lines = [head + self.message]
         if self.text is not None and self.span is not None:
-            lines.append(f"    {self.text}")
-            width = max(1, self.span.end - self.span.start)
-            lines.append("    " + " " * self.span.start + "^" * width)
+            lines.append(self.span.underline(self.text))
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
@@ -114,6 +116,5 @@ class ConditionError(NpatchError):
         self.hint = hint
 
     def __str__(self) -> str:
-        width = max(1, self.span.end - self.span.start)
-        out = f"{self.message}\n    {self.text}\n    {' ' * self.span.start}{'^' * width}"
+        out = f"{self.message}\n{self.span.underline(self.text)}"
         return out + (f"\n  hint: {self.hint}" if self.hint else "")

@@ -75,13 +75,6 @@ def reset() -> None:
     _configured, _level, _handler = False, None, None
 
 
-def get_logger(name: str = "") -> Any:
-    """``logging.getLogger("npatch.NAME")``: for code off the start-up path."""
-    import logging
-
-    return logging.getLogger(f"{LOGGER}.{name}" if name else LOGGER)
-
-
 def _log(level: int, name: str, msg: str, args: tuple[Any, ...]) -> None:
     if _level is None and "logging" not in sys.modules:
         return
@@ -102,4 +95,4 @@ def info(name: str, msg: str, *args: Any) -> None:
     _log(20, name, msg, args)
 
 
-__all__ = ["ENV", "LEVELS", "configure", "reset", "get_logger", "debug", "info"]
+__all__ = ["ENV", "LEVELS", "configure", "reset", "debug", "info"]
