@@ -38,12 +38,6 @@ def to_cpu(device: Any, ordinals: bool = True) -> Any:
     return CPU if is_cuda_device(device, ordinals) else device
 
 
-def _wraps(original: Any, wrapper: Callable[..., Any]) -> Callable[..., Any]:
-    """``functools.update_wrapper`` that tolerates builtins without some attributes."""
-    functools.update_wrapper(wrapper, original)
-    return wrapper
-
-
 def _torchscript_alias(original: Any, wrapper: Callable[..., Any]) -> None:
     """Let TorchScript compile calls to the wrapper as the original's aten op.
 
@@ -81,7 +75,7 @@ def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Calla
         return original(*args, **kwargs)
 
     _torchscript_alias(original, factory)
-    return _wraps(original, factory)
+    return functools.update_wrapper(factory, original)
 
 
 def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
@@ -102,7 +96,7 @@ def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable
                 kwargs["device"] = CPU
         return original(self, *args, **kwargs)
 
-    return _wraps(original, to)
+    return functools.update_wrapper(to, original)
 
 
 def tensor_cuda(self: torch.Tensor, device: Any = None, non_blocking: bool = False,
@@ -141,7 +135,7 @@ def load(original: Callable[..., Any], options: dict[str, Any]) -> Callable[...,
     def load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
         return original(f, remap(map_location), *args, **kwargs)
 
-    return _wraps(original, load)
+    return functools.update_wrapper(load, original)
 
 
 def device_context_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
@@ -152,7 +146,7 @@ def device_context_init(original: Callable[..., Any], options: dict[str, Any]) -
     def __init__(self: Any, device: Any) -> None:
         original(self, to_cpu(device))
 
-    return _wraps(original, __init__)
+    return functools.update_wrapper(__init__, original)
 
 
 def device_constructors(original: Callable[[], Any], options: dict[str, Any]) -> Callable[[], Any]:
@@ -173,4 +167,4 @@ def device_constructors(original: Callable[[], Any], options: dict[str, Any]) ->
             result = cache[id(found)] = set(found) | {getattr(f, "__wrapped__", f) for f in found}
         return result
 
-    return _wraps(original, constructors)
+    return functools.update_wrapper(constructors, original)

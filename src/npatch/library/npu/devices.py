@@ -36,16 +36,16 @@ def to_npu(value: Any, ints: bool = False) -> Any:
     has its keys and values translated; with ``ints``, an int ``N`` (not a
     bool) → ``'npu:N'``, as ``Tensor.to(0)`` means device 0.
     """
-    import torch
-
     if isinstance(value, str):
         return value.replace("cuda", "npu", 1) if is_cuda_spec(value) else value
+    if isinstance(value, int) and not isinstance(value, bool):  # sizes, mostly: before the torch import
+        return f"npu:{value}" if ints else value
+    import torch
+
     if isinstance(value, torch.device):
         if value.type != "cuda":
             return value
         return torch.device("npu" if value.index is None else f"npu:{value.index}")
-    if ints and isinstance(value, int) and not isinstance(value, bool):
-        return f"npu:{value}"
     if isinstance(value, dict):
         return {to_npu(k): to_npu(v) for k, v in value.items()}
     return value
