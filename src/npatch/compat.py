@@ -257,13 +257,13 @@ class Patcher:
 def _step_hook_ops(table: str, options: dict) -> list[Op]:
     """The ``wrap`` ops a manifest's ``[brake]``/``[profile]`` table compiles
     into, with the compiler's own hook list and wrapper factories."""
-    from npatch.compiler.sugar import STEP_HOOKS, WRAPPERS
+    from npatch.compiler.sugar import PRIORITIES, STEP_HOOKS, WRAPPERS
     from npatch.plan import Op, Target, freeze
 
     return [
         Op(kind="wrap", name=f"{table}:{suffix}", targets=(Target.parse(target),), source=WRAPPERS[table],
            options=tuple(sorted((k, freeze(v)) for k, v in {**options, "hook": suffix}.items())),
-           on_missing=on_missing, priority=1000, manifest=_MANIFEST)
+           on_missing=on_missing, priority=PRIORITIES[table], manifest=_MANIFEST)
         for suffix, target, on_missing in STEP_HOOKS
     ]
 
