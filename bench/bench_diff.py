@@ -37,7 +37,7 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
-from harness import CommandFailed, interleave, npatch_command, summarize, user_env  # noqa: E402
+from harness import CommandFailed, interleave, npatch_command, paired, summarize, user_env  # noqa: E402
 
 PACKAGES = ("mmdet", "mmcv", "mmengine")
 MANIFEST = "cuda-to-npu"
@@ -140,8 +140,8 @@ def main() -> int:
     both = sorted(set(fast) & set(slow))
     mismatched = [f for f in both if fast[f] != slow[f]]
     only = sorted(set(fast) ^ set(slow))
-    wall_ratio = [b / a for a, b in zip(samples["wall"]["npatch diff"], samples["wall"]["naive codemod"], strict=True)]
-    cpu_ratio = [b / a for a, b in zip(samples["cpu"]["npatch diff"], samples["cpu"]["naive codemod"], strict=True)]
+    wall_ratio = paired(samples["wall"], "naive codemod", "npatch diff", "/")
+    cpu_ratio = paired(samples["cpu"], "naive codemod", "npatch diff", "/")
 
     def ms(name: str) -> dict[str, Any]:
         wall = summarize([x * 1000 for x in samples["wall"][name]], 0)
