@@ -35,7 +35,10 @@ reaches; this package holds what those ops install.  The decisions, and why:
   ``gloo``, DDP's ``device_ids``/``output_device`` are dropped (CPU modules
   take none), ``DataParallel`` becomes a transparent wrapper, and
   ``SyncBatchNorm`` synchronises its statistics with a differentiable
-  all-reduce, which the stock module refuses to do on the CPU.
+  all-reduce, which the stock module refuses to do on the CPU.  At exit,
+  gloo's worker threads are let finish before the interpreter winds down:
+  with torch 2.13 a loaded machine otherwise aborts a DDP run after its last
+  line now and then (``bench/gloo_exit_race.py`` counts it).
 
 Modules of this package are imported by the runtime while ``torch`` itself
 may still be importing (``torch.cuda`` and ``torch.distributed`` finish

@@ -11,11 +11,16 @@
   statistics are synchronised with a differentiable all-reduce instead, so
   ``convert_sync_batchnorm`` models train under torchrun with the same
   batch statistics as on GPUs.
+* Leaving gloo: at exit, gloo's worker threads get the GIL until none of them
+  runs (:func:`settle_gloo_workers` says why).
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
+import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,9 +56,16 @@ def _backend_and_device(arguments: dict[str, Any]) -> None:
         arguments["device_id"] = None
 
 
+def _init_arguments(arguments: dict[str, Any]) -> None:
+    _backend_and_device(arguments)
+    atexit.unregister(_settle_at_exit)  # once, however often the program initialises
+    atexit.register(_settle_at_exit)
+
+
 def init_process_group(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
-    """Wrap ``init_process_group``: nccl (or no backend) -> gloo, CUDA ``device_id`` dropped."""
-    return _rebinding(original, _backend_and_device)
+    """Wrap ``init_process_group``: nccl (or no backend) -> gloo, CUDA ``device_id``
+    dropped, and gloo's workers settled at exit."""
+    return _rebinding(original, _init_arguments)
 
 
 def new_group(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
@@ -66,6 +78,63 @@ def new_group(original: Callable[..., Any], options: dict[str, Any]) -> Callable
             arguments["device_id"] = None
 
     return _rebinding(original, change)
+
+
+# -- leaving gloo -------------------------------------------------------------------
+GLOO_WORKER = "pt_gloo_runloop"  # the name c10d::ProcessGroupGloo gives its worker threads
+
+
+def thread_states() -> list[tuple[str, str]]:
+    """``(name, state)`` of each thread of this process as ``/proc`` shows them
+    (state ``R``: running or ready to run); empty where there is no ``/proc``."""
+    states = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return states
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat") as file:
+                stat = file.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        close = stat.rindex(")")
+        states.append((stat[stat.index("(") + 1:close], stat[close + 2:close + 3]))
+    return states
+
+
+def _gloo_worker_runs() -> bool:
+    return (GLOO_WORKER, "R") in thread_states()
+
+
+def settle_gloo_workers(pause: float = 0.002, limit: float = 1.0) -> None:
+    """Release the GIL until no gloo worker thread runs (two quiet looks in a
+    row, at most ``limit`` seconds).
+
+    Why: a gloo worker drops its reference to a finished collective after
+    waking the caller, and when it drops the last one it frees the work's
+    tensors, which for tensors made in Python takes the GIL.  If the worker
+    is scheduled late (a loaded machine) and the main thread has meanwhile
+    reached interpreter finalization, ``take_gil`` ends the worker with
+    ``pthread_exit`` inside a ``noexcept`` destructor and the process aborts
+    (``terminate called without an active exception``, SIGABRT, after the
+    program's last line).  ``destroy_process_group`` cannot prevent it: with
+    torch 2.13 the group outlives it, since ``torch.distributed.nn.functional``
+    (imported by DDP through ``torch._dynamo``) keeps ``group.WORLD`` as a
+    default argument.  Run at exit while the interpreter is whole, this lets
+    every pending release finish first.  Plain CPU torch has the same race
+    (a DDP program ending in ``barrier()``); it is fixed here because the
+    manifest is what put the program on gloo."""
+    deadline = time.monotonic() + limit
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(pause)
+        quiet = 0 if _gloo_worker_runs() else quiet + 1
+
+
+def _settle_at_exit() -> None:
+    if any(name == GLOO_WORKER for name, _ in thread_states()):
+        settle_gloo_workers()
 
 
 def barrier(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
