@@ -39,3 +39,11 @@ def run_npatch(*args: str, cwd: Path | None = None, env: dict[str, str] | None =
         [sys.executable, "-m", "npatch", *args],
         cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout, input=input,
     )
+
+
+def torchrun() -> list[str]:
+    """The ``torchrun`` console script users type, next to this interpreter
+    when installed there; ``python -m torch.distributed.run`` otherwise (a
+    venv that sees torch through ``--system-site-packages`` has no script)."""
+    script = Path(sys.executable).parent / "torchrun"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "torch.distributed.run"]

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from npatch_testutil import clean_env, run_npatch, run_python
+from npatch_testutil import clean_env, run_npatch, run_python, torchrun
 
 TRAIN = Path(__file__).resolve().parents[2] / "examples" / "train_cuda.py"
-TORCHRUN = Path(sys.executable).parent / "torchrun"
 STEP = re.compile(r"^rank (\d+) step (\d+) loss (\S+)", re.M)
 
 
@@ -66,7 +65,7 @@ def test_the_trainer_trains_under_torchrun_ddp_over_gloo(tmp_path, env):
     # Each rank's stdout goes to its own file (--redirects 1): two ranks writing
     # to one pipe may interleave inside a line, which is torchrun's business, not ours.
     logs = tmp_path / "logs"
-    proc = run_npatch("apply", "cuda-to-cpu", "--", str(TORCHRUN), "--nproc_per_node", "2",
+    proc = run_npatch("apply", "cuda-to-cpu", "--", *torchrun(), "--nproc_per_node", "2",
                       "--log-dir", str(logs), "--redirects", "1", str(TRAIN),
                       "--checkpoint", str(tmp_path / "c.pt"), env=env, timeout=600)
     outputs = [f.read_text() for f in sorted(logs.rglob("stdout.log"))]

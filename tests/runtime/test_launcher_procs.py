@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from npatch_testutil import torchrun
 from test_launcher import MANIFEST, PY, SHOW, env, manifest, npatch, ok, write  # noqa: F401 - fixtures
 
 BOOTSTRAP = str(Path(__import__("npatch.runtime.launcher").runtime.launcher.BOOTSTRAP_DIR))
@@ -65,11 +66,9 @@ def test_torchrun_ranks_apply_the_plan(tmp_path, env, manifest):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     report = tmp_path / "r.json"
-    script_path = Path(PY).parent / "torchrun"  # the console script users type, when installed
-    launcher = [str(script_path)] if script_path.exists() else [PY, "-m", "torch.distributed.run"]
-    torchrun = [*launcher, "--nnodes", "1", "--nproc_per_node", "2",
+    launcher = [*torchrun(), "--nnodes", "1", "--nproc_per_node", "2",
                 "--master_addr", "127.0.0.1", "--master_port", str(port)]
-    proc = ok(npatch("apply", "--report", report, manifest, "--", *torchrun, script, env=env, timeout=600))
+    proc = ok(npatch("apply", "--report", report, manifest, "--", *launcher, script, env=env, timeout=600))
     assert proc.stdout.count("applied on 2 ranks") == 2, proc.stdout + proc.stderr
     data = json.loads(report.read_text())
     ranks = {p["rank"]: p for p in data["processes"] if p["rank"] is not None}
