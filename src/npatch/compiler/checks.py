@@ -37,6 +37,25 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
             by_name[draft.name] = draft
     errors += _same_target_same_priority(drafts)
     errors += _colliding_aliases(drafts)
+    errors += _module_only_targets(drafts)
+    return errors
+
+
+#: kinds that change an attribute of their target: ``json:`` (the module itself) names nothing to change
+_ATTRIBUTE_KINDS = frozenset({"replace", "wrap", "value", "delete", "register"})
+
+
+def _module_only_targets(drafts: list[Draft]) -> list[ManifestError]:
+    errors = []
+    for draft in drafts:
+        if draft.kind not in _ATTRIBUTE_KINDS:
+            continue
+        for index, target in enumerate(draft.targets):
+            module, colon, qualname = target.partition(":")
+            if colon and not qualname:
+                errors.append(_error(draft.target_origin(index), f"{target!r} names the module {module!r} itself, "
+                                     f"not an attribute a `{draft.kind}` can change",
+                                     hint=f"write {module}:NAME"))
     return errors
 
 

@@ -75,6 +75,8 @@ def locate(module: Any, qualname: str) -> tuple[Any, str]:
     is inherited): an op on ``Leaf.f`` must not change ``Base``.
     """
     parts = qualname.split(".")
+    if not all(parts):  # "" (a target written `json:`) or `a..b` in a plan not made by the compiler
+        raise TargetMissing(f"{qualname!r} names no attribute of {getattr(module, '__name__', '?')!r}")
     obj = module
     for i, part in enumerate(parts[:-1]):
         try:
