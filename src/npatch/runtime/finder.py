@@ -182,5 +182,34 @@ class Finder:
         self.names = frozenset(names)
 
 
+class _Loaded:
+    """The loader of :func:`loaded_spec`: gives back the module it was made for
+    and puts the module's real ``__spec__`` back, executing nothing."""
+
+    def __init__(self, module: Any, spec: Any) -> None:
+        self.module = module
+        self.spec = spec
+
+    def create_module(self, spec: ModuleSpec) -> Any:
+        return self.module
+
+    def exec_module(self, module: Any) -> None:
+        module.__spec__ = self.spec
+
+
+def loaded_spec(module: Any) -> ModuleSpec:
+    """A spec that makes the import in progress return ``module`` as it is.
+
+    For a finder whose ``find_spec`` imported the very name it was asked for
+    (a deferred plan's start evaluating ``version()`` or ``python_version``
+    imports ``email``, ``platform``...): whatever spec it returns, the import
+    system then uses the loaded module's ``__spec__`` and executes the module
+    a second time, so that ``__spec__`` is this one until the import ends.
+    """
+    spec = ModuleSpec(module.__name__, _Loaded(module, module.__spec__))
+    module.__spec__ = spec
+    return spec
+
+
 #: the process-wide finder; it is on ``sys.meta_path`` while any session is active
 FINDER = Finder()

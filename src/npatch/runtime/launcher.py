@@ -272,6 +272,7 @@ class _Deferred:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name not in self.modules:
             return None
+        before = sys.modules.get(name)
         with self.lock:
             if self.state == 1:  # the session's own start-up imports this name
                 return None
@@ -289,8 +290,11 @@ class _Deferred:
                         sys.meta_path.remove(self)
                     except ValueError:
                         pass
-        from npatch.runtime.finder import FINDER
+        from npatch.runtime.finder import FINDER, loaded_spec
 
+        module = sys.modules.get(name)
+        if module is not None and module is not before and getattr(module, "__spec__", None) is not None:
+            return loaded_spec(module)  # the start imported it (and patched it): not a second execution
         return FINDER.find_spec(name, path, target)
 
     def invalidate_caches(self) -> None:
