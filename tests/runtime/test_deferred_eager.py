@@ -18,6 +18,7 @@ installed before ``site`` runs the bootstrap (``python -S`` + ``site.main()``).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,25 +102,33 @@ def _synthetic(tmp_path: Path, key: str) -> Path:
     return path
 
 
-def _run(tmp_path: Path, manifest: str, order: list[str], targets: list[str], eager: bool) -> dict:
+def _run(tmp_path: Path, manifest: str | None, order: list[str], targets: list[str], eager: bool) -> dict:
+    """The probe under ``npatch apply`` (``-v`` when ``eager``), or without npatch (``manifest`` None)."""
     env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    flags = ["-v"] if eager else []
-    proc = run_npatch("apply", *flags, manifest, "--", sys.executable, "-S", "-c", PROBE,
-                      json.dumps(order), json.dumps(targets), cwd=tmp_path, env=env, timeout=600)
+    probe = [sys.executable, "-S", "-c", PROBE.replace("from npatch.runtime.launcher import SESSIONS", "SESSIONS = []")
+             if manifest is None else PROBE, json.dumps(order), json.dumps(targets)]
+    if manifest is None:
+        proc = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    else:
+        proc = run_npatch("apply", *(["-v"] if eager else []), manifest, "--", *probe, cwd=tmp_path, env=env,
+                          timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
     return json.loads(lines[0][len("PROBE "):])
 
 
-def _compare(tmp_path: Path, manifest: str, order: list[str]) -> dict:
+def _compare(tmp_path: Path, manifest: str, order: list[str], deferred_runs: int = 2,
+             baseline: dict | None = None) -> dict:
     plan = compile_manifests([manifest]).plan
     targets = sorted({str(t) for op in plan.ops for t in op.targets if t.qualname})
-    # twice: a deferred run caches the plan, the second uses the cache as users' later runs do
-    deferred = [_run(tmp_path, manifest, order, targets, eager=False) for _ in range(2)]
+    # a first deferred run compiles and caches the plan; later runs use the cache, as users' do
+    deferred = [_run(tmp_path, manifest, order, targets, eager=False) for _ in range(deferred_runs)]
     eager = _run(tmp_path, manifest, order, targets, eager=True)
+    # what executes twice without npatch (cv2 runs its cv2.mat_wrapper twice itself) is all that may
+    allowed = set((baseline or {}).get("twice", ()))
     for run in [*deferred, eager]:
-        assert run["twice"] == [], f"{manifest}: executed twice: {run['twice']}"
-        assert all(n in (None, 1) for n in run["executions"].values()), run["executions"]
+        assert set(run["twice"]) <= allowed, f"{manifest}: executed twice: {run['twice']}"
+        assert all(n in (None, 1) for name, n in run["executions"].items() if name not in allowed), run["executions"]
     for run in deferred:
         assert run["statuses"] == eager["statuses"], manifest
         assert run["objects"] == eager["objects"], manifest
@@ -155,10 +164,27 @@ def test_random_wrap_keeps_tempfile_random_one_class(wrappers):
 
 
 BUILTIN = sorted(p.stem for p in (REPO / "src" / "npatch" / "manifests").glob("*.toml"))
+#: manifests no other one includes: together they hold every op of every built-in manifest
+TOP_LEVEL = ["cuda-to-cpu", "cuda-to-npu", "mmcv-lite", "mmcv-npu", "mmcv-npu-v1"]
 
 
-@pytest.mark.parametrize("name", BUILTIN)
-def test_builtin_manifest_deferred_equals_eager(tmp_path, name):
+def _order(name: str) -> list[str]:
     plan = compile_manifests([name]).plan
-    modules = trigger_modules(plan) or sorted({t.module for op in plan.ops for t in op.targets})
-    _compare(tmp_path, name, modules)
+    return trigger_modules(plan) or sorted({t.module for op in plan.ops for t in op.targets})
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> dict:
+    """The probe without npatch, importing every module any built-in manifest names."""
+    order = sorted({module for name in TOP_LEVEL for module in _order(name)})
+    return _run(tmp_path_factory.mktemp("baseline"), None, order, [], eager=False)
+
+
+def test_top_level_manifests_include_every_builtin():
+    included = {m.name for name in TOP_LEVEL for m in compile_manifests([name]).plan.manifests}
+    assert included == set(BUILTIN)
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL)
+def test_builtin_manifest_deferred_equals_eager(tmp_path, name, baseline):
+    _compare(tmp_path, name, _order(name), deferred_runs=1, baseline=baseline)
