@@ -6,16 +6,20 @@ first (:class:`~npatch.runtime.resolve.AttrUndo`).
 
 Descriptor kind is kept: when the raw entry found through the MRO is a
 ``staticmethod`` or ``classmethod``, a plain replacement function is put in
-the same descriptor, so ``Cls.f`` behaves as before.  Otherwise the
-replacement object itself is installed (``Cls.__dict__["f"] is repl``): a
-replaced function costs nothing per call.  A ``property`` is replaced by
-exactly what ``source`` names: name a property object to keep a property.
+the same descriptor, so ``Cls.f`` behaves as before; when it is a
+``property``, the replacement becomes the getter of a new property that keeps
+the original's setter, deleter and doc (``C().prop`` stays an attribute, not
+a bound method).  Otherwise the replacement object itself is installed
+(``Cls.__dict__["f"] is repl``): a replaced function costs nothing per call.
+A replacement that is itself a descriptor (a property object, a
+staticmethod) keeps its own kind.
 
 A *wrap* op names a factory ``make_wrapper(original, options) -> callable``.
 ``original`` is the function as found: for a staticmethod or classmethod the
 underlying function (the result is put back in the same descriptor, and a
-classmethod's wrapper receives ``cls`` first), for an inherited method the
-one the MRO finds; ``options`` is the op's ``options`` table as a dict.
+classmethod's wrapper receives ``cls`` first), for a property its getter
+(the result becomes the getter), for an inherited method the one the MRO
+finds; ``options`` is the op's ``options`` table as a dict.
 
 A *guard* (``guard = "pkg:pred"``) makes a replace or wrap conditional per
 call: ``pred(*args, **kwargs)`` true runs the replacement, false the
@@ -37,10 +41,13 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
 _DESCRIPTORS = (staticmethod, classmethod)
 
 
-def _split_descriptor(obj: Any) -> tuple[type | None, Any]:
-    """``(staticmethod, f)`` for ``staticmethod(f)``; ``(None, obj)`` otherwise."""
+def _split_descriptor(obj: Any) -> tuple[Callable[[Any], Any] | None, Any]:
+    """``(staticmethod, f)`` for ``staticmethod(f)``; for a property its getter and
+    a maker of the same property around another getter; ``(None, obj)`` otherwise."""
     if isinstance(obj, _DESCRIPTORS):
         return type(obj), obj.__func__
+    if isinstance(obj, property):
+        return (lambda getter: property(getter, obj.fset, obj.fdel, obj.__doc__)), obj.fget
     return None, obj
 
 
@@ -71,10 +78,11 @@ def _guarded(guard: Callable[..., Any], replacement: Callable[..., Any],
 def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: Any) -> AttrUndo:
     """Put ``func`` at ``parent.name`` in ``raw``'s descriptor kind, with the guard."""
     descriptor, original = _split_descriptor(raw)
-    own_descriptor, func = _split_descriptor(func)
+    if isinstance(func, _DESCRIPTORS + (property,)):  # a descriptor of its own keeps its kind
+        own_descriptor, func = _split_descriptor(func)
+        descriptor = own_descriptor
     if op.guard:
         func = _guarded(ctx.resolve(op.guard), func, original)
-    descriptor = own_descriptor or descriptor
     new = descriptor(func) if descriptor is not None else func
     undo = AttrUndo(parent, name)
     setattr(parent, name, new)
