@@ -85,6 +85,7 @@ def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: 
         func = _guarded(ctx.resolve(op.guard), func, original)
     new = descriptor(func) if descriptor is not None else func
     undo = AttrUndo(parent, name)
+    ctx.changing(undo)
     setattr(parent, name, new)
     ctx.replaced(parent, name, raw, new)
     return undo
@@ -123,6 +124,7 @@ def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrU
 
         value = copy.deepcopy(value)
     undo = AttrUndo(parent, name)
+    ctx.changing(undo)
     setattr(parent, name, value)
     if raw is not MISSING:
         ctx.replaced(parent, name, raw, value)
@@ -142,5 +144,6 @@ def apply_delete(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Attr
     undo = AttrUndo(parent, name)
     if undo.old is MISSING:
         raise TargetMissing(f"{_where(parent)}.{name} is not an attribute of its own")
+    ctx.changing(undo)
     delattr(parent, name)
     return undo

@@ -114,6 +114,12 @@ class ApplyContext:
         if self.immediate:
             self.session._note_replaced(self.slot, parent, name, old, new)
 
+    def changing(self, undo: Any) -> None:
+        """Record ``undo`` before making the change it undoes, so that an
+        interrupt (KeyboardInterrupt) between the change and the end of
+        ``apply`` still leaves it for ``stop()`` to restore."""
+        self.session._push(self.slot, undo)
+
     def served(self, undo: Any) -> None:
         """A substitute module was created: record how to take it away again."""
         self.session._served(self.slot, undo)

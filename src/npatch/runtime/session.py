@@ -36,7 +36,7 @@ from __future__ import annotations
 import sys
 import types
 import warnings
-from _thread import RLock
+from _thread import RLock, get_ident
 
 from npatch.errors import NpatchError, NpatchWarning
 from npatch.plan import Op, Plan, Target
@@ -53,6 +53,8 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
 SESSIONS: list["Session"] = []
 #: effect key of an applied op -> the slot that applied it (idempotence)
 _APPLIED: dict[tuple, "_Slot"] = {}
+#: how long stop() waits for an op another thread is applying (then that thread restores it)
+STOP_WAIT_S = 5.0
 
 
 class _OpState:
@@ -72,13 +74,14 @@ class _OpState:
 class _Slot:
     """One (op, target) unit of work."""
 
-    __slots__ = ("state", "target", "status", "reason", "key")
+    __slots__ = ("state", "target", "status", "reason", "key", "pushed")
 
     def __init__(self, state: _OpState, target: Target) -> None:
         self.state = state
         self.target = target
         self.status = "waiting"
         self.reason = ""
+        self.pushed: tuple | None = None  # the stack entry its apply put there before changing anything
         op = state.op
         value = op.value
         try:
@@ -116,7 +119,8 @@ class Session:
         self._replaced: list[tuple[_Slot, Any, str, Any, Any]] | None = None
         self._watched: frozenset[str] = frozenset()
         self._lock = RLock()
-        self._phase = "new"
+        self._phase = "new"  # new -> active -> stopping -> stopped
+        self._applying: dict[int, int] = {}  # thread id -> ops it is applying now
 
     # -- public API -------------------------------------------------------------
     @property
@@ -152,8 +156,14 @@ class Session:
 
     def stop(self) -> None:
         """Restore everything this session changed, newest change first, and
-        unregister its import hook.  Stopping a stopped session does nothing."""
-        if self._phase != "active":
+        unregister its import hook.  Stopping a stopped session does nothing;
+        stopping again after a KeyboardInterrupt cut a stop short finishes it.
+
+        From the moment ``stop()`` is called no op starts applying; one that
+        another thread is applying is waited for (up to
+        :data:`STOP_WAIT_S`), and one that finishes later still is restored
+        by that thread at once."""
+        if self._phase not in ("active", "stopping"):
             return
         newer = SESSIONS[SESSIONS.index(self) + 1:] if self in SESSIONS else []
         if newer:
@@ -161,20 +171,39 @@ class Session:
                           "stopping those first", NpatchWarning, stacklevel=2)
             for session in reversed(newer):
                 session.stop()
-        self._phase = "stopped"
-        FINDER.remove(self)
-        failures = []
         with self._lock:
-            stack, self._stack = self._stack, []
-        for slot, kind, undo in reversed(stack):
+            self._phase = "stopping"
+        FINDER.remove(self)
+        self._wait_for_other_threads()
+        failures = []
+        while True:  # pop after restoring: an interrupted stop() leaves the rest on the stack
+            with self._lock:
+                if not self._stack:
+                    self._phase = "stopped"
+                    break
+                entry = self._stack[-1]
+            slot, kind, undo = entry
             try:
                 _restore(slot, kind, undo)
             except Exception as exc:
                 failures.append(f"{slot.state.op.name} ({slot.target}): {describe(exc)}")
+            with self._lock:
+                if self._stack and self._stack[-1] is entry:
+                    self._stack.pop()
         if self in SESSIONS:
             SESSIONS.remove(self)
         if failures:
             warnings.warn("npatch: could not restore " + "; ".join(failures), NpatchWarning, stacklevel=2)
+
+    def _wait_for_other_threads(self) -> None:
+        """Let ops that other threads are applying finish and be recorded, so
+        they are restored in order with the rest."""
+        import time
+
+        me = get_ident()
+        deadline = time.monotonic() + STOP_WAIT_S
+        while any(count for ident, count in self._applying.items() if ident != me) and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def __enter__(self) -> "Session":
         return self.start()
@@ -260,6 +289,20 @@ class Session:
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
+        me = get_ident()
+        with self._lock:
+            if self._phase != "active":  # a late arrival: the session is stopping
+                return
+            self._applying[me] = self._applying.get(me, 0) + 1
+        try:
+            self._apply_counted(slot, module, immediate)
+        finally:
+            with self._lock:
+                self._applying[me] -= 1
+                if not self._applying[me]:
+                    del self._applying[me]
+
+    def _apply_counted(self, slot: _Slot, module: Any, immediate: bool) -> None:
         holder = _APPLIED.get(slot.key)
         if holder is not None and holder is not slot:
             slot.status = "applied"
@@ -269,26 +312,62 @@ class Session:
         try:
             undo = state.kind.apply(ApplyContext(self, slot, immediate), state.op, slot.target, module)
         except Skipped as exc:
+            self._unpush(slot)
             slot.status, slot.reason = "skipped", str(exc)
         except TargetMissing as exc:
+            self._unpush(slot)
             self._missing(slot, exc)
         except SourceError as exc:
+            self._unpush(slot)
             self._fail(slot, str(exc), exc)
         except PatchError:
+            self._unpush(slot)
             raise
         except Exception as exc:
+            self._unpush(slot)
             self._fail(slot, describe(exc), exc)
+        except BaseException:  # KeyboardInterrupt: the pushed record stays for stop() to restore
+            slot.pushed = None
+            raise
         else:
             self._record(slot, undo)
             with self._lock:
                 self._by_module.setdefault(slot.target.module, []).append(slot)
 
+    def _push(self, slot: _Slot, undo: Any) -> None:
+        """Put ``undo`` on the stack before the change it undoes is made (an
+        interrupt right after the change must find it there)."""
+        entry = (slot, slot.state.kind, undo)
+        with self._lock:
+            self._stack.append(entry)
+            slot.pushed = entry
+
+    def _unpush(self, slot: _Slot) -> None:
+        """The apply that pushed a record did not finish: restore and drop it."""
+        entry, slot.pushed = slot.pushed, None
+        if entry is None:
+            return
+        entry[1].restore(entry[2])
+        with self._lock:
+            for index in range(len(self._stack) - 1, -1, -1):
+                if self._stack[index] is entry:
+                    del self._stack[index]
+                    break
+
     def _record(self, slot: _Slot, undo: Any) -> None:
         with self._lock:
-            self._adopt_original(slot, undo)
-            self._stack.append((slot, slot.state.kind, undo))
-        _APPLIED[slot.key] = slot
-        slot.status, slot.reason = "applied", ""
+            late = self._phase == "stopped"
+            if not late:
+                self._adopt_original(slot, undo)
+                if slot.pushed is None or slot.pushed[2] is not undo:
+                    self._stack.append((slot, slot.state.kind, undo))
+                slot.pushed = None
+                _APPLIED[slot.key] = slot
+                slot.status, slot.reason = "applied", ""
+        if late:  # stop() has finished meanwhile: this change must not stay
+            self._unpush(slot)
+            slot.state.kind.restore(undo)
+            slot.status, slot.reason = "waiting", "the session stopped while this op applied (restored)"
 
     def _adopt_original(self, slot: _Slot, undo: Any) -> None:
         """A re-export (``also``) made after the op applied copied the replacement
