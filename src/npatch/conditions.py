@@ -5,26 +5,33 @@ A condition is parsed once, at compile time, by
 JSON round trip; both are accepted here)::
 
     ("or", a, b)   ("and", a, b)   ("not", a)
-    ("cmp", op, left, right)        op: == != < <= > >= in "not in"
-    ("str", "text")  ("bool", True)  ("var", "python_version" | "platform")
+    ("cmp", op, left, right)        op: == != < <= > >= ~= in "not in"
+    ("str", "text")  ("num", "3.5")  ("bool", True)  ("var", "python_version" | "platform")
     ("call", name, (arg, ...))
 
 This module runs inside every patched process (it is imported by the
-runtime's bootstrap), so it imports nothing heavy: no lark, no tomli, and
-``packaging`` only when a version comparison actually happens.
+runtime's bootstrap), so it imports nothing heavy: no lark, no tomli, no
+``packaging`` (versions are :mod:`npatch.pep440`'s, which imports ``re`` when
+first used).
 
 Semantics, chosen on purpose:
 
 * ``and`` / ``or`` short-circuit, so ``importable('x') and version('x') > '1'``
   never looks at ``x`` when it cannot be imported.
 * A comparison is a *version comparison* when either side is ``version(...)``
-  or ``python_version``, and every ordering comparison (``< <= > >=``) is one.
-  Ordering is plain :class:`packaging.version.Version` ordering: pre-releases
-  and local builds take part (``'2.6.0a0+git1234' >= '2.0'`` and ``< '3'`` are
-  both true, and ``'3.0.0a0' < '3'`` is true, unlike a ``SpecifierSet``).
-  ``==`` / ``!=`` follow PEP 440's ``==`` specifier: a literal without a local
-  label ignores the other side's (``version('torch') == '2.13.0'`` is true
-  for ``2.13.0+cpu``) and ``'2.*'`` matches by prefix.
+  or ``python_version``, when it uses ``~=``, and for every ordering
+  comparison (``< <= > >=``) without a number literal.  A literal side is a
+  PEP 440 specifier, exactly as ``packaging.specifiers.SpecifierSet(op +
+  literal, prereleases=True)`` reads it (:mod:`npatch.pep440`, which needs
+  no ``packaging``): pre-releases take part (``'2.6.0a0+git1234' >= '2.0'``),
+  a local build is not greater than its public version
+  (``version('torch') > '2.13.0'`` is false and ``<= '2.13.0'`` true for
+  ``2.13.0+cpu``), ``== '2.13.0'`` ignores the other side's local label,
+  ``'2.*'`` matches by prefix and ``~= '2.1'`` means ``>= 2.1, == 2.*``.
+  Two run-time versions compare by plain PEP 440 order.
+* An unquoted number (``option('level') >= 3``) compares numerically with
+  the other side (a value that is no number is missing), unless that side is
+  a version.
 * A missing value (``version()`` of something not installed, ``env()`` of an
   unset variable without a default) compares false with ``== < <= > >= in``
   and true with ``!=`` and ``not in``, the negations.  A run-time value that is
@@ -268,7 +275,7 @@ def _option(name: str, *, options: Mapping[str, Any] | None) -> Any:
 def _value(node: Node, options: Mapping[str, Any] | None) -> Any:
     """The value of a value node (str, bool, var, call)."""
     kind = node[0]
-    if kind == "str":
+    if kind in ("str", "num"):
         return node[1]
     if kind == "bool":
         return bool(node[1])
@@ -303,37 +310,53 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _as_version(value: Any, node: Node, text: str) -> Any:
-    """A :class:`Version` for ``value``, or None; raises for a bad literal."""
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(_text(value))
-    except InvalidVersion:
-        if node[0] in ("str", "bool"):
-            raise NpatchError(
-                f"{_text(value)!r} is not a valid version (PEP 440) in {text}"
-            ) from None
-        return None
+_LITERALS = ("str", "bool", "num")
+#: ``literal OP x`` is ``x MIRROR[OP] literal``
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "~=": "~="}
 
 
-def _version_equal(left: Any, right: Any, lnode: Node, rnode: Node, text: str) -> bool | None:
-    """PEP 440 ``==``: a literal side acts as the specifier (``2.*``, local labels ignored)."""
-    from packaging.specifiers import InvalidSpecifier, Specifier
+def _version(value: Any, node: Node, text: str) -> Any:
+    """The parsed version of ``value``, or None; raises for a literal that is not one."""
+    from npatch import pep440
 
-    for lit, lit_node, other, other_node in ((right, rnode, left, lnode), (left, lnode, right, rnode)):
-        if lit_node[0] == "str" and other_node[0] != "str":
-            try:
-                spec = Specifier("==" + _text(lit))
-            except InvalidSpecifier:
-                raise NpatchError(f"{_text(lit)!r} is not a valid version (PEP 440) in {text}") from None
-            if _as_version(other, other_node, text) is None:
-                return None
-            return spec.contains(_text(other), prereleases=True)
-    lv, rv = _as_version(left, lnode, text), _as_version(right, rnode, text)
+    found = pep440.parse(_text(value))
+    if found is None and node[0] in _LITERALS:
+        raise NpatchError(f"{_text(value)!r} is not a valid version (PEP 440) in {text}")
+    return found
+
+
+def _version_compare(op: str, left: Any, right: Any, lnode: Node, rnode: Node, text: str) -> bool | None:
+    """PEP 440: a literal side is the specifier (``version('torch') > '2.13.0'``
+    reads as ``SpecifierSet('>2.13.0', prereleases=True)``, see :mod:`npatch.pep440`);
+    two run-time versions compare by plain version order."""
+    from npatch import pep440
+
+    if lnode[0] in _LITERALS and rnode[0] not in _LITERALS:
+        left, right, lnode, rnode, op = right, left, rnode, lnode, _MIRROR[op]
+    if rnode[0] in _LITERALS:
+        literal = _text(right)
+        why = pep440.check(op, literal)
+        if why is not None:
+            raise NpatchError(f"{literal!r} is not a valid version for {op} (PEP 440: {why}) in {text}")
+        candidate = _version(left, lnode, text)
+        return None if candidate is None else pep440.contains(op, literal, candidate)
+    lv, rv = _version(left, lnode, text), _version(right, rnode, text)
     if lv is None or rv is None:
         return None
-    return lv == rv
+    if op == "~=":
+        return pep440.check(op, _text(right)) is None and pep440.contains(op, _text(right), lv)
+    return _ORDER[op](lv.key, rv.key)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(_text(value))
+    except ValueError:
+        return None
 
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -341,12 +364,13 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
+    "==": operator.eq,
 }
 
 #: Operators that are the negation of another one: a missing operand makes them true.
 _NEGATED = {"!=": "==", "not in": "in"}
 
-_OPERATORS = frozenset({*_ORDER, *_NEGATED, "==", "in"})
+_OPERATORS = frozenset({*_ORDER, *_NEGATED, "in", "~="})
 
 
 def _compare(node: Node, options: Mapping[str, Any] | None) -> bool:
@@ -361,24 +385,21 @@ def _compare(node: Node, options: Mapping[str, Any] | None) -> bool:
 
 
 def _compare_positive(op: str, lnode: Node, rnode: Node, options: Mapping[str, Any] | None) -> bool | None:
-    """``op`` in ``== in < <= > >=``; None when a side is missing or not comparable."""
+    """``op`` in ``== in < <= > >= ~=``; None when a side is missing or not comparable."""
     left, right = _value(lnode, options), _value(rnode, options)
     if left is None or right is None:
         return None
     if op == "in":
         return _text(left) in _text(right)
-    versions = op in _ORDER or _is_version_node(lnode) or _is_version_node(rnode)
-    if not versions:
+    versioned = _is_version_node(lnode) or _is_version_node(rnode)
+    if not versioned and op != "~=" and "num" in (lnode[0], rnode[0]):
+        lv, rv = _number(left), _number(right)
+        return None if lv is None or rv is None else _ORDER[op](lv, rv)
+    if not versioned and op == "==":
         if isinstance(left, bool) and isinstance(right, bool):
             return left == right
         return _text(left) == _text(right)
-    text = describe(("cmp", op, lnode, rnode))
-    if op == "==":
-        return _version_equal(left, right, lnode, rnode, text)
-    lv, rv = _as_version(left, lnode, text), _as_version(right, rnode, text)
-    if lv is None or rv is None:
-        return None
-    return _ORDER[op](lv, rv)
+    return _version_compare(op, left, right, lnode, rnode, describe(("cmp", op, lnode, rnode)))
 
 
 def _and(node: Node, options: Mapping[str, Any] | None) -> bool:
@@ -405,6 +426,7 @@ _EVALUATORS: dict[str, Callable[[Node, Mapping[str, Any] | None], bool]] = {
     "cmp": _compare,
     "str": _truth,
     "bool": _truth,
+    "num": _truth,
     "var": _truth,
     "call": _truth,
 }
@@ -449,6 +471,8 @@ def describe(tree: Node, _parent: int = 0) -> str:
         return f"{describe(tree[2], 4)} {tree[1]} {describe(tree[3], 4)}"
     if kind == "str":
         return _quote(tree[1])
+    if kind == "num":
+        return tree[1]
     if kind == "bool":
         return "true" if tree[1] else "false"
     if kind == "var":
@@ -460,7 +484,7 @@ def describe(tree: Node, _parent: int = 0) -> str:
 
 def _plain(node: Node) -> str:
     """A literal as a person writes it in prose: ``3.0`` rather than ``'3.0'``."""
-    return node[1] if node[0] == "str" and node[1] else describe(node)
+    return node[1] if node[0] in ("str", "num") and node[1] else describe(node)
 
 
 def _show(node: Node, options: Mapping[str, Any] | None) -> str:
@@ -502,7 +526,7 @@ def _explain(tree: Node, options: Mapping[str, Any] | None, result: bool) -> lis
         return _explain(tree[1], options, not result)
     if kind == "cmp":
         _, op, lnode, rnode = tree
-        if lnode[0] in ("call", "var") and rnode[0] in ("str", "bool"):
+        if lnode[0] in ("call", "var") and rnode[0] in _LITERALS:
             verdict = "so" if result else "not"
             return [f"{describe(lnode)} is {_show(lnode, options)}, {verdict} {op} {_plain(rnode)}"]
         seen = [f"{describe(side)} is {_show(side, options)}"

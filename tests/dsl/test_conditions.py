@@ -9,7 +9,7 @@ import pytest
 from npatch_testutil import run_python
 from npatch.conditions import FUNCTIONS, condition_function, describe, evaluate, explain
 from npatch.dsl.grammar import parse_condition
-from npatch.errors import NpatchError
+from npatch.errors import ConditionError, NpatchError
 
 
 @pytest.fixture
@@ -67,7 +67,16 @@ TRUTH = [
     ("version('torch') == '2.12.*'", False),
     ("version('torch') >= '2.1'", True),
     ("version('torch') < '3'", True),
-    ("version('torch') > '2.13.0'", True),  # plain Version ordering: local > public
+    ("version('torch') > '2.13.0'", False),  # PEP 440 >: not a local build of 2.13.0 itself
+    ("version('torch') <= '2.13.0'", True),  # PEP 440 <=: the local label is ignored
+    ("version('torch') < '2.13.0'", False),
+    ("'2.13.0' < version('torch')", False),  # a literal on the left is the same specifier, mirrored
+    ("'2.13.0' >= version('torch')", True),
+    ("version('torch') ~= '2.13'", True),
+    ("version('torch') ~= '2.12.0'", False),  # >= 2.12.0, == 2.12.*
+    ("version('torch') ~= '2.12'", True),  # >= 2.12, == 2.*
+    ("version('torch') ~= '2.13.0'", True),
+    ("version('torch') >= 2.1", True),  # an unquoted number beside version() is a version
     ("version('torch') >= '2.14'", False),
     ("'cpu' in version('torch')", True),
     ("version('mmcv-lite') == '2.2.0'", True),
@@ -108,10 +117,11 @@ TRUTH = [
     ("env('NPATCH_T_VER') == '2.6.0a0'", False),  # == is text unless a side is a version
     ("fake_version('2.6.0a0+git1234') == '2.6.0a0'", True),
     ("fake_version('2.6.0a0+git1234') == '2.*'", True),
-    ("fake_version('3.0.0a0') < '3'", True),  # unlike SpecifierSet('<3')
+    ("fake_version('3.0.0a0') < '3'", False),  # as SpecifierSet('<3'): not a pre-release of 3
     ("fake_version('2.6.0.dev20240101') >= '2.5'", True),
     ("fake_version('2.6.0.dev20240101') < '2.6.0a0'", True),
-    ("fake_version('1.0.post1') > '1.0'", True),
+    ("fake_version('1.0.post1') > '1.0'", False),  # as SpecifierSet('>1.0'): not a post-release of 1.0
+    ("fake_version('1.0.post1') > '1.0.post0'", True),
     ("fake_version('legacy-junk') >= '1'", False),
     ("fake_version('legacy-junk') != '1'", True),
     ("fake_version('1.0') == fake_version('1.0.0')", True),
@@ -123,6 +133,11 @@ TRUTH = [
     ("option('off') == false", True),
     ("option('step') == '64'", True),
     ("option('step') >= '100'", False),  # ordering compares as versions: 64 < 100
+    ("option('step') >= 3", True),  # an unquoted number compares numerically
+    ("option('step') == 64", True),
+    ("option('step') < 64.5", True),
+    ("option('mode') > 3", False),  # 'fast' is no number: like a missing value
+    ("option('mode') != 3", True),
     ("option('mode') in 'fast slow'", True),
 ]
 
@@ -206,8 +221,8 @@ def test_explain(text, lines, monkeypatch):
     assert explain(parse_condition(text), {"mode": "fast"}) == lines
 
 
-def test_runtime_import_is_light_and_packaging_is_lazy():
-    """conditions runs in every patched process: no lark/tomli/libcst, packaging only for versions."""
+def test_runtime_import_is_light_and_packaging_is_never_imported():
+    """conditions runs in every patched process: no lark/tomli/libcst, and no packaging even for versions."""
     out = run_python(
         """
         import sys
@@ -217,9 +232,55 @@ def test_runtime_import_is_light_and_packaging_is_lazy():
         evaluate(["and", ["call", "importable", [["str", "mmcv.ops"]]],
                          ["call", "installed", [["str", "torch"]]]])
         print(sorted(m for m in heavy if m in sys.modules))
-        evaluate(["cmp", ">=", ["call", "version", [["str", "torch"]]], ["str", "2.0"]])
+        assert evaluate(["cmp", ">=", ["call", "version", [["str", "torch"]]], ["str", "2.0"]])
+        assert not evaluate(["cmp", ">", ["call", "version", [["str", "torch"]]], ["str", "2.13.0"]])
         print(sorted(m for m in heavy if m in sys.modules))
         """
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:3] == ["[]", "[]", "['packaging']"]
+    assert out.stdout.split("\n")[:3] == ["[]", "[]", "[]"]
+
+
+# PEP 440 against packaging.specifiers, the reference (PITFALLS 8: prereleases=True on purpose)
+PEP440_VERSIONS = [
+    "0", "1", "1.0", "1.0.0", "1.0a1", "1.0b2", "1.0rc1", "1.0c1", "1.0.dev0", "1.0a1.dev2", "1.0.post1",
+    "1.0.post1.dev3", "1.0-1", "1.0_post2", "v1.0", "1.0+local", "1.0+local.7", "1.0+5", "1.0.post1+abc",
+    "1!1.0", "1!0.5", "2.0.dev5", "2.1", "2.1.5", "2.2", "2.6.0a0+git1234", "2.12.9", "2.13", "2.13.0",
+    "2.13.0+cpu", "2.13.0+cu121", "2.13.0+cpu.1", "2.13.0+CPU", "2.13.0rc1", "2.13.0a0+git1234",
+    "2.13.0.post2", "2.13.1", "3", "3.0.0a0", "1.0.0.0.1",
+]
+PEP440_SPECS = [
+    f"{op}{lit}" for op in ("==", "!=", "<", "<=", ">", ">=", "~=")
+    for lit in ("1.0", "1", "2.13.0", "2.13", "2.13.0rc1", "2.0", "3", "1!1.0", "1.0.post1", "1.0a1", "2.1",
+                "2.13.0.post2", "1.0.dev0")
+    if not (op == "~=" and "." not in lit.split("!")[-1])
+] + [f"{op}{lit}" for op in ("==", "!=") for lit in ("1.*", "2.13.*", "1!1.*", "2.*", "3.0.*", "2.13.0+cpu", "1.0+local")]
+
+
+@pytest.mark.parametrize("spec", PEP440_SPECS)
+def test_version_comparisons_follow_packaging_specifiers(spec, fake_functions):
+    from packaging.specifiers import SpecifierSet
+
+    op = spec[:2] if spec[1] in "=~" else spec[0]
+    literal = spec[len(op):]
+    wrong = []
+    for version in PEP440_VERSIONS:
+        expected = SpecifierSet(spec, prereleases=True).contains(version)
+        got = evaluate(parse_condition(f"fake_version('{version}') {op} '{literal}'"))
+        mirrored = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        got_mirrored = evaluate(parse_condition(f"'{literal}' {mirrored} fake_version('{version}')"))
+        if got is not expected or got_mirrored is not expected:
+            wrong.append((version, expected, got, got_mirrored))
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("version('torch') ~= '2'", "~= needs at least two release numbers"),
+    ("version('torch') > '2.0+cpu'", "only compared by == and !="),
+    ("version('torch') == '2.*.1'", "not a valid version"),
+    ("option('step') >= 1.2.3", "1.2.3 is not a number"),
+])
+def test_bad_version_literals_are_located_errors(text, message):
+    with pytest.raises(ConditionError) as info:
+        parse_condition(text, options={"step"})
+    assert message in str(info.value)

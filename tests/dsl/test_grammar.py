@@ -92,7 +92,7 @@ ERRORS = [
     ("installed('x') || true", Span(15, 17), "unexpected `||`", "use `or`"),
     ("!installed('x')", Span(0, 1), "unexpected `!`", "use `not`"),
     ("env('A') = 'b'", Span(9, 10), "unexpected `=`", "=="),
-    ("version('x') >= 2.0", Span(16, 19), "unexpected `2.0`", "quote"),
+    ("version('x') >= 2.0a1", Span(19, 21), "unexpected `a1`", "quote"),
     ("'abc def", Span(0, 8), "unexpected", "closing quote"),
     ("'a' == 'b' == 'c'", Span(11, 13), "unexpected `==`", "one operator"),
     ("platform in 'linux' in 'x'", Span(20, 22), "unexpected `in`", "one operator"),
@@ -223,7 +223,12 @@ ATOMS = st.one_of(
     st.builds(s, TEXT),
     st.builds(lambda v: call("installed", s(v)), st.sampled_from(["torch", "x"])),
     st.builds(lambda op, a, b: ("cmp", op, a, b),
-              st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), VALUES, VERSIONS.map(s)),
+              st.sampled_from(["==", "!="]), VALUES, VERSIONS.map(s)),
+    # a local label is compared by == and != only (PEP 440)
+    st.builds(lambda op, a, b: ("cmp", op, a, b),
+              st.sampled_from(["<", "<=", ">", ">="]), VALUES, VERSIONS.filter(lambda v: "+" not in v).map(s)),
+    st.builds(lambda op, a, b: ("cmp", op, a, b), st.sampled_from(["<", ">=", "=="]), VALUES,
+              st.sampled_from(["3", "2.5", "0.10"]).map(lambda v: ("num", v))),
     st.builds(lambda op, a, b: ("cmp", op, a, b), st.sampled_from(["in", "not in"]), st.builds(s, TEXT), VALUES),
 )
 TREES = st.recursive(

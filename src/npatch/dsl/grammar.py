@@ -96,6 +96,7 @@ _TERMINAL_NAMES = {
     "FALSE": "`false`",
     "CMP_OP": "a comparison operator",
     "STRING": "a quoted string",
+    "NUMBER": "a number",
     "NAME": "a name",
     "_LPAR": "`(`",
     "_RPAR": "`)`",
@@ -111,7 +112,7 @@ def _expected(terminals: Collection[str]) -> str:
     names: list[str] = []
     if {"STRING", "NAME"} <= set(terminals) and "CMP_OP" not in terminals:
         names.append("a condition" if "_NOT" in terminals else "a value")
-        terminals = [t for t in terminals if t not in ("STRING", "NAME", "TRUE", "FALSE", "_NOT", "_LPAR")]
+        terminals = [t for t in terminals if t not in ("STRING", "NUMBER", "NAME", "TRUE", "FALSE", "_NOT", "_LPAR")]
     ordered = sorted(set(terminals), key=lambda t: order.index(t) if t in order else len(order))
     if "CMP_OP" in ordered and "IN" in ordered:
         ordered.remove("IN")
@@ -179,7 +180,10 @@ def _syntax_error(text: str, exc: Any) -> ConditionError:
         span = Span(tok.start_pos, tok.end_pos)
         accepts = _accepts(text, exc, tok.start_pos, "condition")
         hint = ""
-        if tok.type in ("CMP_OP", "IN") and "CMP_OP" not in accepts:
+        before = text[:tok.start_pos]
+        if tok.type == "NAME" and re.search(r"[0-9.]$", before) and not re.search(r"['\"]\s*$", before):
+            hint = "quote a version that is more than numbers: '2.0a1'"
+        elif tok.type in ("CMP_OP", "IN") and "CMP_OP" not in accepts:
             hint = "a comparison has one operator; combine comparisons with `and`"
         elif tok.type in ("STRING", "NAME", "TRUE", "FALSE") and "_AND" in accepts and "_COMMA" not in accepts:
             hint = "join conditions with `and` / `or`"
@@ -235,6 +239,9 @@ class _Builder:
     def _string(self, tree: Any) -> Node:
         return ("str", _unescape(tree.children[0]))
 
+    def _number(self, tree: Any) -> Node:
+        return ("num", str(tree.children[0]))
+
     def _true(self, tree: Any) -> Node:
         return ("bool", True)
 
@@ -289,26 +296,29 @@ class _Builder:
         return ("cmp", op, left, right)
 
     def _check_versions(self, op: str, *sides: tuple[Node, Any]) -> None:
-        """Literals compared as versions must be PEP 440 versions (``==`` also takes ``2.*``)."""
-        versioned = op not in ("==", "!=") or any(_is_version_node(node) for node, _ in sides)
-        if not versioned:
-            return
-        from packaging.specifiers import InvalidSpecifier, Specifier
-        from packaging.version import InvalidVersion, Version
+        """Literals compared as versions must make PEP 440 specifiers (``==`` also
+        takes ``2.*``); a number compared with a non-version must be a number."""
+        from npatch import pep440
 
+        versioned = any(_is_version_node(node) for node, _ in sides)
+        numeric = not versioned and op != "~=" and any(node[0] == "num" for node, _ in sides)
+        if numeric:
+            for node, tree in sides:
+                if node[0] == "num" and node[1].count(".") > 1:
+                    raise self.error(f"{node[1]} is not a number", _span(tree),
+                                     "quote a version compared with something other than version(): '1.2.3'")
+            return
+        if not versioned and op in ("==", "!="):
+            return
         for node, tree in sides:
             if node[0] == "bool":
                 raise self.error(f"`{op}` compares versions, not true/false", _span(tree))
-            if node[0] != "str":
+            if node[0] not in ("str", "num"):
                 continue
-            try:
-                if op in ("==", "!="):
-                    Specifier("==" + node[1])
-                else:
-                    Version(node[1])
-            except (InvalidVersion, InvalidSpecifier):
+            why = pep440.check(op, node[1])
+            if why is not None:
                 wildcard = " (or a prefix like '2.*' with == / !=)" if op in ("==", "!=") else ""
-                raise self.error(f"{node[1]!r} is not a valid version", _span(tree),
+                raise self.error(f"{node[1]!r} is not a valid version for `{op}`: {why}", _span(tree),
                                  f"versions follow PEP 440, e.g. '2.1', '2.6.0a0+git1234'{wildcard}") from None
 
 
@@ -390,13 +400,10 @@ def _parse_target_slow(text: str) -> ParsedTarget:
     try:
         tree = _parser().parse(text, start="target")
     except UnexpectedCharacters as exc:
-        # Point at the whole dotted part that holds the bad character: `a-b`, `1x`.
-        start = max(text.rfind(".", 0, exc.pos_in_stream), text.rfind(":", 0, exc.pos_in_stream)) + 1
-        end = re.compile(r"[.:]|$").search(text, exc.pos_in_stream).start()
-        bad = text[start:end]
-        hint = "module names use `_`, not `-`" if "-" in bad else _TARGET_HINT
-        raise ConditionError(f"`{bad}` is not a Python identifier", text, Span(start, end), hint) from None
+        raise _not_identifier(text, exc.pos_in_stream) from None
     except UnexpectedToken as exc:
+        if exc.token.type == "NUMBER":  # `a.1b`: a name cannot start with a digit
+            raise _not_identifier(text, exc.token.start_pos) from None
         raise _target_error(text, exc) from None
     except UnexpectedInput as exc:  # pragma: no cover - lark raises one of the above for LALR
         raise ConditionError(str(exc), text, Span(0, len(text)), _TARGET_HINT) from None
@@ -410,6 +417,15 @@ def _parse_target_slow(text: str) -> ParsedTarget:
     module = ".".join(dotted.children)
     qualname = ".".join(qual_tree.children) if qual_tree is not None else ""
     return ParsedTarget(module, qualname, explicit)
+
+
+def _not_identifier(text: str, pos: int) -> ConditionError:
+    """Point at the whole dotted part that holds the bad character: `a-b`, `1x`."""
+    start = max(text.rfind(".", 0, pos), text.rfind(":", 0, pos)) + 1
+    end = re.compile(r"[.:]|$").search(text, pos).start()
+    bad = text[start:end]
+    hint = "module names use `_`, not `-`" if "-" in bad else _TARGET_HINT
+    return ConditionError(f"`{bad}` is not a Python identifier", text, Span(start, end), hint)
 
 
 def _target_error(text: str, exc: Any) -> ConditionError:
