@@ -68,23 +68,70 @@ def apply_call(ctx: ApplyContext, op: Op, target: Target, module: Any) -> CallUn
 
 # -- register -----------------------------------------------------------------
 class EntryUndo:
-    __slots__ = ("entries", "key", "old")
+    """An entry of a registry's ``_module_dict`` as it was, and, while the op is
+    applied, the registry's own ``_register_module`` watching later registrations
+    of the same name (see :func:`apply_register`)."""
 
-    def __init__(self, entries: dict, key: str) -> None:
+    __slots__ = ("registry", "entries", "key", "old", "obj", "keep", "hook_old")
+
+    def __init__(self, registry: Any, entries: dict, key: str, obj: Any, keep: bool) -> None:
+        self.registry = registry
         self.entries = entries
         self.key = key
         self.old = entries.get(key, MISSING)
+        self.obj = obj
+        self.keep = keep  # force: the entry stays ours when the library registers the name later
+        own = own_dict(registry)
+        self.hook_old = own.get("_register_module", MISSING) if isinstance(own, dict) else None
 
-    def restore(self) -> None:
-        if self.old is MISSING:
+    def install(self) -> None:
+        self.entries[self.key] = self.obj
+        if self.hook_old is None:  # no instance dict: later registrations are not watched
+            return
+        register = self.registry._register_module
+
+        def _register_module(module: Any, module_name: Any = None, force: bool = False) -> Any:
+            ours = self.entries.get(self.key, MISSING) is self.obj
+            if not ours:
+                return register(module, module_name, force)
+            self._put(self.old)  # the library registers against what it would have found
+            try:
+                return register(module, module_name, force)
+            finally:
+                self.old = self.entries.get(self.key, MISSING)  # restore gives back the library's entry
+                if self.keep or self.old is MISSING:
+                    self.entries[self.key] = self.obj
+
+        _register_module.__wrapped__ = register
+        self.registry._register_module = _register_module
+
+    def _put(self, value: Any) -> None:
+        if value is MISSING:
             self.entries.pop(self.key, None)
         else:
-            self.entries[self.key] = self.old
+            self.entries[self.key] = value
+
+    def restore(self) -> None:
+        if self.hook_old is not None:
+            if self.hook_old is MISSING:
+                self.registry.__dict__.pop("_register_module", None)
+            else:
+                self.registry._register_module = self.hook_old
+        if self.entries.get(self.key, MISSING) is self.obj:
+            self._put(self.old)
 
 
 @op_kind("register")
 def apply_register(ctx: ApplyContext, op: Op, target: Target, module: Any) -> EntryUndo:
-    """Put ``source`` in the registry at ``target`` under the name ``value``."""
+    """Put ``source`` in the registry at ``target`` under the name ``value``.
+
+    The library may register that name itself later, while its own modules
+    import (``mmdet.models`` registers ``ResNet`` after ``mmdet.registry``
+    made ``MODELS``): until restore, the registry's ``_register_module`` lets
+    that registration happen against the entry as it was, records it as the
+    entry to put back, and (with ``force``) keeps this op's object in place,
+    so the override holds and the library sees no "already registered".
+    """
     registry = _attribute(module, target)
     entries = getattr(registry, "_module_dict", None)
     if not isinstance(entries, dict):
@@ -95,8 +142,9 @@ def apply_register(ctx: ApplyContext, op: Op, target: Target, module: Any) -> En
         raise TypeError(f"register op needs an entry name (value) for {op.source!r}")
     if key in entries and not op.force:
         raise Skipped(f"{target} already has {key!r} (force = true overrides it)")
-    undo = EntryUndo(entries, key)
-    entries[key] = obj
+    undo = EntryUndo(registry, entries, key, obj, op.force)
+    ctx.changing(undo)
+    undo.install()
     return undo
 
 
