@@ -187,9 +187,7 @@ class Session:
                 _restore(slot, kind, undo)
             except Exception as exc:
                 failures.append(f"{slot.state.op.name} ({slot.target}): {describe(exc)}")
-            with self._lock:
-                if self._stack and self._stack[-1] is entry:
-                    self._stack.pop()
+            self._drop(entry)
         if self in SESSIONS:
             SESSIONS.remove(self)
         if failures:
@@ -202,7 +200,10 @@ class Session:
 
         me = get_ident()
         deadline = time.monotonic() + STOP_WAIT_S
-        while any(count for ident, count in self._applying.items() if ident != me) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(ident != me for ident in self._applying):
+                    return
             time.sleep(0.001)
 
     def __enter__(self) -> "Session":
@@ -348,11 +349,15 @@ class Session:
         if entry is None:
             return
         entry[1].restore(entry[2])
+        self._drop(entry)
+
+    def _drop(self, entry: tuple) -> None:
+        """Remove ``entry`` (the very tuple) from the stack, searching from the newest."""
         with self._lock:
             for index in range(len(self._stack) - 1, -1, -1):
                 if self._stack[index] is entry:
                     del self._stack[index]
-                    break
+                    return
 
     def _record(self, slot: _Slot, undo: Any) -> None:
         with self._lock:
