@@ -13,7 +13,6 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from npatch.rewrite.importutil import under
 from npatch.rewrite.kinds import map_string
 from npatch.scan.finder import Scope, Walk, resolve
 
@@ -142,7 +141,7 @@ class Names(Pattern):
     def _match(self, names, entries) -> tuple[str, Any] | None:
         for qualified in sorted(names):
             for name, api in entries:
-                if under(qualified, name):
+                if qualified == name or qualified.startswith(name + "."):
                     return qualified, api
         return None
 
