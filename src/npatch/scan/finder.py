@@ -57,23 +57,33 @@ class Use:
 
 class Scope:
     """The names one scope binds: each maps to the qualified names its imports
-    give it (empty: bound to something else, which hides outer imports)."""
+    give it (empty: bound to something else, which hides outer imports).
 
-    __slots__ = ("names", "globals", "nonlocals", "parent", "is_class", "module")
+    Bindings are collected on the first lookup of a name that some import of
+    the file binds (``imported``): most names in a file are never looked up.
+    """
 
-    def __init__(self, nodes: Iterable[ast.AST], parent: Scope | None = None, is_class: bool = False) -> None:
-        self.names: dict[str, set[str]] = {}
+    __slots__ = ("names", "globals", "nonlocals", "parent", "is_class", "module", "imported", "_nodes")
+
+    def __init__(self, nodes: Iterable[ast.AST], parent: Scope | None = None, is_class: bool = False,
+                 imported: frozenset[str] = _NO_NAMES) -> None:
+        self.names: dict[str, set[str]] | None = None
         self.globals: set[str] = set()
         self.nonlocals: set[str] = set()
         self.parent = parent
         self.is_class = is_class
         self.module: Scope = parent.module if parent is not None else self
-        self._bind(nodes)
+        self.imported = imported if parent is None else parent.imported
+        self._nodes = nodes
 
     def lookup(self, name: str) -> frozenset[str]:
+        if name not in self.imported:
+            return _NO_NAMES
         scope: Scope | None = self
         innermost = True
         while scope is not None:
+            if scope.names is None:
+                scope._bind(scope._nodes)
             if name in scope.globals:
                 scope, innermost = scope.module, True
                 continue
@@ -87,7 +97,8 @@ class Scope:
 
     def _bind(self, nodes: Iterable[ast.AST]) -> None:
         """Bindings of this scope: everything but nested scopes' insides."""
-        names = self.names
+        names: dict[str, set[str]] = {}
+        self.names = names
         stack = list(nodes)
         while stack:
             node = stack.pop()
@@ -125,6 +136,24 @@ class Scope:
             stack.extend(ast.iter_child_nodes(node))
         for name in self.globals | self.nonlocals:
             names.pop(name, None)
+
+
+def _import_bound(body: list[ast.stmt]) -> frozenset[str]:
+    """Every name an import statement anywhere in the file binds (statements
+    only are walked: imports are never inside expressions)."""
+    out: set[str] = set()
+    stack = list(body)
+    while stack:
+        stmt = stack.pop()
+        kind = type(stmt)
+        if kind is ast.Import or kind is ast.ImportFrom:
+            out.update((a.asname or a.name).partition(".")[0] for a in stmt.names)
+            continue
+        for attr in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, attr, None)
+            if isinstance(block, list):
+                stack.extend(block)
+    return frozenset(out)
 
 
 def resolve(node: ast.AST, scope: Scope) -> frozenset[str]:
@@ -171,7 +200,7 @@ class Finder:
         """Every use in ``text``, in source order; SyntaxError when it does not parse."""
         tree = ast.parse(text, filename=file)
         walk = Walk(file, text.splitlines())
-        self._visit(tree, Scope(tree.body), walk)
+        self._visit(tree, Scope(tree.body, imported=_import_bound(tree.body)), walk)
         walk.uses.sort(key=lambda u: (u.line, u.col))
         return walk.uses
 

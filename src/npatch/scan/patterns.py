@@ -134,14 +134,17 @@ class Names(Pattern):
 
     def __init__(self, apis: list) -> None:
         super().__init__(apis)
-        pairs = [(n, a) for a in apis for n in a.params]
-        self.entries = sorted(pairs, key=lambda p: len(p[0]), reverse=True)   # the most specific first
-        self.importing = [(n, a) for n, a in self.entries if a.imports]
+        self.entries = {n: a for a in apis for n in a.params}
+        self.importing = {n: a for n, a in self.entries.items() if a.imports}
 
-    def _match(self, names, entries) -> tuple[str, Any] | None:
+    @staticmethod
+    def _match(names, entries: dict) -> tuple[str, Any] | None:
+        """The first name (sorted) under an entry, with the most specific entry."""
         for qualified in sorted(names):
-            for name, api in entries:
-                if qualified == name or qualified.startswith(name + "."):
+            parts = qualified.split(".")
+            for cut in range(len(parts), 0, -1):
+                api = entries.get(".".join(parts[:cut]))
+                if api is not None:
                     return qualified, api
         return None
 
