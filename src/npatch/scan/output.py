@@ -50,12 +50,14 @@ def write_text(result: ScanResult, manifests: list[str], out: TextIO, err: TextI
         by = f" ({use.by})" if use.by else ""
         detail = f" {use.detail}" if use.detail else ""
         out.write(f"{use.location}: {STATUSES[use.status]}: {use.name}{detail} [{use.api}]{by}\n")
+    if result.uses:
+        out.write("\n")
     write_summary(summary(result, manifests), out)
 
 
 def write_summary(data: dict, out: TextIO) -> None:
     against = ", ".join(data["manifests"]) or "no manifest"
-    out.write(f"\n{data['uses']} uses in {data['files_with_uses']} of {data['files']} files, against {against}:\n")
+    out.write(f"{data['uses']} uses in {data['files_with_uses']} of {data['files']} files, against {against}:\n")
     width = max(len(label) for label in STATUSES.values())
     for key, label in STATUSES.items():
         out.write(f"  {label:<{width}}  {data['status'][key]}\n")

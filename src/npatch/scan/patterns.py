@@ -239,7 +239,8 @@ class Arguments(Pattern):
                 if found is None or id(found[0]) in walk.done or not _value_in(found[1], p["values"]):
                     continue
                 claim(walk, found[0])
-                detail = f"{keyword}={found[1]!r}" if keyword else f"argument {position}: {found[1]!r}"
+                written = ast.unparse(found[0])
+                detail = f"{keyword}={written}" if keyword else f"argument {position}: {written}"
                 walk.add(found[0], api, shown, detail=detail, callee=names, method=method,
                          keyword=keyword or "", position=-1 if position is None else position, value=found[1])
         return False
@@ -321,7 +322,7 @@ class Strings(Pattern):
         claim(walk, node)
         for api in self.apis:
             if _value_in(found[1], api.params["values"]):
-                walk.add(node, api, repr(found[1]), value=found[1])
+                walk.add(node, api, ast.unparse(node), value=found[1])
                 break
         return False
 
@@ -347,6 +348,6 @@ class Comparisons(Pattern):
             for api in self.apis:
                 if _value_in(found[1], api.params["values"]):
                     claim(walk, operand)
-                    walk.add(operand, api, repr(found[1]), detail="comparison", value=found[1])
+                    walk.add(operand, api, ast.unparse(operand), detail="comparison", value=found[1])
                     break
         return False
