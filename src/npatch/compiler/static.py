@@ -170,7 +170,7 @@ class StaticIndex:
         if result.status != "missing":
             return result
         for base in node.bases:
-            dotted = _dotted(base)
+            dotted = dotted_name(base)
             if dotted is None:
                 return Lookup("unverifiable", f"base class {ast.unparse(base)} of {node.name} is computed")
             base_result = self._resolve_base(module, dotted, parts, seen)
@@ -221,11 +221,12 @@ def _has_extension(base: Path) -> bool:
     return any(any(base.parent.glob(f"{base.name}.*{suffix}")) for suffix in EXTENSION_SUFFIXES)
 
 
-def _dotted(node: ast.AST) -> str | None:
+def dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, None for anything else."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
+        inner = dotted_name(node.value)
         return f"{inner}.{node.attr}" if inner else None
     return None
 

@@ -28,7 +28,7 @@ import ast
 from collections.abc import Callable
 from functools import lru_cache
 
-from npatch.compiler.static import StaticIndex
+from npatch.compiler.static import StaticIndex, dotted_name
 from npatch.plan import Op, Plan, Rewrite
 from npatch.rewrite.importutil import under
 from npatch.rewrite.kinds import map_string, values_map
@@ -93,7 +93,7 @@ class Names:
         node, module = self._class(name)
         if node is not None:
             for base in node.bases:
-                written = _dotted(base)
+                written = dotted_name(base)
                 if written is None:
                     continue
                 head, _, rest = written.partition(".")
@@ -111,15 +111,6 @@ class Names:
         scope = self.index.scope(split[0])
         node = scope.defs.get(split[1]) if scope is not None else None
         return (node if isinstance(node, ast.ClassDef) else None), split[0]
-
-
-def _dotted(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
-        return f"{inner}.{node.attr}" if inner else None
-    return None
 
 
 class Coverage:

@@ -178,50 +178,43 @@ class Names(Pattern):
         return True
 
 
-@pattern("methods")
-class Methods(Pattern):
-    """``.name(...)`` on any receiver."""
+class Members(Pattern):
+    """``.name`` on any receiver: called (``methods``) or read (``attributes``)."""
+
+    node_type: type = ast.Call
 
     def __init__(self, apis: list) -> None:
         super().__init__(apis)
         self.by_name = {m: a for a in apis for m in a.params}
 
     def hooks(self) -> list[tuple[type, Hook]]:
-        return [(ast.Call, self.call)]
+        return [(self.node_type, self.member)]
 
-    def call(self, node: ast.Call, scope: Scope, walk: Walk) -> bool:
-        func = node.func
-        if type(func) is ast.Attribute and func.attr in self.by_name:
-            names, method, shown = callee(node, scope)
-            walk.add(func, self.by_name[method], shown, end=method, callee=names, method=method)
+    def member(self, node: ast.AST, scope: Scope, walk: Walk) -> bool:
+        attr = node.func if type(node) is ast.Call else node
+        if type(attr) is ast.Attribute and attr.attr in self.by_name:
+            names = tuple(sorted(resolve(attr, scope)))
+            walk.add(attr, self.by_name[attr.attr], names[0] if names else f"*.{attr.attr}",
+                     end=attr.attr, callee=names, method=attr.attr)
         return False
+
+
+@pattern("methods")
+class Methods(Members):
+    """``.name(...)`` called on any receiver."""
+
+    node_type = ast.Call
 
 
 @pattern("attributes")
-class Attributes(Pattern):
+class Attributes(Members):
     """``.name`` read on any receiver."""
 
-    def __init__(self, apis: list) -> None:
-        super().__init__(apis)
-        self.by_name = {m: a for a in apis for m in a.params}
-
-    def hooks(self) -> list[tuple[type, Hook]]:
-        return [(ast.Attribute, self.attribute)]
-
-    def attribute(self, node: ast.Attribute, scope: Scope, walk: Walk) -> bool:
-        if node.attr in self.by_name:
-            names = tuple(sorted(resolve(node, scope)))
-            walk.add(node, self.by_name[node.attr], names[0] if names else f"*.{node.attr}",
-                     end=node.attr, method=node.attr)
-        return False
+    node_type = ast.Attribute
 
 
-@pattern("arguments")
-class Arguments(Pattern):
-    """String values given to callables at keywords or positions."""
-
-    fields = {"callables": "strings", "keywords": "strings", "positions": "ints", "values": "strings"}
-    required = ("callables", "values")
+class CallPattern(Pattern):
+    """A pattern about calls of ``callables``: ``matched`` runs for each entry whose callables match."""
 
     def hooks(self) -> list[tuple[type, Hook]]:
         return [(ast.Call, self.call)]
@@ -229,21 +222,34 @@ class Arguments(Pattern):
     def call(self, node: ast.Call, scope: Scope, walk: Walk) -> bool:
         names, method, shown = callee(node, scope)
         for api in self.apis:
-            p = api.params
-            if not any(callable_matches(c, names, method) for c in p["callables"]):
-                continue
-            for keyword, position, arg in _arguments(node):
-                if keyword not in p.get("keywords", ()) and position not in p.get("positions", ()):
-                    continue
-                found = string_value(arg)
-                if found is None or id(found[0]) in walk.done or not _value_in(found[1], p["values"]):
-                    continue
-                claim(walk, found[0])
-                written = ast.unparse(found[0])
-                detail = f"{keyword}={written}" if keyword else f"argument {position}: {written}"
-                walk.add(found[0], api, shown, detail=detail, callee=names, method=method,
-                         keyword=keyword or "", position=-1 if position is None else position, value=found[1])
+            if any(callable_matches(c, names, method) for c in api.params["callables"]):
+                self.matched(node, api, walk, names=names, method=method, shown=shown)
         return False
+
+    def matched(self, node: ast.Call, api, walk: Walk, *, names: tuple[str, ...], method: str, shown: str) -> None:
+        raise NotImplementedError
+
+
+@pattern("arguments")
+class Arguments(CallPattern):
+    """String values given to callables at keywords or positions."""
+
+    fields = {"callables": "strings", "keywords": "strings", "positions": "ints", "values": "strings"}
+    required = ("callables", "values")
+
+    def matched(self, node: ast.Call, api, walk: Walk, *, names: tuple[str, ...], method: str, shown: str) -> None:
+        p = api.params
+        for keyword, position, arg in _arguments(node):
+            if keyword not in p.get("keywords", ()) and position not in p.get("positions", ()):
+                continue
+            found = string_value(arg)
+            if found is None or id(found[0]) in walk.done or not _value_in(found[1], p["values"]):
+                continue
+            claim(walk, found[0])
+            written = ast.unparse(found[0])
+            detail = f"{keyword}={written}" if keyword else f"argument {position}: {written}"
+            walk.add(found[0], api, shown, detail=detail, callee=names, method=method,
+                     keyword=keyword or "", position=-1 if position is None else position, value=found[1])
 
 
 def _arguments(call: ast.Call):
@@ -258,25 +264,17 @@ def _arguments(call: ast.Call):
 
 
 @pattern("keywords")
-class Keywords(Pattern):
+class Keywords(CallPattern):
     """A keyword argument given at all (``device_ids=...``)."""
 
     fields = {"callables": "strings", "names": "strings"}
     required = ("callables", "names")
 
-    def hooks(self) -> list[tuple[type, Hook]]:
-        return [(ast.Call, self.call)]
-
-    def call(self, node: ast.Call, scope: Scope, walk: Walk) -> bool:
-        names, method, shown = callee(node, scope)
-        for api in self.apis:
-            if not any(callable_matches(c, names, method) for c in api.params["callables"]):
-                continue
-            for keyword in node.keywords:
-                if keyword.arg in api.params["names"]:
-                    walk.add(keyword, api, shown, detail=f"{keyword.arg}=", callee=names,
-                             method=method, keyword=keyword.arg)
-        return False
+    def matched(self, node: ast.Call, api, walk: Walk, *, names: tuple[str, ...], method: str, shown: str) -> None:
+        for keyword in node.keywords:
+            if keyword.arg in api.params["names"]:
+                walk.add(keyword, api, shown, detail=f"{keyword.arg}=", callee=names, method=method,
+                         keyword=keyword.arg)
 
 
 @pattern("requires")
