@@ -119,3 +119,19 @@ def test_a_subclass_in_another_package_is_handled_by_an_op_on_its_base_construct
 def test_values_are_handled_when_the_plan_maps_every_consumer(code, status):
     assert [s for _, _, s, _ in statuses(["cuda-to-cpu"], code)] == [status]
     assert [s for _, _, s, _ in statuses(["numpy-compat"], code)] == ["uncovered"]
+
+
+def test_an_mmcv_ops_name_counts_only_where_its_module_loads_kernels():
+    # point_sample and merge_cells live in mmcv.ops but are pure PyTorch (their
+    # modules never load mmcv._ext); DeformConv2d's module does (real mmcv-lite sources)
+    code = ("from mmcv.ops import point_sample, DeformConv2d\n"
+            "from mmcv.ops.merge_cells import SumCell\n"
+            "y = point_sample(x, p)\nc = DeformConv2d(3, 3, 3)\ns = SumCell(3, 3)\n")
+    coverage = Coverage(load_plan(["mmcv-lite"]), APIS)
+    found = FINDER.find(code, "<t>")
+    assert {u.name for u in found} >= {"mmcv.ops.point_sample", "mmcv.ops.merge_cells.SumCell"}
+    kept = coverage.assess(found)
+    assert [(u.line, u.name, u.status) for u in kept] == [
+        (1, "mmcv.ops.DeformConv2d", "uncovered"), (4, "mmcv.ops.DeformConv2d", "uncovered")]
+    unknown = FINDER.find("from mmcv.ops.not_there import k\nk()\n", "<t>")
+    assert len(coverage.assess(unknown)) == 2          # sources that cannot be read: counted

@@ -75,9 +75,7 @@ def _scan(args: argparse.Namespace) -> int:
         plan = load_plan(args.manifest, sets=sets)
     files = discover(args.paths, tuple(args.include), tuple(args.exclude))
     result = scan_files(files, apis, jobs=args.jobs, progress=sys.stderr)
-    coverage = Coverage(plan, apis, args.path)
-    for use in result.uses:
-        coverage.classify(use)
+    result.uses = Coverage(plan, apis, args.path).assess(result.uses)
     names = [m.name for m in plan.manifests] if plan is not None else []
     FORMATS[args.format](result, names, sys.stdout, sys.stderr)
     sys.stdout.flush()

@@ -150,7 +150,26 @@ class Coverage:
                 found.append(op)
         return tuple(dict.fromkeys(found))
 
-    # -- one use ----------------------------------------------------------------------
+    # -- uses -------------------------------------------------------------------------
+    def assess(self, uses: list[Use]) -> list[Use]:
+        """The uses that count, each with its status."""
+        return [self.classify(u) for u in uses if self.counts(u)]
+
+    def counts(self, use: Use) -> bool:
+        """False for a name whose entry has ``defined_importing`` when the module
+        defining it can be read and imports none of those modules (a pure-Python
+        helper in ``mmcv.ops`` is no kernel)."""
+        markers = self.apis[use.api].defined_importing
+        if not markers or use.kind != "names":
+            return True
+        split = self.names.index.split(self.names.canonical(use.name))
+        scope = self.names.index.scope(split[0]) if split is not None else None
+        head = split[1].partition(".")[0] if split is not None else ""
+        if scope is None or head and head not in scope.defs and head not in scope.assigned:
+            return True             # the definition is not in sight
+        imported = {".".join(p for p in pair if p) for pair in scope.imports.values()}
+        return any(under(name, marker) for name in imported for marker in markers)
+
     def classify(self, use: Use) -> Use:
         api = self.apis[use.api]
         for check in (self._runtime, self._unsupported_rule, self._rewrite):

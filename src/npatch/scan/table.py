@@ -15,7 +15,7 @@ from npatch.errors import ManifestError, ManifestErrors, UsageError
 BUILTIN_TABLE = Path(__file__).resolve().parent.parent / "manifests" / "tables" / "device-apis.toml"
 
 _COMMON = {"id": str, "category": str, "why": str, "imports": bool, "unsupported": str,
-           "consumers": list, "removed": str, "examples": list, "valid": list}
+           "consumers": list, "removed": str, "defined_importing": list, "examples": list, "valid": list}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Api:
     unsupported: str = ""
     consumers: tuple[str, ...] = ()
     removed: str = ""
+    defined_importing: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     valid: tuple[str, ...] = ()
     origin: str = ""
@@ -76,6 +77,7 @@ def load_table(path: str | Path | None = None) -> list[Api]:
             id=entry["id"], category=entry["category"], kind=kinds[0], params=entry[kinds[0]], why=entry["why"],
             imports=entry.get("imports", False), unsupported=entry.get("unsupported", ""),
             consumers=tuple(entry.get("consumers", ())), removed=entry.get("removed", ""),
+            defined_importing=tuple(entry.get("defined_importing", ())),
             examples=tuple(entry.get("examples", ())), valid=tuple(entry.get("valid", ())),
             origin=f"{path}:{line}:{col}",
         ))
