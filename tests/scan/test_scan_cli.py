@@ -149,6 +149,13 @@ def test_a_whole_openmmlab_package_scans_cleanly_with_every_use_located():
     assert "mmcv.ops.DeformConv2d" in uncovered            # a kernel mmcv-lite does not replace
     handled = {u["name"]: u["by"] for u in data["uses"] if u["status"] == "handled at run time"}
     assert handled["mmcv.ops.batched_nms"] == "nms" and handled["numpy.float"] == "numpy.float"
+    # the README quotes this run
+    readme = " ".join((REPO / "README.md").read_text().split())
+    quoted = re.search(r"has (\d+) uses in (\d+) files: (\d+) handled at run time and (\d+) not covered: (\d+) uses of `mmcv.ops`", readme)
+    assert quoted is not None
+    mmcv_ops = sum(1 for u in data["uses"] if u["status"] == "not covered" and u["name"].startswith("mmcv.ops"))
+    assert tuple(map(int, quoted.groups())) == (summary["uses"], summary["files_with_uses"], summary["status"]["runtime"],
+                                                summary["status"]["uncovered"], mmcv_ops)
 
 
 def _readme_scan_block() -> list[str]:
