@@ -56,6 +56,7 @@ def test_text_output_locates_every_use_and_summarises(project):
 def test_exit_codes_for_ci(project):
     assert run_npatch("scan", ".", cwd=project).returncode == 1                    # nothing covers them
     assert run_npatch("scan", "clean.py", cwd=project).returncode == 0             # no uses at all
+    assert run_npatch("scan", ".", "--exclude", "train.py", cwd=project).returncode == 0
     missing = run_npatch("scan", "nope/", cwd=project)
     assert missing.returncode == 2 and "no such file or directory: nope/" in missing.stderr
     for bad in (["-j", "0"], ["--format", "xml"], ["--set", "a=1"], ["--set", "novalue", "-m", "cuda-to-cpu"]):

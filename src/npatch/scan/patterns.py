@@ -296,8 +296,8 @@ class Requires(Pattern):
             matched = sorted(names.intersection(p["callables"]))
             if not matched or any(k.arg is None or k.arg == p["keyword"] for k in node.keywords):
                 continue
-            positional = list(_arguments(node))
-            if any(type(a) is ast.Starred for a in node.args) or sum(1 for k, _, _ in positional if k is None) > p.get("position", 1 << 30):
+            given_at = "position" in p and len(node.args) > p["position"]
+            if given_at or any(type(a) is ast.Starred for a in node.args):
                 continue
             walk.add(node, api, matched[0], detail=f"no {p['keyword']}", callee=tuple(sorted(names)))
         return False
