@@ -47,3 +47,26 @@ def torchrun() -> list[str]:
     venv that sees torch through ``--system-site-packages`` has no script)."""
     script = Path(sys.executable).parent / "torchrun"
     return [str(script)] if script.exists() else [sys.executable, "-m", "torch.distributed.run"]
+
+
+def npatch_on_terminal(*args: str, cwd: Path, timeout: float = 300) -> tuple[int, str]:
+    """Run ``npatch ARGS`` with stderr on a pseudo-terminal (stdout discarded):
+    its exit code and what it wrote there (progress bars show only on a terminal)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "npatch", *args], cwd=cwd, env=clean_env(),
+                            stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = proc.wait(timeout=timeout)
+    os.close(primary)
+    return code, b"".join(chunks).decode()

@@ -24,6 +24,7 @@ def test_wheel_ships_grammar_manifests_bootstrap_and_entry_points(wheels):
         declared = wheel.read(entry_points).decode()
     assert "npatch/grammar/npatch.lark" in names
     assert "npatch/runtime/bootstrap/sitecustomize.py" in names
+    assert "npatch/manifests/tables/device-apis.toml" in names          # npatch scan's API table
     shipped = sorted(Path(n).stem for n in names if re.fullmatch(r"npatch/manifests/[^/]+\.toml", n))
     assert shipped == BUILTINS
     assert "cuda-to-cpu" in shipped and "numpy-compat" in shipped

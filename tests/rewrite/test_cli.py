@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from npatch_testutil import clean_env, run_npatch
+from npatch_testutil import clean_env, npatch_on_terminal, run_npatch
 
 CUDA_CODE = "import torch\n\ndef f(x):\n    torch.cuda.synchronize()\n    return x.cuda()\n"
 
@@ -82,22 +79,8 @@ def test_unparsable_file_is_an_error_with_exit_1(project):
 def test_progress_bar_on_a_terminal(tmp_path):
     for i in range(25):
         (tmp_path / f"f{i}.py").write_text(CUDA_CODE)
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "npatch", "diff", "cuda-to-npu", ".", "-j", "1"],
-                            cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL, stderr=secondary)
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    assert proc.wait(timeout=120) == 0
-    os.close(primary)
-    text = b"".join(chunks).decode()
+    code, text = npatch_on_terminal("diff", "cuda-to-npu", ".", "-j", "1", cwd=tmp_path)
+    assert code == 0
     assert "25/25 files" in text and "npatch diff: 25 files" in text
 
 

@@ -76,6 +76,11 @@ class StaticIndex:
         self._files[module] = result
         return result
 
+    def scope(self, module: str) -> _Scope | None:
+        """The top-level bindings of ``module``'s source file; None without one."""
+        found = self.module_file(module)
+        return self._scope(found) if isinstance(found, Path) else None
+
     def is_module(self, module: str) -> bool:
         return self.module_file(module) is not None
 
@@ -165,7 +170,7 @@ class StaticIndex:
         if result.status != "missing":
             return result
         for base in node.bases:
-            dotted = _dotted(base)
+            dotted = dotted_name(base)
             if dotted is None:
                 return Lookup("unverifiable", f"base class {ast.unparse(base)} of {node.name} is computed")
             base_result = self._resolve_base(module, dotted, parts, seen)
@@ -193,7 +198,11 @@ class StaticIndex:
         return self._scopes[file]
 
     def _module_name(self, file: Path) -> str:
+        """The dotted name under the deepest search path holding ``file``: a
+        site-packages directory is itself under the standard library's, and
+        ``site-packages.torch`` is no module name."""
         resolved = file.resolve()
+        names = []
         for root in self.paths:
             try:
                 rel = resolved.relative_to(root.resolve())
@@ -202,8 +211,8 @@ class StaticIndex:
             parts = list(rel.with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
-            return ".".join(parts)
-        return ""
+            names.append(parts)
+        return ".".join(min(names, key=len)) if names else ""
 
 
 def _has_extension(base: Path) -> bool:
@@ -212,11 +221,12 @@ def _has_extension(base: Path) -> bool:
     return any(any(base.parent.glob(f"{base.name}.*{suffix}")) for suffix in EXTENSION_SUFFIXES)
 
 
-def _dotted(node: ast.AST) -> str | None:
+def dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, None for anything else."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
+        inner = dotted_name(node.value)
         return f"{inner}.{node.attr}" if inner else None
     return None
 
