@@ -301,8 +301,9 @@ def test_stub_attributes_raise_naming_manifest_and_stub(mods):
             fn(1, 2)
         assert isinstance(info.value, NotImplementedError) and isinstance(info.value, NpatchError)
         assert importlib.util.find_spec(name) is not None
+        assert ext.__path__ == []  # a package: names under it are stubs too (test_stub_packages.py)
         with pytest.raises(AttributeError):
-            ext.__path__
+            ext.__wrapped__  # dunder probes (copy, pickle, inspect) stay plain AttributeErrors
     assert name not in sys.modules
 
 

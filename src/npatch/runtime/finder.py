@@ -3,7 +3,8 @@
 ``find_spec`` first checks the module name against a frozenset of names with
 work (targets, ``during`` modules, aliases and stubs of active sessions) and
 returns None at once for every other name, so an unrelated import pays one
-set lookup.  For a watched name it asks the *other* finders on
+set lookup (and, while an alias or stub is active, one per dot of a dotted
+name: every name under an alias or stub is watched too).  For a watched name it asks the *other* finders on
 ``sys.meta_path`` directly (never the import machinery, which would call it
 again: PITFALLS 5) and then:
 
@@ -92,6 +93,8 @@ class Finder:
 
     def __init__(self) -> None:
         self.names: frozenset[str] = frozenset()
+        #: aliases and stubs of active sessions: every name under them is watched too
+        self.trees: frozenset[str] = frozenset()
         self.clients: tuple[Any, ...] = ()
         self._lock = allocate_lock()
         self._searching: set[tuple[int, str]] = set()
@@ -104,7 +107,7 @@ class Finder:
 
     # -- the hook ----------------------------------------------------------
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        if fullname not in self.names:
+        if fullname not in self.names and not (self.trees and self._under_tree(fullname)):
             return None
         key = (get_ident(), fullname)
         if key in self._searching:  # another finder asked the import system again
@@ -114,6 +117,15 @@ class Finder:
             return self._find(fullname, path, target)
         finally:
             self._searching.discard(key)
+
+    def _under_tree(self, fullname: str) -> bool:
+        trees = self.trees
+        cut = fullname.rfind(".")
+        while cut > 0:
+            if fullname[:cut] in trees:
+                return True
+            cut = fullname.rfind(".", 0, cut)
+        return False
 
     def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
         real = None
@@ -177,9 +189,12 @@ class Finder:
 
     def _refresh(self) -> None:
         names: set[str] = set()
+        trees: set[str] = set()
         for client in self.clients:
             names.update(client._watched)
+            trees.update(client._trees)
         self.names = frozenset(names)
+        self.trees = frozenset(trees)
 
 
 #: the process-wide finder; it is on ``sys.meta_path`` while any session is active
