@@ -1,0 +1,195 @@
+"""Stubs are packages; any use of what they give raises NpatchStubError naming
+the stub, its manifest and the file:line of its ``[[stub]]`` (issue 10, item 2)."""
+from __future__ import annotations
+
+from rt_helpers import op, plan, run_plan, statuses
+from tree_helpers import apply_scenario
+
+APEX = """
+[manifest]
+name = "m"
+
+[[stub]]
+module = "apex"
+"""
+
+#: prints "OK <label>" when a use raised NpatchStubError naming stub, manifest and line, else what happened
+PROBE = """
+import sys
+from npatch.runtime.errors import NpatchStubError
+STUB_LINE = "m.toml:%d"
+def probe(label, use):
+    try:
+        use()
+    except NpatchStubError as exc:
+        text = str(exc)
+        ok = "'stub:apex'" in text and "manifest 'm'" in text and STUB_LINE in text
+        print("OK" if ok else "BADMSG", label, "|", text)
+    except BaseException as exc:
+        print("WRONG", label, type(exc).__name__, exc)
+    else:
+        print("NOERROR", label)
+"""
+
+
+def _run(tmp_path, manifest: str, code: str, *options: str, files=None):
+    stub_line = line_of_text(manifest, "[[stub]]")
+    proc = apply_scenario(tmp_path, manifest, PROBE % stub_line + code, files, *options)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def line_of_text(manifest: str, text: str) -> int:
+    """The line of ``text`` in the manifest as written (dedented, leading newline dropped)."""
+    import textwrap
+
+    lines = textwrap.dedent(manifest).lstrip("\n").splitlines()
+    return next((number for number, line in enumerate(lines, 1) if text in line), 0)
+
+
+def _probe_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.split(" ", 1)[0] in ("OK", "BADMSG", "WRONG", "NOERROR")]
+
+
+def test_imports_under_a_stub_succeed_and_every_use_raises(tmp_path):
+    proc = _run(tmp_path, APEX, """
+import types
+import apex.amp
+from apex.parallel import DistributedDataParallel
+from apex import amp
+import apex.contrib.optimizers.fused_adam as deep
+from apex.normalization.fused_layer_norm import FusedLayerNorm
+print("IMPORTED", type(apex.amp).__name__, apex.__path__, sys.modules["apex.contrib.optimizers"].__name__)
+probe("call", lambda: DistributedDataParallel(object()))
+probe("initialize", lambda: amp.initialize(1, 2, opt_level="O1"))
+probe("module-attr-call", lambda: apex.amp.initialize(1, 2))
+probe("attr-of-attr", lambda: apex.parallel.DistributedDataParallel.forward)
+probe("subclass", lambda: types.new_class("M", (apex.parallel.SyncBatchNorm,)))
+probe("class-statement", lambda: exec("class M(FusedLayerNorm): pass"))
+probe("subclass-module", lambda: exec("class M(apex.amp): pass"))
+probe("isinstance", lambda: isinstance(1, DistributedDataParallel))
+probe("issubclass", lambda: issubclass(int, apex.X))
+probe("deep-call", lambda: deep.FusedAdam([]))
+probe("module-call", lambda: apex.amp())
+print("HASATTR", hasattr(apex, "anything"), apex.X is apex.X)
+""")
+    out = proc.stdout
+    assert "IMPORTED StubModule [] apex.contrib.optimizers" in out
+    lines = _probe_lines(out)
+    assert len(lines) == 11 and all(l.startswith("OK ") for l in lines), out
+    assert "HASATTR True True" in out
+
+
+def test_a_stub_never_hides_an_installed_module_unless_forced(tmp_path):
+    manifest = """
+        [manifest]
+        name = "m"
+
+        [[stub]]
+        module = "mmengine"
+
+        [[stub]]
+        module = "mmdet"
+        force = true
+
+        [[stub]]
+        module = "mm"
+    """
+    proc = _run(tmp_path, manifest, """
+import mmengine.config
+print("REAL", type(mmengine).__name__, hasattr(mmengine.config, "Config"))
+import mmdet.models.backbones
+print("FORCED", type(mmdet.models.backbones).__name__)
+import mm.x
+print("PREFIX", type(mm).__name__)
+""", "--report", "report.json")
+    out = proc.stdout
+    assert "REAL module True" in out
+    assert "FORCED StubModule" in out
+    assert "PREFIX StubModule" in out
+
+
+def test_stub_whose_name_is_a_prefix_of_a_real_package(tmp_path):
+    # stubbing "num" must not touch numpy, nor "torch.cud" torch.cuda
+    manifest = """
+        [manifest]
+        name = "m"
+
+        [[stub]]
+        module = "num"
+
+        [[stub]]
+        module = "json.tool_missing"
+    """
+    proc = _run(tmp_path, manifest, """
+import numpy, json, json.decoder
+print("REAL", type(numpy).__name__, numpy.__name__, type(json.decoder).__name__)
+import num.py
+print("STUB", type(num).__name__, type(num.py).__name__)
+import json.tool_missing.deeper
+print("UNDER-REAL", type(json.tool_missing.deeper).__name__, type(json).__name__)
+""")
+    assert "REAL module numpy module" in proc.stdout
+    assert "STUB StubModule StubModule" in proc.stdout
+    assert "UNDER-REAL StubModule module" in proc.stdout
+
+
+def test_nested_stubs_and_aliases_in_an_included_manifest(tmp_path):
+    (tmp_path / "inner.toml").write_text(
+        '[manifest]\nname = "inner"\n\n[[stub]]\nmodule = "apex"\n\n[[stub]]\nmodule = "apex.quiet"\non-use = "none"\n')
+    manifest = """
+        [manifest]
+        name = "m"
+        include = ["inner.toml"]
+
+        [[alias]]
+        target = "amp_compat"
+        source = "apex.amp"
+    """
+    proc = _run(tmp_path, manifest, """
+import apex.quiet.sub
+import amp_compat, apex.amp
+print("NONE", apex.quiet.anything, apex.quiet.sub.anything)
+print("ALIAS", amp_compat is apex.amp)
+try:
+    amp_compat.initialize(1)
+except NpatchStubError as exc:
+    print("INNER", "manifest 'inner'" in str(exc), "inner.toml:4" in str(exc))
+""")
+    assert "NONE None None" in proc.stdout
+    assert "ALIAS True" in proc.stdout
+    assert "INNER True True" in proc.stdout
+
+
+def test_restore_removes_every_stub_module_it_served(tmp_path):
+    proc = run_plan(tmp_path, plan(op("stub", "apex", name="s")), """
+        import sys, importlib
+        import apex.amp, apex.parallel.ddp
+        from apex import fused
+        served = sorted(n for n in sys.modules if n.startswith("apex"))
+        SESSION.stop()
+        print("SERVED", served)
+        print("LEFT", sorted(n for n in sys.modules if n.startswith("apex")))
+        try:
+            importlib.import_module("apex.amp")
+        except ModuleNotFoundError as exc:
+            print("GONE", exc.name)
+    """)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SERVED ['apex', 'apex.amp', 'apex.parallel', 'apex.parallel.ddp']" in proc.stdout
+    assert "LEFT []" in proc.stdout
+    assert "GONE apex" in proc.stdout
+    assert statuses(proc.report) == {"s": "applied"}
+
+
+def test_stub_error_from_a_plan_built_in_code_names_the_plan(tmp_path):
+    proc = run_plan(tmp_path, plan(op("stub", "apex", name="s")), """
+        from npatch.runtime.errors import NpatchStubError
+        import apex.amp as amp
+        try:
+            amp.scale_loss(1, 2)
+        except NpatchStubError as exc:
+            print("MSG", exc)
+    """)
+    assert "MSG apex.amp.scale_loss (called) is not available: 'apex' is a stub (stub 's' in manifest '<plan>')" \
+        in proc.stdout, proc.stdout + proc.stderr
