@@ -2,6 +2,8 @@
 the stub, its manifest and the file:line of its ``[[stub]]`` (issue 10, item 2)."""
 from __future__ import annotations
 
+import sys
+
 from rt_helpers import op, plan, run_plan, statuses
 from tree_helpers import apply_scenario
 
@@ -193,3 +195,32 @@ def test_stub_error_from_a_plan_built_in_code_names_the_plan(tmp_path):
     """)
     assert "MSG apex.amp.scale_loss (called) is not available: 'apex' is a stub (stub 's' in manifest '<plan>')" \
         in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_forced_stub_of_an_imported_interpreter_module_warns_and_does_nothing(tmp_path):
+    the_plan = plan(op("stub", "sys", name="s-sys", force=True), op("stub", "encodings", name="s-enc", force=True),
+                    op("stub", "os.path", name="s-path", force=True))
+    proc = run_plan(tmp_path, the_plan, """
+        import sys, os, encodings
+        print("REAL", type(sys).__name__, type(os.path).__name__, type(encodings).__name__, os.path.join("a", "b"))
+    """)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REAL module module module a/b" in proc.stdout
+    assert statuses(proc.report) == {"s-sys": "skipped", "s-enc": "skipped", "s-path": "skipped"}
+    assert proc.stderr.count("NpatchWarning") == 3 and "part of the interpreter" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_saved_plan_with_a_forced_sys_stub_starts_every_child(tmp_path):
+    # a plan.json skips the compiler's check: the bootstrap must still start
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan(op("stub", "sys", name="s-sys", force=True),
+                              op("stub", "builtins", name="s-builtins", force=True)).to_json())
+    from npatch_testutil import clean_env, run_npatch
+
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = run_npatch("apply", str(plan_file), "--", sys.executable, "-c", "import sys; print('ran', type(sys).__name__)",
+                      env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "ran module"
+    assert "Traceback" not in proc.stderr
