@@ -62,7 +62,8 @@ def test_alias_chains_without_a_cycle_compile_and_work(tmp_path):
 
 def test_alias_cycle_across_included_manifests(tmp_path):
     _write(tmp_path, '[manifest]\nname = "inner"\n\n[[alias]]\ntarget = "b"\nsource = "a"\n', "inner.toml")
-    path = _write(tmp_path, '[manifest]\nname = "outer"\ninclude = ["inner.toml"]\n\n[[alias]]\ntarget = "a"\nsource = "b"\n')
+    path = _write(tmp_path, '[manifest]\nname = "outer"\ninclude = ["inner.toml"]\n'
+                            '\n[[alias]]\ntarget = "a"\nsource = "b"\n')
     errors = _compile_errors(path)
     assert sorted((e.file.rpartition("/")[2], e.line) for e in errors) == [("inner.toml", 5), ("m.toml", 6)]
     assert any("inner.toml:5" in e.hint for e in errors if e.file.endswith("m.toml"))

@@ -6,7 +6,7 @@ each module body executed (each must run once).
 from __future__ import annotations
 
 from rt_helpers import op, plan, run_plan, statuses
-from tree_helpers import apply_scenario, line_of, write_files
+from tree_helpers import COUNTER, apply_scenario, expect_lines, line_of, write_files
 
 ALIAS = """
 [manifest]
@@ -43,10 +43,9 @@ def test_submodule_of_an_aliased_package_is_the_real_one(tmp_path):
         print("NAME", K1.__module__, old.sub.__name__, old.sub.__spec__.name)
         print("RUNS", sorted(counter.runs.items()))
     """, NEW_PKG))
-    assert "SAME True True True" in out
-    assert "ISINSTANCE True True" in out
-    assert "NAME new.sub new.sub new.sub" in out
-    assert "RUNS [('new', 1), ('new.sub', 1)]" in out
+    expect_lines(out,
+                 "SAME True True True", "ISINSTANCE True True", "NAME new.sub new.sub new.sub",
+                 "RUNS [('new', 1), ('new.sub', 1)]")
 
 
 def test_submodules_imported_later_through_either_name_are_shared(tmp_path):
@@ -64,17 +63,16 @@ def test_submodules_imported_later_through_either_name_are_shared(tmp_path):
               sys.modules["old.deep"] is sys.modules["new.deep"])
         print("RUNS", sorted(counter.runs.items()))
     """, NEW_PKG))
-    assert "LATER True True" in out
-    assert "SUB True True True" in out
-    assert "DEEP True True True" in out
-    assert "RUNS [('new', 1), ('new.deep.leaf', 1), ('new.later', 1), ('new.sub', 1)]" in out
+    expect_lines(out,
+                 "LATER True True", "SUB True True True", "DEEP True True True",
+                 "RUNS [('new', 1), ('new.deep.leaf', 1), ('new.later', 1), ('new.sub', 1)]")
 
 
 def test_restore_removes_exactly_the_alias_entries(tmp_path):
-    write_files(tmp_path, {"counter.py": "runs = {}\ndef count(name):\n    runs[name] = runs.get(name, 0) + 1\n",
+    write_files(tmp_path, {"counter.py": COUNTER,
                            **NEW_PKG, "oldish.py": "X = 1\n"})
     proc = run_plan(tmp_path, plan(op("alias", "old", source="new")), """
-        import sys, oldish
+        import sys, importlib.util, oldish
         import old.sub, old.deep.leaf
         import new.later
         before = sorted(n for n in sys.modules if n == "old" or n.startswith("old."))
@@ -85,16 +83,12 @@ def test_restore_removes_exactly_the_alias_entries(tmp_path):
         print("BEFORE", before)
         print("AFTER", after)
         print("REAL", new.sub is sys.modules["new.sub"], new.deep.leaf.D.__module__, hasattr(new, "later"))
-        try:
-            import old
-        except ModuleNotFoundError as exc:
-            print("GONE", exc.name)
+        print("GONE", importlib.util.find_spec("old"))
     """)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "BEFORE ['old', 'old.deep', 'old.deep.leaf', 'old.sub']" in proc.stdout
-    assert "AFTER ['old_user', 'oldish']" in proc.stdout
-    assert "REAL True new.deep.leaf True" in proc.stdout
-    assert "GONE old" in proc.stdout
+    expect_lines(proc.stdout,
+                 "BEFORE ['old', 'old.deep', 'old.deep.leaf', 'old.sub']", "AFTER ['old_user', 'oldish']",
+                 "REAL True new.deep.leaf True", "GONE None")
 
 
 def test_namespace_package_source(tmp_path):
@@ -107,8 +101,7 @@ def test_namespace_package_source(tmp_path):
         print("NS", K1 is K2, old is new, old.__spec__.origin)
         print("RUNS", sorted(counter.runs.items()))
     """, files))
-    assert "NS True True None" in out
-    assert "RUNS [('new.sub', 1)]" in out
+    expect_lines(out, "NS True True None", "RUNS [('new.sub', 1)]")
 
 
 def test_reload_through_the_alias_updates_both_names(tmp_path):
@@ -120,8 +113,7 @@ def test_reload_through_the_alias_updates_both_names(tmp_path):
         print("RELOAD", mod is new.sub, old.sub.K is new.sub.K, old.sub.K is not first)
         print("RUNS", sorted(counter.runs.items()))
     """, NEW_PKG))
-    assert "RELOAD True True True" in out
-    assert "RUNS [('new', 1), ('new.sub', 2)]" in out
+    expect_lines(out, "RELOAD True True True", "RUNS [('new', 1), ('new.sub', 2)]")
 
 
 def test_pickle_through_both_names(tmp_path):
@@ -134,8 +126,7 @@ def test_pickle_through_both_names(tmp_path):
         legacy = b"cold.sub\\nK\\nq\\x00)\\x81q\\x01."   # a pickle written when the class lived in old.sub
         print("LEGACY", type(pickle.loads(legacy)) is K)
     """, NEW_PKG))
-    assert "ROUND True" in out
-    assert "LEGACY True" in out
+    expect_lines(out, "ROUND True", "LEGACY True")
 
 
 def test_alias_in_an_included_manifest_and_nested_aliases(tmp_path):
@@ -166,12 +157,11 @@ def test_alias_in_an_included_manifest_and_nested_aliases(tmp_path):
         print("NESTED", O is other.O, K is new.sub.K, sys.modules["old.extra"] is other)
         print("RUNS", sorted(counter.runs.items()))
     """, files))
-    assert "NESTED True True True" in out
-    assert "RUNS [('new', 1), ('new.sub', 1), ('other', 1)]" in out
+    expect_lines(out, "NESTED True True True", "RUNS [('new', 1), ('new.sub', 1), ('other', 1)]")
 
 
 def test_compat_inject_module_alias_shares_submodules(tmp_path):
-    write_files(tmp_path, {"counter.py": "runs = {}\ndef count(name):\n    runs[name] = runs.get(name, 0) + 1\n",
+    write_files(tmp_path, {"counter.py": COUNTER,
                            **NEW_PKG})
     proc = run_plan(tmp_path, plan(), """
         import sys, counter
@@ -188,9 +178,8 @@ def test_compat_inject_module_alias_shares_submodules(tmp_path):
         print("LEFT", sorted(n for n in sys.modules if n.startswith(("old", "older"))))
     """)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "COMPAT True True" in proc.stdout
-    assert "RUNS [('new', 1), ('new.deep.leaf', 1), ('new.sub', 1)]" in proc.stdout
-    assert "LEFT []" in proc.stdout
+    expect_lines(proc.stdout,
+                 "COMPAT True True", "RUNS [('new', 1), ('new.deep.leaf', 1), ('new.sub', 1)]", "LEFT []")
 
 
 def test_missing_submodule_of_an_alias_is_a_plain_module_not_found(tmp_path):
@@ -202,8 +191,7 @@ def test_missing_submodule_of_an_alias_is_a_plain_module_not_found(tmp_path):
         except ModuleNotFoundError as exc:
             print("MISSING", exc.name)
     """, NEW_PKG))
-    assert "SPEC None" in out
-    assert "MISSING old.nothing" in out
+    expect_lines(out, "SPEC None", "MISSING old.nothing")
 
 
 # -- item 3: aliases fail like imports ----------------------------------------------------------

@@ -29,6 +29,12 @@ def apply_scenario(tmp_path: Path, manifest: str, code: str, files: dict[str, st
                       cwd=tmp_path, env=env)
 
 
+def expect_lines(out: str, *lines: str) -> None:
+    """Each of ``lines`` is somewhere in ``out`` (the scenario's stdout)."""
+    missing = [line for line in lines if line not in out]
+    assert not missing, f"missing {missing} in:\n{out}"
+
+
 def line_of(path: Path, text: str) -> int:
     """1-based number of the first line of ``path`` that contains ``text``."""
     for number, line in enumerate(path.read_text().splitlines(), 1):
