@@ -161,7 +161,7 @@ def test_stub_error_from_a_plan_built_in_code_names_the_plan(tmp_path):
         except NpatchStubError as exc:
             print("MSG", exc)
     """)
-    assert "MSG apex.amp.scale_loss (called) is not available: 'apex' is a stub (stub 's' in manifest '<plan>')" \
+    assert "MSG apex.amp.scale_loss is not available: 'apex' is a stub (stub 's' in manifest '<plan>'); it was called" \
         in proc.stdout, proc.stdout + proc.stderr
 
 

@@ -33,9 +33,10 @@ class StubInfo:
         self.where = declared_at(op)
         self.on_use = op.value or "error"
 
-    def error(self, what: str) -> NpatchStubError:
+    def error(self, what: str, how: str = "") -> NpatchStubError:
+        used = f"; it was {how}" if how else ""
         return NpatchStubError(
-            f"{what} is not available: {self.root!r} is a stub (stub {self.where}); "
+            f"{what} is not available: {self.root!r} is a stub (stub {self.where}){used}; "
             "install the real module or patch the code that uses it"
         )
 
@@ -51,7 +52,7 @@ class _Unusable:
 
     def _stub_raise(self, how: str) -> Any:
         info, what = self._stub_what()
-        raise info.error(f"{what} ({how})")
+        raise info.error(what, how)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._stub_raise("called")
