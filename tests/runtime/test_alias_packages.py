@@ -186,12 +186,13 @@ def test_missing_submodule_of_an_alias_is_a_plain_module_not_found(tmp_path):
     out = _ok(apply_scenario(tmp_path, ALIAS, """
         import importlib.util
         print("SPEC", importlib.util.find_spec("old.nothing"))
+        print("ORIGIN", importlib.util.find_spec("old.sub").origin == importlib.util.find_spec("new.sub").origin)
         try:
             import old.nothing
         except ModuleNotFoundError as exc:
             print("MISSING", exc.name)
     """, NEW_PKG))
-    expect_lines(out, "SPEC None", "MISSING old.nothing")
+    expect_lines(out, "SPEC None", "ORIGIN True", "MISSING old.nothing")
 
 
 # -- item 3: aliases fail like imports ----------------------------------------------------------

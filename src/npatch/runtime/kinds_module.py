@@ -221,7 +221,8 @@ def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any)
             return None
     else:
         _existing_or_force(op, target, real_spec, "replace = true aliases it anyway")
-    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below))
+    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below),
+                      origin=getattr(real_spec, "origin", None) if below else None)
 
 
 @op_kind("alias", substitute=_alias_substitute, tree=True)
