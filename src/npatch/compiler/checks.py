@@ -144,11 +144,18 @@ def interpreter_modules() -> frozenset[str]:
     return frozenset(sys.builtin_module_names) | frozenset(started)
 
 
+def _could_start_with_python(name: str) -> bool:
+    """Cheap pre-check: a module a bare start imports is in the standard
+    library or already imported here (this process started the same way)."""
+    return name in sys.modules or name.partition(".")[0] in sys.stdlib_module_names or name in sys.builtin_module_names
+
+
 def _interpreter_stubs(drafts: list[Draft]) -> list[ManifestError]:
     errors = []
     for draft in drafts:
-        if draft.kind == "stub" and draft.targets[0] in interpreter_modules():
-            errors.append(_error(draft.origin("module"), f"cannot stub {draft.targets[0]!r}: the interpreter needs it "
+        name = draft.targets[0]
+        if draft.kind == "stub" and _could_start_with_python(name) and name in interpreter_modules():
+            errors.append(_error(draft.origin("module"), f"cannot stub {name!r}: the interpreter needs it "
                                  "(it is built in or imported before any plan starts)",
                                  hint="stub or patch the module that uses it instead"))
     return errors
