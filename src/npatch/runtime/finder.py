@@ -4,9 +4,9 @@
 work (targets, ``during`` modules, aliases and stubs of active sessions) and
 returns None at once for every other name, so an unrelated import pays one
 set lookup (and, while an alias or stub is active, one per dot of a dotted
-name: every name under an alias or stub is watched too).  For a watched name it asks the *other* finders on
-``sys.meta_path`` directly (never the import machinery, which would call it
-again: PITFALLS 5) and then:
+name: every name under an alias or stub is watched too).  For a watched
+name it asks the *other* finders on ``sys.meta_path`` directly (never the
+import machinery, which would call it again: PITFALLS 5) and then:
 
 * lets each session substitute a module (alias, stub), newest session first;
 * wraps the spec's loader in :class:`PatchingLoader`, whose ``exec_module``

@@ -360,7 +360,7 @@ class Session:
 
     # -- import hook callbacks (see npatch.runtime.finder) --------------------------
     def _substitute(self, name: str, real_spec: Any) -> Any:
-        spec = self._substitute_slots(name, real_spec, self._subst.get(name, ()))
+        spec = self._substitute_slots(real_spec, self._subst.get(name, ()))
         if spec is not None or not self._trees:
             return spec
         # a name under an applied alias or stub (old.sub, apex.amp): the nearest one serves it
@@ -368,11 +368,11 @@ class Session:
         while cut > 0:
             slots = [s for s in self._trees.get(name[:cut], ()) if s.status == "applied"]
             if slots:
-                return self._substitute_slots(name, real_spec, slots, Target(name))
+                return self._substitute_slots(real_spec, slots, Target(name))
             cut = name.rfind(".", 0, cut)
         return None
 
-    def _substitute_slots(self, name: str, real_spec: Any, slots: Any, below: Target | None = None) -> Any:
+    def _substitute_slots(self, real_spec: Any, slots: Any, below: Target | None = None) -> Any:
         for slot in slots:
             if slot.status == "failed" and slot.reason.startswith("target not found"):
                 continue
