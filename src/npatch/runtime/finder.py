@@ -3,7 +3,7 @@
 ``find_spec`` first checks the module name against a frozenset of names with
 work (targets, ``during`` modules, aliases and stubs of active sessions) and
 returns None at once for every other name, so an unrelated import pays one
-set lookup (and, while an alias or stub is active, one per dot of a dotted
+set lookup (and, while an alias or stub is active, one more for a dotted
 name: every name under an alias or stub is watched too).  For a watched
 name it asks the *other* finders on ``sys.meta_path`` directly (never the
 import machinery, which would call it again: PITFALLS 5) and then:
@@ -95,6 +95,7 @@ class Finder:
         self.names: frozenset[str] = frozenset()
         #: aliases and stubs of active sessions: every name under them is watched too
         self.trees: frozenset[str] = frozenset()
+        self.tree_tops: frozenset[str] = frozenset()  # their top-level packages
         self.clients: tuple[Any, ...] = ()
         self._lock = allocate_lock()
         self._searching: set[tuple[int, str]] = set()
@@ -120,6 +121,9 @@ class Finder:
 
     def _under_tree(self, fullname: str) -> bool:
         trees = self.trees
+        cut = fullname.find(".")
+        if cut < 0 or fullname[:cut] not in self.tree_tops:  # the usual case: one slice, one lookup
+            return False
         cut = fullname.rfind(".")
         while cut > 0:
             if fullname[:cut] in trees:
@@ -195,6 +199,7 @@ class Finder:
             trees.update(client._trees)
         self.names = frozenset(names)
         self.trees = frozenset(trees)
+        self.tree_tops = frozenset(name.partition(".")[0] for name in trees)
 
 
 #: the process-wide finder; it is on ``sys.meta_path`` while any session is active
