@@ -5,6 +5,9 @@ each module body executed (each must run once).
 """
 from __future__ import annotations
 
+import sys
+
+from npatch_testutil import clean_env, run_npatch
 from rt_helpers import op, plan, run_plan, statuses
 from tree_helpers import COUNTER, apply_scenario, expect_lines, line_of, write_files
 
@@ -253,3 +256,16 @@ def test_alias_session_report_says_failed(tmp_path):
     assert statuses(proc.report) == {"a": "failed"}
     assert "NpatchAliasError" in proc.report["ops"][0]["reason"]
     assert "NpatchWarning" not in proc.stderr  # the import raised; no second message
+
+
+def test_python_dash_m_through_an_alias_runs_the_source_code(tmp_path):
+    files = {**NEW_PKG, "new/tool.py": "print('TOOL', __name__, __spec__.name)\n",
+             "new/__main__.py": "print('PKGMAIN', __name__)\n"}
+    write_files(tmp_path, {"counter.py": COUNTER, **files, "m.toml": ALIAS})
+    env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    outs = []
+    for module in ("old.tool", "old"):
+        proc = run_npatch("apply", str(tmp_path / "m.toml"), "--", sys.executable, "-m", module, cwd=tmp_path, env=env)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+        outs.append(proc.stdout.strip())
+    assert outs == ["TOOL __main__ old.tool", "PKGMAIN __main__"]

@@ -131,8 +131,8 @@ class Finder:
             cut = fullname.rfind(".", 0, cut)
         return False
 
-    def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
-        real = None
+    def real_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        """What the *other* finders on ``sys.meta_path`` find for ``fullname``."""
         for finder in list(sys.meta_path):
             if finder is self:
                 continue
@@ -141,7 +141,11 @@ class Finder:
                 continue
             real = find(fullname, path, target)
             if real is not None:
-                break
+                return real
+        return None
+
+    def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
+        real = self.real_spec(fullname, path, target)
         spec = real
         for client in reversed(self.clients):
             substitute = client._substitute(fullname, real)

@@ -151,15 +151,29 @@ class _SubstituteLoader:
     records the undo with the session (through ``ctx.served``).
 
     ``root`` is false for a name under an alias or stub (``old.sub``): a
-    failure there is that import's own, not the op's."""
+    failure there is that import's own, not the op's.  ``source`` is the
+    module whose code ``python -m`` runs (an alias's), None for a stub."""
 
-    def __init__(self, ctx: ApplyContext, make: Any, root: bool = True) -> None:
+    def __init__(self, ctx: ApplyContext, make: Any, root: bool = True, source: str | None = None) -> None:
         self.ctx = ctx
         self.make = make
         self.root = root
+        self.source = source
 
     def create_module(self, spec: ModuleSpec) -> Any:
         return None
+
+    def get_code(self, fullname: str) -> Any:
+        """The code ``runpy`` (``python -m old.tool``) runs: the source's."""
+        if self.source is None:
+            raise ImportError(f"{fullname} is an npatch stub: it has no code to run", name=fullname)
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.source)
+        get_code = getattr(spec.loader, "get_code", None) if spec is not None else None
+        if get_code is None:
+            raise ImportError(f"{fullname} is an alias of {self.source!r}, which has no code to run", name=fullname)
+        return get_code(self.source)
 
     def exec_module(self, module: Any) -> None:
         name = module.__name__
@@ -219,10 +233,30 @@ def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any)
         # real_spec is): nothing there and nothing in sys.modules -> not found.
         if real_spec is None and source not in sys.modules:
             return None
+        like = real_spec
     else:
         _existing_or_force(op, target, real_spec, "replace = true aliases it anyway")
-    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below),
-                      origin=getattr(real_spec, "origin", None) if below else None)
+        like = _source_spec(source)
+    loader = _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below, source)
+    spec = ModuleSpec(target.module, loader, origin=getattr(like, "origin", None))
+    # a package stays a package before it is imported (`python -m old` runs old.__main__)
+    spec.submodule_search_locations = getattr(like, "submodule_search_locations", None)
+    return spec
+
+
+def _source_spec(name: str) -> Any:
+    """The spec of module ``name`` without importing anything (None when its
+    package is not imported yet: then only the import itself can tell)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return getattr(module, "__spec__", None)
+    parent = name.rpartition(".")[0]
+    path = getattr(sys.modules.get(parent), "__path__", None) if parent else None
+    if parent and path is None:
+        return None
+    from npatch.runtime.finder import FINDER
+
+    return FINDER.real_spec(name, path)
 
 
 @op_kind("alias", substitute=_alias_substitute, tree=True)
