@@ -269,3 +269,21 @@ def test_python_dash_m_through_an_alias_runs_the_source_code(tmp_path):
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
         outs.append(proc.stdout.strip())
     assert outs == ["TOOL __main__ old.tool", "PKGMAIN __main__"]
+
+
+def test_alias_cycle_in_a_plan_built_in_code_raises_instead_of_a_phantom_module(tmp_path):
+    the_plan = plan(op("alias", "selfish", name="self", source="selfish"),
+                    op("alias", "ping", name="ping", source="pong"), op("alias", "pong", name="pong", source="ping"))
+    proc = run_plan(tmp_path, the_plan, """
+        import importlib
+        for name in ("selfish", "ping", "pong"):
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                print("CYCLE", name, exc.name, "leads back to itself" in str(exc))
+            else:
+                print("PHANTOM", name)
+    """)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[:3] == ["CYCLE selfish selfish True", "CYCLE ping ping True",
+                                           "CYCLE pong pong True"]

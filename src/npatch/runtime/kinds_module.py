@@ -209,16 +209,23 @@ def _below(op: Op, target: Target) -> str:
 
 def _import_source(op: Op, target: Target, name: str) -> Any:
     """Import the alias source ``name`` for ``target``; a source that is not
-    installed raises :class:`NpatchAliasError`, as importing ``target`` would."""
+    installed raises :class:`NpatchAliasError`, as importing ``target`` would;
+    so does a source that leads back to an alias still being imported (a
+    cycle in a plan built in code: the compiler rejects it in a manifest)."""
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if name != missing and not name.startswith(missing + "."):
             raise  # the source itself imports something that is missing: its own error
-        raise NpatchAliasError(
-            f"No module named {target.module!r}: it is an alias of {name!r} (alias {declared_at(op)}), "
-            f"and {missing!r} is not installed", name=target.module) from exc
+        why = f"; {exc}" if isinstance(exc, NpatchAliasError) else f", and {missing!r} is not installed"
+        raise NpatchAliasError(f"No module named {target.module!r}: it is an alias of {name!r} "
+                               f"(alias {declared_at(op)}){why}", name=target.module) from exc
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    if isinstance(loader, _SubstituteLoader) and not isinstance(module, StubModule):  # a placeholder
+        raise NpatchAliasError(f"No module named {target.module!r}: alias {declared_at(op)} leads back to "
+                               f"itself through {name!r}", name=target.module)
+    return module
 
 
 def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec | None:
