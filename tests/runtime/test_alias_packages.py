@@ -287,3 +287,15 @@ def test_alias_cycle_in_a_plan_built_in_code_raises_instead_of_a_phantom_module(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[:3] == ["CYCLE selfish selfish True", "CYCLE ping ping True",
                                            "CYCLE pong pong True"]
+
+
+def test_serving_aliases_and_stubs_imports_nothing_heavy(tmp_path):
+    manifest = ALIAS + '\n[[stub]]\nmodule = "apex"\n'
+    out = _ok(apply_scenario(tmp_path, manifest, """
+        import sys
+        import old.sub, old.deep.leaf, apex.amp
+        from apex.parallel import DDP
+        heavy = ("subprocess", "json", "dataclasses", "npatch.compiler", "npatch.dsl", "npatch.runtime.report")
+        print("HEAVY", [n for n in heavy if n in sys.modules])
+    """, NEW_PKG))
+    assert "HEAVY []" in out
