@@ -299,3 +299,21 @@ def test_serving_aliases_and_stubs_imports_nothing_heavy(tmp_path):
         print("HEAVY", [n for n in heavy if n in sys.modules])
     """, NEW_PKG))
     assert "HEAVY []" in out
+
+
+def test_threads_importing_both_names_at_once_share_one_module(tmp_path):
+    files = {**NEW_PKG, "new/slow.py": "import counter, time\ncounter.count(__name__)\ntime.sleep(0.2)\nclass S:\n    pass\n"}
+    out = _ok(apply_scenario(tmp_path, ALIAS, """
+        import threading, importlib, counter
+        import old
+        barrier = threading.Barrier(8)
+        got = []
+        def worker(i):
+            barrier.wait()
+            got.append(importlib.import_module("old.slow" if i % 2 else "new.slow").S)
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print("THREADS", len(got), len(set(map(id, got))), counter.runs.get("new.slow"))
+    """, files))
+    assert "THREADS 8 1 1" in out
