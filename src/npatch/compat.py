@@ -310,7 +310,9 @@ _ALIASES: list[Session] = []
 
 def inject_module_alias(source_module_name: str, target_module_name: str) -> bool:
     """Make ``import target_module_name`` give the module ``source_module_name``
-    (the live module, not a copy of its attributes).
+    (the live module, not a copy of its attributes).  For a package source,
+    ``import target.sub`` gives the real ``source.sub``: one module object,
+    executed once, under both names.
 
     True when the alias is in place or the target already exists (which is
     then left alone, as the original did); False, with a warning naming the

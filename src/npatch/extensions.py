@@ -158,7 +158,7 @@ def adopt_op_kind(registry: Registry, name: str, obj: Any, ep: Any) -> None:
     from npatch.runtime.ops import OpKind, op_kind
 
     if isinstance(obj, OpKind):
-        registry[name] = obj if obj.name == name else OpKind(name, obj.apply, obj.restore, obj.substitute)
+        registry[name] = obj if obj.name == name else OpKind(name, obj.apply, obj.restore, obj.substitute, obj.tree)
     elif callable(obj) and not isinstance(obj, type):
         op_kind(name)(obj)
     else:

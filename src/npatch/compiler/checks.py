@@ -5,6 +5,9 @@ compiler raises them together.  A collision names both places.
 """
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
 from typing import Any
 
 from npatch.compiler.build import Draft
@@ -38,6 +41,8 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
     errors += _same_target_same_priority(drafts)
     errors += _colliding_aliases(drafts)
     errors += _module_only_targets(drafts)
+    errors += _alias_cycles(drafts)
+    errors += _interpreter_stubs(drafts)
     return errors
 
 
@@ -99,6 +104,79 @@ def _colliding_aliases(drafts: list[Draft]) -> list[ManifestError]:
             errors.append(_error(draft.origin("target"), f"{target!r} is both an alias and a stub",
                                  hint=f"the stub is at {_at(modules[target].origin('module'))}"))
         seen.setdefault(target, draft)
+    return errors
+
+
+def _alias_cycles(drafts: list[Draft]) -> list[ManifestError]:
+    """An alias whose source leads back to itself: ``a -> a``, ``a -> b -> a``,
+    ``a -> a.sub`` (importing ``a.sub`` imports its package ``a`` first)."""
+    aliases: dict[str, Draft] = {}
+    for draft in drafts:
+        if draft.kind == "alias":
+            aliases.setdefault(draft.targets[0], draft)
+    sources = {target: draft.source or "" for target, draft in aliases.items()}
+    errors = []
+    for target, draft in aliases.items():
+        found = _alias_path(target, sources)
+        if found is None:
+            continue
+        path, through = found
+        others = [_at(aliases[name].origin("target")) for name in through]
+        hint = "an alias's source must not lead back to the alias (importing a module imports its packages first)"
+        if others:
+            hint += f"; the other aliases are at {', '.join(others)}"
+        errors.append(_error(draft.origin("target"), f"alias {target!r} leads back to itself: {' -> '.join(path)}",
+                             hint=hint))
+    return errors
+
+
+def _alias_path(target: str, sources: dict[str, str]) -> tuple[list[str], list[str]] | None:
+    """When importing alias ``target`` comes back to ``target``: the names it
+    imports on the way, and the other aliases it passes through."""
+    path = [target]
+    through: list[str] = []
+    name = sources[target]
+    while True:
+        path.append(name)
+        # importing `name` imports each of its packages first, outermost first
+        cuts = [i for i, char in enumerate(name) if char == "."] + [len(name)]
+        hit = next((name[:cut] for cut in cuts if name[:cut] in sources), None)
+        if hit is None or hit in through:
+            return None  # no alias on the way, or a cycle that does not pass through `target`
+        if hit == target:
+            return (path if hit == name else path + [hit]), through
+        through.append(hit)
+        name = sources[hit] + name[len(hit):]
+
+
+@functools.cache
+def interpreter_modules() -> frozenset[str]:
+    """Modules the interpreter needs: built into it, or imported before any
+    plan can start (what a bare ``python -I -c pass`` has in ``sys.modules``,
+    ``.pth`` imports of this environment included)."""
+    code = "import sys; print(*sys.modules, sep='\\n')"
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+        started = proc.stdout.split() if proc.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError):
+        started = []
+    return frozenset(sys.builtin_module_names) | frozenset(started)
+
+
+def _could_start_with_python(name: str) -> bool:
+    """Cheap pre-check: a module a bare start imports is in the standard
+    library or already imported here (this process started the same way)."""
+    return name in sys.modules or name.partition(".")[0] in sys.stdlib_module_names or name in sys.builtin_module_names
+
+
+def _interpreter_stubs(drafts: list[Draft]) -> list[ManifestError]:
+    errors = []
+    for draft in drafts:
+        name = draft.targets[0]
+        if draft.kind == "stub" and _could_start_with_python(name) and name in interpreter_modules():
+            errors.append(_error(draft.origin("module"), f"cannot stub {name!r}: the interpreter needs it "
+                                 "(it is built in or imported before any plan starts)",
+                                 hint="stub or patch the module that uses it instead"))
     return errors
 
 

@@ -79,7 +79,7 @@ _table(Table("manifest", "Who this manifest is and what it builds on.", (
 
 _table(Table("options", "Declared options and their defaults; `--set KEY=VALUE` overrides; conditions read them with `option('KEY')`.", (), free=True))
 
-_table(Table("alias", "Module alias: importers of `target` get the module `source` (the live module object).", (
+_table(Table("alias", "Module alias: importers of `target` get the module `source` (the live module object); `target.sub` is the real `source.sub`, the same object under both names.", (
     Key("target", "str", "Module name that importers use.", required=True, form="module"),
     Key("source", "str", "Module that is really loaded.", required=True, form="module"),
     Key("replace", "bool", "Alias even when `target` really exists.", default=False),
@@ -87,11 +87,11 @@ _table(Table("alias", "Module alias: importers of `target` get the module `sourc
     _WHEN,
 ), array=True))
 
-_table(Table("stub", "A module that is not installed, or must not load, replaced by a stub.", (
+_table(Table("stub", "A module that is not installed, or must not load, replaced by a stub package (names under it are stubs too).", (
     Key("module", "str", "Module name to stub.", required=True, form="module"),
-    Key("on-use", "str", "`error`: attributes are callables that raise a clear error naming the manifest; `none`: attributes are `None`.",
+    Key("on-use", "str", "`error`: any use of an attribute (call, attribute, subclassing, `isinstance`) raises `NpatchStubError` naming the stub, the manifest and its line; `none`: attributes are `None`.",
         default="error", choices=("error", "none")),
-    Key("force", "bool", "Stub even when a real module is installed (by default a real module wins).", default=False),
+    Key("force", "bool", "Stub even when a real module is installed (by default a real module wins), and everything under it.", default=False),
     Key("name", "str", "Name for reports and `--disable` (default `stub:MODULE`).", form="opname"),
     _WHEN,
 ), array=True))

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from npatch.errors import NpatchError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from typing import Any
+
 
 class PatchError(NpatchError):
     """An op could not apply under ``strict`` (or with ``on-missing = "error"``).
@@ -23,11 +27,26 @@ class PatchError(NpatchError):
 
 
 class NpatchStubError(NpatchError, NotImplementedError):
-    """A stub module's attribute was used.
+    """Something a stub module gave out was used (called, subclassed, ...).
 
     A ``NotImplementedError`` on purpose: code that already falls back to
     another implementation on ``NotImplementedError`` keeps doing so.
     """
 
 
-__all__ = ["PatchError", "NpatchStubError"]
+class NpatchAliasError(NpatchError, ModuleNotFoundError):
+    """An aliased module could not be imported because its source is not installed.
+
+    A ``ModuleNotFoundError`` whose ``name`` is the alias, so that
+    ``try: import x / except ImportError:`` keeps working under a plan.
+    """
+
+
+def declared_at(op: Any) -> str:
+    """``'name' in manifest 'm' at file:line``: where an op was declared."""
+    origin = getattr(op, "origin", None)
+    where = f" at {origin.file}:{origin.line}" if origin is not None else ""
+    return f"{op.name!r} in manifest {op.manifest or '<plan>'!r}{where}"
+
+
+__all__ = ["PatchError", "NpatchStubError", "NpatchAliasError", "declared_at"]

@@ -3,9 +3,10 @@
 ``find_spec`` first checks the module name against a frozenset of names with
 work (targets, ``during`` modules, aliases and stubs of active sessions) and
 returns None at once for every other name, so an unrelated import pays one
-set lookup.  For a watched name it asks the *other* finders on
-``sys.meta_path`` directly (never the import machinery, which would call it
-again: PITFALLS 5) and then:
+set lookup (and, while an alias or stub is active, one more for a dotted
+name: every name under an alias or stub is watched too).  For a watched
+name it asks the *other* finders on ``sys.meta_path`` directly (never the
+import machinery, which would call it again: PITFALLS 5) and then:
 
 * lets each session substitute a module (alias, stub), newest session first;
 * wraps the spec's loader in :class:`PatchingLoader`, whose ``exec_module``
@@ -92,6 +93,9 @@ class Finder:
 
     def __init__(self) -> None:
         self.names: frozenset[str] = frozenset()
+        #: aliases and stubs of active sessions: every name under them is watched too
+        self.trees: frozenset[str] = frozenset()
+        self.tree_tops: frozenset[str] = frozenset()  # their top-level packages
         self.clients: tuple[Any, ...] = ()
         self._lock = allocate_lock()
         self._searching: set[tuple[int, str]] = set()
@@ -104,7 +108,7 @@ class Finder:
 
     # -- the hook ----------------------------------------------------------
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        if fullname not in self.names:
+        if fullname not in self.names and not (self.trees and self._under_tree(fullname)):
             return None
         key = (get_ident(), fullname)
         if key in self._searching:  # another finder asked the import system again
@@ -115,8 +119,20 @@ class Finder:
         finally:
             self._searching.discard(key)
 
-    def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
-        real = None
+    def _under_tree(self, fullname: str) -> bool:
+        trees = self.trees
+        cut = fullname.find(".")
+        if cut < 0 or fullname[:cut] not in self.tree_tops:  # the usual case: one slice, one lookup
+            return False
+        cut = fullname.rfind(".")
+        while cut > 0:
+            if fullname[:cut] in trees:
+                return True
+            cut = fullname.rfind(".", 0, cut)
+        return False
+
+    def real_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
+        """What the *other* finders on ``sys.meta_path`` find for ``fullname``."""
         for finder in list(sys.meta_path):
             if finder is self:
                 continue
@@ -125,7 +141,11 @@ class Finder:
                 continue
             real = find(fullname, path, target)
             if real is not None:
-                break
+                return real
+        return None
+
+    def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
+        real = self.real_spec(fullname, path, target)
         spec = real
         for client in reversed(self.clients):
             substitute = client._substitute(fullname, real)
@@ -177,9 +197,13 @@ class Finder:
 
     def _refresh(self) -> None:
         names: set[str] = set()
+        trees: set[str] = set()
         for client in self.clients:
             names.update(client._watched)
+            trees.update(client._trees)
         self.names = frozenset(names)
+        self.trees = frozenset(trees)
+        self.tree_tops = frozenset(name.partition(".")[0] for name in trees)
 
 
 class _Loaded:

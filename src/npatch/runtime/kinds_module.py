@@ -12,25 +12,36 @@ Restore puts the previous entry back or removes the new one.
 *alias*: importers of ``target`` get the ``source`` module object itself
 (live, not a copy).  A target that really exists (already imported, or found
 by the other finders when first imported) is kept unless the op has
-``force`` (manifest: ``replace = true``).  Restore removes the alias from
-``sys.modules`` and from its parent package.
+``force`` (manifest: ``replace = true``).  Names under the target are served
+by the import hook too: ``import old.sub`` imports the real ``new.sub`` and
+puts that very object under ``old.sub`` (one module per file, so classes,
+registries and pickles agree under both names); a name with no module under
+the source is a plain ``ModuleNotFoundError``.  A source that is not
+installed raises :class:`~npatch.runtime.errors.NpatchAliasError` (a
+``ModuleNotFoundError``) from the import of the target.  Restore removes the
+alias and every ``old.*`` entry it served, from ``sys.modules`` and from the
+parent packages; the source's own modules stay.
 
-*stub*: a module that is not installed or must not load.  On use of an
-attribute (``value`` is the ``on-use`` policy): ``"error"`` gives a callable
-that raises :class:`~npatch.runtime.errors.NpatchStubError` naming the
-manifest and the stub; ``"none"`` gives None.  A real installed module wins
-unless ``force``.
+*stub*: a module that is not installed or must not load, replaced by a
+:class:`~npatch.runtime.stubs.StubModule`, a package under which every name
+is a stub too (see :mod:`npatch.runtime.stubs` for what raises).  ``value``
+is the ``on-use`` policy (``"error"``; ``"none"``: public attributes are
+None).  A real installed module wins unless ``force``; an already imported
+module of the interpreter (standard library, built-in) is never replaced.
 """
 from __future__ import annotations
 
+import importlib
 import sys
-import types
+import warnings
 from importlib.machinery import ModuleSpec
 
+from npatch.errors import NpatchWarning
 from npatch.plan import Op, Target
-from npatch.runtime.errors import NpatchStubError
+from npatch.runtime.errors import NpatchAliasError, declared_at
 from npatch.runtime.ops import ApplyContext, op_kind
-from npatch.runtime.resolve import MISSING, Skipped, TargetMissing, import_object, locate, own_dict
+from npatch.runtime.resolve import MISSING, Skipped, TargetMissing, locate, own_dict
+from npatch.runtime.stubs import StubInfo, StubModule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
@@ -185,21 +196,40 @@ class ModuleUndo:
 
 class _SubstituteLoader:
     """Loader of an alias or stub spec: puts the substitute in place and
-    records the undo with the session (through ``ctx.served``)."""
+    records the undo with the session (through ``ctx.served``).
 
-    def __init__(self, ctx: ApplyContext, make: Any) -> None:
+    ``root`` is false for a name under an alias or stub (``old.sub``): a
+    failure there is that import's own, not the op's.  ``source`` is the
+    module whose code ``python -m`` runs (an alias's), None for a stub."""
+
+    def __init__(self, ctx: ApplyContext, make: Any, root: bool = True, source: str | None = None) -> None:
         self.ctx = ctx
         self.make = make
+        self.root = root
+        self.source = source
 
     def create_module(self, spec: ModuleSpec) -> Any:
         return None
+
+    def get_code(self, fullname: str) -> Any:
+        """The code ``runpy`` (``python -m old.tool``) runs: the source's."""
+        if self.source is None:
+            raise ImportError(f"{fullname} is an npatch stub: it has no code to run", name=fullname)
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.source)
+        get_code = getattr(spec.loader, "get_code", None) if spec is not None else None
+        if get_code is None:
+            raise ImportError(f"{fullname} is an alias of {self.source!r}, which has no code to run", name=fullname)
+        return get_code(self.source)
 
     def exec_module(self, module: Any) -> None:
         name = module.__name__
         try:
             substitute = self.make()
         except BaseException as exc:
-            self.ctx.serve_failed(exc)
+            if self.root:
+                self.ctx.serve_failed(exc)
             raise
         # the import system already put the placeholder in sys.modules; the
         # undo must remember what was there before it (nothing), and the
@@ -220,75 +250,115 @@ def _existing_or_force(op: Op, target: Target, real_spec: Any, what: str) -> boo
     raise Skipped(f"{target.module} really exists ({where}); {what}")
 
 
-def _module_ref(source: str | None) -> str:
-    """An alias source is a module name; as a reference it ends with a colon."""
-    if not source:
+def _below(op: Op, target: Target) -> str:
+    """``.sub`` when ``target`` is a module under the op's own (``old.sub`` for ``old``), else ``""``."""
+    return target.module[len(op.target.module):]
+
+
+def _import_source(op: Op, target: Target, name: str) -> Any:
+    """Import the alias source ``name`` for ``target``; a source that is not
+    installed raises :class:`NpatchAliasError`, as importing ``target`` would;
+    so does a source that leads back to an alias still being imported (a
+    cycle in a plan built in code: the compiler rejects it in a manifest)."""
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if name != missing and not name.startswith(missing + "."):
+            raise  # the source itself imports something that is missing: its own error
+        why = f"; {exc}" if isinstance(exc, NpatchAliasError) else f", and {missing!r} is not installed"
+        raise NpatchAliasError(f"No module named {target.module!r}: it is an alias of {name!r} "
+                               f"(alias {declared_at(op)}){why}", name=target.module) from exc
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    if isinstance(loader, _SubstituteLoader) and not isinstance(module, StubModule):  # a placeholder
+        raise NpatchAliasError(f"No module named {target.module!r}: alias {declared_at(op)} leads back to "
+                               f"itself through {name!r}", name=target.module)
+    return module
+
+
+def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec | None:
+    below = _below(op, target)
+    if not op.source:
         raise ValueError("alias op has no source module")
-    return source.rstrip(":") + ":"
+    source = op.source.rstrip(":") + below
+    if below:
+        # old.sub: the real source.sub, the very same module object under both
+        # names; importlib keys modules by name, so a second spec would execute
+        # the file again.  Searched along the source package's __path__ (what
+        # real_spec is): nothing there and nothing in sys.modules -> not found.
+        if real_spec is None and source not in sys.modules:
+            return None
+        like = real_spec
+    else:
+        _existing_or_force(op, target, real_spec, "replace = true aliases it anyway")
+        like = _source_spec(source)
+    loader = _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below, source)
+    spec = ModuleSpec(target.module, loader, origin=getattr(like, "origin", None))
+    # a package stays a package before it is imported (`python -m old` runs old.__main__)
+    spec.submodule_search_locations = getattr(like, "submodule_search_locations", None)
+    return spec
 
 
-def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec:
-    _existing_or_force(op, target, real_spec, "replace = true aliases it anyway")
-    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: import_object(_module_ref(op.source))))
+def _source_spec(name: str) -> Any:
+    """The spec of module ``name`` without importing anything (None when its
+    package is not imported yet: then only the import itself can tell)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return getattr(module, "__spec__", None)
+    parent = name.rpartition(".")[0]
+    path = getattr(sys.modules.get(parent), "__path__", None) if parent else None
+    if parent and path is None:
+        return None
+    from npatch.runtime.finder import FINDER
+
+    return FINDER.real_spec(name, path)
 
 
-@op_kind("alias", substitute=_alias_substitute)
+@op_kind("alias", substitute=_alias_substitute, tree=True)
 def apply_alias(ctx: ApplyContext, op: Op, target: Target, module: Any) -> ModuleUndo:
     """``target`` is already imported: alias it only with ``force``."""
     if module is not None and not op.force:
         raise Skipped(f"{target.module} is already imported; replace = true aliases it anyway")
-    undo = ModuleUndo(target.module, ctx.resolve(_module_ref(op.source)))
+    if not op.source:
+        raise ValueError("alias op has no source module")
+    undo = ModuleUndo(target.module, ctx.resolve(op.source.rstrip(":") + ":"))
     undo.install()
     return undo
 
 
-class StubModule(types.ModuleType):
-    """A stand-in module: every public attribute follows the on-use policy."""
-
-    def __init__(self, name: str, op_name: str, manifest: str, on_use: str) -> None:
-        super().__init__(name, f"npatch stub ({manifest or 'plan'}: {op_name})")
-        self.__npatch_stub__ = (op_name, manifest, on_use)
-        self.__file__ = None
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        op_name, manifest, on_use = self.__npatch_stub__
-        if on_use == "none":
-            return None
-        name = f"{self.__name__}.{attr}"
-
-        def stub(*args: Any, **kwargs: Any) -> Any:
-            raise NpatchStubError(
-                f"{name} is not available: {self.__name__!r} is a stub "
-                f"(stub {op_name!r} in manifest {manifest or '<plan>'!r}); "
-                "install the real module or patch the code that calls it"
-            )
-
-        stub.__name__ = stub.__qualname__ = attr
-        stub.__module__ = self.__name__
-        return stub
-
-
 def _make_stub(op: Op, target: Target) -> StubModule:
-    on_use = op.value or "error"
-    if on_use not in ("error", "none"):
-        raise ValueError(f"stub on-use must be 'error' or 'none', not {on_use!r}")
-    stub = StubModule(target.module, op.name, op.manifest, on_use)
-    stub.__spec__ = ModuleSpec(target.module, None, origin="npatch stub")
+    if (op.value or "error") not in ("error", "none"):
+        raise ValueError(f"stub on-use must be 'error' or 'none', not {op.value!r}")
+    stub = StubModule(target.module, StubInfo(op.target.module, op))
+    stub.__spec__ = ModuleSpec(target.module, None, origin="npatch stub", is_package=True)
     return stub
 
 
 def _stub_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec:
-    _existing_or_force(op, target, real_spec, "the real module wins (force = true stubs it anyway)")
-    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _make_stub(op, target)))
+    below = _below(op, target)
+    if not below:  # under a stub everything is stubbed: the package above is not real
+        _existing_or_force(op, target, real_spec, "the real module wins (force = true stubs it anyway)")
+    return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _make_stub(op, target), not below),
+                      is_package=True)
 
 
-@op_kind("stub", substitute=_stub_substitute)
+def _needed_by_interpreter(name: str) -> bool:
+    """A module of the standard library or built into the interpreter."""
+    root = name.partition(".")[0]
+    return name in sys.builtin_module_names or root in getattr(sys, "stdlib_module_names", ())
+
+
+@op_kind("stub", substitute=_stub_substitute, tree=True)
 def apply_stub(ctx: ApplyContext, op: Op, target: Target, module: Any) -> ModuleUndo:
-    """``target`` is already imported: the real module wins unless ``force``."""
+    """``target`` is already imported: the real module wins unless ``force``;
+    a module of the interpreter itself is never replaced (a warning says so)."""
     if module is not None and not op.force:
         raise Skipped(f"{target.module} is already imported; the real module wins (force = true stubs it)")
+    if module is not None and _needed_by_interpreter(target.module):
+        message = (f"npatch: stub {declared_at(op)} not applied: {target.module!r} is part of the "
+                   "interpreter and already imported, so it is never stubbed, even with force = true")
+        warnings.warn(message, NpatchWarning, stacklevel=2)
+        raise Skipped(message.partition("not applied: ")[2])
     undo = ModuleUndo(target.module, _make_stub(op, target))
     undo.install()
     return undo

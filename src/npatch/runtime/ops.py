@@ -43,16 +43,18 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
 
 
 class OpKind:
-    """A registered kind: ``apply``, ``restore`` and, for module kinds, ``substitute``."""
+    """A registered kind: ``apply``, ``restore`` and, for module kinds, ``substitute``
+    (``tree``: also asked for every name under the target, once it applied)."""
 
-    __slots__ = ("name", "apply", "restore", "substitute")
+    __slots__ = ("name", "apply", "restore", "substitute", "tree")
 
     def __init__(self, name: str, apply: Apply, restore: Callable[[Any], None],
-                 substitute: Substitute | None) -> None:
+                 substitute: Substitute | None, tree: bool = False) -> None:
         self.name = name
         self.apply = apply
         self.restore = restore
         self.substitute = substitute
+        self.tree = tree
 
     @property
     def module_level(self) -> bool:
@@ -74,11 +76,11 @@ def _restore_undo(undo: Any) -> None:
 
 
 def op_kind(name: str, *, restore: Callable[[Any], None] = _restore_undo,
-            substitute: Substitute | None = None) -> Callable[[Apply], Apply]:
+            substitute: Substitute | None = None, tree: bool = False) -> Callable[[Apply], Apply]:
     """Register the decorated function as the ``apply`` of kind ``name``."""
 
     def register(apply: Apply) -> Apply:
-        OP_KINDS[name] = OpKind(name, apply, restore, substitute)
+        OP_KINDS[name] = OpKind(name, apply, restore, substitute, tree)
         return apply
 
     return register

@@ -113,6 +113,7 @@ class Session:
         self._states: list[_OpState] = []
         self._pending: dict[str, list[_Slot]] = {}  # module -> slots applied when it loads
         self._subst: dict[str, list[_Slot]] = {}  # module -> alias/stub slots
+        self._trees: dict[str, list[_Slot]] = {}  # module -> alias/stub slots that also serve names under it
         self._during: dict[str, list[_OpState]] = {}  # module -> ops applied while it executes
         self._by_module: dict[str, list[_Slot]] = {}  # module -> slots applied to it (reload)
         self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
@@ -262,6 +263,9 @@ class Session:
                     state.reason = f"during: {op.during!r} was already imported when the plan started"
                 continue
             state.slots = [_Slot(state, target) for target in op.targets]
+            if state.kind.tree:
+                for slot in state.slots:
+                    self._trees.setdefault(slot.target.module, []).append(slot)
         self._watched = frozenset(watched)
 
     def _condition(self, when: Any, verdicts: dict[Any, bool]) -> bool:
@@ -440,7 +444,20 @@ class Session:
 
     # -- import hook callbacks (see npatch.runtime.finder) --------------------------
     def _substitute(self, name: str, real_spec: Any) -> Any:
-        for slot in self._subst.get(name, ()):
+        spec = self._substitute_slots(real_spec, self._subst.get(name, ()))
+        if spec is not None or not self._trees:
+            return spec
+        # a name under an applied alias or stub (old.sub, apex.amp): the nearest one serves it
+        cut = name.rfind(".")
+        while cut > 0:
+            slots = [s for s in self._trees.get(name[:cut], ()) if s.status == "applied"]
+            if slots:
+                return self._substitute_slots(real_spec, slots, Target(name))
+            cut = name.rfind(".", 0, cut)
+        return None
+
+    def _substitute_slots(self, real_spec: Any, slots: Any, below: Target | None = None) -> Any:
+        for slot in slots:
             if slot.status == "failed" and slot.reason.startswith("target not found"):
                 continue
             holder = _APPLIED.get(slot.key)
@@ -448,7 +465,8 @@ class Session:
                 continue
             state = slot.state
             try:
-                spec = state.kind.substitute(ApplyContext(self, slot, False), state.op, slot.target, real_spec)
+                spec = state.kind.substitute(ApplyContext(self, slot, False), state.op, below or slot.target,
+                                             real_spec)
             except Skipped as exc:
                 slot.status, slot.reason = "skipped", str(exc)
                 continue
@@ -465,7 +483,10 @@ class Session:
         self._record(slot, undo)
 
     def _serve_failed(self, slot: _Slot, exc: BaseException) -> None:
-        self._fail(slot, f"creating the module failed: {describe(exc)}", exc)
+        # no warning, strict or not: the import statement itself raises exc
+        # (an alias whose source is missing raises a ModuleNotFoundError, so
+        # `try: import x / except ImportError:` keeps working)
+        slot.status, slot.reason = "failed", f"creating the module failed: {describe(exc)}"
 
     def _module_starting(self, name: str, module: Any) -> None:
         applied = self._by_module.get(name)
