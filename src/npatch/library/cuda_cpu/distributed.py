@@ -146,6 +146,28 @@ def barrier(original: Callable[..., Any], options: dict[str, Any]) -> Callable[.
     return _rebinding(original, change)
 
 
+def fsdp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``FullyShardedDataParallel.__init__``: a CUDA ``device_id`` (an
+    ordinal, ``'cuda:N'``, ``torch.device('cuda', N)``) becomes the CPU."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        if is_cuda_device(arguments.get("device_id")):
+            arguments["device_id"] = torch.device("cpu")
+
+    return _rebinding(original, change)
+
+
+def device_mesh(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``init_device_mesh`` / ``DeviceMesh.__init__``: a ``'cuda'`` mesh is
+    a CPU mesh, whose collectives run over gloo (FSDP, tensor parallel, DTensor)."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        if is_cuda_device(arguments.get("device_type"), ordinals=False):
+            arguments["device_type"] = "cpu"
+
+    return _rebinding(original, change)
+
+
 def ddp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
     """Wrap ``DistributedDataParallel.__init__``: no ``device_ids`` / ``output_device``."""
 
