@@ -4,6 +4,7 @@ as unsupported with the reason (``npatch.library.cuda_cpu.coverage``)."""
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 import torch
@@ -53,3 +54,11 @@ def test_passed_through_names_work_on_this_cpu_build():
         module, _, attr = name.rpartition(".")
         assert getattr(importlib.import_module(module), attr) is not None
     assert torch.cuda.has_half is True
+
+
+def test_the_readme_row_counts_the_manifests_ops():
+    from npatch_testutil import REPO
+
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `cuda-to-cpu` |"))
+    counted = re.search(r"(\d+) ops\.", row)
+    assert counted and int(counted.group(1)) == len(npatch.load("cuda-to-cpu").ops)
