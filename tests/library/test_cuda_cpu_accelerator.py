@@ -190,6 +190,16 @@ model = parallelize_module(net(), mesh2d["tp"], {"0": ColwiseParallel(), "2": Ro
 fully_shard(model, mesh=mesh2d["dp"])
 train(model, "fsdp+tp")
 print(f"rank {rank} mesh {mesh2d.device_type}", flush=True)
+# attention on DTensors sharded by head, as tensor-parallel attention computes it
+from torch.distributed.tensor import Shard, distribute_tensor
+torch.manual_seed(0)
+q = torch.randn(2, 4, 8, 16, device="cuda")
+heads = distribute_tensor(q, mesh, [Shard(1)]).requires_grad_()
+out = torch.nn.functional.scaled_dot_product_attention(heads, heads, heads, is_causal=True)
+out.sum().backward()
+same = torch.allclose(out.full_tensor(), torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True),
+                      atol=1e-5)
+print(f"rank {rank} attention {same} {heads.grad.placements}", flush=True)
 dist.destroy_process_group()
 '''
 
@@ -208,6 +218,7 @@ def test_fsdp_fully_shard_and_a_2d_mesh_run_over_gloo(tmp_path):
     tp = {(r, s): loss for r, name, s, loss in steps if name == "fsdp+tp"}
     assert tp[("0", "0")] == tp[("1", "0")]  # one tensor-parallel group: both ranks compute the same loss
     assert all(f"rank {r} mesh cpu" in out for r, out in zip("01", outputs))
+    assert all(f"rank {r} attention True (Shard(dim=1),)" in out for r, out in zip("01", outputs)), outputs
 
 
 def test_fsdp_fails_without_the_manifest(tmp_path):

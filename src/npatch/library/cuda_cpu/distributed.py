@@ -20,6 +20,7 @@ import atexit
 import functools
 import inspect
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -166,6 +167,34 @@ def device_mesh(original: Callable[..., Any], options: dict[str, Any]) -> Callab
             arguments["device_type"] = "cpu"
 
     return _rebinding(original, change)
+
+
+def dtensor_attention(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``F.scaled_dot_product_attention`` for DTensors on a CPU mesh.
+
+    On CUDA, DTensor shards attention through the flash and efficient
+    kernels; on the CPU torch 2.13 picks ``_scaled_dot_product_flash_attention_for_cpu``,
+    which DTensor has no sharding rule for (tensor-parallel models fail with
+    ``NotImplementedError``).  For DTensor inputs the call runs on the math
+    backend, which DTensor shards op by op, with the causal mask it makes
+    replicated implicitly.  Plain tensors pass straight through.
+    """
+
+    def scaled_dot_product_attention(query: Any, *args: Any, **kwargs: Any) -> Any:
+        if query.__class__ is torch.Tensor or query.device.type != "cpu" or not _is_dtensor(query):
+            return original(query, *args, **kwargs)
+        from torch.distributed.tensor.experimental import implicit_replication
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel([SDPBackend.MATH]), implicit_replication():
+            return original(query, *args, **kwargs)
+
+    return functools.update_wrapper(scaled_dot_product_attention, original)
+
+
+def _is_dtensor(value: Any) -> bool:
+    tensor = sys.modules.get("torch.distributed.tensor")
+    return tensor is not None and isinstance(value, tensor.DTensor)
 
 
 def ddp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
