@@ -20,6 +20,7 @@ import atexit
 import functools
 import inspect
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -146,6 +147,56 @@ def barrier(original: Callable[..., Any], options: dict[str, Any]) -> Callable[.
     return _rebinding(original, change)
 
 
+def fsdp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``FullyShardedDataParallel.__init__``: a CUDA ``device_id`` (an
+    ordinal, ``'cuda:N'``, ``torch.device('cuda', N)``) becomes the CPU."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        if is_cuda_device(arguments.get("device_id")):
+            arguments["device_id"] = torch.device("cpu")
+
+    return _rebinding(original, change)
+
+
+def device_mesh(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``init_device_mesh`` / ``DeviceMesh.__init__``: a ``'cuda'`` mesh is
+    a CPU mesh, whose collectives run over gloo (FSDP, tensor parallel, DTensor)."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        if is_cuda_device(arguments.get("device_type"), ordinals=False):
+            arguments["device_type"] = "cpu"
+
+    return _rebinding(original, change)
+
+
+def dtensor_attention(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``F.scaled_dot_product_attention`` for DTensors on a CPU mesh.
+
+    On CUDA, DTensor shards attention through the flash and efficient
+    kernels; on the CPU torch 2.13 picks ``_scaled_dot_product_flash_attention_for_cpu``,
+    which DTensor has no sharding rule for (tensor-parallel models fail with
+    ``NotImplementedError``).  For DTensor inputs the call runs on the math
+    backend, which DTensor shards op by op, with the causal mask it makes
+    replicated implicitly.  Plain tensors pass straight through.
+    """
+
+    def scaled_dot_product_attention(query: Any, *args: Any, **kwargs: Any) -> Any:
+        if query.__class__ is torch.Tensor or query.device.type != "cpu" or not _is_dtensor(query):
+            return original(query, *args, **kwargs)
+        from torch.distributed.tensor.experimental import implicit_replication
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel([SDPBackend.MATH]), implicit_replication():
+            return original(query, *args, **kwargs)
+
+    return functools.update_wrapper(scaled_dot_product_attention, original)
+
+
+def _is_dtensor(value: Any) -> bool:
+    tensor = sys.modules.get("torch.distributed.tensor")
+    return tensor is not None and isinstance(value, tensor.DTensor)
+
+
 def ddp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
     """Wrap ``DistributedDataParallel.__init__``: no ``device_ids`` / ``output_device``."""
 
@@ -169,15 +220,44 @@ def data_parallel_init(self: Any, module: torch.nn.Module, device_ids: Any = Non
 
 
 # -- SyncBatchNorm ------------------------------------------------------------------
+_ALL_REDUCE_SUM: list[Any] = []
+
+
+def _all_reduce_sum(tensor: torch.Tensor, group: Any) -> torch.Tensor:
+    """The sum of ``tensor`` over the ranks of ``group``, which gradients flow
+    through (the gradient of a sum is the sum of the gradients).
+
+    Not ``torch.distributed.nn.functional.all_reduce``: torch 2.13 deprecates
+    it with a ``FutureWarning`` that would name this file in every user's
+    run, and its replacement in ``_functional_collectives`` has no autograd
+    formula.  The ``Function`` class is made on first use, as this module
+    may be imported before ``torch.autograd`` has finished importing.
+    """
+    if not _ALL_REDUCE_SUM:
+
+        class AllReduceSum(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, tensor: torch.Tensor, group: Any) -> torch.Tensor:
+                ctx.group = group
+                tensor = tensor.clone(memory_format=torch.contiguous_format)
+                torch.distributed.all_reduce(tensor, group=group)
+                return tensor
+
+            @staticmethod
+            def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+                return AllReduceSum.apply(grad, ctx.group), None
+
+        _ALL_REDUCE_SUM.append(AllReduceSum)
+    return _ALL_REDUCE_SUM[0].apply(tensor, group)
+
+
 def _synced(bn: Any, input: torch.Tensor, momentum: float, group: Any) -> torch.Tensor:
     """Batch norm whose mean and variance cover the inputs of every rank of ``group``."""
-    from torch.distributed.nn.functional import all_reduce
-
     channels = input.shape[1]
     dims = [0, *range(2, input.dim())]
     local = torch.cat([input.sum(dims), (input * input).sum(dims),
                        input.new_full((1,), input.numel() // channels)])
-    total = all_reduce(local, group=group)
+    total = _all_reduce_sum(local, group)
     count = total[-1]
     mean = total[:channels] / count
     var = (total[channels:2 * channels] / count - mean * mean).clamp_min(0)
