@@ -109,10 +109,10 @@ def unverifiable_summary(found: list, verbose: bool) -> str:
     groups: dict[str, int] = {}
     own = False
     for diagnostic in found:
-        if "(the op does not apply here:" in diagnostic.message:
+        if diagnostic.off_here:
             group = "in ops whose condition is false here"
-        elif "is not installed here" in diagnostic.message:
-            group = f"in {diagnostic.message.partition(':')[0].partition('.')[0]} (not installed here)"
+        elif diagnostic.package:
+            group = f"in {diagnostic.package} (not installed here)"
             own = own or (diagnostic.origin is not None and Path(diagnostic.origin.file).parent != BUILTIN_DIR)
         else:
             group = "from C extensions or names defined at run time"

@@ -214,12 +214,13 @@ def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostic
     if lookup.status == "found":
         return
     if lookup.status == "unverifiable":
-        diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail}", origin, draft.name))
+        diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail}", origin, draft.name,
+                                      package=lookup.package))
         return
     off = _off_here(draft, options)
     if off:  # written for another version or platform: what is here proves nothing
         diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail} (the op does not apply "
-                                      f"here: {off})", origin, draft.name))
+                                      f"here: {off})", origin, draft.name, off_here=True))
         return
     severity = "info" if draft.on_missing == "ignore" else "error"
     code = "missing" if lookup.status == "missing" else "import-error"

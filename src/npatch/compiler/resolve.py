@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from npatch.compiler.static import Lookup, StaticIndex, def_signature
+from npatch.compiler.static import Lookup, StaticIndex, def_signature, not_installed
 from npatch.plan import Origin, Plan
 
 
@@ -38,6 +38,8 @@ class Diagnostic:
     severity: ``error`` (exit 1), ``warning``, ``info``.
     code: ``missing``, ``unverifiable``, ``import-error``, ``incompatible``,
     ``assumed``, ``not-checked``.
+    package: for ``unverifiable``, the top-level package not installed here.
+    off_here: for ``unverifiable``, the op's condition is false here.
     """
 
     severity: str
@@ -45,6 +47,8 @@ class Diagnostic:
     message: str
     origin: Origin | None = None
     op: str = ""
+    package: str = ""
+    off_here: bool = False
 
     def __str__(self) -> str:
         where = f"{self.origin.file}:{self.origin.line}:{self.origin.col}: {self.origin.key}: " if self.origin else ""
@@ -152,6 +156,8 @@ class ImportResolver(Resolver):
             obj = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+                if "." not in exc.name:
+                    return not_installed(exc.name)
                 return Lookup("missing", f"no module named {exc.name!r}")
             return Lookup("import-error", f"importing {module} failed: {type(exc).__name__}: {exc}")
         except BaseException as exc:  # the real cause, not "not found" (PITFALLS 7)

@@ -36,6 +36,13 @@ class Lookup:
     package: str = ""
 
 
+def not_installed(package: str) -> Lookup:
+    """A path under a top-level package this machine does not have (an NPU
+    package on an x86 box, or a user's module outside the search path)."""
+    return Lookup("unverifiable", f"package {package!r} is not installed here "
+                                  "(if it is your own code, pass --path DIR)", package=package)
+
+
 @dataclass
 class _Scope:
     """Top-level bindings of a module or a class body."""
@@ -114,8 +121,7 @@ class StaticIndex:
                 return Lookup("unverifiable", f"{module} would come from the C extension {parent}")
             top = module.partition(".")[0]
             if self.module_file(top) is None:
-                return Lookup("unverifiable", f"package {top!r} is not installed here "
-                                              "(if it is your own code, pass --path DIR)", package=top)
+                return not_installed(top)
             return Lookup("missing", f"no module named {module!r}")
         if not parts:
             return Lookup("found", file=str(found))
