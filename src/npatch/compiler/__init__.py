@@ -107,6 +107,23 @@ def search_roots(manifests: list, paths: list[str]) -> list[str]:
     return list(dict.fromkeys(roots))
 
 
+#: what resolution finds wrong, as opposed to an invalid manifest
+CHECK_CODES = ("missing", "import-error", "incompatible")
+
+
+def run_notes(result: CompileResult) -> tuple[list[Diagnostic], str]:
+    """For a program about to start under ``result.plan``: the errors that stop
+    it (an invalid manifest), and the notes to print first: the warnings, and
+    what the static check found, as warnings marked with STATIC_CHECK_MARK."""
+    from npatch.errors import STATIC_CHECK_MARK
+
+    fatal = [d for d in result.errors if d.code not in CHECK_CODES]
+    notes = [f"npatch: {d}\n" for d in result.diagnostics if d.severity == "warning"]
+    notes += [f"npatch: {replace(d, severity='warning')}{STATIC_CHECK_MARK}\n"
+              for d in result.errors if d.code in CHECK_CODES]
+    return fatal, "".join(notes)
+
+
 def load_plan(specs: list[str], **kwargs: Any) -> Plan:
     """A plan from manifests, or from one saved ``plan.json``.
 

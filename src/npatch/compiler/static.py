@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +62,24 @@ class StaticIndex:
         self.paths = [Path(p) for p in (paths or [])] + [Path(p or ".") for p in sys.path]
         self._files: dict[str, Path | str | None] = {}
         self._scopes: dict[Path, _Scope | None] = {}
+        self._listings: dict[Path, dict[str, bool]] = {}
+
+    def _listing(self, folder: Path) -> dict[str, bool]:
+        """A directory's entries (name -> is a directory), read once: one
+        ``scandir`` instead of a few ``stat`` calls per module and search path."""
+        if folder not in self._listings:
+            entries: dict[str, bool] = {}
+            try:
+                with os.scandir(folder) as scan:
+                    for entry in scan:
+                        try:
+                            entries[entry.name] = entry.is_dir()
+                        except OSError:
+                            continue
+            except OSError:
+                pass
+            self._listings[folder] = entries
+        return self._listings[folder]
 
     # -- modules ---------------------------------------------------------
     def module_file(self, module: str) -> Path | str | None:
@@ -72,15 +91,17 @@ class StaticIndex:
             result = "builtin"
         else:
             parts = module.split(".")
+            name = parts[-1]
             for root in self.paths:
-                base = root.joinpath(*parts)
-                if (base / "__init__.py").is_file():
-                    result = base / "__init__.py"
-                elif base.with_suffix(".py").is_file():
-                    result = base.with_suffix(".py")
-                elif _has_extension(base):
+                folder = root.joinpath(*parts[:-1])
+                entries = self._listing(folder)
+                if name in entries and "__init__.py" in self._listing(folder / name):
+                    result = folder / name / "__init__.py"
+                elif entries.get(name + ".py") is False:
+                    result = folder / (name + ".py")
+                elif any(e.startswith(name + ".") and e.endswith(EXTENSION_SUFFIXES) for e in entries):
                     result = "extension"
-                elif base.is_dir() and not parts[-1].startswith("."):
+                elif entries.get(name) is True and not name.startswith("."):
                     result = result or "namespace"
                     continue
                 else:
@@ -224,12 +245,6 @@ class StaticIndex:
                 parts.pop()
             return ".".join(parts)
         return ""
-
-
-def _has_extension(base: Path) -> bool:
-    if not base.parent.is_dir():
-        return False
-    return any(any(base.parent.glob(f"{base.name}.*{suffix}")) for suffix in EXTENSION_SUFFIXES)
 
 
 def _dotted(node: ast.AST) -> str | None:
