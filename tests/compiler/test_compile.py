@@ -301,9 +301,9 @@ def test_show_draws_tree(full):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("full  (")
-    assert lines[1].startswith("|- base  (")
-    assert any(line.startswith("|  └- value    base-on") for line in lines)
-    assert lines[-2].startswith("└- rewrite  sync")
+    assert lines[1].startswith("├── base  (")
+    assert any(line.startswith("│   └── value    base-on") for line in lines)
+    assert lines[-2].startswith("└── rewrite  sync")
     assert lines[-1] == "disabled: base-off"
 
 

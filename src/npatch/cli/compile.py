@@ -57,7 +57,8 @@ def _setup(parser: argparse.ArgumentParser) -> Handler:
                         help="how to check paths and signatures (default: static)")
     parser.add_argument("--path", action="append", default=[], metavar="DIR",
                         help="a source directory searched after the manifest's and the current one (repeatable)")
-    parser.add_argument("--strict", action="store_true", help="a path that cannot be verified here is an error")
+    parser.add_argument("--strict", action="store_true",
+                        help="a path into a package not installed here (or not found) is an error")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every unverifiable path and note")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: a summary with diagnostics; json: the plan and diagnostics")

@@ -14,7 +14,8 @@ from npatch.cli.compile import add_manifest_arguments, compile_from_args
 
 @command("show", "draw the tree manifest -> includes -> ops",
          "Draw the manifests, their includes and the ops each contributes, in\n"
-         "application order.\n\nExample:\n  npatch show mmcv-npu")
+         "application order; paths are not checked (`npatch compile` does).\n\n"
+         "Example:\n  npatch show mmcv-npu")
 def _show(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
     return run_show
@@ -99,7 +100,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 @command("list", "list the manifests that can be named",
          "List built-in manifests and those installed packages provide through the\n"
-         "`npatch.manifests` entry-point group.")
+         "`npatch.manifests` entry-point group.\n\nExample:\n  npatch list --ops")
 def _list(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--ops", action="store_true", help="also list the op kinds and condition functions")
     return run_list

@@ -50,8 +50,9 @@ def compile_manifests(
 
     ``resolve`` checks paths (see :mod:`.resolve`), searching the directories
     of the manifest files read (built-in ones aside) and the current
-    directory, then ``paths``, then ``sys.path``.  ``strict``: a path that
-    cannot be verified here is an error, not an ``unverifiable`` note.
+    directory, then ``paths``, then ``sys.path``.  ``strict``: a path into a
+    package not installed here is an error, not an ``unverifiable`` note
+    (names from C extensions stay unverifiable: ``import`` mode sees them).
     """
     if resolve not in RESOLVERS:
         raise UsageError(f"--resolve must be one of {', '.join(RESOLVERS)}, not {resolve!r}")
@@ -93,7 +94,7 @@ def compile_manifests(
     diagnostics.extend(check_resolved(plan))
     diagnostics = list(dict.fromkeys(diagnostics))  # sugar ops share one origin and source
     if strict:
-        diagnostics = [replace(d, severity="error") if d.code == "unverifiable" else d for d in diagnostics]
+        diagnostics = [replace(d, severity="error") if d.package else d for d in diagnostics]
     return CompileResult(plan, diagnostics, [str(m.file) for m in manifests], resolve)
 
 

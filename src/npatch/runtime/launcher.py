@@ -182,6 +182,10 @@ def _boot_failed(exc: BaseException) -> None:
 
     text = str(exc) if isinstance(exc, NpatchError) else f"{type(exc).__name__}: {exc}"
     if _strict():
+        if os.environ.get(ENV_VERBOSE):  # -v keeps the traceback
+            import traceback
+
+            traceback.print_exception(exc)
         print(f"npatch: error: {text}", file=sys.stderr)
         _finish()
         sys.stdout.flush()
