@@ -87,6 +87,23 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def flat_rows(results: dict[str, Any]) -> dict[str, Any]:
+    """One row per manifest and measurement, as run.py's report prints them:
+    milliseconds as ``median_ms``/``min_ms``/``max_ms`` (wall), ratios as text."""
+    rows: dict[str, Any] = {}
+    for manifest, by_metric in results.items():
+        for row, s in by_metric.get("wall", {}).items():
+            if "/" in row or "share" in row:
+                rows[f"{manifest}: {row}"] = f"{s['median']} (p25..p75 {s['p25']}..{s['p75']}, n={s['n']})"
+            else:
+                rows[f"{manifest}: {row}"] = {"median_ms": s["median"], "min_ms": s["min"], "max_ms": s["max"]}
+        for row in ("check adds (static - none)", "check share of the miss"):
+            s = by_metric.get("cpu", {}).get(row)
+            if s:
+                rows[f"{manifest}: {row}, CPU"] = f"{s['median']} (p25..p75 {s['p25']}..{s['p75']}, n={s['n']})"
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
@@ -96,7 +113,7 @@ def main() -> int:
     rounds = 1 if args.quick else args.rounds
     with tempfile.TemporaryDirectory() as tmp:
         results = {m: measure_manifest(m, rounds, Path(tmp)) for m in MANIFESTS}
-    print(json.dumps(results, indent=2) if args.json else render(results))
+    print(json.dumps({"results": flat_rows(results), "raw": results}, indent=2) if args.json else render(results))
     return 1 if any(r["failed"] for r in results.values()) else 0
 
 
