@@ -57,7 +57,8 @@ def render(results: dict[str, Any]) -> str:
     for key, title, fn in (("startup", "1. Start-up", _startup), ("percall", "2. Per-call overhead", _percall),
                            ("import_hook", "3. Import-hook overhead", _import_hook),
                            ("compile", "4. Compile and plan load", _external),
-                           ("diff", "5. Static diff throughput", _external)):
+                           ("diff", "5. Static diff throughput", _external),
+                           ("check", "6. Static check on a cache miss", _external)):
         out += [f"## {title}", ""]
         section = sections.get(key)
         if section is None or "skipped" in section:

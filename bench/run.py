@@ -6,7 +6,8 @@
 Sections: 1 start-up (bare python, `npatch apply`, opentelemetry-instrument,
 ddtrace-run, the DrivingSDK patcher), 2 per-call overhead, 3 import-hook
 overhead on `import torch`, 4 compile and plan load (bench_compile.py),
-5 static diff throughput (bench_diff.py, when present).
+5 static diff throughput (bench_diff.py, when present), 6 what the static
+check adds to a cache miss of `npatch apply` (bench_check.py).
 
 A full run writes docs/benchmarks.md (markdown tables, machine and versions,
 PASS/MISS next to every number with a target) and bench/results/latest.json
@@ -36,7 +37,7 @@ import report
 import startup
 from harness import BENCH_DIR, REPO, CommandFailed, run_cmd, target
 
-SECTIONS = ("startup", "percall", "import_hook", "compile", "diff")
+SECTIONS = ("startup", "percall", "import_hook", "compile", "diff", "check")
 #: rounds and sizes per mode: full (the published numbers), quick, smoke (the test suite's)
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": {"programs": {"pass": 20, "numpy": 15, "torch": 10}, "caps": {"peers": 8, "drivingsdk": 5},
@@ -145,10 +146,13 @@ def main() -> int:
                 sections[key] = external(key, BENCH_DIR / "bench_compile.py", ["--ops", ops, "--repeat", repeat],
                                          False)
                 targets += compile_targets(sections[key])
-            else:
+            elif key == "diff":
                 log("static diff throughput (bench_diff.py)")
                 sections[key] = external(key, BENCH_DIR / "bench_diff.py", [], mode != "full")
                 targets += diff_targets(sections[key])
+            else:
+                log("the static check on a cache miss (bench_check.py)")
+                sections[key] = external(key, BENCH_DIR / "bench_check.py", [], mode != "full")
             sections[key]["seconds"] = round(time.perf_counter() - t0, 1)
             log(f"  {key}: {sections[key]['seconds']} s")
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 SECTIONS = ("## Targets", "## 1. Start-up", "## 2. Per-call overhead", "## 3. Import-hook overhead",
-            "## 4. Compile and plan load", "## 5. Static diff throughput")
+            "## 4. Compile and plan load", "## 5. Static diff throughput", "## 6. Static check on a cache miss")
 
 
 def test_run_smoke_emits_every_section() -> None:
@@ -27,4 +27,6 @@ def test_run_smoke_emits_every_section() -> None:
     for header in SECTIONS:
         assert header in out.stdout, f"{header!r} missing from:\n{out.stdout}"
     assert "npatch apply (200-op plan, cached)" in out.stdout
+    check = out.stdout[out.stdout.index("## 6. Static check on a cache miss"):]
+    assert "torch-npu: check adds (static - none)" in check and "mmcv-npu: apply miss" in check, check
     assert "targets met" in out.stderr

@@ -25,7 +25,7 @@ def test_cli_reference_covers_every_command_and_option():
     build_parser()
     for name in COMMANDS:
         assert f"\n## npatch {name}\n" in text, name
-    assert "`--resolve {import,static,none}`" in text
+    assert "`--resolve {static,import,none}`" in text
     assert "`-o FILE`, `--output FILE`" in text
 
 

@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Declarative patches for Python programs, from TOML manifests.\n\n"
-            "  npatch compile mmcv-npu.toml                   validate, resolve, print the plan\n"
+            "  npatch compile my.toml                         validate, check every path, summarize\n"
             "  npatch apply cuda-to-cpu -- python train.py    run a program under a manifest\n"
-            "  npatch diff torch-npu src/                     static rewrites as a unified diff\n\n"
+            "  npatch diff cuda-to-npu src/                   static rewrites as a unified diff\n\n"
             "A manifest is a .toml path, a built-in name (see `npatch list`), or a name an\n"
             "installed package provides through the `npatch.manifests` entry-point group."
         ),

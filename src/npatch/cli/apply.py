@@ -24,6 +24,16 @@ if TYPE_CHECKING:
     from npatch.cli import Handler
 
 _EPILOG = """\
+Examples:
+  npatch apply cuda-to-cpu -- python train.py
+  npatch apply cuda-to-cpu -v --report run.json -- python train.py
+  npatch run cuda-to-cpu train.py
+
+When the plan is not cached yet, the manifests get the static check of
+`npatch compile` (names and call signatures, executing nothing); what it
+finds is printed as warnings before the program starts (again on each cache
+hit), and --strict does not start the program.
+
 Every Python process the command starts applies the plan too: the
 launcher puts a bootstrap `sitecustomize` first on PYTHONPATH and the plan
 file in NPATCH_PLAN.  `python -I`, `-E` and `-S` skip it.  Plans are
@@ -39,7 +49,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override an option of the manifests; repeatable")
     parser.add_argument("--strict", action="store_true",
-                        help="any op that fails stops the program (non-zero exit) instead of a warning")
+                        help="a problem the static check finds keeps the program from starting; any op "
+                             "that fails stops it (non-zero exit) instead of a warning")
     parser.add_argument("--report", metavar="FILE",
                         help="write a JSON report of every op in every process at exit")
     parser.add_argument("-v", "--verbose", action="count", default=0,
@@ -190,9 +201,15 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
 def _plan(manifests: list[str], args: argparse.Namespace | Options) -> str:
     from npatch.runtime.cache import compiled_plan
 
+    from npatch.errors import STATIC_CHECK_MARK, NpatchError
+
     cached = compiled_plan(manifests, parse_sets(args.set), list(args.disable))
     if cached.notes:
         sys.stderr.write(cached.notes)
+    found = cached.notes.count(STATIC_CHECK_MARK + "\n")
+    if found and args.strict:
+        raise NpatchError(f"the static check found {found} problem{'s' * (found > 1)} in the manifests; "
+                          "--strict does not start the program (`npatch compile` shows them)")
     return cached.path
 
 

@@ -90,7 +90,8 @@ def _diff(args: argparse.Namespace) -> int:
         "Run every [[rewrite]] rule on its `examples` (before -> after) and `valid`\n"
         "snippets (must not change), and report per rule: validated, or the cases\n"
         "that are missing (not rewritten), wrong (rewritten differently) or noisy\n"
-        "(a valid snippet changed). Exit 1 when any case fails."
+        "(a valid snippet changed). Exit 1 when any case fails.\n\n"
+        "Example:\n  npatch test cuda-to-npu"
     ),
 )
 def setup_test(parser: argparse.ArgumentParser) -> Handler:

@@ -14,7 +14,8 @@ from npatch.cli.compile import add_manifest_arguments, compile_from_args
 
 @command("show", "draw the tree manifest -> includes -> ops",
          "Draw the manifests, their includes and the ops each contributes, in\n"
-         "application order.\n\nExample:\n  npatch show mmcv-npu")
+         "application order; paths are not checked (`npatch compile` does).\n\n"
+         "Example:\n  npatch show mmcv-npu")
 def _show(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
     return run_show
@@ -26,21 +27,22 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def render_tree(plan) -> str:
-    """The include tree, each manifest followed by its ops (``|-`` / ``└-``)."""
+    """The include tree, each manifest followed by its ops, drawn like the
+    ``-v`` status tree (:func:`npatch.runtime.report.format_tree`)."""
     by_path = {m.path: m for m in plan.manifests}
     included = {child for m in plan.manifests for child in m.includes}
     roots = [m for m in plan.manifests if m.path not in included]
     lines: list[str] = []
 
     def ops_of(name: str) -> list[str]:
-        rows = [f"{op.kind:<8} {op.name}  ->  {', '.join(str(t) for t in op.targets)}" for op in plan.ops if op.manifest == name]
+        rows = [f"{op.kind:<8} {_op_text(op)}" for op in plan.ops if op.manifest == name]
         rows += [f"rewrite  {r.id}  ({r.kind})" for r in plan.rewrites if r.manifest == name]
         return rows
 
     def walk(info, prefix: str, last: bool, top: bool) -> None:
         label = f"{info.name}  ({info.path})" + (f"  - {info.description}" if info.description else "")
-        lines.append(label if top else f"{prefix}{'└- ' if last else '|- '}{label}")
-        child_prefix = "" if top else prefix + ("   " if last else "|  ")
+        lines.append(label if top else f"{prefix}{'└── ' if last else '├── '}{label}")
+        child_prefix = "" if top else prefix + ("    " if last else "│   ")
         children = [by_path[p] for p in info.includes if p in by_path]
         rows = ops_of(info.name)
         items = [("m", c) for c in children] + [("o", r) for r in rows]
@@ -49,13 +51,22 @@ def render_tree(plan) -> str:
             if kind == "m":
                 walk(item, child_prefix, is_last, False)
             else:
-                lines.append(f"{child_prefix}{'└- ' if is_last else '|- '}{item}")
+                lines.append(f"{child_prefix}{'└── ' if is_last else '├── '}{item}")
 
     for root in roots:
         walk(root, "", True, True)
     if plan.disabled:
         lines.append(f"disabled: {', '.join(plan.disabled)}")
     return "\n".join(lines)
+
+
+def _op_text(op) -> str:
+    """``name  ->  targets``; an alias says what it maps: ``alias:old -> new``."""
+    targets = ", ".join(str(t) for t in op.targets)
+    if op.kind == "alias":
+        named = op.name if op.name == f"alias:{targets}" else f"{op.name}: {targets}"
+        return f"{named} -> {op.source}"
+    return f"{op.name}  ->  {targets}"
 
 
 @command("explain", "say which ops would apply here, and why the others would not",
@@ -89,7 +100,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 @command("list", "list the manifests that can be named",
          "List built-in manifests and those installed packages provide through the\n"
-         "`npatch.manifests` entry-point group.")
+         "`npatch.manifests` entry-point group.\n\nExample:\n  npatch list --ops")
 def _list(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--ops", action="store_true", help="also list the op kinds and condition functions")
     return run_list
