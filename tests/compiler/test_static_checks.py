@@ -219,3 +219,37 @@ BUILTINS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "src/np
 def test_every_builtin_manifest_compiles_cleanly_by_default(name: str, tmp_path: Path) -> None:
     result = run_npatch("compile", name, cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_a_name_listed_in_all_but_bound_at_run_time_is_unverifiable(tmp_path: Path) -> None:
+    """torch.cuda lists FloatTensor in __all__ and binds it from C: not missing. A name neither
+    listed nor bound still is (the same module, the same manifest)."""
+    write(tmp_path, {
+        "cext/__init__.py": """
+            __all__ = ["Bound", "FromC"]
+            __all__ += ("AlsoFromC",)
+            Bound = 1
+        """,
+        "m.toml": """
+            [manifest]
+            name = "m"
+            [[patch]]
+            name = "a"
+            target = "cext:FromC"
+            value = 1
+            [[patch]]
+            name = "b"
+            target = "cext:AlsoFromC"
+            value = 2
+            [[patch]]
+            name = "c"
+            target = "cext:Typo"
+            value = 3
+        """,
+    })
+    result = npatch("compile", "m.toml", "-v", cwd=tmp_path)
+    assert result.returncode == 1
+    assert re.search(r"m\.toml:14:\d+: patch\[2\]\.target: error: .*'Typo' is not defined", result.stderr)
+    assert "FromC" not in "".join(line for line in result.stderr.splitlines() if "error" in line)
+    assert "'FromC' is in cext.__all__ but bound at run time" in result.stderr + result.stdout
+    assert "'AlsoFromC' is in cext.__all__" in result.stderr + result.stdout

@@ -53,6 +53,8 @@ class _Scope:
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (module, attr or None)
     star: list[str] = field(default_factory=list)
     dynamic: str = ""
+    #: names listed in a literal ``__all__`` (a name listed but bound nowhere in source is set at run time)
+    exported: set[str] = field(default_factory=set)
 
 
 class StaticIndex:
@@ -191,6 +193,8 @@ class StaticIndex:
                 return result
         if scope.dynamic:
             return Lookup("unverifiable", f"{module or 'class'} defines names at run time ({scope.dynamic})")
+        if name in scope.exported:
+            return Lookup("unverifiable", f"{name!r} is in {module}.__all__ but bound at run time ({file})")
         where = f"module {module}" if module else "class body"
         return Lookup("missing", f"{name!r} is not defined in {where} ({file})")
 
@@ -285,6 +289,8 @@ def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
                 for name in ast.walk(target):
                     if isinstance(name, ast.Name):
                         scope.assigned.add(name.id)
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                scope.exported |= _literal_strings(stmt.value)
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.asname:
@@ -306,6 +312,13 @@ def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
                 _walk(handler.body, scope, package)
         elif isinstance(stmt, ast.Expr) and _is_dynamic_call(stmt.value):
             scope.dynamic = ast.unparse(stmt.value)[:60]
+
+
+def _literal_strings(node: ast.expr | None) -> set[str]:
+    """The strings of a list or tuple literal (``__all__ = [...]``, ``__all__ += (...)``)."""
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        return set()
+    return {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
 
 
 def _absolute(stmt: ast.ImportFrom, package: str) -> str:
