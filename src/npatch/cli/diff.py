@@ -69,7 +69,10 @@ def _diff(args: argparse.Namespace) -> int:
     from npatch.rewrite.runner import discover, run, select_rewrites
 
     if args.report:
+        from npatch.outfiles import check_writable
+
         report_format(args.report)
+        args.report = check_writable(args.report, "--report")
     plan = _load_plan(args.manifest)
     if not plan.rewrites:
         raise UsageError(f"{args.manifest}: the manifest has no [[rewrite]] rules")

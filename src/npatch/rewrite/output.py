@@ -8,6 +8,7 @@ are never touched.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections import Counter
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from npatch.errors import UsageError
+from npatch.outfiles import write_file
 from npatch.rewrite import safefile
 from npatch.rewrite.engine import git_quote
 from npatch.rewrite.runner import RunResult
@@ -69,15 +71,17 @@ def write_report(path: str, result: RunResult, manifest: str) -> None:
             "skipped": [r.to_dict() for r in records if r.type == "skipped"],
             "errors": errors,
         }
-        Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        return
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        handle = io.StringIO(newline="")
         writer = csv.DictWriter(handle, REPORT_FIELDS)
         writer.writeheader()
         for record in records:
             writer.writerow(record.to_dict())
         for error in errors:
             writer.writerow({"type": "error", "file": error["file"], "message": error["error"]})
+        text = handle.getvalue()
+    write_file(path, text.encode("utf-8", "surrogateescape"))
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

@@ -134,13 +134,11 @@ def python_flag_problem(argv: list[str]) -> str | None:
 
 def prepare_report(path: str) -> str:
     """Absolute report path, with leftovers of an earlier run removed and an
-    empty report written, so the file always reflects this run."""
-    from npatch.runtime.reportfiles import clear_parts, write_merged
+    empty report written, so the file always reflects this run
+    (:func:`npatch.runtime.reportfiles.prepare`: a usage error when it cannot be written)."""
+    from npatch.runtime.reportfiles import prepare
 
-    path = os.path.abspath(path)
-    clear_parts(path)
-    write_merged(path, [])
-    return path
+    return prepare(path)
 
 
 # -- child side ------------------------------------------------------------------

@@ -35,6 +35,9 @@ import sys
 from json import dumps as _dumps
 from json import loads as _loads
 
+from npatch.errors import UsageError
+from npatch.outfiles import check_writable, private_dir, write_file
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported at start-up by every reporting child: no typing
     from typing import Any
@@ -44,7 +47,9 @@ STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
 
 
 def _parts_dir(report: str) -> str:
-    return report + ".d"
+    """``REPORT.d``, made or checked: owned by this user, writable by nobody else
+    (:func:`npatch.outfiles.private_dir`); its temporary files are made there."""
+    return private_dir(report + ".d")
 
 
 def _is_part(name: str) -> bool:
@@ -52,13 +57,20 @@ def _is_part(name: str) -> bool:
     return name.endswith(".json") and name[:-5].isdigit()
 
 
-def clear_parts(report: str) -> None:
-    """Remove the parts an earlier run left (the directory is made if needed)."""
-    parts = _parts_dir(report)
-    os.makedirs(parts, exist_ok=True)
-    for name in os.listdir(parts):
-        if _is_part(name):
-            os.unlink(os.path.join(parts, name))
+def prepare(report: str) -> str:
+    """Check ``report`` can be written (:class:`~npatch.errors.UsageError`
+    otherwise), remove the parts an earlier run left and write an empty
+    report, so the file always reflects this run; returns the absolute path."""
+    report = check_writable(report, "--report")
+    try:
+        parts = _parts_dir(report)
+        for name in os.listdir(parts):
+            if _is_part(name):
+                os.unlink(os.path.join(parts, name))
+        write_merged(report, [])
+    except OSError as exc:
+        raise UsageError(f"--report {report}: {exc.strerror or exc}") from None
+    return report
 
 
 def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -75,27 +87,23 @@ def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+def _write_atomic(path: str, text: str, parts: str) -> None:
+    write_file(path, text.encode("utf-8"), private=parts)
 
 
 def write_part(report: str, sessions: list[tuple[str, Any]]) -> str:
     """Write this process's part; returns its path."""
     parts = _parts_dir(report)
-    os.makedirs(parts, exist_ok=True)
     path = os.path.join(parts, f"{os.getpid()}.json")
-    _write_atomic(path, _dumps(process_record(sessions), indent=1, default=str))
+    _write_atomic(path, _dumps(process_record(sessions), indent=1, default=str), parts)
     return path
 
 
 def read_parts(report: str) -> list[dict[str, Any]]:
     """Every readable part, by pid; a damaged part is skipped."""
-    parts = _parts_dir(report)
     records = []
     try:
+        parts = _parts_dir(report)
         names = os.listdir(parts)
     except OSError:
         return []
@@ -114,8 +122,8 @@ def read_parts(report: str) -> list[dict[str, Any]]:
 def merge(report: str) -> None:
     """Merge all parts into ``report``, holding the lock so merges never interleave."""
     parts = _parts_dir(report)
-    os.makedirs(parts, exist_ok=True)
-    with open(os.path.join(parts, ".lock"), "a") as lock:
+    lock_fd = os.open(os.path.join(parts, ".lock"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with open(lock_fd, "a") as lock:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: best effort without a lock
@@ -159,7 +167,7 @@ def write_merged(report: str, records: list[dict[str, Any]]) -> None:
     for op in ops:
         summary[op["status"]] = summary.get(op["status"], 0) + 1
     data = {"npatch": __version__, "processes": records, "ops": ops, "summary": summary}
-    _write_atomic(report, _dumps(data, indent=1, default=str) + "\n")
+    _write_atomic(report, _dumps(data, indent=1, default=str) + "\n", _parts_dir(report))
 
 
 def print_trees(sessions: list[tuple[str, Any]], stream: Any = None) -> None:
