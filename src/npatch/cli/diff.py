@@ -73,6 +73,12 @@ def _diff(args: argparse.Namespace) -> int:
 
         report_format(args.report)
         args.report = check_writable(args.report, "--report")
+    from npatch.rewrite.prefilter import glob_problem
+
+    for option, pattern in [("--include", p) for p in args.include] + [("--exclude", p) for p in args.exclude]:
+        problem = glob_problem(pattern)
+        if problem:
+            raise UsageError(f"{option}: {problem}")
     plan = _load_plan(args.manifest)
     if not plan.rewrites:
         raise UsageError(f"{args.manifest}: the manifest has no [[rewrite]] rules")
