@@ -109,3 +109,20 @@ def test_second_run_still_uses_a_good_cache(setup):
     first, second = apply(root, env), apply(root, env)
     assert first.stdout.strip() == second.stdout.strip() == "patched"
     assert "warning" not in first.stderr + second.stderr
+
+
+def test_command_not_found_and_exit_status_under_the_fallback(setup):
+    """Without exec the status is still the command's (and 127 when there is none)."""
+    root, env = setup
+    (root / "cache").mkdir()
+    (root / "cache" / "npatch").write_text("not a directory")
+    missing = subprocess.run([sys.executable, "-m", "npatch", "apply", "m.toml", "--", "no-such-command-npatch"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 127 and "no-such-command-npatch: command not found" in missing.stderr
+    status = subprocess.run([sys.executable, "-m", "npatch", "apply", "m.toml", "--", sys.executable, "-c",
+                             "raise SystemExit(7)"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert status.returncode == 7, status.stderr
+    killed = subprocess.run([sys.executable, "-m", "npatch", "apply", "m.toml", "--", sys.executable, "-c",
+                             "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 128 + 15, killed.stderr

@@ -219,14 +219,12 @@ def _run_and_wait(cmd: list[str], env: dict[str, str]) -> int:
     import signal
     import subprocess
 
+    from npatch.runtime.launcher import start_failed
+
     try:
         child = subprocess.Popen(cmd, env=env)
-    except FileNotFoundError:
-        print(f"npatch: {cmd[0]}: command not found", file=sys.stderr)
-        return 127
     except OSError as exc:
-        print(f"npatch: {cmd[0]}: cannot run: {exc.strerror}", file=sys.stderr)
-        return 126
+        return start_failed(cmd, exc)
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, lambda signum, _frame: child.send_signal(signum))
     while True:
