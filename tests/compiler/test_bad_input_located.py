@@ -78,6 +78,14 @@ def test_conditions_up_to_the_limits_compile(tmp_path, when):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("value,col", [("[" * 1000 + "1" + "]" * 1000, 9 + 400),
+                                       ("{a = " * 3000 + "1" + "}" * 3000, 9 + 5 * 400)])
+def test_values_nested_too_deep_are_located(tmp_path, value, col):
+    path, result = compile_text(tmp_path, HEAD + f'[[patch]]\nname = "v"\ntarget = "textwrap:x"\nvalue = {value}\n')
+    first = located(result, path, 6, "nested more than 400 levels deep")
+    assert first.startswith(f"{path}:6:{col}:"), first
+
+
 def test_include_chain_deeper_than_the_limit(tmp_path):
     for i in range(40):
         (tmp_path / f"c{i}.toml").write_text(f'[manifest]\nname = "c{i}"\ninclude = ["c{i + 1}.toml"]\n')

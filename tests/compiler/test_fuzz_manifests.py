@@ -111,7 +111,7 @@ def to_toml(doc: dict) -> str:
 
 
 def damage(draw, text: str) -> str:
-    choice = draw(st.integers(0, 5))
+    choice = draw(st.integers(0, 6))
     if choice == 0 and text:
         cut = draw(st.integers(0, len(text)))
         return text[:cut]
@@ -120,6 +120,10 @@ def damage(draw, text: str) -> str:
         return text[:at] + draw(st.sampled_from(["[", "]", "\"", "=", "\n[[", "\x00", "\ufeff", "{", "'''"])) + text[at:]
     if choice == 2:
         return "\ufeff" + text
+    if choice == 3:                                    # deep nesting, inside and beyond tomli's limit
+        depth = draw(st.integers(1, 1000))
+        opening, closing = draw(st.sampled_from([("[", "]"), ("{a = ", "}")]))
+        return text + f'[[patch]]\nname = "deep"\ntarget = "a:b"\nvalue = {opening * depth}1{closing * depth}\n'
     return text
 
 
