@@ -133,8 +133,8 @@ def test_summary_counts_per_rule(tree):
     result = run(RULES, discover(["pkg"]))
     text = summary(result)
     assert text.splitlines()[0].startswith(
-        "npatch diff: 4 files, 3 parsed, 2 to change (3 edits), 1 unsupported uses, 0 errors")
-    assert "  cuda  2 edits in 2 files" in text and "  nvtx  1 unsupported uses" in text
+        "npatch diff: 4 files, 3 parsed, 2 to change (3 edits), 1 unsupported use, 0 errors")
+    assert "  cuda  2 edits in 2 files" in text and "  nvtx  1 unsupported use\n" in text + "\n"
 
 
 class _Stream(io.StringIO):

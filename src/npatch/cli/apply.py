@@ -198,7 +198,7 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
     return manifests, cmd, options
 
 
-def _plan(manifests: list[str], args: argparse.Namespace | Options) -> str:
+def _plan(manifests: list[str], args: argparse.Namespace | Options):
     from npatch.runtime.cache import compiled_plan
 
     from npatch.errors import STATIC_CHECK_MARK, NpatchError
@@ -210,7 +210,7 @@ def _plan(manifests: list[str], args: argparse.Namespace | Options) -> str:
     if found and args.strict:
         raise NpatchError(f"the static check found {found} problem{'s' * (found > 1)} in the manifests; "
                           "--strict does not start the program (`npatch compile` shows them)")
-    return cached.path
+    return cached
 
 
 def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Options) -> int:
@@ -222,10 +222,35 @@ def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Optio
         raise UsageError(f"{problem} (--strict)")
     if problem:
         print(f"npatch: warning: {problem}", file=sys.stderr)
-    plan_path = _plan(manifests, args)
+    cached = _plan(manifests, args)
     report = launcher.prepare_report(args.report) if args.report else None
-    env = launcher.child_environ(plan_path, strict=args.strict, report=report, verbose=bool(args.verbose))
+    env = launcher.child_environ(cached.path, strict=args.strict, report=report, verbose=bool(args.verbose))
+    if cached.temporary:        # the plan lives in a directory removed at exit: wait for the command
+        return _run_and_wait(cmd, env)
     return launcher.exec_command(cmd, env)
+
+
+def _run_and_wait(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` as a child, passing on SIGTERM/SIGHUP (Ctrl-C reaches it
+    directly), and return its status the way a shell reports it."""
+    import signal
+    import subprocess
+
+    from npatch.runtime.launcher import start_failed
+
+    try:
+        child = subprocess.Popen(cmd, env=env)
+    except OSError as exc:
+        return start_failed(cmd, exc)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda signum, _frame: child.send_signal(signum))
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:
+            continue
+    return 128 - code if code < 0 else code
 
 
 def run(manifests: list[str], program: list[str], args: argparse.Namespace | Options) -> int:
@@ -236,7 +261,7 @@ def run(manifests: list[str], program: list[str], args: argparse.Namespace | Opt
 
     if program[0] != "-m" and not os.path.isfile(program[0]):
         raise UsageError(f"script not found: {program[0]}")
-    plan_path = _plan(manifests, args)
+    plan_path = _plan(manifests, args).path
     report = launcher.prepare_report(args.report) if args.report else None
     return launcher.run_program(plan_path, program, strict=args.strict, report=report,
                                 verbose=bool(args.verbose))

@@ -74,10 +74,13 @@ def compile_from_args(args: argparse.Namespace, **extra: object):
 
 
 def run_compile(args: argparse.Namespace) -> int:
+    from npatch.outfiles import check_writable, write_file
+
+    output = check_writable(args.output, "-o") if args.output else None
     result = compile_from_args(args, resolve=args.resolve, paths=args.path, strict=args.strict)
     plan = result.plan
-    if args.output:
-        Path(args.output).write_text(plan.to_json(indent=2) + "\n", encoding="utf-8")
+    if output:
+        write_file(output, (plan.to_json(indent=2) + "\n").encode("utf-8"))
     if args.format == "json":
         out = {"plan": plan.to_dict(), "hash": plan.content_hash,
                "diagnostics": [{"severity": d.severity, "code": d.code, "message": d.message, "op": d.op,

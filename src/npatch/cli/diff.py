@@ -38,7 +38,11 @@ def _manifest_name(plan, spec: str) -> str:
         "(--include/--exclude, and a rule's include/exclude) match paths relative to the\n"
         "current directory; a glob without '/' matches a file name anywhere.\n\n"
         "Exit codes: 0 done; 1 with --check when files would change, or when a file\n"
-        "could not be read, parsed or written; 2 usage error."
+        "could not be read, parsed or written; 2 usage error.\n\n"
+        "--write never follows a symlink out of the given paths, never opens a FIFO,\n"
+        "socket or device, keeps owner, group and mode, and refuses (exit 1) a file\n"
+        "changed since it was read, a read-only file or a hard-linked one (--force\n"
+        "writes those: a hard-linked file in place, so every link sees it)."
     ),
 )
 def setup_diff(parser: argparse.ArgumentParser) -> Handler:
@@ -47,6 +51,8 @@ def setup_diff(parser: argparse.ArgumentParser) -> Handler:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite the files in place (atomically)")
     mode.add_argument("--check", action="store_true", help="exit 1 if any file would change")
+    parser.add_argument("--force", action="store_true",
+                        help="with --write: also write read-only files, and hard-linked files in place")
     parser.add_argument("-j", "--jobs", type=int, metavar="N",
                         help="worker processes (default: the number of CPUs)")
     parser.add_argument("--include", action="append", default=[], metavar="GLOB",
@@ -63,7 +69,16 @@ def _diff(args: argparse.Namespace) -> int:
     from npatch.rewrite.runner import discover, run, select_rewrites
 
     if args.report:
+        from npatch.outfiles import check_writable
+
         report_format(args.report)
+        args.report = check_writable(args.report, "--report")
+    from npatch.rewrite.prefilter import glob_problem
+
+    for option, pattern in [("--include", p) for p in args.include] + [("--exclude", p) for p in args.exclude]:
+        problem = glob_problem(pattern)
+        if problem:
+            raise UsageError(f"{option}: {problem}")
     plan = _load_plan(args.manifest)
     if not plan.rewrites:
         raise UsageError(f"{args.manifest}: the manifest has no [[rewrite]] rules")
@@ -71,7 +86,9 @@ def _diff(args: argparse.Namespace) -> int:
     files = discover(args.paths, tuple(args.include), tuple(args.exclude))
     result = run(on, files, jobs=args.jobs, positions=bool(args.report), progress=sys.stderr)
     result.off_by_condition = off
-    written = write_changes(result) if args.write else None
+    if args.force and not args.write:
+        raise UsageError("--force only makes sense with --write")
+    written = write_changes(result, force=args.force) if args.write else None
     if written is None:
         for outcome in result.changed:
             sys.stdout.write(outcome.diff)
@@ -79,7 +96,7 @@ def _diff(args: argparse.Namespace) -> int:
     if args.report:
         write_report(args.report, result, _manifest_name(plan, args.manifest))
     print(summary(result, written=written, check=args.check), file=sys.stderr)
-    failed = bool(result.errors) or bool(written and written.refused)
+    failed = bool(result.errors) or bool(written and (written.refused or written.failed))
     return 1 if failed or (args.check and result.changed) else 0
 
 

@@ -23,6 +23,10 @@ class Collected:
     includes: dict[Path, list[Path]] = field(default_factory=dict)
 
 
+#: manifests in one include chain (a manifest, what it includes, what that includes...)
+MAX_INCLUDE_DEPTH = 32
+
+
 def collect(specs: list[str]) -> Collected:
     result = Collected()
     for spec in specs:
@@ -31,26 +35,40 @@ def collect(specs: list[str]) -> Collected:
     return result
 
 
-def _visit(path: Path, stack: list[Path], result: Collected) -> None:
+def _visit(path: Path, stack: list[Path], result: Collected, origin: tuple[Manifest, int] | None = None) -> None:
     if path in result.includes:  # visited: includes are recorded once a manifest is done
         return
-    manifest = load_manifest(path)
+    try:
+        manifest = load_manifest(path)
+    except UsageError as exc:       # unreadable: reported at the include that named it
+        if origin is None:
+            raise
+        raise _include_error(origin, str(exc)) from None
     stack = stack + [path]
     children = []
     for index, spec in enumerate(manifest.include):
         try:
             child = find_manifest(spec, base=path.parent)
         except UsageError as exc:
-            raise manifest.error(("manifest", "include", index), str(exc), value=True,
-                                 hint="include built-in names (`npatch list`) or paths relative to this file") from None
+            raise _include_error((manifest, index), str(exc)) from None
         if child in stack:
             cycle = " -> ".join(str(p) for p in stack[stack.index(child):] + [child])
             raise manifest.error(("manifest", "include", index), f"include cycle: {cycle}", value=True,
                                  hint="remove one of these includes")
+        if len(stack) >= MAX_INCLUDE_DEPTH:
+            raise manifest.error(("manifest", "include", index),
+                                 f"include chain deeper than {MAX_INCLUDE_DEPTH} manifests", value=True,
+                                 hint="include the shared manifests side by side instead of in a chain")
         children.append(child)
-        _visit(child, stack, result)
+        _visit(child, stack, result, (manifest, index))
     result.includes[path] = children
     result.manifests.append(manifest)
+
+
+def _include_error(origin: tuple[Manifest, int], message: str):
+    manifest, index = origin
+    return manifest.error(("manifest", "include", index), message, value=True,
+                          hint="include built-in names (`npatch list`) or paths relative to this file")
 
 
 def _check_unique_names(manifests: list[Manifest]) -> None:

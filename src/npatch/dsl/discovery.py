@@ -38,15 +38,27 @@ def looks_like_path(spec: str) -> bool:
     return spec.endswith(".toml") or os.sep in spec or "/" in spec or spec.startswith(".")
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:     # a name too long for the file system
+        return False
+
+
 def find_manifest(spec: str, base: Path | None = None) -> Path:
     """The file behind ``spec``; :class:`UsageError` when there is none."""
-    if looks_like_path(spec) or (base is None and Path(spec).is_file()):
+    if looks_like_path(spec) or (base is None and _is_file(Path(spec))):
         path = (base / spec) if base is not None and not Path(spec).is_absolute() else Path(spec)
-        if not path.is_file():
-            raise UsageError(f"manifest file not found: {path}")
-        return path.resolve()
+        try:
+            if path.is_dir():
+                raise UsageError(f"manifest path is a directory: {path}")
+            if not path.exists():
+                raise UsageError(f"manifest file not found: {path}")
+            return path.resolve()
+        except OSError as exc:      # a name too long, a loop of symlinks...
+            raise UsageError(f"cannot use manifest path {str(path)[:200]}: {exc.strerror or exc}") from None
     builtin = BUILTIN_DIR / f"{spec}.toml"
-    if builtin.is_file():
+    if _is_file(builtin):
         return builtin
     found = _entry_point_manifest(spec)
     if found is not None:

@@ -356,11 +356,41 @@ def _parse_condition(text: str, options: Collection[str] | None) -> Node:
     if not isinstance(text, str):
         raise ConditionError(f"a condition is a string, not {type(text).__name__}", repr(text), Span(0, 0),
                              "write e.g. when = \"installed('mmcv')\"")
+    _check_size(text)
     try:
         tree = _parser().parse(text, start="condition")
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     return _Builder(text, options).build(tree)
+
+
+#: limits checked before parsing: the parser and the tree builder recurse
+MAX_CONDITION_TERMS = 100
+MAX_CONDITION_NESTING = 30
+_SIZE_TOKENS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\b(and|or|not)\b|([()])")
+
+
+def _check_size(text: str) -> None:
+    """At most :data:`MAX_CONDITION_TERMS` operands joined by ``and``/``or``
+    and :data:`MAX_CONDITION_NESTING` levels of parentheses and ``not``."""
+    terms, runs = 1, [0]
+    for match in _SIZE_TOKENS.finditer(text):
+        word, paren = match.group(1), match.group(2)
+        if word in ("and", "or"):
+            terms, runs[-1] = terms + 1, 0
+            problem = f"more than {MAX_CONDITION_TERMS} terms" if terms > MAX_CONDITION_TERMS else ""
+        else:
+            if word == "not":
+                runs[-1] += 1
+            elif paren == "(":
+                runs.append(0)
+            elif paren == ")" and len(runs) > 1:
+                runs.pop()
+            deep = len(runs) - 1 + sum(runs) > MAX_CONDITION_NESTING
+            problem = f"nested more than {MAX_CONDITION_NESTING} levels deep (parentheses and `not`)" if deep else ""
+        if problem:
+            raise ConditionError(f"condition too large: {problem}", text, Span(match.start(), match.end()),
+                                 "split it, or compute it in an option")
 
 
 # ---------------------------------------------------------------- targets

@@ -69,6 +69,10 @@ def load(text: str, file: str) -> Located:
 
     try:
         data = tomli.loads(text)
+    except RecursionError:          # tomli stops inline arrays/tables nested too deep
+        line, col = _too_deep(text)
+        raise ManifestError(f"invalid TOML: arrays or inline tables nested more than {MAX_NESTING} levels deep",
+                            file=file, line=line, col=col, hint="flatten the value") from None
     except tomli.TOMLDecodeError as exc:
         message = getattr(exc, "msg", str(exc))
         raise ManifestError(
@@ -81,6 +85,35 @@ def load(text: str, file: str) -> Located:
     located = Located(data, file, text)
     _Scanner(text, located).run()
     return located
+
+
+#: tomli's limit on nested inline arrays and tables
+MAX_NESTING = 400
+
+
+def _too_deep(text: str) -> tuple[int, int]:
+    """Line and column of the first ``[``/``{`` nested deeper than
+    :data:`MAX_NESTING` (strings and comments skipped); 1, 1 if none."""
+    depth, line, start, i = 0, 1, 0, 0
+    while i < len(text):
+        char = text[i]
+        if char == "\n":
+            line, start = line + 1, i + 1
+        elif char == "#":
+            i = text.find("\n", i) - 1 if "\n" in text[i:] else len(text)
+        elif char in "\"'":
+            end = text.find(char, i + 1)
+            while char == '"' and end > 0 and text[end - 1] == "\\":
+                end = text.find(char, end + 1)
+            i = end if end > 0 else len(text)
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line, i - start + 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return 1, 1
 
 
 class _Scanner:

@@ -12,8 +12,11 @@ All problems of a file are collected and raised together as
 """
 from __future__ import annotations
 
+import datetime
 import difflib
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,7 @@ from typing import Any
 
 from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
-from npatch.errors import ConditionError, ManifestError, ManifestErrors
+from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError
 
 
 @dataclass
@@ -63,7 +66,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def load_manifest(file: Path) -> Manifest:
     """Read and check one manifest file (its includes are not followed here)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_manifest_bytes(file).decode("utf-8").removeprefix("\ufeff")   # a BOM (Windows editors)
     except UnicodeDecodeError as exc:
         raise ManifestError(f"not UTF-8 text: {exc.reason}", file=str(file), line=1, col=1) from None
     doc = load(text, str(file))
@@ -73,6 +76,36 @@ def load_manifest(file: Path) -> Manifest:
         raise ManifestErrors(checker.errors)
     assert manifest is not None
     return manifest
+
+
+#: a manifest is a few KiB; anything near this is not one
+MAX_MANIFEST_BYTES = 4 << 20
+
+
+def read_manifest_bytes(file: Path) -> bytes:
+    """The bytes of a manifest file; :class:`UsageError` (one line) for a
+    FIFO, device, directory or ``/proc`` file, an unreadable or over-long
+    path, or a file larger than :data:`MAX_MANIFEST_BYTES` (never blocks)."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {file}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise UsageError(f"cannot read manifest {file}: {kind}")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_MANIFEST_BYTES:
+                raise UsageError(f"cannot read manifest {file}: larger than {MAX_MANIFEST_BYTES >> 20} MiB")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {file}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 _TYPE_NAMES = {"str": "a string", "int": "an integer", "bool": "true or false", "number": "a number",
@@ -129,6 +162,8 @@ class _Checker:
             self.fail(("options",), "[options] must be a table of name = default value")
         else:
             manifest.options = dict(options)
+            for name, value in options.items():
+                self.check_option(name, value)
         for name, table in TABLES.items():
             if name in ("manifest", "options") or name not in data:
                 continue
@@ -169,10 +204,27 @@ class _Checker:
             checker(self, entry)
         return entry
 
+    def check_option(self, name: str, value: Any) -> None:
+        """An ``[options]`` entry: an identifier naming a string, number or boolean."""
+        if not name.isidentifier():
+            self.fail(("options", name), f"invalid option name {name!r}",
+                      hint="an option name is a Python identifier: letters, digits and `_`, not starting with a digit")
+        elif not isinstance(value, (str, int, float)):
+            self.fail(("options", name), f"option `{name}` must be a string, number or boolean, not {_toml_type(value)}",
+                      value=True, hint="`--set` and `option()` work on scalar values")
+
     def check_value(self, spec: Key, path: KeyPath, value: Any, entry: Entry) -> None:
         if not _type_ok(spec.type, value):
             self.fail(path, f"`{spec.name}` must be {_TYPE_NAMES.get(spec.type, spec.type)}, not {_toml_type(value)}",
                       value=True, hint=spec.doc)
+            return
+        dated = _find_datetime(value, path)
+        if dated is not None:
+            self.fail(dated[0], f"TOML dates and times are not supported here (found {_toml_type(dated[1])})", value=True,
+                      hint="write it as a string, e.g. \"2024-05-27\"")
+            return
+        if spec.minimum is not None and value < spec.minimum:
+            self.fail(path, f"`{spec.name}` must be at least {spec.minimum}, not {value}", value=True, hint=spec.doc)
             return
         if spec.choices and value not in spec.choices:
             shown = " | ".join(toml_repr(c) for c in spec.choices)
@@ -245,7 +297,25 @@ def _toml_type(value: Any) -> str:
         return "an array"
     if isinstance(value, dict):
         return "a table"
+    if isinstance(value, datetime.datetime):
+        return "a date-time"
+    if isinstance(value, datetime.date):
+        return "a date"
+    if isinstance(value, datetime.time):
+        return "a time"
     return type(value).__name__
+
+
+def _find_datetime(value: Any, path: KeyPath) -> tuple[KeyPath, Any] | None:
+    """The key path and value of the first TOML date, time or date-time in ``value``."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _find_datetime(item, path + (key,))
+        if found is not None:
+            return found
+    return None
 
 
 def toml_repr(value: Any) -> str:
@@ -318,6 +388,15 @@ def _check_rewrite(checker: _Checker, entry: Entry) -> None:
         checker.fail(entry.path, f"a rewrite needs exactly one rule kind (found {', '.join(kinds) or 'none'})",
                      hint=f"one of: {', '.join(REWRITE_KINDS)}")
         return
+    from npatch.rewrite.prefilter import glob_problem
+
+    for key in ("include", "exclude"):
+        patterns = entry.data.get(key)
+        for index, pattern in enumerate(patterns if isinstance(patterns, list) else ()):
+            problem = glob_problem(pattern) if isinstance(pattern, str) else None
+            if problem:
+                checker.fail(entry.path + (key, index), problem, value=True,
+                             hint="`[...]` holds characters or ranges low-high, e.g. [a-z]; `[[]` matches a `[`")
     kind = kinds[0]
     for sub, message in REWRITE_KINDS[kind].validate(entry.data[kind]):
         checker.fail(entry.path + (kind,) + ((sub,) if sub else ()), message, value=True)

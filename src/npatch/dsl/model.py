@@ -35,6 +35,8 @@ class Key:
     default: Any = None
     choices: tuple[Any, ...] = ()
     form: str = ""
+    #: the smallest value an ``int`` key accepts
+    minimum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,15 +142,15 @@ _table(Table("op", "An op of a kind that has no table of its own: one that an in
 ), array=True))
 
 _table(Table("brake", "Stop training cleanly at a step (mmengine loops, mmcv runners, or `Optimizer.step`).", (
-    Key("step", "int", "Step at which training stops (exit status 0).", required=True),
+    Key("step", "int", "Step at which training stops (exit status 0); at least 1.", required=True, minimum=1),
     _WHEN,
 )))
 
 _table(Table("profile", "Record a `torch.profiler` trace for a window of steps.", (
     Key("path", "str", "Directory the trace is written to.", required=True),
     Key("level", "int", "0: device activity, 1: + CPU, 2: + stacks.", default=0, choices=(0, 1, 2)),
-    Key("start", "int", "First profiled step.", default=1),
-    Key("steps", "int", "Number of profiled steps.", default=1),
+    Key("start", "int", "First profiled step; at least 0.", default=1, minimum=0),
+    Key("steps", "int", "Number of profiled steps; at least 1.", default=1, minimum=1),
     _WHEN,
 )))
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import tokenize
 from dataclasses import dataclass, field
 
@@ -247,10 +248,27 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
+_ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r",
+            0x22: '\\"', 0x5C: "\\\\"}
+
+
+def git_quote(name: str) -> str:
+    """``name`` as git writes a path: unchanged when plain, else in double
+    quotes with C escapes and octal bytes (``"a/new\\nline.py"``), which
+    ``git apply`` reads back; undecodable names (surrogate escapes) too."""
+    raw = os.fsencode(name)
+    if not any(b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) for b in raw):
+        return name
+    body = "".join(_ESCAPES.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\{b:03o}") for b in raw)
+    return f'"{body}"'
+
+
 def unified_diff(old: str, new: str, display: str) -> str:
-    """A diff ``git apply`` accepts: ``a/``/``b/`` headers and the missing-newline marker."""
+    """A diff ``git apply`` accepts: ``a/``/``b/`` headers (quoted the way git
+    quotes odd names) and the missing-newline marker."""
     out = []
-    for line in difflib.unified_diff(_lines(old), _lines(new), f"a/{display}", f"b/{display}"):
+    for line in difflib.unified_diff(_lines(old), _lines(new), git_quote(f"a/{display}"),
+                                     git_quote(f"b/{display}")):
         if line.startswith(("---", "+++")):
             out.append(line.rstrip("\n") + "\n")
         elif line.endswith("\n"):

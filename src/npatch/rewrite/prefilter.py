@@ -16,7 +16,8 @@ from functools import lru_cache
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """gitignore-like glob: ``*`` and ``?`` stay in one path segment, ``**`` spans
     segments, a pattern with no ``/`` but a trailing one matches at any depth
-    (``*.py``, ``tests/``), and a trailing ``/`` matches everything below."""
+    (``*.py``, ``tests/``), and a trailing ``/`` matches everything below.
+    :class:`ValueError` for an invalid bracket expression (``[z-a]``)."""
     pattern = pattern.removeprefix("./")
     if "/" not in pattern.rstrip("/"):
         pattern = "**/" + pattern
@@ -41,6 +42,8 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
                 i += 1
             else:
                 body = pattern[i + 1:end].replace("\\", "\\\\")
+                if body in ("", "!"):
+                    raise ValueError(f"invalid glob {pattern.removeprefix('**/')!r}: empty [...]")
                 out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
                 i = end + 1
         else:
@@ -48,7 +51,19 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             i += 1
     if pattern.endswith("/"):
         out.append(".*")
-    return re.compile("".join(out) + r"\Z")
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as exc:     # a bracket expression such as [z-a]
+        raise ValueError(f"invalid glob {pattern.removeprefix('**/')!r}: {exc.msg}") from None
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid glob, or None."""
+    try:
+        glob_regex(pattern)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def glob_match(path: str, patterns: Iterable[str]) -> bool:

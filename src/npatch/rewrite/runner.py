@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import stat
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,6 +21,7 @@ from npatch.errors import UsageError
 from npatch.plan import Rewrite
 from npatch.rewrite.engine import Engine, FileOutcome
 from npatch.rewrite.prefilter import selected
+from npatch.rewrite.safefile import Refused, kind, read_regular
 from npatch.rewrite.rules import build_rules
 
 #: below this many files to parse, worker start-up costs more than it saves
@@ -34,6 +36,8 @@ class RunResult:
     outcomes: list[FileOutcome] = field(default_factory=list)
     rules: list[Rewrite] = field(default_factory=list)
     off_by_condition: list[Rewrite] = field(default_factory=list)
+    #: files found but not read: ``(display, reason)``
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     jobs: int = 1
 
@@ -63,32 +67,72 @@ def select_rewrites(rewrites: tuple[Rewrite, ...], options: dict[str, Any]) -> t
     return on, off
 
 
+class Discovered(list):
+    """``(path, display)`` pairs, plus ``skipped``: ``(display, reason)`` for
+    symlinks not followed and special files (FIFOs, sockets, devices)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: list[tuple[str, str]] = []
+
+
 def discover(paths: list[str], include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-             cwd: str | None = None) -> list[tuple[str, str]]:
+             cwd: str | None = None) -> Discovered:
     """``(path, display)`` for every Python file under ``paths``, sorted per argument.
 
     Directories are walked skipping hidden directories and ``__pycache__``;
-    a file named explicitly is taken whatever its suffix.  ``display`` is the
-    path relative to ``cwd`` (what diff headers and globs use).
+    a file named explicitly is taken whatever its suffix (through a symlink
+    if it is one: the user named it).  Inside a directory a symlink is
+    followed only to a file inside the given paths (which is then edited
+    under its own name, once); one leading out of them is skipped with a
+    note, as are FIFOs, sockets and devices (never opened: a FIFO would
+    block).  ``path`` is the real path; ``display`` is relative to ``cwd``
+    (what diff headers and globs use).
     """
     cwd = cwd or os.getcwd()
-    found: dict[str, str] = {}
+    found = Discovered()
+    real_seen: set[str] = set()
+    roots = [os.path.realpath(p) for p in paths]
+    links: list[tuple[str, str]] = []
+
+    def add(path: str, real: str) -> None:
+        display = _display(Path(path), cwd)
+        if real not in real_seen and selected(display, include, exclude):
+            real_seen.add(real)
+            found.append((real, display))
+
+    def skip(path: str, reason: str) -> None:
+        display = _display(Path(path), cwd)
+        if selected(display, include, exclude):
+            found.skipped.append((display, reason))
+
     for arg in paths:
-        path = Path(arg)
-        if path.is_file():
-            candidates = [path]
-        elif path.is_dir():
-            candidates = []
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-                candidates += [Path(root, f) for f in sorted(files) if f.endswith(".py")]
+        try:
+            mode = os.stat(arg).st_mode
+        except OSError:
+            raise UsageError(f"no such file or directory: {arg}") from None
+        if stat.S_ISREG(mode):
+            add(arg, os.path.realpath(arg))
+        elif not stat.S_ISDIR(mode):
+            skip(arg, f"{kind(mode)}, not a regular file: not read")
         else:
-            raise UsageError(f"no such file or directory: {arg}")
-        for file in candidates:
-            display = _display(file, cwd)
-            if display not in found and selected(display, include, exclude):
-                found[display] = str(file)
-    return [(p, d) for d, p in found.items()]
+            for root, dirs, files in os.walk(arg):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+                for name in sorted(f for f in files if f.endswith(".py")):
+                    path = os.path.join(root, name)
+                    mode = os.lstat(path).st_mode
+                    if stat.S_ISLNK(mode):
+                        links.append((path, os.path.realpath(path)))
+                    elif stat.S_ISREG(mode):
+                        add(path, os.path.realpath(path))
+                    else:
+                        skip(path, f"{kind(mode)}, not a regular file: not read")
+    for path, real in links:
+        if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+            skip(path, "a symbolic link to a file outside the given paths: not followed")
+        elif real not in real_seen and os.path.isfile(real):
+            add(real, real)
+    return found
 
 
 def _display(path: Path, cwd: str) -> str:
@@ -102,14 +146,15 @@ def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | No
     """Rewrite ``files`` with ``rewrites`` (already selected by condition)."""
     start = time.perf_counter()
     engine = Engine(build_rules(rewrites), optimize=optimize, positions=positions)
-    result = RunResult(files=len(files), rules=list(rewrites))
+    result = RunResult(files=len(files), rules=list(rewrites), skipped=list(getattr(files, "skipped", ())))
     work: list[tuple[str, str, bytes]] = []
     outcomes: dict[str, FileOutcome] = {}
     for path, display in files:
         try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            outcomes[display] = FileOutcome(path, display, b"", error=f"cannot read: {exc.strerror}")
+            data = read_regular(path)
+        except (OSError, Refused) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            outcomes[display] = FileOutcome(path, display, b"", error=f"cannot read: {reason}")
             continue
         if not optimize or _may_match(engine, display, data):
             work.append((path, display, data))

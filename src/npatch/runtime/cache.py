@@ -113,18 +113,6 @@ def _private_dir(path: str) -> bool:
     return True
 
 
-def private_tempdir() -> str:
-    """Where plans go when there is no usable cache: a per-user directory in
-    the temporary directory, held to the same checks."""
-    import tempfile
-
-    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
-    path = os.path.join(tempfile.gettempdir(), f"npatch-{uid}")
-    if _private_dir(path):
-        return path
-    return tempfile.mkdtemp(prefix="npatch-")
-
-
 # -- keys and entries -----------------------------------------------------------
 def _looks_like_path(spec: str) -> bool:
     """The rule of :func:`npatch.dsl.discovery.looks_like_path` (kept in step
@@ -236,6 +224,8 @@ class CachedPlan:
         self.path = path
         self.notes = notes
         self.hit = hit
+        #: a private directory holding the plan, removed at exit (no usable cache)
+        self.temporary: str | None = None
 
 
 def lookup(root: str, key: str) -> CachedPlan | None:
@@ -345,7 +335,12 @@ def _hash_sources(sources: list[str], started_ns: int) -> list[tuple[int, str, s
 
 def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str]) -> CachedPlan:
     """The plan for a request: from the cache when it verifies, else compiled
-    (importing the compiler) and stored."""
+    (importing the compiler) and stored.
+
+    The cache never stops a program: when it cannot be used (not private,
+    not writable, a file in its place, disk full, ``ulimit -f``) one warning
+    is printed and the plan goes to a private temporary directory, removed
+    when this process exits (``CachedPlan.temporary`` names it)."""
     root = cache_dir()
     key = request_key(specs, sets, disable) if root is not None else None
     if root is not None and key is not None:
@@ -355,10 +350,54 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str]) ->
     started_ns = time.time_ns()
     plan, sources, notes = _compile(specs, sets, disable)
     if root is None:
-        print("npatch: warning: no private cache directory (check $XDG_CACHE_HOME or ~/.cache/npatch: "
-              "it must be yours and not group/world-writable); compiling every time", file=sys.stderr)
-        return store(private_tempdir(), None, plan, sources, notes, started_ns)
-    return store(root, key, plan, sources, notes, started_ns)
+        problem = ("no private cache directory (check $XDG_CACHE_HOME or ~/.cache/npatch: "
+                   "it must be yours and not group/world-writable)")
+    else:
+        try:
+            return store(root, key, plan, sources, notes, started_ns)
+        except OSError as exc:
+            problem = f"cannot write the plan cache {root}: {exc.strerror or exc}"
+    temporary = _temporary_dir()
+    print(f"npatch: warning: {problem}; the plan is kept in {temporary}, removed at exit", file=sys.stderr)
+    limit = _lift_file_size_limit()
+    try:
+        cached = store(temporary, None, plan, sources, notes, started_ns)
+    except OSError as exc:
+        from npatch.errors import UsageError
+
+        raise UsageError(f"cannot write the plan anywhere ({temporary}: {exc.strerror or exc})") from None
+    finally:
+        if limit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    cached.temporary = temporary
+    return cached
+
+
+def _lift_file_size_limit() -> tuple[int, int] | None:
+    """Raise a soft ``ulimit -f`` to the hard limit (the plan must be written
+    once); returns the limits to put back, or None when nothing changed."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft == hard:
+        return None
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    return soft, hard
+
+
+def _temporary_dir() -> str:
+    """A fresh private directory (mode 0700) removed when this process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="npatch-plan-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tuple[Any, list[str], str]:

@@ -85,13 +85,18 @@ def exec_command(argv: list[str], env: dict[str, str]) -> int:
     sys.stderr.flush()
     try:
         os.execvpe(argv[0], argv, env)
-    except FileNotFoundError:
+    except OSError as exc:
+        return start_failed(argv, exc)
+    return 0  # pragma: no cover - execvpe does not return
+
+
+def start_failed(argv: list[str], exc: OSError) -> int:
+    """Say why ``argv`` could not start; the status a shell gives (127 or 126)."""
+    if isinstance(exc, FileNotFoundError):
         print(f"npatch: {argv[0]}: command not found", file=sys.stderr)
         return 127
-    except OSError as exc:
-        print(f"npatch: {argv[0]}: cannot run: {exc.strerror}", file=sys.stderr)
-        return 126
-    return 0  # pragma: no cover - execvpe does not return
+    print(f"npatch: {argv[0]}: cannot run: {exc.strerror}", file=sys.stderr)
+    return 126
 
 
 _FLAG_EFFECTS = {
@@ -134,12 +139,11 @@ def python_flag_problem(argv: list[str]) -> str | None:
 
 def prepare_report(path: str) -> str:
     """Absolute report path, with an empty report written, so the file
-    always reflects this run."""
-    from npatch.runtime.reportfiles import write_merged
+    always reflects this run (:func:`npatch.runtime.reportfiles.prepare`: a
+    usage error when it cannot be written)."""
+    from npatch.runtime.reportfiles import prepare
 
-    path = os.path.abspath(path)
-    write_merged(path, [])
-    return path
+    return prepare(path)
 
 
 # -- child side ------------------------------------------------------------------

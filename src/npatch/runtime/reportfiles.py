@@ -40,6 +40,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported at start-up by every reporting child: no typing
     from typing import Any
 
+#: seconds a process waits at exit for the report directory's lock
+LOCK_WAIT = 10.0
+
 #: the merged status of an op is the first of these that any process reports
 STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
 
@@ -58,17 +61,43 @@ def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
     }
 
 
+def prepare(report: str) -> str:
+    """Check ``report`` can be written (:class:`~npatch.errors.UsageError`
+    otherwise) and write an empty report, so the file always reflects this
+    run; returns the absolute path."""
+    from npatch.errors import UsageError
+    from npatch.outfiles import check_writable
+
+    report = check_writable(report, "--report")
+    try:
+        write_merged(report, [])
+    except OSError as exc:
+        raise UsageError(f"--report {report}: {exc.strerror or exc}") from None
+    return report
+
+
 def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    """A temporary file made with ``O_EXCL | O_NOFOLLOW`` in a fresh private
+    directory beside ``path``, renamed over it (:func:`npatch.outfiles.write_file`)."""
+    from npatch.outfiles import write_file
+
+    write_file(path, text.encode("utf-8"))
 
 
 def _records(report: str) -> list[dict[str, Any]]:
-    """The process records ``report`` holds now; none when it is missing or damaged."""
+    """The process records ``report`` holds now; none when it is missing,
+    damaged, or not a regular file (a symlink or FIFO planted there is neither
+    followed nor waited on: it is replaced by the next write)."""
+    import stat
+
     try:
-        with open(report, encoding="utf-8") as handle:
+        fd = os.open(report, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return []
+    try:
+        with open(fd, encoding="utf-8") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return []
             records = _loads(handle.read()).get("processes", [])
     except (OSError, ValueError, AttributeError):
         return []
@@ -87,7 +116,11 @@ def add_process(report: str, sessions: list[tuple[str, Any]]) -> None:
 
 
 class _directory_lock:
-    """An exclusive ``flock`` on a directory (POSIX; without ``fcntl``, no lock)."""
+    """An exclusive ``flock`` on a directory (POSIX; without ``fcntl``, no lock).
+
+    Anyone who can open the directory can hold the lock (a shared ``/tmp``),
+    so it is waited for at most :data:`LOCK_WAIT` seconds: after that the
+    record is written without it rather than the program never ending."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -98,8 +131,18 @@ class _directory_lock:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: best effort without a lock
             return
+        import time
+
         self.fd = os.open(self.path, os.O_RDONLY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.01)
 
     def __exit__(self, *exc: Any) -> None:
         if self.fd >= 0:

@@ -1,0 +1,107 @@
+"""Writing the files a user names (``--report F``, ``-o F``) without following anyone's symlinks.
+
+These paths often lie in shared, world-writable directories, and npatch
+often runs as root there, so:
+
+* a file is written as a temporary file created with ``O_CREAT | O_EXCL |
+  O_NOFOLLOW`` inside a directory that this user owns and nobody else can
+  write (a fresh ``.npatch-XXXXXXXX`` directory beside ``F``, or the
+  report's own ``F.d``), then renamed onto ``F``: a symlink planted at ``F``
+  is replaced, never followed, and nobody can swap the temporary file;
+* such a directory, when it already exists, must be a real directory owned
+  by this user and not writable by group or others: otherwise the run stops
+  with a one-line error (:class:`~npatch.errors.UsageError`, exit 2);
+* :func:`check_writable` tries all this before a program starts, so a
+  missing directory or an impossible path (``/proc/x.json``) is an error
+  up front, not a traceback at exit.
+
+Only :mod:`os` and :mod:`stat`: processes import this at exit.
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+from npatch.errors import UsageError
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def private_dir(path: str) -> str:
+    """``path`` as a directory only this user can write: made with mode 0700,
+    or checked when it exists; :class:`UsageError` when it is not safe."""
+    try:
+        os.mkdir(path, 0o700)
+        return path
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "exists and is not a directory"
+    elif st.st_uid != os.geteuid():
+        problem = f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
+    elif mode & 0o022:
+        problem = f"is writable by others (mode {mode:04o})"
+    else:
+        return path
+    raise UsageError(f"{path} {problem}; remove it or choose another file name")
+
+
+def write_file(path: str, data: bytes, *, private: str | None = None) -> None:
+    """Replace ``path`` by a new file holding ``data`` (see the module doc).
+
+    ``private`` is a directory made by :func:`private_dir` on the same file
+    system; without it a fresh one is made beside ``path`` and removed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fresh = private is None
+    work = _fresh_dir(directory) if fresh else private
+    tmp = os.path.join(work, f".{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.fchmod(fd, 0o666 & ~mask)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if fresh:
+            os.rmdir(work)
+
+
+def check_writable(path: str, option: str) -> str:
+    """The absolute ``path`` once a file can be written there; else
+    :class:`UsageError` naming ``option`` (a one-line reason)."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise UsageError(f"{option} {path}: no such directory: {directory}")
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise UsageError(f"{option} {path}: is a directory")
+    try:
+        os.rmdir(_fresh_dir(directory))
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write in {directory}: {exc.strerror or exc}") from None
+    return path
+
+
+def _fresh_dir(directory: str) -> str:
+    for _ in range(100):
+        path = os.path.join(directory, f".npatch-{os.urandom(4).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"cannot make a private directory in {directory}")

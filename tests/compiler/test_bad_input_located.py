@@ -1,0 +1,140 @@
+"""Bad input gets ``file:line:col`` and exit 1 (or one line and exit 2 for a
+command-line problem), never a traceback: TOML dates, huge conditions,
+include chains and special files, invalid globs, option and brake/profile
+constraints; a UTF-8 BOM is accepted."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from npatch_testutil import run_npatch
+
+HEAD = '[manifest]\nname = "bad"\n'
+
+
+def compile_text(tmp_path: Path, text: str, name: str = "bad.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path, run_npatch("compile", str(path), cwd=tmp_path)
+
+
+def located(result, path: Path, line: int, message: str) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:{line}:"), first
+    assert message in result.stderr, result.stderr
+    return first
+
+
+@pytest.mark.parametrize("body,line,message", [
+    ('[[patch]]\nname = "v"\ntarget = "textwrap:x"\nvalue = 1979-05-27\n', 6, "TOML dates and times are not supported"),
+    ('[[patch]]\nname = "v"\ntarget = "textwrap:x"\nvalue = [1, {at = 07:32:00}]\n', 6, "(found a time)"),
+    ('[[patch]]\nname = "w"\ntarget = "textwrap:dedent"\nwrap = "textwrap:dedent"\n'
+     'options = { t = 1979-05-27T07:32:00Z }\n', 7, "(found a date-time)"),
+    ('[options]\nwhen = 07:32:00\n', 4, "must be a string, number or boolean, not a time"),
+    ('[options]\nx = { a = 1 }\n', 4, "option `x` must be a string, number or boolean, not a table"),
+    ('[options]\nx = [1, 2]\n', 4, "not an array"),
+    ('[options]\n"" = 1\n', 4, "invalid option name ''"),
+    ('[options]\n"a-b" = 1\n', 4, "invalid option name 'a-b'"),
+    ('[options]\n"1st" = 1\n', 4, "invalid option name '1st'"),
+    ('[brake]\nstep = 0\n', 4, "`step` must be at least 1, not 0"),
+    ('[brake]\nstep = -5\n', 4, "`step` must be at least 1, not -5"),
+    ('[profile]\npath = "p"\nsteps = 0\n', 5, "`steps` must be at least 1, not 0"),
+    ('[[rewrite]]\nid = "r"\ninclude = ["ok/*.py", "[z-a]"]\nmethod = { from = "cuda", to = "npu" }\n', 5,
+     "invalid glob '[z-a]': bad character range z-a"),
+    ('[[rewrite]]\nid = "r"\nexclude = ["[!]"]\nmethod = { from = "cuda", to = "npu" }\n', 5,
+     "invalid glob '[!]': empty [...]"),
+])
+def test_rejected_at_its_line(tmp_path, body, line, message):
+    path, result = compile_text(tmp_path, HEAD + body)
+    located(result, path, line, message)
+
+
+@pytest.mark.parametrize("when,message", [
+    (" and ".join(["true"] * 500), "more than 100 terms"),
+    (" or ".join(["option('x') == 'a and b'"] * 101), "more than 100 terms"),
+    ("not " * 500 + "true", "nested more than 30 levels"),
+    ("(" * 400 + "true" + ")" * 400, "nested more than 30 levels"),
+    ("not (" * 20 + "true" + ")" * 20, "nested more than 30 levels"),
+])
+def test_huge_conditions_are_rejected_beyond_the_stated_limits(tmp_path, when, message):
+    path, result = compile_text(tmp_path, HEAD + f'when = "{when}"\n[options]\nx = "a"\n')
+    first = located(result, path, 3, "condition too large: " + message)
+    assert first.startswith(f"{path}:3:")
+
+
+@pytest.mark.parametrize("when", [
+    " and ".join(["true"] * 100),
+    "not " * 30 + "true",
+    "(" * 15 + "not " * 15 + "true" + ")" * 15,
+    " or ".join("(" + " and ".join(["true"] * 4) + ")" for _ in range(25)),
+])
+def test_conditions_up_to_the_limits_compile(tmp_path, when):
+    _, result = compile_text(tmp_path, HEAD + f'when = "{when}"\n')
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("value,col", [("[" * 1000 + "1" + "]" * 1000, 9 + 400),
+                                       ("{a = " * 3000 + "1" + "}" * 3000, 9 + 5 * 400)])
+def test_values_nested_too_deep_are_located(tmp_path, value, col):
+    path, result = compile_text(tmp_path, HEAD + f'[[patch]]\nname = "v"\ntarget = "textwrap:x"\nvalue = {value}\n')
+    first = located(result, path, 6, "nested more than 400 levels deep")
+    assert first.startswith(f"{path}:6:{col}:"), first
+
+
+def test_include_chain_deeper_than_the_limit(tmp_path):
+    for i in range(40):
+        (tmp_path / f"c{i}.toml").write_text(f'[manifest]\nname = "c{i}"\ninclude = ["c{i + 1}.toml"]\n')
+    (tmp_path / "c40.toml").write_text('[manifest]\nname = "c40"\n')
+    result = run_npatch("compile", "c0.toml", cwd=tmp_path)
+    located(result, tmp_path / "c31.toml", 3, "include chain deeper than 32 manifests")
+    assert run_npatch("compile", "c9.toml", cwd=tmp_path).returncode == 0        # 32 deep is fine
+
+
+def _specials(tmp_path: Path) -> list[tuple[str, str]]:
+    os.mkfifo(tmp_path / "fifo.toml")
+    (tmp_path / "dir.toml").mkdir()
+    return [("/proc/self/mem", "cannot read manifest"), ("fifo.toml", "not a regular file"),
+            ("dir.toml", "is a directory"), ("x" * 5000 + ".toml", "File name too long"),
+            ("/dev/zero", "not a regular file")]
+
+
+def test_includes_of_special_files_are_located_errors(tmp_path):
+    for include, message in _specials(tmp_path):
+        path, result = compile_text(tmp_path, HEAD + f'include = ["{include}"]\n')
+        located(result, path, 3, message)
+
+
+def test_special_files_on_the_command_line_are_one_line_usage_errors(tmp_path):
+    os.mkfifo(tmp_path / "fifo.toml")
+    for spec in ("fifo.toml", "x" * 5000, "x" * 5000 + ".toml", "/proc/self/mem"):
+        result = run_npatch("compile", spec, cwd=tmp_path, timeout=60)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_globs_on_the_command_line(tmp_path):
+    (tmp_path / "a.py").write_text("x.cuda()\n")
+    for option, pattern in (("--include", "[z-a]"), ("--exclude", "[]")):
+        result = run_npatch("diff", "cuda-to-npu", ".", option, pattern, cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"npatch: error: {option}: invalid glob {pattern!r}")
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + textwrap.dedent('''
+        [manifest]
+        name = "bom"
+        [options]
+        x = 1
+    ''').lstrip().encode())
+    result = run_npatch("compile", str(path))
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bombad.toml"
+    bad.write_bytes(b"\xef\xbb\xbf[manifest]\nname = 1\n")
+    located(run_npatch("compile", str(bad)), bad, 2, "`name` must be a string")

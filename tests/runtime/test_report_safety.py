@@ -1,0 +1,127 @@
+"""``--report F`` (apply, diff) and ``-o F`` (compile) never follow a planted
+symlink, use nothing planted beside the report, and stop with one line and exit 2 on an
+impossible path, before the program runs.  All in ``tmp_path``; "another
+user" is a directory chowned to another uid (root can), or made writable by
+others (anyone can)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from npatch_testutil import run_npatch
+
+IS_ROOT = os.geteuid() == 0
+MANIFEST = '''
+[manifest]
+name = "m"
+[[patch]]
+name = "p"
+target = "textwrap:dedent"
+replace = "textwrap:dedent"
+'''
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """A world-writable directory (like /tmp) and a root-only file elsewhere."""
+    (tmp_path / "m.toml").write_text(MANIFEST)
+    (tmp_path / "py").mkdir()
+    (tmp_path / "py" / "a.py").write_text("x.cuda()\n")
+    (tmp_path / "adir.json").mkdir()
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    secret = tmp_path / "secret"
+    secret.write_text("root only\n")
+    secret.chmod(0o600)
+    return tmp_path
+
+
+def apply(root: Path, report: str) -> tuple:
+    marker = root / "ran"
+    result = run_npatch("apply", str(root / "m.toml"), "--report", report, "--",
+                        "python", "-c", f"open({str(marker)!r}, 'w').write('x')", cwd=root)
+    return result, marker.exists()
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_apply_report_replaces_a_planted_symlink_instead_of_following_it(shared):
+    report = shared / "shared" / "r.json"
+    report.symlink_to(shared / "secret")
+    result, ran = apply(shared, str(report))
+    assert result.returncode == 0 and ran, result.stderr
+    assert (shared / "secret").read_text() == "root only\n"
+    assert not report.is_symlink() and json.loads(report.read_text())["summary"]["processes"] == 1
+
+
+def test_diff_report_and_compile_output_replace_a_planted_symlink(shared):
+    for option, args in (("--report", ["diff", "cuda-to-npu", "py"]), ("-o", ["compile", "m.toml"])):
+        out = shared / "shared" / f"out{option}.json"
+        out.symlink_to(shared / "secret")
+        result = run_npatch(*args, option, str(out), cwd=shared)
+        assert result.returncode == 0, result.stderr
+        assert (shared / "secret").read_text() == "root only\n"
+        assert not out.is_symlink() and json.loads(out.read_text())
+    assert not [p for p in (shared / "shared").iterdir() if p.name.startswith(".npatch-")]
+
+
+def _planted(shared: Path) -> list[Path]:
+    """What another user could plant where a per-process directory or a
+    temporary file would go: a directory open to all, a symlink into the
+    user's files, a FIFO at the report's own name."""
+    open_dir = shared / "shared" / "open.json.d"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    (shared / "shared" / "link.json.d").symlink_to(shared / "py")
+    os.mkfifo(shared / "shared" / "fifo.json")
+    return [open_dir, shared / "shared" / "link.json.d"]
+
+
+def test_nothing_planted_beside_the_report_is_used_or_waited_on(shared):
+    """Each process adds its record to the report itself (no ``F.d`` of parts):
+    a planted ``F.d`` is never written into, a FIFO at the report's name is
+    replaced, not opened for reading, and the run leaves nothing but reports."""
+    planted = _planted(shared)
+    before = sorted(p.name for p in (shared / "shared").iterdir())
+    for name in ("open.json", "link.json", "fifo.json"):
+        result, ran = apply(shared, str(shared / "shared" / name))
+        assert result.returncode == 0 and ran, result.stderr
+        report = shared / "shared" / name
+        assert report.is_file() and not report.is_symlink()
+        assert json.loads(report.read_text())["summary"]["processes"] == 1
+    assert not [q for p in planted if p.is_dir() and not p.is_symlink() for q in p.iterdir()]
+    assert list((shared / "py").iterdir()) == [shared / "py" / "a.py"]      # nothing written through the link
+    after = sorted(p.name for p in (shared / "shared").iterdir())
+    assert set(after) - set(before) == {"open.json", "link.json"}           # fifo.json was replaced in place
+
+
+@pytest.mark.parametrize("path,reason", [
+    ("/proc/npatch-report.json", "cannot write in /proc"),
+    ("{tmp}/missing/r.json", "no such directory"),
+    ("{tmp}/adir.json", "is a directory"),
+])
+def test_impossible_report_path_is_one_line_exit_2_before_anything_runs(shared, path, reason):
+    path = path.format(tmp=shared)
+    result, ran = apply(shared, path)
+    assert reason in one_line_error(result) and not ran
+    diff = run_npatch("diff", "cuda-to-npu", "py", "--write", "--report", path, cwd=shared)
+    assert reason in one_line_error(diff)
+    assert (shared / "py" / "a.py").read_text() == "x.cuda()\n"                # --write did not start
+    compiled = run_npatch("compile", "m.toml", "-o", path, cwd=shared)
+    assert reason in one_line_error(compiled)
+
+
+def test_the_report_is_written_through_a_private_directory_and_leaves_none(shared):
+    result, _ = apply(shared, str(shared / "shared" / "ok.json"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (shared / "shared").iterdir()) == ["ok.json"]
