@@ -138,8 +138,12 @@ def test_static_resolver_sees_names_bound_inside_any_compound_statement(tmp_path
     result = run_npatch("compile", str(manifest), "--resolve", "static", "--path", str(tmp_path / "src"))
     assert "Traceback" not in result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
-    missing = run_npatch("compile", str(manifest), "--resolve", "static", "--path", str(tmp_path / "nowhere"))
-    assert missing.returncode == 1         # the same check does fail where the name cannot be found
+    bare = tmp_path / "bare" / "shapes"
+    bare.mkdir(parents=True)
+    (bare / "__init__.py").write_text("MODE = 1\n")
+    missing = run_npatch("compile", str(manifest), "--resolve", "static", "--path", str(tmp_path / "bare"))
+    assert missing.returncode == 1, missing.stdout   # the same check fails where the module lacks the name
+    assert "'hidden' is not defined in module shapes" in missing.stdout + missing.stderr
 
 
 def test_representative_slice_of_installed_torch_has_no_internal_error(tmp_path):
