@@ -188,3 +188,13 @@ def test_bad_requests_are_usage_or_manifest_errors(tmp_path, env, manifest):
     assert proc.returncode == 1 and f"{bad}:" in proc.stderr and "Traceback" not in proc.stderr
     proc = npatch("env", manifest, "--format", "yaml", env=env)
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("ship", ["inline", "reference"])
+def test_the_same_plan_by_both_routes_starts_once(tmp_path, env, manifest, ship):
+    # `npatch apply M` run in a shell that already has `npatch env M`'s variables
+    variables = exported([manifest], env, "--ship", ship)
+    code = ("import colorsys; from npatch.runtime import launcher, session; "
+            "print(colorsys.rgb_to_yiq, len(launcher.SESSIONS), len(session.SESSIONS))")
+    proc = ok(npatch("apply", manifest, "--", PY, "-c", code, env=dict(env, **variables)))
+    assert proc.stdout.split() == ["42", "1", "1"], proc.stderr

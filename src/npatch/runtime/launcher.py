@@ -57,6 +57,8 @@ STRICT_EXIT = 1
 SESSIONS: list[tuple[str, Any]] = []
 _BOOTED = False
 _FINISH_REGISTERED = False
+#: identities of the plans started or waiting in this process (see _start_source)
+_IDENTITIES: set[str] = set()
 
 
 # -- parent side -----------------------------------------------------------------
@@ -206,7 +208,9 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
     waits for the first import of one of those modules.
     """
     for path in paths:
-        _start_source(path, lambda path=path: _read_modules(path), None, deferred)
+        name = os.path.basename(path)
+        identity = name[:-5] if name.endswith(".json") else path  # cached plan files are named by their hash
+        _start_source(path, identity, lambda path=path: _read_modules(path), None, deferred)
 
 
 def start_shipped(value: str) -> None:
@@ -214,12 +218,16 @@ def start_shipped(value: str) -> None:
     from npatch.runtime.shipped import decode
 
     shipped = decode(value)
-    _start_source(shipped.label, lambda: shipped.modules, shipped.load, deferred=True)
+    _start_source(shipped.label, shipped.plan_hash, lambda: shipped.modules, shipped.load, deferred=True)
 
 
-def _start_source(label: str, modules: Any, load: Any, deferred: bool) -> None:
+def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: bool) -> None:
     """Start one plan now, or wait for its first module when ``deferred``
-    and nothing asks for a report (``modules()`` is then read)."""
+    and nothing asks for a report (``modules()`` is then read).
+
+    ``identity`` (the plan's hash where known): a plan that arrives twice,
+    in ``NPATCH_PLAN_DATA`` and as a file of ``npatch apply``, starts once.
+    """
     global _FINISH_REGISTERED
     reporting = bool(os.environ.get(ENV_REPORT) or os.environ.get(ENV_VERBOSE))
     if reporting and not _FINISH_REGISTERED:
@@ -229,8 +237,9 @@ def _start_source(label: str, modules: Any, load: Any, deferred: bool) -> None:
 
         atexit.register(_finish)  # registered before the program's own handlers: runs after them
         _FINISH_REGISTERED = True
-    if any(known == label for known, _ in SESSIONS):
+    if identity in _IDENTITIES:
         return
+    _IDENTITIES.add(identity)
     names = None if reporting or not deferred else modules()
     if names is None or not names.isdisjoint(sys.modules):
         start_plan(label, load)

@@ -106,10 +106,11 @@ class Shipped:
     """A plan decoded from the environment: its label, the modules that
     start it (``None``: start at once) and how to load it."""
 
-    __slots__ = ("label", "modules", "load")
+    __slots__ = ("label", "plan_hash", "modules", "load")
 
-    def __init__(self, label: str, modules: frozenset[str] | None, load: Callable[[], Any]) -> None:
+    def __init__(self, label: str, plan_hash: str, modules: frozenset[str] | None, load: Callable[[], Any]) -> None:
         self.label = label
+        self.plan_hash = plan_hash
         self.modules = modules
         self.load = load
 
@@ -141,8 +142,8 @@ def decode(value: str) -> Shipped:
                             "`npatch env --ship reference`") from None
     label = f"{ENV_DATA}:{plan_hash[:12]}"
     if route == "inline":
-        return Shipped(label, modules, lambda: _inline_plan(body[1]))
-    return Shipped(label, modules, lambda: _recompiled_plan(plan_hash, *body[1:]))
+        return Shipped(label, plan_hash, modules, lambda: _inline_plan(body[1]))
+    return Shipped(label, plan_hash, modules, lambda: _recompiled_plan(plan_hash, *body[1:]))
 
 
 def _inline_plan(data: bytes) -> Any:
