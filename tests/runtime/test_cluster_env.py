@@ -198,3 +198,12 @@ def test_the_same_plan_by_both_routes_starts_once(tmp_path, env, manifest, ship)
             "print(colorsys.rgb_to_yiq, len(launcher.SESSIONS), len(session.SESSIONS))")
     proc = ok(npatch("apply", manifest, "--", PY, "-c", code, env=dict(env, **variables)))
     assert proc.stdout.split() == ["42", "1", "1"], proc.stderr
+
+
+def test_a_relative_manifest_by_reference_works_from_another_directory(tmp_path, env, manifest):
+    proc = ok(npatch("env", "m.toml", "--ship", "reference", "--format", "json", env=env, cwd=tmp_path))
+    variables = json.loads(proc.stdout)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = bare(dict(variables, XDG_CACHE_HOME=str(tmp_path / "node2")), "-c", SHOW, cwd=elsewhere)
+    assert proc.stdout.split() == ["yiq", "42"], proc.stderr
