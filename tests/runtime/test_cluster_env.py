@@ -207,3 +207,26 @@ def test_a_relative_manifest_by_reference_works_from_another_directory(tmp_path,
     elsewhere.mkdir()
     proc = bare(dict(variables, XDG_CACHE_HOME=str(tmp_path / "node2")), "-c", SHOW, cwd=elsewhere)
     assert proc.stdout.split() == ["yiq", "42"], proc.stderr
+
+
+def test_bootstrap_dir_must_be_one_absolute_directory(tmp_path, env, manifest):
+    for bad in ("relative/bootstrap", f"/a{os.pathsep}/b"):
+        proc = npatch("env", manifest, "--bootstrap-dir", bad, env=env)
+        assert proc.returncode == 2 and "--bootstrap-dir must be one absolute directory" in proc.stderr
+
+
+def test_a_plan_too_big_for_one_variable_goes_by_reference(tmp_path, env):
+    # 3,000 ops of random names: the compressed plan exceeds what exec accepts in one variable
+    import random
+
+    rng = random.Random(0)
+    ops = "".join(f'[[patch]]\nname = "p{i}_{rng.getrandbits(64):x}"\ntarget = "colorsys:f{rng.getrandbits(64):x}"\n'
+                  f'value = {rng.getrandbits(32)}\n' for i in range(3000))
+    big = write(tmp_path / "big.toml", "[manifest]\nname = 'big'\n" + ops)
+    proc = npatch("env", big, "--ship", "inline", env=env)
+    assert proc.returncode == 2 and "use --ship reference" in proc.stderr
+    variables = exported([big], env)  # auto: by reference
+    assert ":reference:" in variables["NPATCH_PLAN_DATA"] and len(variables["NPATCH_PLAN_DATA"]) < 1000
+    proc = bare(dict(variables, XDG_CACHE_HOME=str(tmp_path / "node2"), NPATCH_VERBOSE="1"),
+                "-c", "import colorsys")
+    assert proc.returncode == 0 and "3000 op(s): 3000 applied" in proc.stderr, proc.stderr[-2000:]

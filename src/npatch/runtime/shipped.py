@@ -40,6 +40,8 @@ FORMAT = "npatch1"
 ROUTES = ("inline", "reference")
 #: the largest value sent inline by ``--ship auto`` (Linux caps one variable at 128 KiB)
 INLINE_LIMIT = 32 * 1024
+#: Linux's MAX_ARG_STRLEN: exec fails (E2BIG) on a longer ``NAME=value``
+MAX_VARIABLE = 128 * 1024
 
 
 # -- sending side --------------------------------------------------------------------
@@ -69,8 +71,13 @@ def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str
     if ship != "reference":
         with open(stem + ".marshal", "rb") as handle:
             inline = value("inline", (modules, handle.read()))
-        if ship == "inline" or len(inline) <= INLINE_LIMIT:
+        if len(inline) <= INLINE_LIMIT or ship == "inline" and len(ENV_DATA) + 1 + len(inline) < MAX_VARIABLE:
             return inline
+        if ship == "inline":
+            from npatch.errors import UsageError
+
+            raise UsageError(f"the plan takes {len(inline)} characters inline, more than one environment variable "
+                             f"can hold ({MAX_VARIABLE}); use --ship reference")
     portable = [os.path.abspath(s) if _looks_like_path(s) else s for s in specs]
     return value("reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
 
@@ -93,6 +100,10 @@ def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str],
     """
     from npatch.runtime.launcher import BOOTSTRAP_DIR, ENV_STRICT, ENV_VERBOSE
 
+    if bootstrap_dir is not None and (not os.path.isabs(bootstrap_dir) or os.pathsep in bootstrap_dir):
+        from npatch.errors import UsageError
+
+        raise UsageError(f"--bootstrap-dir must be one absolute directory, got {bootstrap_dir!r}")
     env = {"PYTHONPATH": bootstrap_dir or BOOTSTRAP_DIR, ENV_DATA: encode(specs, sets, disable, ship)}
     if strict:
         env[ENV_STRICT] = "1"
