@@ -2,7 +2,8 @@
 
 Every receiving process here runs as a process on another node would: with
 ``env -i`` (only ``PATH`` and the exported variables), another cache
-directory, the sender's cache deleted, or npatch installed at another path.
+directory, or the sender's cache deleted (npatch installed at another path:
+test_cluster_pth.py).
 Targets are stdlib modules nothing imports at start-up, so no torch is needed.
 """
 from __future__ import annotations
@@ -16,10 +17,6 @@ from pathlib import Path
 import pytest
 
 from test_launcher import MANIFEST, PY, SHOW, env, manifest, npatch, ok, write  # noqa: F401 - fixtures
-
-from npatch.runtime.launcher import BOOTSTRAP_DIR
-
-SRC = Path(BOOTSTRAP_DIR).parents[2]  # the directory that holds the npatch package
 
 
 def exported(manifests: list, env: dict, *options: str, fmt: str = "json") -> dict[str, str]:
@@ -36,8 +33,7 @@ def bare(variables: dict[str, str], *args: str, cwd: Path | None = None) -> subp
 
 def test_a_bare_process_applies_the_plan_without_the_senders_cache(tmp_path, env, manifest):
     variables = exported([manifest], env)
-    assert set(variables) == {"PYTHONPATH", "NPATCH_PLAN_DATA"}
-    assert variables["PYTHONPATH"] == BOOTSTRAP_DIR
+    assert set(variables) == {"NPATCH_PLAN_DATA"}  # no PYTHONPATH: npatch.pth of the installation boots it
     shutil.rmtree(tmp_path / "cache")  # nothing of the sender's survives but the variables
     manifest.unlink()
     proc = bare(dict(variables, XDG_CACHE_HOME=str(tmp_path / "other")), "-c", SHOW, cwd=tmp_path)
@@ -52,13 +48,12 @@ def test_sh_dotenv_and_json_carry_the_same_variables(tmp_path, env, manifest):
     dotenv = ok(npatch("env", manifest, "--strict", "-v", "--format", "dotenv", env=env)).stdout
     assert dict(line.split("=", 1) for line in dotenv.splitlines()) == variables
     sh = ok(npatch("env", manifest, "--strict", "-v", env=env)).stdout
-    # evaluated by a shell that has a PYTHONPATH of its own: ours goes first, theirs stays
+    # evaluated by a shell that has a PYTHONPATH of its own: it stays as it was
     shown = subprocess.run(["bash", "-c", sh + "\nenv -0"], capture_output=True,
                            env={"PATH": os.environ["PATH"], "PYTHONPATH": "/their/dir"}, timeout=60)
     seen = dict(item.split("=", 1) for item in shown.stdout.decode().split("\0") if "=" in item)
-    assert seen["PYTHONPATH"] == BOOTSTRAP_DIR + ":/their/dir"
-    assert {k: seen[k] for k in variables if k != "PYTHONPATH"} == {k: v for k, v in variables.items()
-                                                                    if k != "PYTHONPATH"}
+    assert seen["PYTHONPATH"] == "/their/dir"
+    assert {k: seen[k] for k in variables} == variables
 
 
 def test_eval_in_a_plain_shell_reaches_every_python_child(tmp_path, env, manifest):
@@ -140,20 +135,6 @@ def test_a_damaged_value_is_one_warning(tmp_path, env, manifest, damage):
     assert line.startswith("npatch: warning: NPATCH_PLAN_DATA") and "Traceback" not in proc.stderr
 
 
-def test_npatch_installed_at_another_path(tmp_path, env, manifest):
-    # the receiving node has the same npatch in another place: --bootstrap-dir names it
-    other = tmp_path / "elsewhere"
-    shutil.copytree(SRC / "npatch", other / "npatch", ignore=shutil.ignore_patterns("__pycache__"))
-    bootstrap = other / "npatch" / "runtime" / "bootstrap"
-    variables = exported([manifest], env, "--bootstrap-dir", str(bootstrap))
-    assert variables["PYTHONPATH"] == str(bootstrap)
-    code = SHOW + "; import npatch; print(npatch.__file__)"
-    proc = bare(dict(variables, PYTHONPATH=f"{bootstrap}:{other}"), "-c", code)
-    assert proc.returncode == 0, proc.stderr
-    words = proc.stdout.split()
-    assert words[:2] == ["yiq", "42"] and words[2].startswith(str(other))
-
-
 def test_a_process_importing_no_target_loads_nothing(tmp_path, env, manifest):
     # what the boot adds to a process that imports no target, against the same process without npatch
     variables = exported([manifest], env)
@@ -207,12 +188,6 @@ def test_a_relative_manifest_by_reference_works_from_another_directory(tmp_path,
     elsewhere.mkdir()
     proc = bare(dict(variables, XDG_CACHE_HOME=str(tmp_path / "node2")), "-c", SHOW, cwd=elsewhere)
     assert proc.stdout.split() == ["yiq", "42"], proc.stderr
-
-
-def test_bootstrap_dir_must_be_one_absolute_directory(tmp_path, env, manifest):
-    for bad in ("relative/bootstrap", f"/a{os.pathsep}/b"):
-        proc = npatch("env", manifest, "--bootstrap-dir", bad, env=env)
-        assert proc.returncode == 2 and "--bootstrap-dir must be one absolute directory" in proc.stderr
 
 
 def test_a_plan_too_big_for_one_variable_goes_by_reference(tmp_path, env):

@@ -17,13 +17,7 @@ if TYPE_CHECKING:
 def _sh(env: dict[str, str]) -> str:
     import shlex
 
-    lines = []
-    for key, value in env.items():
-        if key == "PYTHONPATH":  # merged where the line is evaluated
-            lines.append(f'export PYTHONPATH={shlex.quote(value)}"${{PYTHONPATH:+:$PYTHONPATH}}"')
-        else:
-            lines.append(f"export {key}={shlex.quote(value)}")
-    return "\n".join(lines)
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
 
 
 def _dotenv(env: dict[str, str]) -> str:
@@ -50,10 +44,8 @@ FORMATS = {"sh": _sh, "dotenv": _dotenv, "json": _json}
     "torchrun node, `srun --export`, `mpirun -x`, a pod spec or `ray start`.\n\n"
     "The plan travels in NPATCH_PLAN_DATA itself (compressed; by reference to the\n"
     "manifests when larger than 32 KiB, recompiled and checked by hash where it\n"
-    "arrives), so the receiving node needs only the same npatch version and no file\n"
-    "of this one.  PYTHONPATH names the bootstrap directory of this installation\n"
-    "(--bootstrap-dir for nodes where npatch lives elsewhere); `sh` output keeps the\n"
-    "receiving shell's PYTHONPATH after it, `dotenv`/`json` give the directory alone.\n\n"
+    "arrives), so the receiving node needs only the same npatch version, installed\n"
+    "at any path (its npatch.pth boots the plan), and no file of this one.\n\n"
     "Examples:\n"
     "  eval \"$(npatch env cuda-to-cpu)\" && torchrun --nnodes 2 ... train.py\n"
     "  npatch env cuda-to-cpu --format dotenv > npatch.env\n"
@@ -71,10 +63,6 @@ def setup_env(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--ship", choices=("auto", "inline", "reference"), default="auto",
                         help="inline: the plan itself; reference: the manifest names, recompiled and "
                              "checked where they arrive; auto (default): inline up to 32 KiB")
-    parser.add_argument("--bootstrap-dir", metavar="DIR",
-                        help="the bootstrap directory on the receiving nodes, when npatch is installed "
-                             "at another path there (there: python -c \"import npatch.runtime.launcher as l; "
-                             "print(l.BOOTSTRAP_DIR)\")")
     return run_env
 
 
@@ -82,6 +70,6 @@ def run_env(args: argparse.Namespace) -> int:
     from npatch.runtime.shipped import portable_environ
 
     env = portable_environ(list(args.manifests), parse_sets(args.set), list(args.disable), strict=args.strict,
-                           verbose=args.verbose, ship=args.ship, bootstrap_dir=args.bootstrap_dir)
+                           verbose=args.verbose, ship=args.ship)
     sys.stdout.write(FORMATS[args.format](env) + "\n")
     return 0

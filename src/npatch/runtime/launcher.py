@@ -151,11 +151,44 @@ def prepare_report(path: str) -> str:
 
 
 # -- child side ------------------------------------------------------------------
-def boot() -> None:
-    """Start the plans named in the environment; called by the bootstrap.
+def boot_from_site() -> None:
+    """Boot from ``npatch.pth`` (site-packages), which calls this only when
+    ``NPATCH_PLAN_DATA`` is set.
 
-    Runs once per process: later calls (a re-imported ``sitecustomize``)
-    do nothing.  Never raises: a problem is one line on stderr, and under
+    ``.pth`` lines run while ``site`` is still adding site directories: a
+    ``--system-site-packages`` venv's system directory, or a later ``.pth``'s
+    paths, are not on ``sys.path`` yet, and a condition such as
+    ``installed("torch")`` would be evaluated too early.  So during start-up
+    the boot waits for the end of ``site``'s work: it runs just before
+    ``sitecustomize``, where the ``PYTHONPATH`` bootstrap boots too (and then
+    finds the process booted).  A ``.pth`` processed later, by a program's
+    ``site.addsitedir()``, boots at once.
+    """
+    import site
+
+    main = getattr(site, "main", None)
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not getattr(main, "__code__", None):
+        frame = frame.f_back
+    original = getattr(site, "execsitecustomize", None)
+    if frame is None or original is None:
+        boot()
+        return
+
+    def execsitecustomize() -> None:
+        site.execsitecustomize = original
+        boot()
+        original()
+
+    site.execsitecustomize = execsitecustomize
+
+
+def boot() -> None:
+    """Start the plans named in the environment; called by the bootstrap
+    (``sitecustomize`` on ``PYTHONPATH``, or ``npatch.pth``).
+
+    Runs once per process: later calls (the other route, a re-imported
+    ``sitecustomize``) do nothing.  Never raises: a problem is one line on stderr, and under
     ``NPATCH_STRICT`` the process stops with status :data:`STRICT_EXIT`
     (an exception cannot leave ``sitecustomize``: Python would only print it).
     """

@@ -4,7 +4,8 @@
 machine that compiled it.  A process on another node (a second ``torchrun``
 node, a Slurm step, an ``mpirun`` rank, a pod, a Ray worker) gets the plan
 from one variable instead, so it needs neither the sender's cache nor any
-file of the sender's besides npatch itself::
+file or path of the sender's: npatch installed there, at any path, boots
+the plan from its ``npatch.pth`` (see :func:`npatch.runtime.launcher.boot_from_site`)::
 
     NPATCH_PLAN_DATA = npatch1:<npatch version>:<plan hash>:<route>:<payload>
 
@@ -91,20 +92,15 @@ def _read_text(path: str) -> str | None:
 
 
 def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str], *, strict: bool = False,
-                     verbose: bool = False, ship: str = "auto", bootstrap_dir: str | None = None) -> dict[str, str]:
+                     verbose: bool = False, ship: str = "auto") -> dict[str, str]:
     """The variables that put a Python process under the plan, on any node.
 
-    ``PYTHONPATH`` is the bootstrap directory alone (``bootstrap_dir``, else
-    this installation's): the caller merges it with a PYTHONPATH of its own.
-    No file of this machine is named besides that directory.
+    No path of this machine is named: the receiving interpreter boots from
+    the ``npatch.pth`` of its own npatch installation, wherever that is.
     """
-    from npatch.runtime.launcher import BOOTSTRAP_DIR, ENV_STRICT, ENV_VERBOSE
+    from npatch.runtime.launcher import ENV_STRICT, ENV_VERBOSE
 
-    if bootstrap_dir is not None and (not os.path.isabs(bootstrap_dir) or os.pathsep in bootstrap_dir):
-        from npatch.errors import UsageError
-
-        raise UsageError(f"--bootstrap-dir must be one absolute directory, got {bootstrap_dir!r}")
-    env = {"PYTHONPATH": bootstrap_dir or BOOTSTRAP_DIR, ENV_DATA: encode(specs, sets, disable, ship)}
+    env = {ENV_DATA: encode(specs, sets, disable, ship)}
     if strict:
         env[ENV_STRICT] = "1"
     if verbose:
