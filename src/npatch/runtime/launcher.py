@@ -11,7 +11,9 @@ execs CMD with this environment, which every Python descendant inherits
                     ``npatch apply`` adds its plan to the inherited ones
     NPATCH_PLAN_DATA  a plan in the variable itself, set by ``npatch env`` for
                     processes on other nodes (:mod:`npatch.runtime.shipped`);
-                    started before the plan files
+                    started before the plan files.  Also read by the
+                    ``npatch.pth`` of npatch's installation, which boots it
+                    without ``PYTHONPATH`` (:func:`boot_from_site`)
     NPATCH_STRICT   "1": a failing op stops the process
     NPATCH_REPORT   file that receives the JSON report of all processes
     NPATCH_VERBOSE  "1": each process prints its status tree at exit
