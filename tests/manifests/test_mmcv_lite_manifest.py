@@ -23,6 +23,8 @@ from npatch.plan import Op
 LIBRARY = "npatch.library.mmcv_lite"
 
 EXPECTED = [
+    ("wrap", "mmengine-load-checkpoint", ["mmengine.runner.checkpoint:_load_checkpoint"],
+     "npatch.library.openmmlab_checkpoint:allow_saved_globals", None, None),
     ("stub", "mmcv-ext", ["mmcv._ext"], None, "error", None),
     ("replace", "nms", ["mmcv.ops.nms:nms", "mmcv.ops:nms"], f"{LIBRARY}.nms:nms", None, None),
     ("replace", "soft_nms", ["mmcv.ops.nms:soft_nms", "mmcv.ops:soft_nms"], f"{LIBRARY}.soft_nms:soft_nms",

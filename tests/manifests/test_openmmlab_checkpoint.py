@@ -160,8 +160,9 @@ def test_allow_list_is_scoped_and_refuses_what_mmengine_does_not_save(tmp_path):
     assert "only HistoryBuffer's statistics methods are allowed" in out["probe"]
 
 
-@pytest.mark.parametrize("manifest", ["mmcv-lite", "mmcv-npu", "mmcv-npu-v1"])
-def test_included_where_openmmlab_checkpoints_are_loaded(manifest):
+@pytest.mark.parametrize("manifest, op", [("mmcv-lite", "mmengine-load-checkpoint"), ("mmcv-npu", "mmengine-load-checkpoint"),
+                                          ("mmcv-npu-v1", "mmcv1-load-checkpoint")])
+def test_in_the_manifests_that_load_openmmlab_checkpoints(manifest, op):
     proc = run_npatch("show", manifest)
     assert proc.returncode == 0, proc.stderr
-    assert "openmmlab-checkpoint" in proc.stdout
+    assert op in proc.stdout
