@@ -7,7 +7,7 @@ installed for the other tests.  Their sources are downloaded from PyPI with
 ``pip download`` (the machine needs PyPI, as CI has), once per version, into
 a per-user cache: ``$NPATCH_TEST_CACHE`` or ``~/.cache/npatch-tests``.
 
-Only ``.py`` files are unpacked.  Each C extension (``.so``) becomes an
+Only ``.py`` files (and ``.pyi`` stubs where a ``Dist`` asks) are unpacked.  Each C extension (``.so``) becomes an
 empty file of the same name, so static resolution sees an extension module
 (its names are *unverifiable*, not *missing*); ``extensions.txt`` in each
 directory lists them, and ``downloads.txt`` what each download took.  A
@@ -49,6 +49,8 @@ class Dist:
     #: top-level packages to keep from an sdist (a wheel keeps every package it has)
     packages: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default=())
+    #: keep ``.pyi`` type stubs too
+    stubs: bool = False
 
     @property
     def key(self) -> str:
@@ -66,6 +68,8 @@ MMDET3D = Dist("mmdet3d", "1.4.0", ("--only-binary=:all:",))
 MMCV1 = Dist("mmcv", "1.7.2", ("--no-binary=:all:",), packages=("mmcv",), env=(("PIP_CONSTRAINT", "setuptools<70"),))
 MMDET2 = Dist("mmdet", "2.28.2", ("--only-binary=:all:",))
 MMDET3D0 = Dist("mmdet3d", "0.17.3", ("--no-binary=:all:", "--no-build-isolation"), packages=("mmdet3d",))
+# NumPy 1.26, the last 1.x: the reference of numpy-compat (NumPy 2 is installed here).
+NUMPY1 = Dist("numpy", "1.26.4", _WHEEL_311 + ("--platform", "manylinux_2_17_x86_64"), stubs=True)
 
 
 def cache_root() -> Path:
@@ -144,14 +148,14 @@ def _download(dist: Dist, into: Path, log: Path) -> Path:
 
 
 def _unpack(archive: Path, tree: Path, dist: Dist) -> list[str]:
-    """Copy the ``.py`` files into ``tree``; leave an empty placeholder for each extension."""
+    """Copy the ``.py`` files (and ``.pyi`` with ``stubs``) into ``tree``; leave an empty placeholder for each extension."""
     found: list[str] = []
     for name, read in _members(archive, dist):
         parts = Path(name).parts
         if not parts or any(p in ("..", "") or p.endswith(".dist-info") for p in parts):
             continue
         dest = tree.joinpath(*parts)
-        if name.endswith(".py"):
+        if name.endswith((".py", ".pyi") if dist.stubs else ".py"):
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(read())
         elif ".so" in Path(name).suffixes:
@@ -195,3 +199,9 @@ def mmdet3d_sources() -> Path:
 def openmmlab1_sources() -> Path:
     """mmcv 1.7.2, mmdet 2.28.2 and mmdet3d 0.17.3 sources: what ``mmcv-npu-v1`` targets."""
     return sources(MMCV1, MMDET2, MMDET3D0)
+
+
+@pytest.fixture(scope="session")
+def numpy1_sources() -> Path:
+    """NumPy 1.26.4 sources (``numpy/``, with its ``.pyi`` stubs): what ``numpy-compat`` restores."""
+    return sources(NUMPY1)

@@ -126,7 +126,7 @@ report["msda_module_shape"] = list(attn(query, value=torch.randn(1, 80, 32), spa
 
 # -- an op nobody replaced fails with the stub's error ---------------------
 try:
-    mmcv.ops.nms_match(torch.cat([boxes[:5], scores[:5, None]], 1), 0.5)
+    mmcv.ops.box_iou_rotated(torch.rand(3, 5), torch.rand(2, 5))
     report["unreplaced_op"] = "ran"
 except Exception as exc:
     report["unreplaced_op"] = f"{type(exc).__name__}: {exc}"
@@ -258,7 +258,7 @@ def test_detectors_predict_and_train_under_npatch_apply(tmp_path: Path) -> None:
     assert report["batched_nms_matches"] and report["batched_nms_sorted"] and report["batched_soft_nms"]
     assert report["RoIAlign_module"] and report["SigmoidFocalLoss_module"]
     assert report["msda_matches_mmcv_pytorch"] and report["msda_module_shape"] == [1, 10, 32]
-    assert report["unreplaced_op"].startswith("NpatchStubError: mmcv._ext.nms_match is not available")
+    assert report["unreplaced_op"].startswith("NpatchStubError: mmcv._ext.box_iou_rotated is not available")
     assert "mmcv-lite" in report["unreplaced_op"]
 
     for name, model in report["models"].items():

@@ -23,6 +23,8 @@ from npatch.plan import Op
 LIBRARY = "npatch.library.mmcv_lite"
 
 EXPECTED = [
+    ("wrap", "mmengine-load-checkpoint", ["mmengine.runner.checkpoint:_load_checkpoint"],
+     "npatch.library.openmmlab_checkpoint:allow_saved_globals", None, None),
     ("stub", "mmcv-ext", ["mmcv._ext"], None, "error", None),
     ("replace", "nms", ["mmcv.ops.nms:nms", "mmcv.ops:nms"], f"{LIBRARY}.nms:nms", None, None),
     ("replace", "soft_nms", ["mmcv.ops.nms:soft_nms", "mmcv.ops:soft_nms"], f"{LIBRARY}.soft_nms:soft_nms",
@@ -35,6 +37,17 @@ EXPECTED = [
     ("replace", "multi_scale_deformable_attn",
      ["mmcv.ops.multi_scale_deform_attn:MultiScaleDeformableAttnFunction"],
      f"{LIBRARY}.msda:MultiScaleDeformableAttnFunction", None, None),
+    ("replace", "bbox_overlaps", ["mmcv.ops.bbox:bbox_overlaps", "mmcv.ops:bbox_overlaps"],
+     f"{LIBRARY}.bbox:bbox_overlaps", None, None),
+    ("replace", "nms_match", ["mmcv.ops.nms:nms_match", "mmcv.ops:nms_match"], f"{LIBRARY}.nms_match:nms_match",
+     None, None),
+    ("replace", "roi_pool", ["mmcv.ops.roi_pool:roi_pool", "mmcv.ops:roi_pool"], f"{LIBRARY}.roi_pool:roi_pool",
+     None, None),
+    ("replace", "deform_conv2d", ["mmcv.ops.deform_conv:deform_conv2d", "mmcv.ops:deform_conv2d"],
+     f"{LIBRARY}.deform_conv:deform_conv2d", None, None),
+    ("replace", "modulated_deform_conv2d",
+     ["mmcv.ops.modulated_deform_conv:modulated_deform_conv2d", "mmcv.ops:modulated_deform_conv2d"],
+     f"{LIBRARY}.deform_conv:modulated_deform_conv2d", None, None),
     ("value", "mmcv-version-for-mmdet", ["mmcv:__version__"], None, "2.1.0", "mmdet"),
 ]
 
@@ -81,6 +94,12 @@ def mmcv_parameters(module: str, qualname: str) -> list[str]:
     (f"{LIBRARY}.focal_loss:sigmoid_focal_loss", "mmcv.ops.focal_loss", "SigmoidFocalLossFunction", None),
     (f"{LIBRARY}.msda:MultiScaleDeformableAttnFunction", "mmcv.ops.multi_scale_deform_attn",
      "MultiScaleDeformableAttnFunction", "apply"),
+    (f"{LIBRARY}.bbox:bbox_overlaps", "mmcv.ops.bbox", "bbox_overlaps", None),
+    (f"{LIBRARY}.nms_match:nms_match", "mmcv.ops.nms", "nms_match", None),
+    (f"{LIBRARY}.roi_pool:RoIPoolFunction", "mmcv.ops.roi_pool", "RoIPoolFunction", "forward"),
+    (f"{LIBRARY}.deform_conv:deform_conv2d", "mmcv.ops.deform_conv", "DeformConv2dFunction", None),
+    (f"{LIBRARY}.deform_conv:modulated_deform_conv2d", "mmcv.ops.modulated_deform_conv",
+     "ModulatedDeformConv2dFunction", None),
 ])
 def test_replacements_take_mmcv_arguments_in_the_same_order(source: str, module: str, qualname: str,
                                                             replacement_attr: str | None) -> None:
@@ -90,11 +109,13 @@ def test_replacements_take_mmcv_arguments_in_the_same_order(source: str, module:
         replacement = getattr(replacement, replacement_attr)
     mine = [p.name for p in inspect.signature(replacement).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if replacement_attr == "forward":  # an autograd Function's forward: apply takes it without ctx
+        mine = mine[1:]
     assert mine == mmcv_parameters(module, qualname)
 
 
 def test_library_does_not_import_mmcv() -> None:
     """The replacements must load while mmcv.ops cannot."""
-    for name in ("nms", "soft_nms", "roi_align", "focal_loss", "msda"):
+    for name in ("nms", "soft_nms", "roi_align", "focal_loss", "msda", "bbox", "nms_match", "roi_pool", "deform_conv"):
         text = Path(importlib.import_module(f"{LIBRARY}.{name}").__file__).read_text()
         assert "import mmcv" not in text and "from mmcv" not in text, name

@@ -40,7 +40,7 @@ def test_mmcv_npu_compiles_statically_with_no_missing_name(npu_sources, mmdet3d_
     result = compile_manifests(["mmcv-npu"], resolve="static", paths=[str(npu_sources), str(mmdet3d_sources)])
     assert _static_problems(result) == []
     assert {m.name for m in result.plan.manifests} == {
-        "mmcv-npu", "torch-npu", "numpy-compat", "mmcv-npu-ops", "mmcv-npu-mmdet", "mmcv-npu-torch", "mmcv-npu-mmdet3d"}
+        "mmcv-npu", "torch-npu", "numpy-compat", "openmmlab-checkpoint", "mmcv-npu-ops", "mmcv-npu-mmdet", "mmcv-npu-torch", "mmcv-npu-mmdet3d"}
 
 
 def test_mmcv_npu_v1_compiles_statically_against_openmmlab_1x(npu_sources, openmmlab1_sources) -> None:  # noqa: F811
@@ -54,7 +54,7 @@ def test_mmcv_npu_v1_targets_do_not_exist_in_mmcv_2(npu_sources) -> None:  # noq
     result = compile_manifests(["mmcv-npu-v1"], resolve="static", paths=[str(npu_sources)])
     assert result.by_code("missing") == [] and result.errors == []
     missing = {d.op for d in result.by_code("unverifiable") if d.off_here}
-    assert missing == {"stream", "ddp._run_ddp_forward", "ddp.NPUDistributedDataParallel",
+    assert missing == {"stream", "ddp._run_ddp_forward", "ddp.NPUDistributedDataParallel", "mmcv1-load-checkpoint",
                        "spconv3d.CONV_LAYERS.SubMConv3d", "spconv3d.CONV_LAYERS.SparseConv3d",
                        "spconv3d.CONV_LAYERS.SparseInverseConv3d"}
     assert {d.op for d in result.by_code("unverifiable") if d.package == "mmdet3d"} == {"nuscenes_dataset"}

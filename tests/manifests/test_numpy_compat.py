@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from npatch_testutil import clean_env, run_npatch, run_python
+from npu_sources import numpy1_sources  # noqa: F401  (fixture)
+from numpy1_namespace import public_namespace
 from npatch.library import numpy_compat
 from npatch.runtime.resolve import Skipped
 
@@ -34,6 +36,11 @@ def manifest_entries() -> list[dict]:
         return [patch["options"] for patch in tomllib.load(f)["patch"]]
 
 
+# builtins as the script sees them before `from numpy import int, ...` shadows them
+OLD_CODE_PRELUDE = "import builtins as _b\nbuiltins_int, builtins_float, builtins_str = _b.int, _b.float, _b.str\n" \
+                   "builtins_object, builtins_complex = _b.object, _b.complex\n"
+
+
 @pytest.fixture
 def env(tmp_path):
     return clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
@@ -42,7 +49,7 @@ def env(tmp_path):
 # -- the manifest ---------------------------------------------------------------------
 def test_every_restored_object_exists():
     for entry in manifest_entries():
-        assert numpy_compat._load(entry["object"]) is not None, entry
+        assert "value" in entry or numpy_compat._load(entry["object"]) is not None, entry
 
 
 def test_every_name_is_one_numpy_removed_or_reintroduced():
@@ -54,10 +61,11 @@ def test_every_name_is_one_numpy_removed_or_reintroduced():
 def test_compiles_with_import_resolution(env):
     proc = run_npatch("compile", "--resolve", "import", "numpy-compat", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "46 ops" in proc.stdout and "0 errors" in proc.stdout
+    assert "101 ops" in proc.stdout and "0 errors" in proc.stdout
 
 
 OLD_CODE = r'''
+from numpy import bool, int, float, complex, object, unicode, str
 import json
 import math
 import numpy as np
@@ -81,14 +89,22 @@ checks = {
     "math": np.math.pi == math.pi, "typeDict": np.typeDict is np.sctypeDict,
     "sctypes": np.sctypes["float"][:3] == [np.float16, np.float32, np.float64],
     "issubclass_": np.issubclass_(np.float64, np.floating) and not np.issubclass_(1, int),
+    "module_top": int is builtins_int and float is builtins_float and str is builtins_str and unicode is builtins_str
+                  and object is builtins_object and complex is builtins_complex and bool is np.bool_,
+    "NAN": math.isnan(np.NAN), "constants": np.CLIP == 0 and np.BUFSIZE == 8192 and np.ERR_DEFAULT == 521,
+    "exceptions": issubclass(np.AxisError, ValueError) and np.VisibleDeprecationWarning is np.exceptions.VisibleDeprecationWarning,
+    "sctype": np.obj2sctype(np.array([1.0])) is np.float64 and np.sctype2char(np.float32) == "f"
+              and np.maximum_sctype(np.int8) is np.int64 and np.issctype(np.float32) and not np.issctype(object),
+    "cast": np.cast[np.float32]([1, 2]).dtype == np.float32 and np.nbytes[np.float64] == 8 and np.nbytes["i4"] == 4,
+    "safe_eval": np.safe_eval("[1, 2]") == [1, 2],
 }
-print(json.dumps({k: bool(v) for k, v in checks.items()}))
+print(json.dumps({k: True if v else False for k, v in checks.items()}))
 '''
 
 
 def test_old_code_runs_under_the_manifest(tmp_path, env):
     script = tmp_path / "old.py"
-    script.write_text(OLD_CODE)
+    script.write_text(OLD_CODE.replace("import json\n", "import json\n" + OLD_CODE_PRELUDE, 1))
     proc = run_npatch("apply", "-v", "numpy-compat", "--", sys.executable, str(script), env=env)
     assert proc.returncode == 0, proc.stderr
     checks = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -171,3 +187,119 @@ def test_reimplemented_functions():
     assert math.copysign(1.0, numpy_compat.NZERO) == -1.0 and numpy_compat.NINF == -math.inf
     with pytest.raises(AttributeError):
         numpy_compat.no_such_name  # noqa: B018
+
+
+# -- against NumPy 1.26 itself ---------------------------------------------------------
+def test_every_name_numpy_2_removed_from_numpy_126_is_restored_or_listed(numpy1_sources):
+    """The reference is NumPy 1.26's public namespace, read from its wheel; what
+    the installed NumPy lacks of it is restored, or left out with a reason."""
+    public = public_namespace(numpy1_sources)
+    assert {"NAN", "NaN", "float_", "asfarray", "sctypes", "cast", "AxisError"} <= public  # the reader reads
+    removed = {name for name in public if numpy_compat._absent(np, name)}
+    restored = {entry["name"] for entry in manifest_entries()}
+    assert sorted(removed - restored - set(numpy_compat.NOT_RESTORED)) == []
+    assert sorted(set(numpy_compat.NOT_RESTORED) - removed) == []  # no stale reason
+    assert restored & set(numpy_compat.NOT_RESTORED) == set()
+
+
+def stub_literals(numpy1_sources) -> dict[str, object]:
+    """``NAME: L[value]`` constants of NumPy 1.26's ``__init__.pyi``."""
+    import ast
+
+    tree = ast.parse((numpy1_sources / "numpy" / "__init__.pyi").read_text())
+    found = {}
+    for node in tree.body:
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(node.annotation, ast.Subscript)
+                and isinstance(node.annotation.value, ast.Name) and node.annotation.value.id == "L"):
+            found[node.target.id] = ast.literal_eval(node.annotation.slice)
+    return found
+
+
+def test_restored_constants_have_numpy_126s_values(numpy1_sources):
+    literals = stub_literals(numpy1_sources)
+    checked = 0
+    for entry in manifest_entries():
+        name = entry["name"]
+        if name not in literals:
+            continue
+        value = entry["value"] if "value" in entry else numpy_compat._load(entry["object"])
+        assert value == literals[name], name
+        checked += 1
+    assert checked >= 17  # the ERR_*, FPE_*, SHIFT_* constants and friends
+
+
+class MayVary(__import__("doctest").OutputChecker):
+    """NumPy's doctest convention (its refguide checker): output marked ``# may vary`` is not compared."""
+
+    def check_output(self, want: str, got: str, optionflags: int) -> bool:
+        return "# may vary" in want or super().check_output(want, got, optionflags)
+
+
+DOCTESTED = ("obj2sctype", "issctype", "issubsctype", "sctype2char", "maximum_sctype")
+
+
+def numpy126_docstring(numpy1_sources, name: str) -> str:
+    import ast
+
+    tree = ast.parse((numpy1_sources / "numpy" / "core" / "numerictypes.py").read_text())
+    return next(ast.get_docstring(n, clean=True) for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+
+
+@pytest.mark.parametrize("name", DOCTESTED)
+def test_reimplementations_pass_numpy_126s_own_examples(numpy1_sources, name):
+    """The Examples section of each function's docstring in NumPy 1.26, run on the restored function."""
+    import doctest
+
+    text = numpy126_docstring(numpy1_sources, name)
+    namespace = types.SimpleNamespace(**{n: getattr(np, n) for n in dir(np) if not n.startswith("__")})
+    for entry in manifest_entries():
+        setattr(namespace, entry["name"], entry["value"] if "value" in entry else numpy_compat._load(entry["object"]))
+    parser = doctest.DocTestParser()
+    test = parser.get_doctest(text, {"np": namespace}, name, None, 0)
+    assert test.examples, name
+    runner = doctest.DocTestRunner(checker=MayVary(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    output: list[str] = []
+    runner.run(test, out=output.append)
+    assert runner.failures == 0, "".join(output)
+
+
+MODULE_TOP = '''
+from numpy import bool, int, float, complex, object, unicode, str
+KINDS = (bool, int, float, complex, object, unicode, str)
+'''
+
+
+def test_from_numpy_import_at_a_modules_top(tmp_path, env):
+    """An imported module (not only __main__) doing the old star of builtin aliases at its top."""
+    (tmp_path / "oldmod.py").write_text(MODULE_TOP)
+    script = tmp_path / "main.py"
+    script.write_text("import builtins, numpy, oldmod\n"
+                      "print(oldmod.KINDS == (numpy.bool_, int, float, complex, object, str, str))\n")
+    proc = run_npatch("apply", "--strict", "numpy-compat", "--", sys.executable, str(script),
+                      env={**env, "PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+    bare = run_python("import oldmod", env={**env, "PYTHONPATH": str(tmp_path)})
+    assert bare.returncode != 0 and "cannot import name 'int' from 'numpy'" in bare.stderr
+
+
+def test_restore_of_a_constant_value():
+    module = types.ModuleType("fake_numpy")
+    undo = numpy_compat.restore(module, {"name": "ERR_LOG", "value": 5})
+    assert module.ERR_LOG == 5
+    undo()
+    assert not hasattr(module, "ERR_LOG")
+
+
+def test_record_readers(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("A,b\n1,x\n2,y\n")
+    records = numpy_compat.recfromcsv(data, encoding="utf-8")
+    assert isinstance(records, np.recarray) and records.a.tolist() == [1, 2] and records.b.tolist() == ["x", "y"]
+    text = tmp_path / "d.txt"
+    text.write_text("1 2.5\n3 4.5\n")
+    plain = numpy_compat.recfromtxt(text)
+    assert isinstance(plain, np.recarray) and plain["f1"].tolist() == [2.5, 4.5]
+    masked = numpy_compat.recfromtxt(text, usemask=True)
+    assert type(masked).__name__ == "MaskedRecords"
+    assert numpy_compat.fastCopyAndTranspose(np.arange(6).reshape(2, 3)).flags.c_contiguous

@@ -180,7 +180,7 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
             diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
         if draft.kind == "call" and target.qualname:
             diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
-        _report(resolver, draft, target, origin, diagnostics, options)
+        _report(resolver, draft, target, origin, diagnostics, options, creatable=draft.on_missing == "create")
         targets.append(target)
     source = None
     if draft.source is not None:
@@ -223,12 +223,14 @@ def _check_calls(resolver: Resolver, draft: Draft, targets: list[Target], functi
 
 
 def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostics: list[Diagnostic],
-            options: dict[str, Any]) -> None:
+            options: dict[str, Any], creatable: bool = False) -> None:
     if resolver.name == "none":
         return
     if draft.kind == "stub" or (draft.kind == "alias" and target.module == draft.targets[0]):
         return  # a stub's module, and an alias's target, need not exist: that is their point
     lookup = resolver.check(target.module, target.qualname)
+    if lookup.status == "missing" and creatable and target.qualname:  # an absent name is created: its parent must exist
+        lookup = resolver.check(target.module, target.qualname.rpartition(".")[0])
     if lookup.status == "found":
         return
     if lookup.status == "unverifiable":

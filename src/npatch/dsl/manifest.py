@@ -350,6 +350,9 @@ def _check_patch(checker: _Checker, entry: Entry) -> None:
     if "guard" in entry.data and "replace" not in entry.data:
         checker.fail(entry.path + ("guard",), "`guard` only works with `replace`",
                      hint="the guard chooses between the replacement and the original")
+    if entry.data.get("on-missing") == "create" and not {"replace", "value"} & set(entry.data):
+        checker.fail(entry.path + ("on-missing",), "`on-missing = \"create\"` only works with `replace` or `value`",
+                     value=True, hint="only a replacement or a value is something to create")
 
 
 @_entry_check("op")

@@ -110,7 +110,9 @@ _table(Table("patch", "One change to an attribute of a module or class.", (
     _PRIORITY,
     _WHEN,
     Key("guard", "str", "`module:qualname` of `pred(*args, **kwargs)`: the replacement runs only when it is true.", form="object"),
-    Key("on-missing", "str", "What a missing target does at run time.", default="warn", choices=("warn", "error", "ignore")),
+    Key("on-missing", "str", "What a missing target does at run time: `warn`, `error`, `ignore`, or (for `replace` "
+                             "and `value`) `create` it, deleted again on restore.",
+        default="warn", choices=("warn", "error", "ignore", "create")),
     Key("options", "table", "Per-patch options passed to `call` and `wrap` functions.", default={}),
     Key("during", "str", "Apply only while this module is being imported, then restore.", form="module"),
     Key("rebind", "bool", "Also replace `from x import f` copies held by already-loaded modules.", default=False),

@@ -23,6 +23,28 @@ import importlib
 import warnings
 from typing import Any
 
+#: names of NumPy 1.26's public namespace (tests/manifests/numpy1_namespace.py reads it from
+#: the wheel) that NumPy 2 lacks and this manifest deliberately leaves out, with the reason
+NOT_RESTORED = {
+    **dict.fromkeys(("msg", "kernel_version", "use_hugepages"),
+                    "a variable of NumPy 1.x's start-up code that was left in its namespace"),
+    **dict.fromkeys(("numarray", "oldnumeric"), "the string 'removed': a placeholder for packages NumPy dropped in 1.9"),
+    **dict.fromkeys(("float80", "float96", "float256", "complex160", "complex192", "complex512",
+                     "int128", "int256", "uint128", "uint256"),
+                    "named in NumPy 1.x's type stub only; no NumPy 1.x had them at run time on x86-64 or aarch64"),
+    "compat": "numpy.compat: Python 2/3 shims for NumPy's own code",
+    "deprecate": "NumPy's decorator for its own deprecations (warnings.warn / warnings.deprecated are the tools)",
+    "deprecate_with_doc": "NumPy's decorator for its own deprecations (warnings.warn / warnings.deprecated are the tools)",
+    "get_array_wrap": "an internal helper of NumPy 1.x's own functions",
+    "geterrobj": "the error-state object it read no longer exists in NumPy 2 (np.geterr / np.errstate)",
+    "seterrobj": "the error-state object it set no longer exists in NumPy 2 (np.seterr / np.errstate)",
+    "set_numeric_ops": "the table of array operators it changed no longer exists in NumPy 2",
+    "set_string_function": "NumPy 2 has no hook for the global repr/str of arrays (np.set_printoptions(formatter=...))",
+    "lookfor": "an interactive docstring search; no program depends on its output",
+    "source": "an interactive helper printing a function's source (inspect.getsource)",
+    "who": "an interactive helper listing the arrays in a namespace",
+}
+
 PZERO = 0.0
 NZERO = -0.0
 NINF = float("-inf")
@@ -51,7 +73,8 @@ def _load(ref: str) -> Any:
 
 
 def restore(module: Any, options: dict[str, Any]) -> Any:
-    """``call`` op: set ``module.<options.name>`` to ``options.object`` if it is missing.
+    """``call`` op: set ``module.<options.name>`` to ``options.object`` (a reference)
+    or ``options.value`` (a constant) if it is missing.
 
     Returns the undo (a callable) or raises ``Skipped`` when the name exists.
     """
@@ -61,7 +84,7 @@ def restore(module: Any, options: dict[str, Any]) -> Any:
     if not _absent(module, name):
         version = getattr(module, "__version__", "?")
         raise Skipped(f"{module.__name__} {version} has {name!r} already")
-    obj = _load(options["object"])
+    obj = options["value"] if "value" in options else _load(options["object"])
     setattr(module, name, obj)
 
     def undo() -> None:
@@ -103,6 +126,134 @@ def issubclass_(arg1: Any, arg2: Any) -> bool:
         return False
 
 
+def obj2sctype(rep: Any, default: Any = None) -> Any:
+    """``np.obj2sctype``: the scalar type of a type, array or dtype-like (``default`` if none)."""
+    import numpy as np
+
+    if isinstance(rep, type) and issubclass(rep, np.generic):
+        return rep
+    if isinstance(rep, np.ndarray):
+        return rep.dtype.type
+    try:
+        res = np.dtype(rep)
+    except Exception:
+        return default
+    return res.type
+
+
+def issctype(rep: Any) -> bool:
+    """``np.issctype``: whether ``rep`` is a scalar data type other than ``object_``."""
+    import numpy as np
+
+    if not isinstance(rep, (type, np.dtype)):
+        return False
+    try:
+        res = obj2sctype(rep)
+        return bool(res and res != np.object_)
+    except Exception:
+        return False
+
+
+def issubsctype(arg1: Any, arg2: Any) -> bool:
+    """``np.issubsctype``: whether the scalar type of ``arg1`` is a subclass of ``arg2``'s."""
+    return issubclass(obj2sctype(arg1), obj2sctype(arg2))
+
+
+def _concrete_types() -> set[type]:
+    import numpy as np
+
+    return {np.dtype(code).type for code in np.typecodes["All"]}
+
+
+def sctype2char(sctype: Any) -> str:
+    """``np.sctype2char``: the type character of a scalar type."""
+    import numpy as np
+
+    sctype = obj2sctype(sctype)
+    if sctype is None:
+        raise ValueError("unrecognized type")
+    if sctype not in _concrete_types():
+        raise KeyError(sctype)
+    return np.dtype(sctype).char
+
+
+def maximum_sctype(t: Any) -> Any:
+    """``np.maximum_sctype``: the highest-precision scalar type of the same kind."""
+    import numpy as np
+    from numpy._core._dtype import _kind_name
+
+    g = obj2sctype(t)
+    if g is None:
+        return t
+    base = _kind_name(np.dtype(g))
+    table = _sctypes()
+    return table[base][-1] if base in table else g
+
+
+class _TypeDict(dict):
+    """A dict keyed by scalar type that also accepts anything ``obj2sctype`` understands."""
+
+    def __getitem__(self, obj: Any) -> Any:
+        return dict.__getitem__(self, obj2sctype(obj))
+
+
+def _cast() -> _TypeDict:
+    import numpy as np
+
+    return _TypeDict({key: (lambda x, k=key: np.asarray(x).astype(k)) for key in _concrete_types()})
+
+
+def _nbytes() -> _TypeDict:
+    import numpy as np
+
+    return _TypeDict({key: np.dtype(key).itemsize for key in _concrete_types()})
+
+
+def fastCopyAndTranspose(a: Any) -> Any:
+    """``np.fastCopyAndTranspose``: a C-contiguous copy of the transpose."""
+    import numpy as np
+
+    return np.asarray(a).T.copy()
+
+
+def disp(mesg: Any, device: Any = None, linefeed: bool = True) -> None:
+    """``np.disp``: write ``mesg`` to ``device`` (stdout), with a newline unless ``linefeed`` is false."""
+    import sys
+
+    device = sys.stdout if device is None else device
+    device.write(f"{mesg}\n" if linefeed else f"{mesg}")
+    device.flush()
+
+
+def _as_records(output: Any, usemask: bool) -> Any:
+    import numpy as np
+
+    if usemask:
+        from numpy.ma.mrecords import MaskedRecords
+
+        return output.view(MaskedRecords)
+    return output.view(np.recarray)
+
+
+def recfromtxt(fname: Any, **kwargs: Any) -> Any:
+    """``np.recfromtxt``: ``genfromtxt`` with ``dtype=None``, as a record array."""
+    import numpy as np
+
+    kwargs.setdefault("dtype", None)
+    return _as_records(np.genfromtxt(fname, **kwargs), kwargs.get("usemask", False))
+
+
+def recfromcsv(fname: Any, **kwargs: Any) -> Any:
+    """``np.recfromcsv``: ``recfromtxt`` for comma-separated files with a header, names lower-cased."""
+    import numpy as np
+
+    kwargs.setdefault("case_sensitive", "lower")
+    kwargs.setdefault("names", True)
+    kwargs.setdefault("delimiter", ",")
+    kwargs.setdefault("dtype", None)
+    return _as_records(np.genfromtxt(fname, **kwargs), kwargs.get("usemask", False))
+
+
 def _sctypes() -> dict[str, list[type]]:
     import numpy as np
 
@@ -119,7 +270,8 @@ def _sctypes() -> dict[str, list[type]]:
 
 
 def __getattr__(name: str) -> Any:
-    """``sctypes`` is built on first use, so importing this module never imports numpy."""
-    if name == "sctypes":
-        return _sctypes()
+    """``sctypes``, ``cast`` and ``nbytes`` are built on first use, so importing this module never imports numpy."""
+    built = {"sctypes": _sctypes, "cast": _cast, "nbytes": _nbytes}.get(name)
+    if built is not None:
+        return built()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -189,6 +189,9 @@ rewrite_kind(RewriteKind(
         "import": Param("import", "dotted name",
                         "module to import when a use needs the new name spelled out "
                         "(default: the first component of `to`)", False, _dotted),
+        "except": Param("except", "list of dotted names",
+                        "names under `from` (`CUDAGraph`, `memory.list_gpu_processes`) that `to` lacks: "
+                        "left alone, and their import statements too", False, _list_of(_dotted, "dotted names")),
     },
     extra_check=_from_differs_from_to,
     examples=['{ from = "torch.cuda.synchronize", to = "torch.npu.synchronize" }'],

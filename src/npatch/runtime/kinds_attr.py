@@ -93,7 +93,19 @@ def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: 
 
 @op_kind("replace")
 def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
-    """Install the ``source`` object itself (kept in the original's descriptor kind)."""
+    """Install the ``source`` object itself (kept in the original's descriptor kind).
+
+    With ``on-missing = "create"`` an absent attribute is created (and deleted
+    again on restore); a guard then has no original to fall back on.
+    """
+    if op.on_missing == "create":
+        parent, name = locate(module, target.qualname)
+        if raw_lookup(parent, name)[1] is MISSING:
+            if op.guard:
+                raise TypeError("a guard needs an original; the target is absent (on-missing = create)")
+            undo = AttrUndo(parent, name)
+            setattr(parent, name, ctx.resolve(op.source))
+            return undo
     parent, name, _owner, raw = _existing(module, target)
     return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))
 

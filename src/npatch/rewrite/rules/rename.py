@@ -14,6 +14,11 @@ whose qualified name is exactly ``from``: with ``from = "torch.cuda"``,
 * Import statements of the old name are rewritten keeping their bindings
   (``from torch.cuda import synchronize as s`` -> ``from torch.npu import
   synchronize as s``), so bare uses (``s()``) need no change.
+* ``except`` lists names under ``from`` (``CUDAGraph``, ``memory.list_gpu_processes``)
+  that the new module lacks: their uses, and import statements that import
+  them, are left alone and recorded as skipped, never renamed to a name that
+  does not exist.  A file that reaches one through a binding of ``from``
+  itself (``from torch import cuda; cuda.CUDAGraph()``) keeps that import.
 """
 from __future__ import annotations
 
@@ -31,6 +36,15 @@ class RenameRule(Rule):
         self.old: str = params["from"]
         self.new: str = params["to"]
         self.module_to_import: str = params.get("import") or self.new.split(".", 1)[0]
+        self.kept: tuple[str, ...] = tuple(params.get("except", ()))
+        self._kept_last = {name.rsplit(".", 1)[-1] for name in self.kept}
+        self._kept_heads: dict[int, str] = {}
+        self._binding_kept = False
+
+    def begin(self, ctx) -> None:
+        super().begin(ctx)
+        self._kept_heads = {}         # id of the `from` node of a use of a kept name -> that name
+        self._binding_kept = False    # a kept name is reached through a binding of `from` itself
 
     def describe(self) -> str:
         return f"{self.old} -> {self.new}"
@@ -44,9 +58,44 @@ class RenameRule(Rule):
     def may_change(self, facts, others: bool) -> bool:
         return self.old in facts.hits
 
+    # -- names kept by `except` ----------------------------------------------------------
+    def visit_Module(self, node: cst.Module) -> None:
+        if self.kept and self.ctx.has_metadata:
+            node.visit(_KeptUses(self))
+
+    def kept_name(self, qualified: str) -> str | None:
+        """The ``except`` entry ``qualified`` (a name under ``from``) falls under, if any."""
+        if not qualified.startswith(self.old + "."):
+            return None
+        rest = qualified[len(self.old) + 1:]
+        return next((k for k in self.kept if rest == k or rest.startswith(k + ".")), None)
+
+    def _keeps_import(self, line: cst.SimpleStatementLine) -> str | None:
+        for small in line.body:
+            if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
+                module = dotted(small.module) or ""
+                names = [] if isinstance(small.names, cst.ImportStar) else [a.evaluated_name for a in small.names]
+                imported, binds_old = [module] + [f"{module}.{n}" for n in names], self.old in [f"{module}.{n}" for n in names]
+            elif isinstance(small, cst.Import):
+                imported = [a.evaluated_name for a in small.names]
+                binds_old = self.old in imported
+            else:
+                continue
+            if binds_old and self._binding_kept:
+                return f"{self.old} is used here for a name that {self.new} lacks"
+            found = next((k for k in map(self.kept_name, imported) if k), None)
+            if found:
+                return f"{self.old}.{found} has no counterpart under {self.new}"
+        return None
+
     # -- import statements: syntactic, no metadata needed ---------------------------
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine):
+        if self.kept:
+            why = self._keeps_import(original)
+            if why:
+                self.ctx.skipped(self, original, why)
+                return updated
         return rename_import_line(self, original, updated, self.old, self.new)
 
     # -- uses --------------------------------------------------------------------------
@@ -58,6 +107,10 @@ class RenameRule(Rule):
 
     def _use(self, original, updated):
         if self.old not in self.ctx.qualified_names(original):
+            return updated
+        kept = self._kept_heads.get(id(original))
+        if kept is not None:
+            self.ctx.skipped(self, original, f"{self.old}.{kept} has no counterpart under {self.new}")
             return updated
         written = dotted(original)
         if written is None or "." not in written:
@@ -96,3 +149,25 @@ def _rename_parts(node: cst.BaseExpression, parts: list[str]) -> cst.BaseExpress
         value = _rename_parts(node.value, parts[:-1])
         return node.with_changes(value=value, attr=node.attr.with_changes(value=parts[-1]))
     return node.with_changes(value=parts[0])
+
+
+class _KeptUses(cst.CSTVisitor):
+    """Before a file is changed: mark the ``from`` node of every use of a kept name."""
+
+    def __init__(self, rule: RenameRule) -> None:
+        self.rule = rule
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        rule = self.rule
+        if node.attr.value not in rule._kept_last:
+            return
+        for qualified in rule.ctx.qualified_names(node):
+            kept = rule.kept_name(qualified)
+            if not kept:
+                continue
+            head: cst.BaseExpression = node
+            for _ in kept.split("."):
+                head = head.value if isinstance(head, cst.Attribute) else head
+            rule._kept_heads[id(head)] = kept
+            if isinstance(head, cst.Name):
+                rule._binding_kept = True   # `cuda.CUDAGraph` after `from torch import cuda`
