@@ -84,7 +84,7 @@ def main() -> dict:
         for mode in ("none", "static", "import"):
             results[f"compile_{mode}"] = measure(COMPILE, (str(manifest), mode), args.repeat)
         plan_file = Path(tmp) / "plan.json"
-        subprocess.run([sys.executable, "-m", "npatch", "compile", str(manifest), "-o", str(plan_file)],
+        subprocess.run([sys.executable, "-m", "npatch", "compile", str(manifest), "--resolve", "none", "-o", str(plan_file)],
                        check=True, capture_output=True)
         results["load_plan"] = measure(LOAD, (str(plan_file),), args.repeat)
     report = {"ops": args.ops, "results": results}

@@ -48,6 +48,7 @@ import operator
 import os
 import sys
 
+from npatch import distributions
 from npatch.errors import NpatchError
 from npatch.extensions import CONDITIONS_GROUP, Registry, adopt_condition_function
 from npatch.plan import Record
@@ -132,23 +133,13 @@ def condition_function(
 
 # ---------------------------------------------------------------- built-ins
 
-def _distribution_version(name: str) -> str | None:
-    """Version of the distribution ``name`` (``-``/``_``/``.``/case-insensitive), else None."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except (metadata.PackageNotFoundError, ValueError):
-        return None
-
-
 def _providing_distribution_version(module: str) -> str | None:
     """Version of the distribution that installs top-level module ``module`` (mmcv -> mmcv-lite)."""
     found = _version_from_named_dist_info(module)
-    if found is not None:
+    if found is not None or not _findable(module):  # nothing to scan for a module that is not there
         return found
     for dist in _top_level_distributions().get(module, ()):
-        found = _distribution_version(dist)
+        found = distributions.version(dist)
         if found is not None:
             return found
     return None
@@ -159,9 +150,6 @@ def _version_from_named_dist_info(module: str) -> str | None:
     directory on sys.path (``mmcv_lite-2.2.0.dist-info``) whose ``top_level.txt``
     or ``RECORD`` shows that it installs ``module``.  Scanning all ~150
     distributions (``packages_distributions``) costs 100 ms or more per process."""
-    from importlib import metadata
-    from pathlib import Path
-
     prefix = module.lower().replace("-", "_") + "_"
     for entry in sys.path:
         try:
@@ -171,15 +159,15 @@ def _version_from_named_dist_info(module: str) -> str | None:
         for name in names:
             if not (name.endswith(".dist-info") and name.lower().startswith(prefix)):
                 continue
-            dist = metadata.PathDistribution(Path(entry or ".", name))
-            provided = dist.read_text("top_level.txt")
+            path = os.path.join(entry, name)
+            provided = distributions.read_text(path, "top_level.txt")
             if provided is not None:
                 if module in provided.split():
-                    return dist.version
+                    return distributions.version_at(path)
                 continue
-            record = dist.read_text("RECORD") or ""
+            record = distributions.read_text(path, "RECORD") or ""
             if f"\n{module}/__init__.py," in "\n" + record or f"\n{module}.py," in "\n" + record:
-                return dist.version
+                return distributions.version_at(path)
     return None
 
 
@@ -240,13 +228,13 @@ def _meta_path_spec(name: str, path: list[str] | None) -> Any:
 @condition_function("installed", 1)
 def _installed(name: str) -> bool:
     """A distribution called ``name`` is installed, or a module ``name`` is findable."""
-    return _findable(name) or _distribution_version(name) is not None
+    return _findable(name) or distributions.present(name)
 
 
 @condition_function("version", 1, returns_version=True)
 def _version(name: str) -> str | None:
     """Installed version of distribution ``name`` (or of the one providing module ``name``)."""
-    return _distribution_version(name) or _providing_distribution_version(name)
+    return distributions.version(name) or _providing_distribution_version(name)
 
 
 @condition_function("importable", 1)

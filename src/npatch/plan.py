@@ -319,6 +319,58 @@ class Plan(Record):
         return Session(self, **kwargs).start()
 
 
+class LazyRecords:
+    """A read-only sequence of records, each decoded from its JSON object the
+    first time it is read: a loaded plan pays for the ops a process looks at,
+    not for all of them.  Compares, hashes and concatenates like the tuple of
+    its records (which ``tuple(records)`` is)."""
+
+    __slots__ = ("_cls", "_raw", "_done")
+
+    def __init__(self, cls: type, raw: list[Any]) -> None:
+        self._cls = cls
+        self._raw = raw
+        self._done: list[Any] = [None] * len(raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple([self[i] for i in range(*index.indices(len(self._raw)))])
+        found = self._done[index]
+        if found is None:
+            try:
+                found = self._done[index] = _from_json(self._cls, self._raw[index])
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise PlanError(f"malformed plan: {exc}") from None
+        return found
+
+    def __iter__(self) -> Any:
+        for index in range(len(self._raw)):
+            yield self[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, LazyRecords)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __add__(self, other: Any) -> tuple:
+        return tuple(self) + tuple(other)
+
+    def __radd__(self, other: Any) -> tuple:
+        return tuple(other) + tuple(self)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self) -> Any:
+        return (tuple, (tuple(self),))
+
+
 class PlanError(ValueError):
     """A saved plan cannot be read (wrong schema, damaged file)."""
 
@@ -340,7 +392,7 @@ def _to_json(obj: Any) -> Any:
                 continue
             out[name] = _to_json(value)
         return out
-    if isinstance(obj, (tuple, list)):
+    if isinstance(obj, (tuple, list, LazyRecords)):
         return [_to_json(x) for x in obj]
     if isinstance(obj, dict):
         return {k: _to_json(v) for k, v in obj.items()}
@@ -367,6 +419,8 @@ def _decoder(annotation: str, name: str) -> Any:
     """How a field's JSON value becomes the record's, or None: kept as it is."""
     if name == "value":  # an op's value is user data: a list stays a list
         return None
+    if annotation.startswith("tuple[Op,"):  # a plan's ops: decoded when read (see LazyRecords)
+        return _lazy_ops
     for type_name, nested in _NESTED.items():
         if annotation.startswith(f"tuple[{type_name},"):
             return lambda raw, nested=nested: tuple([_from_json(nested, item) for item in raw])
@@ -377,6 +431,18 @@ def _decoder(annotation: str, name: str) -> Any:
     if annotation in ("str", "int", "bool", "str | None", "int | None"):
         return None
     return freeze
+
+
+def _lazy_ops(raw: list[Any]) -> LazyRecords:
+    """The ops' fields and targets are checked now (a malformed plan fails to
+    load); the rest of an op is decoded when it is read."""
+    for item in raw:
+        if type(item) is not dict or not Op._required <= item.keys() or not item.keys() <= Op._field_set \
+                or type(item["targets"]) is not list \
+                or not all(type(t) is dict and "module" in t and t.keys() <= Target._field_set
+                           for t in item["targets"]):
+            _from_json(Op, item if type(item) is dict else {})  # raises, naming what is wrong
+    return LazyRecords(Op, raw)
 
 
 def _from_json(cls: type, data: dict[str, Any]) -> Any:
@@ -400,4 +466,4 @@ def _from_json(cls: type, data: dict[str, Any]) -> Any:
     return obj
 
 
-__all__ = ["SCHEMA_VERSION", "OP_KINDS", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError"]
+__all__ = ["SCHEMA_VERSION", "OP_KINDS", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError", "LazyRecords"]

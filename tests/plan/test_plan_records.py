@@ -125,3 +125,25 @@ print(sorted(m for m in ("dataclasses", "inspect", "typing", "lark", "tomli", "l
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=clean_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_loaded_plans_ops_decode_when_read_and_behave_like_the_tuple():
+    ops = tuple(make_op(name=f"p{i}", priority=i) for i in range(50))
+    plan = Plan(ops=ops)
+    loaded = Plan.from_json(plan.to_json())
+    assert sum(op is not None for op in loaded.ops._done) == 0  # nothing decoded by loading
+    assert loaded.ops[7] == ops[7] and loaded.ops[7] is loaded.ops[7]
+    assert sum(op is not None for op in loaded.ops._done) == 1
+    assert loaded == plan and plan == loaded and hash(loaded) == hash(plan)
+    assert loaded.ops == ops and ops == loaded.ops and loaded.ops[-2:] == ops[-2:]
+    assert loaded.ops + (ops[0],) == ops + (ops[0],) and (ops[0],) + loaded.ops == (ops[0],) + ops
+    assert loaded.canonical_json() == plan.canonical_json() and loaded.op("p3") == ops[3]
+    assert Plan.from_marshal(loaded.to_marshal()) == plan and pickle.loads(pickle.dumps(loaded)) == plan
+
+
+def test_a_damaged_op_deep_inside_fails_as_a_plan_error_when_read():
+    data = json.loads(Plan(ops=(make_op(),)).to_json())
+    data["ops"][0]["origin"] = {"file": "m.toml"}
+    loaded = Plan.from_dict(data)
+    with pytest.raises(PlanError, match="malformed plan: Origin lacks"):
+        loaded.ops[0]

@@ -1,0 +1,129 @@
+"""version()/installed() read distributions without importlib.metadata, and
+answer exactly what importlib.metadata answers (issue 16 item 2)."""
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+from npatch_testutil import clean_env, run_npatch, run_python
+
+#: runs in a fresh interpreter: our answers first (importlib.metadata must not
+#: be imported by them), then importlib.metadata's for the same names
+_COMPARE = """
+import json, sys
+before = set(sys.modules)  # the interpreter may import zipfile at start-up (a .pth file)
+extra = json.loads(sys.argv[1])
+sys.path[:0] = extra["path"]
+from npatch import distributions
+names = extra["names"]
+def answer(func, name):
+    try:
+        return func(name)
+    except Exception as exc:  # a damaged distribution fails the same way in both
+        return type(exc).__name__
+ours = {n: [answer(distributions.version, n), answer(distributions.present, n)] for n in names}
+heavy = sorted(m for m in ("importlib.metadata", "email", "csv", "zipfile") if m in set(sys.modules) - before)
+from importlib import metadata
+def theirs(name):
+    try:
+        dist = metadata.distribution(name)
+    except (metadata.PackageNotFoundError, ValueError):
+        return [None, False]
+    return [answer(lambda n: dist.version, name), True]
+print(json.dumps({"heavy": heavy, "ours": ours, "theirs": {n: theirs(n) for n in names}}))
+"""
+
+
+def _compare(names: list[str], path: list[str] = ()) -> dict:
+    out = run_python(_COMPARE, json.dumps({"names": names, "path": list(path)}))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _variants(name: str) -> list[str]:
+    """How users spell a distribution: case, and any of - _ . between words."""
+    return [name, name.upper(), name.lower().replace("-", "_"), name.replace("_", "-"),
+            name.replace("-", ".").replace("_", "."), name.replace("-", "--").title()]
+
+
+def test_every_installed_distribution_has_importlib_metadatas_version():
+    names = sorted({dist.metadata["Name"] for dist in metadata.distributions() if dist.metadata["Name"]})
+    assert len(names) > 50 and "torch" in names and "mmcv-lite" in names
+    every = [v for name in names for v in _variants(name)] + ["", "no-such-dist-xyz", "torch-", "_torch"]
+    result = _compare(every)
+    # none of the answers came from the fallback (which imports importlib.metadata)
+    assert result["heavy"] == []
+    assert result["ours"] == result["theirs"]
+    assert result["ours"]["MMCV-LITE"] == [metadata.version("mmcv-lite"), True]
+
+
+def test_the_editable_install_is_found():
+    direct = metadata.distribution("npatch").read_text("direct_url.json")
+    assert direct and json.loads(direct)["dir_info"].get("editable"), "npatch is installed editable here"
+    result = _compare(["npatch", "NPatch"])
+    assert result["ours"] == result["theirs"] and result["ours"]["npatch"][1] is True
+
+
+def _tree(tmp: Path) -> list[str]:
+    """Odd metadata shapes, in two sys.path entries (the first one shadows)."""
+    first, second = tmp / "first", tmp / "second"
+    for folder, files in {
+        "first/Shadow_Pkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: shadow-pkg\nVersion: 1.0\n",
+        "second/shadow.pkg-2.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: shadow.pkg\nVersion: 2.0\n",
+        "first/legacy_dir-0.5.egg-info/PKG-INFO": "Metadata-Version: 1.0\nName: legacy-dir\nVersion: 0.5\n\nbody\n",
+        "first/spaces-3.dist-info/METADATA": "Name: spaces\nSummary: a\n  folded summary\nversion:   3.0  \r\n",
+        "first/folded-1.dist-info/METADATA": "Name: folded\nVersion: 1.0\n  .post1\n",
+        "first/noversion-1.dist-info/METADATA": "Metadata-Version: 2.1\nName: noversion\n",
+        "first/late-1.dist-info/METADATA": "Name: late\n\nVersion: 9.9\n",
+        "first/notheader-1.dist-info/METADATA": "Name: notheader\nnot a header line\nVersion: 9.9\n",
+        "first/emptymeta-1.dist-info/METADATA": "",
+        "first/emptymeta-1.dist-info/PKG-INFO": "Name: emptymeta\nVersion: 4.0\n",
+        "first/fromline-1.dist-info/METADATA": "Name: fromline\nFrom someone\nVersion: 5.0\n",
+        "first/Upper.Case-7.egg/EGG-INFO/PKG-INFO": "Name: upper.case\nVersion: 7.0\n",
+    }.items():
+        path = tmp / folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(files.encode())
+    (first / "oldfile-0.1.egg-info").write_text("Metadata-Version: 1.0\nName: oldfile\nVersion: 0.1\n")
+    (first / "nometa-1.dist-info").mkdir()
+    (first / "badbytes-1.dist-info").mkdir()
+    (first / "badbytes-1.dist-info" / "METADATA").write_bytes(b"Name: badbytes\nVersion: 1.\xff\n")
+    archive = tmp / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("zipped_dist-3.1.dist-info/METADATA", "Name: zipped-dist\nVersion: 3.1\n")
+    return [str(first), str(second), str(tmp / "missing"), str(first / "Upper.Case-7.egg"), str(archive)]
+
+
+def test_odd_metadata_shapes_answer_like_importlib_metadata(tmp_path):
+    path = _tree(tmp_path)
+    names = ["shadow-pkg", "SHADOW.PKG", "shadow__pkg", "legacy-dir", "legacy_dir", "spaces", "folded",
+             "noversion", "late", "notheader", "emptymeta", "fromline", "upper.case", "Upper-Case",
+             "oldfile", "nometa", "zipped-dist", "zipped_dist", "badbytes"]
+    result = _compare(names, path[:4])
+    assert result["ours"] == result["theirs"]
+    assert result["ours"]["shadow-pkg"] == ["1.0", True]  # the first sys.path entry wins
+    assert result["ours"]["spaces"] == ["3.0  ", True]  # email keeps trailing blanks, drops the line end
+    # a zip archive on sys.path is read by importlib.metadata itself (the fallback)
+    with_zip = _compare(names[:2] + ["zipped-dist", "badbytes"], path)
+    assert with_zip["ours"] == with_zip["theirs"] and with_zip["ours"]["zipped-dist"] == ["3.1", True]
+    assert with_zip["ours"]["badbytes"] == ["UnicodeDecodeError", True]
+
+
+_WEIGHT = "import sys, json, {program}; print(json.dumps(sorted(sys.modules)))"
+
+
+def test_children_under_builtin_manifests_do_not_import_metadata_parsers(tmp_path):
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    bare = run_python(_WEIGHT.format(program="numpy"), env=env)
+    assert bare.returncode == 0, bare.stderr
+    bare_modules = set(json.loads(bare.stdout))
+    for manifest in ("mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite"):
+        out = run_npatch("apply", manifest, "--", sys.executable, "-c", _WEIGHT.format(program="numpy"), env=env)
+        assert out.returncode == 0, out.stderr
+        added = set(json.loads(out.stdout.splitlines()[-1])) - bare_modules
+        heavy = sorted(m for m in added if m.split(".")[0] in ("email", "csv", "zipfile")
+                       or m.startswith("importlib.metadata"))
+        assert heavy == [], (manifest, heavy)
