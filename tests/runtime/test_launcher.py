@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from npatch.runtime.launcher import BOOTSTRAP_DIR as BOOTSTRAP
+from npatch.runtime.cache import FORMAT
 from npatch_testutil import clean_env, run_npatch
 
 PY = sys.executable
@@ -309,7 +310,7 @@ def test_damaged_entry_is_a_miss(tmp_path, env, manifest):
     (entry,) = (tmp_path / "cache" / "npatch" / "keys").iterdir()
     entry.write_text("garbage\n")
     assert "yiq 42" in ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env)).stdout
-    assert entry.read_text().startswith("npatch-cache 2 ")
+    assert entry.read_text().startswith(f"npatch-cache {FORMAT} ")
 
 
 def test_cache_directory_is_private(tmp_path, env, manifest):

@@ -49,7 +49,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 2
+FORMAT = 3
 #: op kinds whose work waits for an import of their target modules; a plan
 #: with any other kind (an extension) is started eagerly by the bootstrap
 DEFERRABLE_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register", "alias", "stub"})
@@ -128,12 +128,18 @@ def resolved_spec(spec: str) -> str:
     return "name:" + spec
 
 
+#: which copy of npatch this is: a built-in manifest is named, not given by
+#: path, so two installations of one version sharing a user cache (two
+#: checkouts, two virtual environments) must not get each other's plans
+_INSTALLATION = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
 def request_key(specs: list[str], sets: dict[str, str], disable: list[str], resolve: str = "none") -> str:
     """Everything a plan depends on besides file contents, hashed."""
     from npatch import __version__
 
     material = (
-        FORMAT, __version__, [resolved_spec(s) for s in specs],
+        FORMAT, __version__, _INSTALLATION, [resolved_spec(s) for s in specs],
         sorted(sets.items()), sorted(disable), resolve,
     )
     return digest(repr(material).encode("utf-8"))
