@@ -1,6 +1,7 @@
 """The plan cache never stops a program: when it cannot be used, ``npatch
 apply`` warns once, keeps the plan in a private temporary directory removed
-at exit, and runs the program (which sees its patches)."""
+at exit, and runs the program (which sees its patches); when no file can be
+written at all, the plan travels in ``NPATCH_PLAN_DATA``."""
 from __future__ import annotations
 
 import os
@@ -94,13 +95,34 @@ def test_file_size_limit_soft(setup):
     assert "File too large" in result.stderr
 
 
-def test_file_size_limit_hard_is_one_line_not_a_traceback(setup):
+def test_file_size_limit_hard_ships_the_plan_in_the_environment(setup):
     """``ulimit -f`` (hard too): no file of the plan's size can be written
-    anywhere; a clear one-line error (the bootstrap reads plans from files)."""
+    anywhere (as on a full disk); the plan travels inline in
+    ``NPATCH_PLAN_DATA``, one warning says so, and the program runs patched."""
     root, env = setup
     result = apply(root, env, (1024, 1024))
     assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 2
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "patched"
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "travels in the environment (NPATCH_PLAN_DATA)" in warnings[0], result.stderr
+    child = subprocess.run([sys.executable, "-m", "npatch", "apply", "m.toml", "--", sys.executable, "-c",
+                            "import subprocess, sys; subprocess.run([sys.executable, '-c', " + repr(SHOW) + "])"],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=300,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024)))
+    assert child.returncode == 0 and child.stdout.strip() == "patched", child.stderr   # and reaches grandchildren
+
+
+def test_a_plan_too_large_for_the_environment_is_one_line_not_a_traceback(setup):
+    """No file can be written and the plan is over what one variable can hold
+    (Linux: 128 KiB): a clear one-line error, exit 2, before anything runs."""
+    root, env = setup
+    big = "".join(f'[[patch]]\nname = "big{i}"\ntarget = "textwrap:indent"\nreplace = "npatch_fb_repl:indent"\n'
+                  f'priority = {100 + i}\noptions = {{ pad = "{os.urandom(128).hex()}" }}\n' for i in range(1500))
+    (root / "m.toml").write_text(MANIFEST + big)
+    result = apply(root, env, (1024, 1024))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
     assert "npatch: error: cannot write the plan anywhere" in result.stderr.splitlines()[-1]
 
 

@@ -198,12 +198,12 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
     return manifests, cmd, options
 
 
-def _plan(manifests: list[str], args: argparse.Namespace | Options):
+def _plan(manifests: list[str], args: argparse.Namespace | Options, *, environment: bool = False):
     from npatch.runtime.cache import compiled_plan
 
     from npatch.errors import STATIC_CHECK_MARK, NpatchError
 
-    cached = compiled_plan(manifests, parse_sets(args.set), list(args.disable))
+    cached = compiled_plan(manifests, parse_sets(args.set), list(args.disable), environment=environment)
     if cached.notes:
         sys.stderr.write(cached.notes)
     found = cached.notes.count(STATIC_CHECK_MARK + "\n")
@@ -222,9 +222,10 @@ def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Optio
         raise UsageError(f"{problem} (--strict)")
     if problem:
         print(f"npatch: warning: {problem}", file=sys.stderr)
-    cached = _plan(manifests, args)
+    cached = _plan(manifests, args, environment=True)
     report = launcher.prepare_report(args.report) if args.report else None
-    env = launcher.child_environ(cached.path, strict=args.strict, report=report, verbose=bool(args.verbose))
+    env = launcher.child_environ(cached.path or None, strict=args.strict, report=report, verbose=bool(args.verbose),
+                                 data=cached.inline)
     if cached.temporary:        # the plan lives in a directory removed at exit: wait for the command
         return _run_and_wait(cmd, env)
     return launcher.exec_command(cmd, env)

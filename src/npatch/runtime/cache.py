@@ -232,6 +232,8 @@ class CachedPlan:
         self.hit = hit
         #: a private directory holding the plan, removed at exit (no usable cache)
         self.temporary: str | None = None
+        #: the plan as an ``NPATCH_PLAN_DATA`` value, when no file could hold it (``path`` is then "")
+        self.inline: str | None = None
 
 
 def lookup(root: str, key: str) -> CachedPlan | None:
@@ -339,14 +341,17 @@ def _hash_sources(sources: list[str], started_ns: int) -> list[tuple[int, str, s
     return recorded
 
 
-def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str]) -> CachedPlan:
+def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
+                  environment: bool = False) -> CachedPlan:
     """The plan for a request: from the cache when it verifies, else compiled
     (importing the compiler) and stored.
 
     The cache never stops a program: when it cannot be used (not private,
     not writable, a file in its place, disk full, ``ulimit -f``) one warning
     is printed and the plan goes to a private temporary directory, removed
-    when this process exits (``CachedPlan.temporary`` names it)."""
+    when this process exits (``CachedPlan.temporary`` names it).  When no
+    file can be written at all and ``environment`` is true (the caller can
+    pass the plan in ``NPATCH_PLAN_DATA``), ``CachedPlan.inline`` holds it."""
     root = cache_dir()
     key = request_key(specs, sets, disable) if root is not None else None
     if root is not None and key is not None:
@@ -364,20 +369,39 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str]) ->
         except OSError as exc:
             problem = f"cannot write the plan cache {root}: {exc.strerror or exc}"
     temporary = _temporary_dir()
-    print(f"npatch: warning: {problem}; the plan is kept in {temporary}, removed at exit", file=sys.stderr)
     limit = _lift_file_size_limit()
     try:
         cached = store(temporary, None, plan, sources, notes, started_ns)
+        cached.temporary = temporary
+        where = f"the plan is kept in {temporary}, removed at exit"
     except OSError as exc:
-        from npatch.errors import UsageError
-
-        raise UsageError(f"cannot write the plan anywhere ({temporary}: {exc.strerror or exc})") from None
+        cached = _in_environment(plan, notes, f"{temporary}: {exc.strerror or exc}", environment)
+        where = "no file can hold the plan; it travels in the environment (NPATCH_PLAN_DATA)"
     finally:
         if limit is not None:
             import resource
 
             resource.setrlimit(resource.RLIMIT_FSIZE, limit)
-    cached.temporary = temporary
+    print(f"npatch: warning: {problem}; {where}", file=sys.stderr)
+    return cached
+
+
+def _in_environment(plan: Any, notes: str, why: str, allowed: bool) -> CachedPlan:
+    """The plan as an inline ``NPATCH_PLAN_DATA`` value (a full disk, a hard
+    ``ulimit -f``: no file can be written), when the caller can hand it on
+    that way and it fits in one variable; else a usage error saying why."""
+    from npatch.errors import UsageError
+    from npatch.runtime.shipped import inline_value
+
+    value = None
+    if allowed:
+        modules = trigger_modules(plan)
+        value = inline_value(digest(plan.canonical_json()), None if modules is None else tuple(modules),
+                             plan.to_marshal())
+    if value is None:
+        raise UsageError(f"cannot write the plan anywhere ({why})")
+    cached = CachedPlan("", notes, hit=False)
+    cached.inline = value
     return cached
 
 

@@ -64,9 +64,12 @@ _IDENTITIES: set[str] = set()
 
 
 # -- parent side -----------------------------------------------------------------
-def child_environ(plan_path: str, *, strict: bool = False, report: str | None = None, verbose: bool = False,
-                  environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment that puts a process and its descendants under ``plan_path``.
+def child_environ(plan_path: str | None, *, strict: bool = False, report: str | None = None,
+                  verbose: bool = False, environ: dict[str, str] | None = None,
+                  data: str | None = None) -> dict[str, str]:
+    """The environment that puts a process and its descendants under ``plan_path``
+    (or, when no file could hold the plan, under ``data``, an inline
+    ``NPATCH_PLAN_DATA`` value: see :func:`npatch.runtime.cache.compiled_plan`).
 
     Settings not given are inherited, so a nested ``npatch apply`` keeps the
     outer report and strictness and adds its plan after the outer ones.
@@ -74,10 +77,13 @@ def child_environ(plan_path: str, *, strict: bool = False, report: str | None = 
     env = dict(os.environ if environ is None else environ)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p != BOOTSTRAP_DIR]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR] + [p for p in paths if p])
-    plans = [p for p in env.get(ENV_PLAN, "").split(os.pathsep) if p]
-    if plan_path not in plans:
-        plans.append(plan_path)
-    env[ENV_PLAN] = os.pathsep.join(plans)
+    if data is not None:
+        env[ENV_DATA] = data
+    if plan_path is not None:
+        plans = [p for p in env.get(ENV_PLAN, "").split(os.pathsep) if p]
+        if plan_path not in plans:
+            plans.append(plan_path)
+        env[ENV_PLAN] = os.pathsep.join(plans)
     if strict:
         env[ENV_STRICT] = "1"
     if report:

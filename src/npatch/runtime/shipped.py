@@ -48,11 +48,6 @@ MAX_VARIABLE = 128 * 1024
 # -- sending side --------------------------------------------------------------------
 def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str = "auto") -> str:
     """The ``NPATCH_PLAN_DATA`` value for a request (compiled through the cache)."""
-    import binascii
-    import marshal
-    import zlib
-
-    from npatch import __version__
     from npatch.runtime.cache import _looks_like_path, compiled_plan
 
     cached = compiled_plan(specs, sets, disable)
@@ -65,14 +60,10 @@ def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str
     modules = _read_text(stem + ".modules")
     modules = tuple(modules.split()) if modules is not None else None
 
-    def value(route: str, body: Any) -> str:
-        payload = binascii.b2a_base64(zlib.compress(marshal.dumps(body), 9), newline=False).decode("ascii")
-        return f"{FORMAT}:{__version__}:{plan_hash}:{route}:{payload}"
-
     if ship != "reference":
         with open(stem + ".marshal", "rb") as handle:
-            inline = value("inline", (modules, handle.read()))
-        if len(inline) <= INLINE_LIMIT or ship == "inline" and len(ENV_DATA) + 1 + len(inline) < MAX_VARIABLE:
+            inline = _value(plan_hash, "inline", (modules, handle.read()))
+        if len(inline) <= INLINE_LIMIT or ship == "inline" and _fits(inline):
             return inline
         if ship == "inline":
             from npatch.errors import UsageError
@@ -80,7 +71,29 @@ def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str
             raise UsageError(f"the plan takes {len(inline)} characters inline, more than one environment variable "
                              f"can hold ({MAX_VARIABLE}); use --ship reference")
     portable = [os.path.abspath(s) if _looks_like_path(s) else s for s in specs]
-    return value("reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
+    return _value(plan_hash, "reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
+
+
+def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: bytes) -> str | None:
+    """The inline ``NPATCH_PLAN_DATA`` value of a plan held in memory, or
+    None when it is too long for one environment variable."""
+    value = _value(plan_hash, "inline", (modules, marshalled))
+    return value if _fits(value) else None
+
+
+def _value(plan_hash: str, route: str, body: Any) -> str:
+    import binascii
+    import marshal
+    import zlib
+
+    from npatch import __version__
+
+    payload = binascii.b2a_base64(zlib.compress(marshal.dumps(body), 9), newline=False).decode("ascii")
+    return f"{FORMAT}:{__version__}:{plan_hash}:{route}:{payload}"
+
+
+def _fits(value: str) -> bool:
+    return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
 
 
 def _read_text(path: str) -> str | None:
