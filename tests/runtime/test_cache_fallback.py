@@ -148,3 +148,27 @@ def test_command_not_found_and_exit_status_under_the_fallback(setup):
                              "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"],
                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == 128 + 15, killed.stderr
+
+
+def test_a_full_disk_keeps_the_plan_elsewhere(setup):
+    """A real full file system (a 64 KiB tmpfs filled up, in a private mount
+    namespace) as the cache and as ``$TMPDIR``: ENOSPC on the cache write;
+    the plan goes to a temporary directory on another file system (Python's
+    ``tempfile`` passes over a ``$TMPDIR`` it cannot write) and the program
+    runs.  No file at all: the hard ``ulimit -f`` test above."""
+    root, env = setup
+    full = root / "full"
+    full.mkdir()
+    fill = (f"mount -t tmpfs -o size=64k tmpfs {full} && mkdir {full}/cache "
+            f"&& (dd if=/dev/zero of={full}/fill bs=4k 2>/dev/null; true) && exec \"$@\"")
+    env = dict(env, XDG_CACHE_HOME=str(full / "cache"), TMPDIR=str(full))
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", fill, "sh",
+                             sys.executable, "-m", "npatch", "apply", "m.toml", "--", sys.executable, "-c", SHOW],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "patched"
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0], result.stderr
+    kept = re.search(r"the plan is kept in (\S+), removed at exit", warnings[0])
+    assert kept and not kept.group(1).startswith(str(full)) and not os.path.exists(kept.group(1)), warnings[0]
