@@ -12,6 +12,8 @@ execs CMD with this environment, which every Python descendant inherits
     NPATCH_STRICT   "1": a failing op stops the process
     NPATCH_REPORT   file that receives the JSON report of all processes
     NPATCH_VERBOSE  "1": each process prints its status tree at exit
+    NPATCH_COVERAGE "1": the report also counts calls and device-API errors
+                    (:mod:`npatch.runtime.coverage`)
 
 In each process :func:`boot` (called by the bootstrap ``sitecustomize``)
 starts one session per plan file.  When nothing asks for a report, a plan
@@ -56,7 +58,7 @@ _FINISH_REGISTERED = False
 
 # -- parent side -----------------------------------------------------------------
 def child_environ(plan_path: str, *, strict: bool = False, report: str | None = None, verbose: bool = False,
-                  environ: dict[str, str] | None = None) -> dict[str, str]:
+                  environ: dict[str, str] | None = None, coverage: bool = False) -> dict[str, str]:
     """The environment that puts a process and its descendants under ``plan_path``.
 
     Settings not given are inherited, so a nested ``npatch apply`` keeps the
@@ -75,6 +77,8 @@ def child_environ(plan_path: str, *, strict: bool = False, report: str | None = 
         env[ENV_REPORT] = report
     if verbose:
         env[ENV_VERBOSE] = "1"
+    if coverage:
+        env["NPATCH_COVERAGE"] = "1"
     return env
 
 
@@ -216,6 +220,10 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
             start_plan(path)
         else:
             sys.meta_path.insert(0, _Deferred(path, modules))
+    if os.environ.get("NPATCH_COVERAGE") == "1" and os.environ.get(ENV_REPORT):
+        from npatch.runtime.coverage import start_probe
+
+        start_probe()
 
 
 def _read_modules(plan_path: str) -> frozenset[str] | None:
@@ -329,7 +337,7 @@ def _finish() -> None:
 
 # -- in-process: npatch run --------------------------------------------------------
 def run_program(plan_path: str, program: list[str], *, strict: bool = False, report: str | None = None,
-                verbose: bool = False) -> int:
+                verbose: bool = False, coverage: bool = False) -> int:
     """Apply the plan here, then run ``program`` (``script.py ARGS`` or
     ``-m module ARGS``) as ``__main__``, as ``python`` would.
 
@@ -337,7 +345,7 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     program's exit status; a SystemExit propagates unchanged.
     """
     global _BOOTED
-    os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose))
+    os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
     try:
         start_plans([plan_path], deferred=False)

@@ -47,7 +47,7 @@ STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
 def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
     """This process and the status of every op of its sessions."""
     environ = os.environ
-    return {
+    record = {
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "argv": list(sys.argv),
@@ -56,6 +56,11 @@ def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
         "local_rank": environ.get("LOCAL_RANK"),
         "sessions": [dict(session.report_dict(), plan_file=path) for path, session in sessions],
     }
+    if environ.get("NPATCH_COVERAGE") == "1":
+        from npatch.runtime.coverage import annotate
+
+        annotate(record, sessions)
+    return record
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -137,6 +142,9 @@ def write_merged(report: str, records: list[dict[str, Any]]) -> None:
     for op in ops:
         summary[op["status"]] = summary.get(op["status"], 0) + 1
     data = {"npatch": __version__, "processes": records, "ops": ops, "summary": summary}
+    from npatch.runtime.coverage import merge
+
+    merge(data, records)
     _write_atomic(report, _dumps(data, indent=1, default=str) + "\n")
 
 
