@@ -311,3 +311,36 @@ def test_coverage_and_record_under_torchrun(tmp_path, checkout, env):
     assert again.returncode == 0, again.stdout + again.stderr
     outputs = "".join(f.read_text() for f in sorted((tmp_path / "logs2").rglob("stdout.log")))
     assert "rank 0 done" in outputs and "rank 1 done" in outputs
+
+
+SPAWN = """
+import multiprocessing as mp
+import covtarget
+
+def work(n):
+    return [covtarget.g(i) for i in range(n)]
+
+if __name__ == "__main__":
+    covtarget.g(0)
+    pool = mp.get_context("spawn").Pool(2)
+    print("POOL", len(sum(pool.map(work, [3, 4]), [])))
+    pool.close()  # workers that end normally write their record (a `with` block would terminate them)
+    pool.join()
+"""
+
+
+@pytest.mark.parametrize("how", ["apply", "run"])
+def test_spawned_children_add_their_calls(pkg, env, how):
+    """multiprocessing spawn workers boot the plan and add their counts; `npatch run` counts in-process."""
+    (pkg / "spawner.py").write_text(SPAWN)
+    cmd = (["apply", "--coverage", "cov.json", "m.toml", "--", sys.executable, "spawner.py"] if how == "apply"
+           else ["run", "--coverage", "cov.json", "m.toml", "spawner.py"])
+    proc = run_npatch(*cmd, cwd=pkg, env=demo_env(env, pkg))
+    assert proc.returncode == 0, proc.stderr
+    assert "POOL 7" in proc.stdout
+    data = json.loads((pkg / "cov.json").read_text())
+    workers = [p for p in data["processes"] if "-c" not in p["argv"]]  # not the resource tracker
+    assert len(workers) == 3, data["processes"]
+    assert next(op for op in data["ops"] if op["name"] == "g")["calls"] == 8
+    table = run_npatch("report", "cov.json", cwd=pkg, env=env)
+    assert table.stdout.startswith(f"{len(data['processes'])} process(es): ")

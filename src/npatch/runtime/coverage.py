@@ -27,7 +27,9 @@ each process also records
 
 Counts are per process and approximate under threads (an increment is not
 atomic); each process adds them to its report record at exit
-(:mod:`npatch.runtime.reportfiles`).
+(:mod:`npatch.runtime.reportfiles`), so a process that ends without
+``atexit`` (``os._exit`` in a forked worker, a worker a ``Pool`` terminates
+with a signal) adds nothing.
 """
 from __future__ import annotations
 
