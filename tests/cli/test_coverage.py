@@ -284,6 +284,16 @@ def test_the_readme_walkthrough_runs_as_written(checkout, env):
     assert f"the {kept} kept are listed" in readme
     text = (checkout / "minimal.toml").read_text()
     assert 'include = ["cuda-to-cpu"]' in text and text.count("# applied, never called") > 0
+    assert "[options]\ncpu_autocast = false" in text
+    # --standalone: the kept blocks, copied; it compiles and trains with no other manifest
+    assert run_npatch("report", "cov.json", "--record", "alone.toml", "--standalone", cwd=checkout,
+                      env=env).returncode == 0
+    alone = (checkout / "alone.toml").read_text()
+    assert "include" not in alone and alone.count("[[patch]]") == int(kept)
+    compiled = run_npatch("compile", "alone.toml", cwd=checkout, env=env)
+    assert compiled.returncode == 0 and f"alone: {kept} ops" in compiled.stdout, compiled.stdout + compiled.stderr
+    run = run_npatch("apply", "alone.toml", "--", sys.executable, "examples/train_cuda.py", cwd=checkout, env=env)
+    assert run.returncode == 0 and "rank 0 done" in run.stdout, run.stderr
 
 
 def test_coverage_and_record_under_torchrun(tmp_path, checkout, env):

@@ -39,20 +39,31 @@ def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tu
             "# Review before shipping: an op this run did not reach may be needed by another input.",
             "", "[manifest]", f"name = {_q(name)}",
             f"description = {_q(f'Ops exercised by: {command}'[:200])}"]
-    body = _standalone(data, kept) if standalone else _including(data, out_path, kept, dropped)
-    return "\n".join(head + body) + "\n", len(kept), len(dropped)
+    keys, body = ([], _standalone(data, kept)) if standalone else _including(data, out_path, kept, dropped)
+    return "\n".join(head + keys + _options(data) + body) + "\n", len(kept), len(dropped)
 
 
-def _including(data: dict[str, Any], out_path: str, kept: list, dropped: list) -> list[str]:
-    lines = [f"include = [{', '.join(_q(_spec(path, out_path)) for path in _roots(data))}]"]
+def _options(data: dict[str, Any]) -> list[str]:
+    """The options the run used (``--set`` included), as the new manifest's ``[options]``."""
+    options: dict[str, Any] = {}
+    for process in data.get("processes", []):
+        for session in process.get("sessions", []):
+            options.update(session.get("options") or {})
+    if not options:
+        return []
+    return ["", "# the options of the recorded run", "[options]"] + [
+        f"{key} = {_toml_value(value)}" for key, value in options.items()]
+
+
+def _including(data: dict[str, Any], out_path: str, kept: list, dropped: list) -> tuple[list[str], list[str]]:
+    """(the ``[manifest]`` keys include and disable, the comment listing the kept ops)."""
+    keys = [f"include = [{', '.join(_q(_spec(path, out_path)) for path in _roots(data))}]"]
     if dropped:
         width = max(len(_q(op["name"])) for op in dropped) + 1
-        lines.append("disable = [")
-        lines += [f"    {_q(op['name']) + ',':<{width}}  # {_one_line(verdict(op)[1])}" for op in dropped]
-        lines.append("]")
-    lines += ["", f"# kept: {len(kept)} op(s)"]
-    lines += [f"#   {op['name']}: {verdict(op)[1]}" for op in kept]
-    return lines
+        keys += ["disable = ["] + [f"    {_q(op['name']) + ',':<{width}}  # {_one_line(verdict(op)[1])}"
+                                   for op in dropped] + ["]"]
+    kept_lines = ["", f"# kept: {len(kept)} op(s)"] + [f"#   {op['name']}: {verdict(op)[1]}" for op in kept]
+    return keys, kept_lines
 
 
 def _roots(data: dict[str, Any]) -> list[str]:
@@ -79,13 +90,7 @@ def _spec(path: str, out_path: str) -> str:
 def _standalone(data: dict[str, Any], kept: list) -> list[str]:
     import tomllib
 
-    options: dict[str, Any] = {}
-    for process in data.get("processes", []):
-        for session in process.get("sessions", []):
-            options.update(session.get("options") or {})
-    lines = []
-    if options:
-        lines += ["", "[options]"] + [f"{key} = {_toml_value(value)}" for key, value in options.items()]
+    lines: list[str] = []
     seen: set[tuple[str, int]] = set()
     sources: dict[str, tuple[list[str], str | None]] = {}
     for op in kept:
