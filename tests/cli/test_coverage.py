@@ -241,6 +241,16 @@ def test_record_never_writes_through_a_link(pkg, env):
     assert proc.returncode == 2 and "symbolic link" in proc.stderr
     assert (pkg / "elsewhere.toml").read_text() == "keep"
     assert sorted(p.name for p in pkg.iterdir() if p.name.endswith(".tmp")) == []
+    manifest = (pkg / "m.toml").read_text()
+    for same in ("m.toml", "./src/../m.toml"):  # the run's own manifest, by any spelling
+        proc = run_npatch("report", "cov.json", "--record", same, cwd=pkg, env=env)
+        assert proc.returncode == 2 and "is a manifest of the recorded run" in proc.stderr, proc.stderr
+    assert (pkg / "m.toml").read_text() == manifest
+    (pkg / "other").mkdir()
+    proc = run_npatch("report", "cov.json", "--record", "other/covdemo.toml", cwd=pkg, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert 'name = "covdemo-recorded"' in (pkg / "other" / "covdemo.toml").read_text()
+    assert run_npatch("compile", "other/covdemo.toml", cwd=pkg, env=demo_env(env, pkg)).returncode == 0
 
 
 # -- the README's walk-through, as written, on examples/train_cuda.py ---------------

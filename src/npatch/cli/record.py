@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from npatch.cli.report import verdict
-from npatch.errors import NpatchError
+from npatch.errors import NpatchError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +31,12 @@ def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tu
     ops = [op for op in data["ops"] if op.get("status") != "disabled" or op.get("kind")]
     kept = [op for op in ops if verdict(op)[0]]
     dropped = [op for op in ops if not verdict(op)[0]]
+    used = {m["name"]: m["path"] for infos in data.get("manifests", {}).values() for m in infos}
+    if os.path.realpath(out_path) in {os.path.realpath(path) for path in used.values()}:
+        raise UsageError(f"--record {out_path}: is a manifest of the recorded run; write the new one elsewhere")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(out_path).stem).strip("-") or "recorded"
+    if name in used:  # a manifest may not include one of its own name
+        name += "-recorded"
     command = _command(data)
     head = [f"# Recorded by `npatch report --record` from a run of: {command}",
             f"# {len(data.get('processes', []))} process(es); {len(kept)} of {len(ops)} ops exercised "
