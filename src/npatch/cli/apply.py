@@ -27,6 +27,7 @@ _EPILOG = """\
 Examples:
   npatch apply cuda-to-cpu -- python train.py
   npatch apply cuda-to-cpu -v --report run.json -- python train.py
+  npatch apply cuda-to-cpu --coverage cov.json -- python train.py
   npatch run cuda-to-cpu train.py
 
 When the plan is not cached yet, the manifests get the static check of
@@ -53,6 +54,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                              "that fails stops it (non-zero exit) instead of a warning")
     parser.add_argument("--report", metavar="FILE",
                         help="write a JSON report of every op in every process at exit")
+    parser.add_argument("--coverage", metavar="FILE",
+                        help="write the report with run coverage to FILE: how often each replaced or wrapped "
+                             "function was called and the device-API errors no op handled (`npatch report FILE`)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="print each process's status tree to stderr at exit")
 
@@ -143,10 +147,11 @@ class Options:
         self.set: list[str] = []
         self.strict = False
         self.report: str | None = None
+        self.coverage: str | None = None
         self.verbose = 0
 
 
-_VALUED = {"--disable": "disable", "--set": "set", "--report": "report"}
+_VALUED = {"--disable": "disable", "--set": "set", "--report": "report", "--coverage": "coverage"}
 
 
 def fast_apply(argv: list[str]) -> int | None:
@@ -181,8 +186,8 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
                 if value is None:
                     return None
             attr = _VALUED[name]
-            if attr == "report":
-                options.report = value
+            if attr in ("report", "coverage"):
+                setattr(options, attr, value)
             else:
                 getattr(options, attr).append(value)
         elif word == "--strict":
@@ -223,9 +228,9 @@ def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Optio
     if problem:
         print(f"npatch: warning: {problem}", file=sys.stderr)
     cached = _plan(manifests, args, environment=True)
-    report = launcher.prepare_report(args.report) if args.report else None
+    report = _report_file(args)
     env = launcher.child_environ(cached.path or None, strict=args.strict, report=report, verbose=bool(args.verbose),
-                                 data=cached.inline)
+                                 data=cached.inline, coverage=bool(args.coverage))
     if cached.temporary:        # the plan lives in a directory removed at exit: wait for the command
         return _run_and_wait(cmd, env)
     return launcher.exec_command(cmd, env)
@@ -254,6 +259,18 @@ def _run_and_wait(cmd: list[str], env: dict[str, str]) -> int:
     return 128 - code if code < 0 else code
 
 
+def _report_file(args: argparse.Namespace | Options) -> str | None:
+    """The report file (``--coverage FILE`` is a report with counts), written empty now."""
+    if args.coverage and args.report and args.coverage != args.report:
+        raise UsageError("--coverage FILE writes the report with counts: give --report or --coverage, not both")
+    path = args.coverage or args.report
+    if not path:
+        return None
+    from npatch.runtime.launcher import prepare_report
+
+    return prepare_report(path, "--coverage" if args.coverage else "--report")
+
+
 def run(manifests: list[str], program: list[str], args: argparse.Namespace | Options) -> int:
     """Compile (or find) the plan, apply it here and run the program as ``__main__``."""
     import os
@@ -263,6 +280,6 @@ def run(manifests: list[str], program: list[str], args: argparse.Namespace | Opt
     if program[0] != "-m" and not os.path.isfile(program[0]):
         raise UsageError(f"script not found: {program[0]}")
     plan_path = _plan(manifests, args).path
-    report = launcher.prepare_report(args.report) if args.report else None
+    report = _report_file(args)
     return launcher.run_program(plan_path, program, strict=args.strict, report=report,
-                                verbose=bool(args.verbose))
+                                verbose=bool(args.verbose), coverage=bool(args.coverage))

@@ -26,16 +26,18 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_tree(plan) -> str:
+def render_tree(plan, note=None) -> str:
     """The include tree, each manifest followed by its ops, drawn like the
-    ``-v`` status tree (:func:`npatch.runtime.report.format_tree`)."""
+    ``-v`` status tree (:func:`npatch.runtime.report.format_tree`); ``note(op)``
+    is put before each op (``npatch report --tree``: its calls and status)."""
     by_path = {m.path: m for m in plan.manifests}
     included = {child for m in plan.manifests for child in m.includes}
     roots = [m for m in plan.manifests if m.path not in included]
     lines: list[str] = []
 
     def ops_of(name: str) -> list[str]:
-        rows = [f"{op.kind:<8} {_op_text(op)}" for op in plan.ops if op.manifest == name]
+        rows = [(f"{note(op)} " if note else "") + f"{op.kind:<8} {_op_text(op)}"
+                for op in plan.ops if op.manifest == name]
         rows += [f"rewrite  {r.id}  ({r.kind})" for r in plan.rewrites if r.manifest == name]
         return rows
 

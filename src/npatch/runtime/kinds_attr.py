@@ -10,7 +10,9 @@ the same descriptor, so ``Cls.f`` behaves as before; when it is a
 ``property``, the replacement becomes the getter of a new property that keeps
 the original's setter, deleter and doc (``C().prop`` stays an attribute, not
 a bound method).  Otherwise the replacement object itself is installed
-(``Cls.__dict__["f"] is repl``): a replaced function costs nothing per call.
+(``Cls.__dict__["f"] is repl``): a replaced function costs nothing per call
+(under ``npatch apply --coverage`` only, a counting closure stands in front
+of it: :mod:`npatch.runtime.coverage`).
 A replacement that is itself a descriptor (a property object, a
 staticmethod) keeps its own kind.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import functools
 
 from npatch.plan import Op, Target
+from npatch.runtime.coverage import counting
 from npatch.runtime.ops import ApplyContext, op_kind
 from npatch.runtime.resolve import MISSING, AttrUndo, TargetMissing, locate, raw_lookup
 
@@ -81,6 +84,7 @@ def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: 
     if isinstance(func, _DESCRIPTORS + (property,)):  # a descriptor of its own keeps its kind
         own_descriptor, func = _split_descriptor(func)
         descriptor = own_descriptor
+    func = counting(ctx.session, op.name, func)  # only under --coverage: else func itself
     if op.guard:
         func = _guarded(ctx.resolve(op.guard), func, original)
     new = descriptor(func) if descriptor is not None else func

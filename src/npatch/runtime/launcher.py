@@ -17,6 +17,8 @@ execs CMD with this environment, which every Python descendant inherits
     NPATCH_STRICT   "1": a failing op stops the process
     NPATCH_REPORT   file that receives the JSON report of all processes
     NPATCH_VERBOSE  "1": each process prints its status tree at exit
+    NPATCH_COVERAGE "1": the report also counts calls and device-API errors
+                    (:mod:`npatch.runtime.coverage`)
 
 In each process :func:`boot` (called by the bootstrap ``sitecustomize``)
 starts one session per plan file.  When nothing asks for a report, a plan
@@ -66,7 +68,7 @@ _IDENTITIES: set[str] = set()
 # -- parent side -----------------------------------------------------------------
 def child_environ(plan_path: str | None, *, strict: bool = False, report: str | None = None,
                   verbose: bool = False, environ: dict[str, str] | None = None,
-                  data: str | None = None) -> dict[str, str]:
+                  data: str | None = None, coverage: bool = False) -> dict[str, str]:
     """The environment that puts a process and its descendants under ``plan_path``
     (or, when no file could hold the plan, under ``data``, an inline
     ``NPATCH_PLAN_DATA`` value: see :func:`npatch.runtime.cache.compiled_plan`).
@@ -90,6 +92,8 @@ def child_environ(plan_path: str | None, *, strict: bool = False, report: str | 
         env[ENV_REPORT] = report
     if verbose:
         env[ENV_VERBOSE] = "1"
+    if coverage:
+        env["NPATCH_COVERAGE"] = "1"
     return env
 
 
@@ -152,13 +156,13 @@ def python_flag_problem(argv: list[str]) -> str | None:
     return None
 
 
-def prepare_report(path: str) -> str:
+def prepare_report(path: str, option: str = "--report") -> str:
     """Absolute report path, with an empty report written, so the file
     always reflects this run (:func:`npatch.runtime.reportfiles.prepare`: a
-    usage error when it cannot be written)."""
+    usage error naming ``option`` when it cannot be written)."""
     from npatch.runtime.reportfiles import prepare
 
-    return prepare(path)
+    return prepare(path, option)
 
 
 # -- child side ------------------------------------------------------------------
@@ -263,6 +267,10 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
         name = os.path.basename(path)
         identity = name[:-5] if name.endswith(".json") else path  # cached plan files are named by their hash
         _start_source(path, identity, lambda path=path: _read_modules(path), None, deferred)
+    if os.environ.get("NPATCH_COVERAGE") == "1" and os.environ.get(ENV_REPORT):
+        from npatch.runtime.coverage import start_probe
+
+        start_probe()
 
 
 def start_shipped(value: str) -> None:
@@ -412,7 +420,7 @@ def _finish() -> None:
 
 # -- in-process: npatch run --------------------------------------------------------
 def run_program(plan_path: str, program: list[str], *, strict: bool = False, report: str | None = None,
-                verbose: bool = False) -> int:
+                verbose: bool = False, coverage: bool = False) -> int:
     """Apply the plan here, then run ``program`` (``script.py ARGS`` or
     ``-m module ARGS``) as ``__main__``, as ``python`` would.
 
@@ -420,7 +428,7 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     program's exit status; a SystemExit propagates unchanged.
     """
     global _BOOTED
-    os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose))
+    os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
     try:
         start_plans([plan_path], deferred=False)

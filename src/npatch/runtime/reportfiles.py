@@ -50,7 +50,7 @@ STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
 def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
     """This process and the status of every op of its sessions."""
     environ = os.environ
-    return {
+    record = {
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "argv": list(sys.argv),
@@ -59,20 +59,25 @@ def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
         "local_rank": environ.get("LOCAL_RANK"),
         "sessions": [dict(session.report_dict(), plan_file=path) for path, session in sessions],
     }
+    if environ.get("NPATCH_COVERAGE") == "1":
+        from npatch.runtime.coverage import annotate
+
+        annotate(record, sessions)
+    return record
 
 
-def prepare(report: str) -> str:
+def prepare(report: str, option: str = "--report") -> str:
     """Check ``report`` can be written (:class:`~npatch.errors.UsageError`
     otherwise) and write an empty report, so the file always reflects this
     run; returns the absolute path."""
     from npatch.errors import UsageError
     from npatch.outfiles import check_writable
 
-    report = check_writable(report, "--report")
+    report = check_writable(report, option)
     try:
         write_merged(report, [])
     except OSError as exc:
-        raise UsageError(f"--report {report}: {exc.strerror or exc}") from None
+        raise UsageError(f"{option} {report}: {exc.strerror or exc}") from None
     return report
 
 
@@ -180,6 +185,9 @@ def write_merged(report: str, records: list[dict[str, Any]]) -> None:
     for op in ops:
         summary[op["status"]] = summary.get(op["status"], 0) + 1
     data = {"npatch": __version__, "processes": records, "ops": ops, "summary": summary}
+    from npatch.runtime.coverage import merge
+
+    merge(data, records)
     _write_atomic(report, _dumps(data, indent=1, default=str) + "\n")
 
 
