@@ -57,7 +57,7 @@ def setup_env(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--format", choices=sorted(FORMATS), default="sh",
                         help="sh: `export` lines (default); dotenv: KEY=value lines; json: one object")
     parser.add_argument("--strict", action="store_true",
-                        help="a process whose plan fails or does not match its npatch stops with status 1")
+                        help="exit with status 1 in a process whose plan fails or does not match the version installed there")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="each process prints its status tree to stderr at exit")
     parser.add_argument("--ship", choices=("auto", "inline", "reference"), default="auto",
