@@ -254,13 +254,29 @@ def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
                     scope.star.append(base)
                 else:
                     scope.imports[alias.asname or alias.name] = (base, alias.name)
-        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)) or type(stmt).__name__ == "TryStar":
-            for block in ("body", "orelse", "finalbody"):
-                _walk(getattr(stmt, block, []), scope, package)
-            for handler in getattr(stmt, "handlers", []):
-                _walk(handler.body, scope, package)
-        elif isinstance(stmt, ast.Expr) and _is_dynamic_call(stmt.value):
-            scope.dynamic = ast.unparse(stmt.value)[:60]
+        elif isinstance(stmt, ast.Expr):
+            if _is_dynamic_call(stmt.value):
+                scope.dynamic = ast.unparse(stmt.value)[:60]
+        else:       # if/try/with/for/while/match and whatever compound statement comes next
+            for block in _blocks(stmt):
+                _walk(block, scope, package)
+
+
+def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    """The statement lists inside a compound statement, found generically:
+    ``body``/``orelse``/``finalbody``, and those of its handlers, ``match``
+    cases or whatever a later Python adds (expressions are not entered)."""
+    blocks = []
+    for _, value in ast.iter_fields(node):
+        if not isinstance(value, list):
+            continue
+        if value and all(isinstance(v, ast.stmt) for v in value):
+            blocks.append(value)
+        else:
+            for item in value:
+                if isinstance(item, ast.AST) and not isinstance(item, (ast.expr, ast.stmt)):
+                    blocks += _blocks(item)
+    return blocks
 
 
 def _absolute(stmt: ast.ImportFrom, package: str) -> str:

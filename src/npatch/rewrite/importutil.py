@@ -77,19 +77,15 @@ def _statements(block: cst.CSTNode) -> Sequence[cst.CSTNode]:
     return block.body if isinstance(block, (cst.Module, cst.BaseSuite)) else ()
 
 
-def _suites(stmt: cst.BaseCompoundStatement) -> Iterator[cst.BaseSuite]:
-    yield stmt.body
-    for attr in ("handlers", "cases"):
-        for handler in getattr(stmt, attr, ()):
-            yield handler.body
-    orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.If):
-        yield from _suites(orelse)
-    elif orelse is not None:
-        yield orelse.body
-    final = getattr(stmt, "finalbody", None)
-    if final is not None:
-        yield final.body
+def _suites(node: cst.CSTNode) -> Iterator[cst.BaseSuite]:
+    """The suites directly inside a compound statement, found generically (a
+    ``match`` has them in ``cases``, a ``try`` in handlers, ``else`` and
+    ``finally``; a future statement may have them elsewhere)."""
+    for child in node.children:
+        if isinstance(child, cst.BaseSuite):
+            yield child
+        elif not isinstance(child, (cst.BaseExpression, cst.BaseSmallStatement)):
+            yield from _suites(child)
 
 
 def insert_after_first(
@@ -115,30 +111,10 @@ def insert_after_first(
 
 
 def _insert_in_compound(stmt, pred, line, enter_defs):
-    new = insert_after_first(stmt.body, pred, line, enter_defs)
-    if new is not None:
-        return stmt.with_changes(body=new)
-    for attr in ("handlers", "cases"):
-        seq = list(getattr(stmt, attr, ()))
-        for i, handler in enumerate(seq):
-            new = insert_after_first(handler.body, pred, line, enter_defs)
-            if new is not None:
-                seq[i] = handler.with_changes(body=new)
-                return stmt.with_changes(**{attr: seq})
-    orelse = getattr(stmt, "orelse", None)
-    if isinstance(orelse, cst.If):
-        new_if = _insert_in_compound(orelse, pred, line, enter_defs)
-        if new_if is not None:
-            return stmt.with_changes(orelse=new_if)
-    elif orelse is not None:
-        new = insert_after_first(orelse.body, pred, line, enter_defs)
+    for suite in _suites(stmt):
+        new = insert_after_first(suite, pred, line, enter_defs)
         if new is not None:
-            return stmt.with_changes(orelse=orelse.with_changes(body=new))
-    final = getattr(stmt, "finalbody", None)
-    if final is not None:
-        new = insert_after_first(final.body, pred, line, enter_defs)
-        if new is not None:
-            return stmt.with_changes(finalbody=final.with_changes(body=new))
+            return stmt.deep_replace(suite, new)
     return None
 
 
