@@ -2,8 +2,8 @@
 
 The acceptance test of the ``cuda-to-cpu`` manifest runs it unmodified:
 
-    python -m npatch apply cuda-to-cpu -- python examples/train_cuda.py --checkpoint /tmp/ck.pt
-    python -m npatch apply cuda-to-cpu -- torchrun --nproc_per_node 2 examples/train_cuda.py --checkpoint /tmp/ck.pt
+    npatch apply cuda-to-cpu -- python examples/train_cuda.py
+    npatch apply cuda-to-cpu -- torchrun --nproc_per_node 2 examples/train_cuda.py
 
 It hard-codes what such scripts hard-code (modelled on the PyTorch ImageNet
 and DDP examples, timm and OpenMMLab trainers): ``init_process_group('nccl')``,
@@ -13,14 +13,18 @@ tensors made with ``device='cuda'``, ``.to('cuda')``, ``.cuda(non_blocking=True)
 a CUDA-stream prefetcher, ``torch.cuda.amp.autocast`` / ``torch.autocast('cuda')``,
 ``GradScaler``, ``cudnn.benchmark``, ``torch.cuda.synchronize``, CUDA-event
 timing, memory statistics, ``torch.save`` / ``torch.load(map_location='cuda:N')``
-and CUDA seeding.  Each step prints ``rank R step S loss L``; the last line
-is ``rank R done``.  On a machine without CUDA and without the manifest it
-fails.
+(into ``--checkpoint``, by default a temporary directory that rank 0 makes,
+broadcasts and removes) and CUDA seeding.  Each step prints
+``rank R step S loss L``; the last line is ``rank R done``.  On a machine
+without CUDA and without the manifest it stops with
+``RuntimeError: this script needs a GPU``.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 
 import torch
 import torch.distributed as dist
@@ -35,7 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint", default="checkpoint.pt")
+    parser.add_argument("--checkpoint", default=None,
+                        help="where to save and reload the checkpoint (default: a temporary directory)")
     return parser.parse_args()
 
 
@@ -84,7 +89,8 @@ def main() -> None:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     distributed = world_size > 1
 
-    assert torch.cuda.is_available(), "this script needs a GPU"
+    if not torch.cuda.is_available():
+        raise RuntimeError("this script needs a GPU")
     torch.cuda.set_device(local_rank)
     if distributed:
         dist.init_process_group(backend="nccl", init_method="env://")
@@ -153,11 +159,17 @@ def main() -> None:
         "scaler": scaler.state_dict(),
         "cuda_rng": torch.cuda.get_rng_state(),
     }
+    path, workdir = args.checkpoint, None
+    if path is None:
+        workdir = [tempfile.mkdtemp(prefix="train_cuda-") if rank == 0 else None]
+        if distributed:
+            dist.broadcast_object_list(workdir, src=0)
+        path = os.path.join(workdir[0], "checkpoint.pt")
     if rank == 0:
-        torch.save(state, args.checkpoint)
+        torch.save(state, path)
     if distributed:
         dist.barrier(device_ids=[local_rank])
-    checkpoint = torch.load(args.checkpoint, map_location=f"cuda:{local_rank}", weights_only=False)
+    checkpoint = torch.load(path, map_location=f"cuda:{local_rank}", weights_only=False)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scaler.load_state_dict(checkpoint["scaler"])
@@ -166,7 +178,10 @@ def main() -> None:
     print(f"rank {rank} memory: {torch.cuda.memory_allocated()} allocated, "
           f"{torch.cuda.memory_reserved()} reserved", flush=True)
     if distributed:
+        dist.barrier()
         dist.destroy_process_group()
+    if rank == 0 and workdir is not None:
+        shutil.rmtree(workdir[0])
     print(f"rank {rank} done", flush=True)
 
 

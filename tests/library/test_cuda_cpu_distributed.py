@@ -10,6 +10,8 @@ from npatch_testutil import clean_env
 
 SCRIPT = r'''
 import sys
+import warnings
+warnings.filterwarnings("error", module=r"npatch\.")  # no warning of npatch's own making
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp

@@ -14,15 +14,20 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from npatch_testutil import clean_env, run_npatch, run_python, torchrun
+import npatch
+from npatch_testutil import REPO, clean_env, run_npatch, run_python, torchrun
 
-TRAIN = Path(__file__).resolve().parents[2] / "examples" / "train_cuda.py"
+TRAIN = REPO / "examples" / "train_cuda.py"
 STEP = re.compile(r"^rank (\d+) step (\d+) loss (\S+)", re.M)
+PACKAGE = Path(npatch.__file__).resolve().parent
+#: a warning as Python prints it, ``FILE:LINE: CATEGORY: message`` (torchrun may prefix ``[rankN]:``)
+WARNING = re.compile(r"^(?:\[\w+\]:)?(?P<file>.+?):\d+: (?P<category>\w+(?:Warning|Error)): ", re.M)
 
 
 @pytest.fixture
@@ -43,33 +48,89 @@ def test_resolves_against_the_installed_torch(env):
     assert "0 errors" in proc.stdout
 
 
-def test_the_trainer_fails_without_the_manifest(tmp_path, env):
-    proc = run_python(f"import runpy, sys; sys.argv = ['train', '--checkpoint', {str(tmp_path / 'c.pt')!r}]; "
-                      f"runpy.run_path({str(TRAIN)!r}, run_name='__main__')", env=env)
+def npatch_warnings(stderr: str) -> list[str]:
+    """Warnings of npatch's own making: those Python attributes to a file of
+    the npatch package (a deprecated API npatch calls names npatch's line),
+    and npatch's own warning lines.  Judged by the file's real location, not
+    by the word "npatch", which is in every path of a checkout named so."""
+    found = [m.group(0) for m in WARNING.finditer(stderr) if Path(m.group("file")).resolve().is_relative_to(PACKAGE)]
+    return found + [line for line in stderr.splitlines() if "NpatchWarning" in line or line.startswith("npatch:")]
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """The example in a folder named like the repository (``git clone ... npatch``),
+    as the README's commands run it: from the checkout's root."""
+    root = tmp_path / "npatch"
+    (root / "examples").mkdir(parents=True)
+    shutil.copy(TRAIN, root / "examples" / "train_cuda.py")
+    return root
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts)
+
+
+def test_warnings_are_told_apart_by_file_not_by_name(checkout):
+    user = checkout / "examples" / "train_cuda.py"
+    ours = PACKAGE / "library" / "cuda_cpu" / "distributed.py"
+    stderr = (f"{user}:120: FutureWarning: `torch.cuda.amp.GradScaler(args...)` is deprecated.\n"
+              f"[rank1]:{ours}:190: FutureWarning: torch.distributed.nn.functional.all_reduce is deprecated\n")
+    assert npatch_warnings(stderr) == [f"[rank1]:{ours}:190: FutureWarning: "]
+
+
+def test_the_readme_says_how_the_trainer_fails_without_the_manifest(checkout, env):
+    readme = (REPO / "README.md").read_text()
+    shown = re.search(r"^\$ python examples/train_cuda.py\n(.+)$", readme, re.M).group(1)
+    proc = run_python("import runpy, sys; sys.argv = ['examples/train_cuda.py']; "
+                      "runpy.run_path('examples/train_cuda.py', run_name='__main__')", cwd=checkout, env=env)
     assert proc.returncode != 0
-    assert "needs a GPU" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == shown == "RuntimeError: this script needs a GPU"
+    assert tree(checkout) == ["examples", "examples/train_cuda.py"]
 
 
-def test_the_trainer_trains_on_cpu(tmp_path, env):
-    proc = run_npatch("apply", "cuda-to-cpu", "--", sys.executable, str(TRAIN), "--checkpoint",
-                      str(tmp_path / "c.pt"), env=env)
+def test_the_trainer_trains_on_cpu(checkout, env):
+    """The README's first command, from a checkout named ``npatch``: trains,
+    warns of nothing of npatch's making, and leaves no file behind."""
+    before = tree(checkout)
+    proc = run_npatch("apply", "cuda-to-cpu", "--", sys.executable, "examples/train_cuda.py", cwd=checkout,
+                      env=dict(env, PYTHONWARNINGS="default"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     found = losses(proc.stdout)
     assert list(found) == [0] and len(found[0]) == 3
     assert all(math.isfinite(v) for v in found[0])
     assert "rank 0 done" in proc.stdout
-    assert "npatch" not in proc.stderr  # every op applied: no warning
+    assert "FutureWarning" in proc.stderr  # torch's own, about the user's torch.cuda.amp calls: shown, not ours
+    assert npatch_warnings(proc.stderr) == []
+    assert tree(checkout) == before
 
 
-def test_the_trainer_trains_under_torchrun_ddp_over_gloo(tmp_path, env):
+def test_the_report_leaves_only_the_report(checkout, env):
+    """``--report run.json`` (the tutorial's step 2), and a report in a sub-folder: only the file appears."""
+    (checkout / "out").mkdir()
+    for report in ("run.json", "out/run.json"):
+        proc = run_npatch("apply", "cuda-to-cpu", "-v", "--report", report, "--", sys.executable,
+                          "examples/train_cuda.py", cwd=checkout, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        data = json.loads((checkout / report).read_text())
+        assert data["summary"]["processes"] == 1 and data["summary"].get("failed", 0) == 0
+    assert tree(checkout) == ["examples", "examples/train_cuda.py", "out", "out/run.json", "run.json"]
+
+
+def test_the_trainer_trains_under_torchrun_ddp_over_gloo(tmp_path, checkout, env):
     # Each rank's stdout goes to its own file (--redirects 1): two ranks writing
     # to one pipe may interleave inside a line, which is torchrun's business, not ours.
     logs = tmp_path / "logs"
-    proc = run_npatch("apply", "cuda-to-cpu", "--", *torchrun(), "--nproc_per_node", "2",
-                      "--log-dir", str(logs), "--redirects", "1", str(TRAIN),
-                      "--checkpoint", str(tmp_path / "c.pt"), env=env, timeout=600)
+    before = tree(checkout)
+    proc = run_npatch("apply", "cuda-to-cpu", "--report", str(tmp_path / "run.json"), "--", *torchrun(),
+                      "--nproc_per_node", "2", "--log-dir", str(logs), "--redirects", "1", "examples/train_cuda.py",
+                      cwd=checkout, env=dict(env, PYTHONWARNINGS="default"), timeout=600)
     outputs = [f.read_text() for f in sorted(logs.rglob("stdout.log"))]
     assert proc.returncode == 0, proc.stdout + proc.stderr + "".join(outputs)
+    assert npatch_warnings(proc.stderr) == [], proc.stderr
+    assert tree(checkout) == before
+    assert json.loads((tmp_path / "run.json").read_text())["summary"]["processes"] == 3  # torchrun and 2 ranks
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "logs", "npatch", "run.json"]
     assert len(outputs) == 2, outputs
     found = losses("".join(outputs))
     assert sorted(found) == [0, 1] and all(len(v) == 3 for v in found.values()), outputs

@@ -21,9 +21,9 @@ watches the module names listed next to the plan (see
 the first import of one of them, so a process that never imports a target
 pays a set lookup per import and nothing else.
 
-Reports: every process that booted writes ``REPORT.d/<pid>.json`` at exit
-(its atexit hook is registered first, so it runs after the program's own)
-and then, under a file lock, merges all of them into ``REPORT``.  The last
+Reports: every process that booted adds its record to ``REPORT`` at exit
+(its atexit hook is registered first, so it runs after the program's own),
+under a lock on the report's directory.  The last
 process to exit, normally the top one, leaves a report covering every
 process; no process has to know which one is the parent.  Forked children
 that leave with ``os._exit`` (multiprocessing ``fork`` workers) write
@@ -133,12 +133,11 @@ def python_flag_problem(argv: list[str]) -> str | None:
 
 
 def prepare_report(path: str) -> str:
-    """Absolute report path, with leftovers of an earlier run removed and an
-    empty report written, so the file always reflects this run."""
-    from npatch.runtime.reportfiles import clear_parts, write_merged
+    """Absolute report path, with an empty report written, so the file
+    always reflects this run."""
+    from npatch.runtime.reportfiles import write_merged
 
     path = os.path.abspath(path)
-    clear_parts(path)
     write_merged(path, [])
     return path
 
@@ -309,10 +308,9 @@ def _finish() -> None:
             print_trees(SESSIONS)
         report = environ.get(ENV_REPORT)
         if report:
-            from npatch.runtime.reportfiles import merge, write_part
+            from npatch.runtime.reportfiles import add_process
 
-            write_part(report, SESSIONS)
-            merge(report)
+            add_process(report, SESSIONS)
     except Exception as exc:  # noqa: BLE001 - at exit, a report problem must not change the exit status
         print(f"npatch: warning: cannot write the report: {exc}", file=sys.stderr)
 

@@ -1,10 +1,11 @@
 """The ``--report`` file and the ``-v`` tree of processes started under a plan.
 
-Each process writes its own part, ``REPORT.d/<pid>.json``, at exit, then
-merges every part present into ``REPORT`` while holding an exclusive lock on
-``REPORT.d/.lock``.  Whichever process exits last leaves the complete file,
-so the merge needs no coordinator and works when the launched command is not
-Python itself (a shell script that starts Python programs).
+Each process adds its own record to ``REPORT`` at exit: it reads the
+report, puts its record in (by pid) and writes the report back, holding an
+exclusive lock on the report's directory, so the updates never interleave.
+Whichever process exits last leaves the complete file; no coordinator is
+needed (the launched command need not be Python itself: a shell script that
+starts Python programs works), and nothing but ``REPORT`` is left behind.
 
 The merged report::
 
@@ -43,24 +44,6 @@ if TYPE_CHECKING:  # imported at start-up by every reporting child: no typing
 STATUS_ORDER = ("failed", "applied", "skipped", "disabled", "waiting")
 
 
-def _parts_dir(report: str) -> str:
-    return report + ".d"
-
-
-def _is_part(name: str) -> bool:
-    """``<pid>.json``: one process's part of the report."""
-    return name.endswith(".json") and name[:-5].isdigit()
-
-
-def clear_parts(report: str) -> None:
-    """Remove the parts an earlier run left (the directory is made if needed)."""
-    parts = _parts_dir(report)
-    os.makedirs(parts, exist_ok=True)
-    for name in os.listdir(parts):
-        if _is_part(name):
-            os.unlink(os.path.join(parts, name))
-
-
 def process_record(sessions: list[tuple[str, Any]]) -> dict[str, Any]:
     """This process and the status of every op of its sessions."""
     environ = os.environ
@@ -82,50 +65,45 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_part(report: str, sessions: list[tuple[str, Any]]) -> str:
-    """Write this process's part; returns its path."""
-    parts = _parts_dir(report)
-    os.makedirs(parts, exist_ok=True)
-    path = os.path.join(parts, f"{os.getpid()}.json")
-    _write_atomic(path, _dumps(process_record(sessions), indent=1, default=str))
-    return path
-
-
-def read_parts(report: str) -> list[dict[str, Any]]:
-    """Every readable part, by pid; a damaged part is skipped."""
-    parts = _parts_dir(report)
-    records = []
+def _records(report: str) -> list[dict[str, Any]]:
+    """The process records ``report`` holds now; none when it is missing or damaged."""
     try:
-        names = os.listdir(parts)
-    except OSError:
+        with open(report, encoding="utf-8") as handle:
+            records = _loads(handle.read()).get("processes", [])
+    except (OSError, ValueError, AttributeError):
         return []
-    for name in names:
-        if not _is_part(name):
-            continue
-        try:
-            with open(os.path.join(parts, name), encoding="utf-8") as handle:
-                records.append(_loads(handle.read()))
-        except (OSError, ValueError):
-            continue
-    records.sort(key=lambda r: r.get("pid", 0))
-    return records
+    return [r for r in records if isinstance(r, dict)]
 
 
-def merge(report: str) -> None:
-    """Merge all parts into ``report``, holding the lock so merges never interleave."""
-    parts = _parts_dir(report)
-    os.makedirs(parts, exist_ok=True)
-    with open(os.path.join(parts, ".lock"), "a") as lock:
+def add_process(report: str, sessions: list[tuple[str, Any]]) -> None:
+    """Put this process's record into ``report``, holding a lock on its
+    directory so that processes ending together never lose each other's."""
+    record = process_record(sessions)
+    with _directory_lock(os.path.dirname(os.path.abspath(report))):
+        records = [r for r in _records(report) if r.get("pid") != record["pid"]]
+        records.append(record)
+        records.sort(key=lambda r: r.get("pid", 0))
+        write_merged(report, records)
+
+
+class _directory_lock:
+    """An exclusive ``flock`` on a directory (POSIX; without ``fcntl``, no lock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: best effort without a lock
-            write_merged(report, read_parts(report))
             return
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            write_merged(report, read_parts(report))
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        self.fd = os.open(self.path, os.O_RDONLY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # closing the last descriptor releases the lock
 
 
 def merged_ops(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,13 @@ reaches; this package holds what those ops install.  The decisions, and why:
   device in these APIs) become ``'cpu'``.  ``torch.device('cuda')`` itself is
   a C type and is left alone: creating one is harmless, using it is mapped.
   ``Tensor.is_cuda`` stays False (tensors really are on the CPU).
+* **torch.accelerator agrees with torch.cuda** (:mod:`.accelerator`): its
+  functions are the same stand-ins, ``current_accelerator()`` is
+  ``device('cuda')``; legacy typed constructors (``torch.cuda.FloatTensor``)
+  are the CPU types, ``torch.Generator(device='cuda')`` is a CPU generator,
+  and CUDA graphs run eagerly (``replay`` raises, saying why).  What is
+  handled, passed through or unsupported, for every public name of the
+  installed torch: :mod:`.coverage`.
 * **The device generator is the CPU generator** (:mod:`.cuda_api`):
   ``torch.cuda.manual_seed(_all)`` seeds ``torch.default_generator`` and the
   CUDA RNG state is the CPU one, so seeding code keeps its effect.
@@ -32,8 +39,9 @@ reaches; this package holds what those ops install.  The decisions, and why:
   pass-through: ``scale`` returns the loss, ``step`` calls
   ``optimizer.step``, ``unscale_``/``update`` do nothing.
 * **Distributed runs over gloo** (:mod:`.distributed`): ``nccl`` becomes
-  ``gloo``, DDP's ``device_ids``/``output_device`` are dropped (CPU modules
-  take none), ``DataParallel`` becomes a transparent wrapper, and
+  ``gloo``, DDP's ``device_ids``/``output_device`` and FSDP's ``device_id``
+  are dropped (CPU modules take none), ``'cuda'`` device meshes are CPU
+  meshes (FSDP2, tensor parallel), ``DataParallel`` becomes a transparent wrapper, and
   ``SyncBatchNorm`` synchronises its statistics with a differentiable
   all-reduce, which the stock module refuses to do on the CPU.  At exit,
   gloo's worker threads are let finish before the interpreter winds down:

@@ -109,18 +109,33 @@ def _host_memory() -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class DeviceProperties:
-    """What ``get_device_properties`` returns: the fields scripts read most."""
+    """What ``get_device_properties`` returns: every field of torch's
+    ``_CudaDeviceProperties``, with what a CPU can truthfully say (no
+    CUDA architecture: 0 or empty where a GPU would report hardware)."""
 
     name: str
     major: int
     minor: int
     total_memory: int
     multi_processor_count: int
-    is_integrated: int = 0
+    is_integrated: int = 1  # the "device" shares host memory
     is_multi_gpu_board: int = 0
-    warp_size: int = 32
-    L2_cache_size: int = 0
+    max_threads_per_multi_processor: int = 1
+    gcnArchName: str = ""
+    warp_size: int = 1
     uuid: str = "00000000-0000-0000-0000-000000000000"
+    L2_cache_size: int = 0
+    clock_rate: int = 0
+    memory_clock_rate: int = 0
+    memory_bus_width: int = 0
+    shared_memory_per_block: int = 0
+    shared_memory_per_multiprocessor: int = 0
+
+    def __repr__(self) -> str:
+        """As torch prints a CUDA device's properties."""
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
+                f"total_memory={self.total_memory // 2**20}MB, multi_processor_count={self.multi_processor_count}, "
+                f"uuid={self.uuid}, L2_cache_size={self.L2_cache_size // 2**20}MB)")
 
 
 def get_device_name(device: Any = None) -> str:
@@ -145,7 +160,48 @@ def is_bf16_supported(including_emulation: bool = True) -> bool:
 
 
 def utilization(device: Any = None) -> int:
+    """``utilization``, ``temperature``, ``power_draw``, ``clock_rate``: no GPU to read them from, 0."""
     return 0
+
+
+def is_initialized() -> bool:
+    """True: nothing needs initialising."""
+    return True
+
+
+def is_tf32_supported() -> bool:
+    """False: TF32 is an NVIDIA tensor-core format."""
+    return False
+
+
+def get_arch_list() -> list[str]:
+    """No CUDA architectures were compiled in."""
+    return []
+
+
+def get_gencode_flags() -> str:
+    return ""
+
+
+def can_device_access_peer(device: Any, peer_device: Any) -> bool:
+    """True: every "device" is the same host memory."""
+    return True
+
+
+def get_sync_debug_mode() -> int:
+    return 0
+
+
+def set_sync_debug_mode(debug_mode: Any) -> None:
+    """Accepted and ignored: CPU work never synchronises implicitly with a device."""
+
+
+def get_allocator_backend() -> str:
+    return "native"
+
+
+def get_per_process_memory_fraction(device: Any = None) -> float:
+    return 1.0
 
 
 # -- random number generation: the CPU generator is the device generator ---------
@@ -208,7 +264,13 @@ def memory_nothing(device: Any = None) -> None:
 
 
 def memory_stats(device: Any = None) -> dict[str, Any]:
+    """``memory_stats``, ``host_memory_stats`` and their ``_as_nested_dict`` forms: no statistics."""
     return OrderedDict()
+
+
+def memory_snapshot(mempool_id: Any = None, include_traces: bool = True) -> list[Any]:
+    """No CUDA allocator segments."""
+    return []
 
 
 def memory_summary(device: Any = None, abbreviated: bool = False) -> str:

@@ -146,6 +146,28 @@ def barrier(original: Callable[..., Any], options: dict[str, Any]) -> Callable[.
     return _rebinding(original, change)
 
 
+def fsdp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``FullyShardedDataParallel.__init__``: a CUDA ``device_id`` (an
+    ordinal, ``'cuda:N'``, ``torch.device('cuda', N)``) becomes the CPU."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        if is_cuda_device(arguments.get("device_id")):
+            arguments["device_id"] = torch.device("cpu")
+
+    return _rebinding(original, change)
+
+
+def device_mesh(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``init_device_mesh`` / ``DeviceMesh.__init__``: a ``'cuda'`` mesh is
+    a CPU mesh, whose collectives run over gloo (FSDP, tensor parallel, DTensor)."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        if is_cuda_device(arguments.get("device_type"), ordinals=False):
+            arguments["device_type"] = "cpu"
+
+    return _rebinding(original, change)
+
+
 def ddp_init(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
     """Wrap ``DistributedDataParallel.__init__``: no ``device_ids`` / ``output_device``."""
 
@@ -169,15 +191,44 @@ def data_parallel_init(self: Any, module: torch.nn.Module, device_ids: Any = Non
 
 
 # -- SyncBatchNorm ------------------------------------------------------------------
+_ALL_REDUCE_SUM: list[Any] = []
+
+
+def _all_reduce_sum(tensor: torch.Tensor, group: Any) -> torch.Tensor:
+    """The sum of ``tensor`` over the ranks of ``group``, which gradients flow
+    through (the gradient of a sum is the sum of the gradients).
+
+    Not ``torch.distributed.nn.functional.all_reduce``: torch 2.13 deprecates
+    it with a ``FutureWarning`` that would name this file in every user's
+    run, and its replacement in ``_functional_collectives`` has no autograd
+    formula.  The ``Function`` class is made on first use, as this module
+    may be imported before ``torch.autograd`` has finished importing.
+    """
+    if not _ALL_REDUCE_SUM:
+
+        class AllReduceSum(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, tensor: torch.Tensor, group: Any) -> torch.Tensor:
+                ctx.group = group
+                tensor = tensor.clone(memory_format=torch.contiguous_format)
+                torch.distributed.all_reduce(tensor, group=group)
+                return tensor
+
+            @staticmethod
+            def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+                return AllReduceSum.apply(grad, ctx.group), None
+
+        _ALL_REDUCE_SUM.append(AllReduceSum)
+    return _ALL_REDUCE_SUM[0].apply(tensor, group)
+
+
 def _synced(bn: Any, input: torch.Tensor, momentum: float, group: Any) -> torch.Tensor:
     """Batch norm whose mean and variance cover the inputs of every rank of ``group``."""
-    from torch.distributed.nn.functional import all_reduce
-
     channels = input.shape[1]
     dims = [0, *range(2, input.dim())]
     local = torch.cat([input.sum(dims), (input * input).sum(dims),
                        input.new_full((1,), input.numel() // channels)])
-    total = all_reduce(local, group=group)
+    total = _all_reduce_sum(local, group)
     count = total[-1]
     mean = total[:channels] / count
     var = (total[channels:2 * channels] / count - mean * mean).clamp_min(0)

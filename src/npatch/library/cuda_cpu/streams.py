@@ -86,6 +86,10 @@ class Stream:
     def query(self) -> bool:
         return True
 
+    def is_capturing(self) -> bool:
+        """False: no CUDA graph is ever being captured (optimizers ask every step)."""
+        return False
+
     def synchronize(self) -> None:
         """Nothing to wait for."""
 
