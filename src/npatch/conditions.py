@@ -463,13 +463,13 @@ def _plain(node: Node) -> str:
     return node[1] if node[0] == "str" and node[1] else describe(node)
 
 
-def _show(node: Node, options: Mapping[str, Any] | None) -> str:
-    """The value of a call or variable, in prose."""
+def _show(node: Node, options: Mapping[str, Any] | None, quoted: bool = False) -> str:
+    """The value of a call or variable, in prose; ``quoted``: a string as a literal."""
     value = _value(node, options)
     if value is None:
         return "not installed" if node[0] == "call" and node[1] == "version" else "not set"
     if isinstance(value, str):
-        return value if value else "''"
+        return describe(("str", value)) if quoted or not value else value
     return _text(value)
 
 
@@ -504,7 +504,9 @@ def _explain(tree: Node, options: Mapping[str, Any] | None, result: bool) -> lis
         _, op, lnode, rnode = tree
         if lnode[0] in ("call", "var") and rnode[0] in ("str", "bool"):
             verdict = "so" if result else "not"
-            return [f"{describe(lnode)} is {_show(lnode, options)}, {verdict} {op} {_plain(rnode)}"]
+            if _is_version_node(lnode) or op in ("<", "<=", ">", ">="):  # versions read best without quotes
+                return [f"{describe(lnode)} is {_show(lnode, options)}, {verdict} {op} {_plain(rnode)}"]
+            return [f"{describe(lnode)} is {_show(lnode, options, quoted=True)}, {verdict} {op} {describe(rnode)}"]
         seen = [f"{describe(side)} is {_show(side, options)}"
                 for side in (lnode, rnode) if side[0] in ("call", "var")]
         suffix = f" ({', '.join(seen)})" if seen else ""

@@ -25,6 +25,10 @@ class PlanLoadError(NpatchError):
     """A saved plan that cannot be used: damaged, edited, or of another schema."""
 
 
+#: ends each note of ``npatch apply`` that the static check found (``--strict`` refuses to start on one)
+STATIC_CHECK_MARK = " [static check]"
+
+
 class NpatchWarning(UserWarning):
     """The one warning category of npatch: a patch that could not apply, a stale reference."""
 

@@ -335,8 +335,10 @@ def test_format_json(full):
     result = run_npatch("compile", str(full), "--format", "json", "--resolve", "static")
     data = json.loads(result.stdout)
     assert data["plan"]["schema"] == 1 and len(data["hash"]) == 64
-    assert any(d["code"] == "missing" for d in data["diagnostics"])  # npatch_test_repl does not exist
-    assert result.returncode == 1
+    assert any(d["code"] == "unverifiable" and "npatch_test_repl" in d["message"]
+               for d in data["diagnostics"])  # npatch_test_repl is not installed
+    assert result.returncode == 0
+    assert run_npatch("compile", str(full), "--format", "json", "--strict").returncode == 1
 
 
 @pytest.mark.parametrize("available", list_manifests(), ids=lambda a: a.name)

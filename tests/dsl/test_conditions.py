@@ -193,16 +193,19 @@ EXPLAIN = [
      ["installed('npatch_no_such_pkg') is false", "version('npatch_no_such_pkg') is not installed, not >= 1"]),
     ("not installed('torch')", ["installed('torch') is true"]),
     ("'cu' in version('torch')", ["'cu' in version('torch') is false (version('torch') is 2.13.0+cpu)"]),
-    ("platform == 'plan9'", [f"platform is {sys.platform}, not == plan9"]),
+    ("platform == 'plan9'", [f"platform is '{sys.platform}', not == 'plan9'"]),
     ("false", ["false is false"]),
-    ("env('NPATCH_T_UNSET') == 'x'", ["env('NPATCH_T_UNSET') is not set, not == x"]),
-    ("option('mode') == 'slow'", ["option('mode') is fast, not == slow"]),
+    ("env('NPATCH_T_UNSET') == 'x'", ["env('NPATCH_T_UNSET') is not set, not == 'x'"]),
+    ("option('mode') == 'slow'", ["option('mode') is 'fast', not == 'slow'"]),
+    ("env('NPATCH_T_OTHER', 'a b') == '1'", ["env('NPATCH_T_OTHER', 'a b') is 'a b', not == '1'"]),
+    ("env('NPATCH_T_OTHER', \"it's\") != ''", ["env('NPATCH_T_OTHER', 'it\\'s') is 'it\\'s', so != ''"]),
 ]
 
 
 @pytest.mark.parametrize(("text", "lines"), EXPLAIN)
 def test_explain(text, lines, monkeypatch):
     monkeypatch.delenv("NPATCH_T_UNSET", raising=False)
+    monkeypatch.delenv("NPATCH_T_OTHER", raising=False)
     assert explain(parse_condition(text), {"mode": "fast"}) == lines
 
 

@@ -190,9 +190,15 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
 def _plan(manifests: list[str], args: argparse.Namespace | Options) -> str:
     from npatch.runtime.cache import compiled_plan
 
+    from npatch.errors import STATIC_CHECK_MARK, NpatchError
+
     cached = compiled_plan(manifests, parse_sets(args.set), list(args.disable))
     if cached.notes:
         sys.stderr.write(cached.notes)
+    found = cached.notes.count(STATIC_CHECK_MARK + "\n")
+    if found and args.strict:
+        raise NpatchError(f"the static check found {found} problem{'s' * (found > 1)} in the manifests; "
+                          "--strict does not start the program (`npatch compile` shows them)")
     return cached.path
 
 

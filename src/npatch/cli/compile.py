@@ -23,29 +23,42 @@ def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
                         help="switch off an op by name (repeatable)")
 
 
+RESOLVE_HELP = (
+    "Resolve modes (--resolve):\n"
+    "  static   (default) find each module's source file and check with ast that\n"
+    "           the name exists and that a replace or guard function accepts every\n"
+    "           call its target accepts (parameters of the `def`s); executes nothing.\n"
+    "           Names from C extensions or from packages not installed here (an\n"
+    "           NPU manifest on an x86 box) are counted as unverifiable\n"
+    "  import   import each target module (under the plan's aliases and stubs) and\n"
+    "           check the attribute and the signatures of the function objects\n"
+    "  none     syntax and structure only\n"
+    "Both checking modes search the manifest's directory and the current\n"
+    "directory first, then each --path, then the installed packages.\n"
+)
+
+
 @command(
-    "compile", "validate manifests and print the plan",
-    "Validate manifests, merge their includes, resolve every dotted path and print\n"
-    "the plan.\n\n"
-    "Resolve modes:\n"
-    "  import   import each target module and check the attribute; check that a\n"
-    "           replacement accepts every call its target accepts\n"
-    "  static   find source files (on sys.path and --path) and check names with ast;\n"
-    "           executes nothing; names from C extensions are reported unverifiable\n"
-    "  none     syntax only (default)\n\n"
-    "Examples:\n"
+    "compile", "validate manifests, check every path, print the plan",
+    "Validate manifests, merge their includes, check every dotted path and print\n"
+    "a summary of the plan.\n\n"
+    + RESOLVE_HELP +
+    "\nExamples:\n"
     "  npatch compile cuda-to-cpu\n"
-    "  npatch compile mmcv-npu --resolve static --path /tmp/torch_npu_src\n"
-    "  npatch compile my.toml -o plan.json && npatch apply plan.json -- python x.py\n\n"
-    "Exit status: 0 ok, 1 invalid manifest or unresolved path, 2 usage error.",
+    "  npatch compile mmcv-npu -v\n"
+    "  npatch compile my.toml --path src --strict\n"
+    "  npatch compile my.toml -o plan.json && npatch apply plan.json -- python train.py\n\n"
+    "Exit status: 0 ok, 1 invalid manifest or a failed check, 2 usage error.",
 )
 def _setup(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write the plan as JSON to FILE")
-    parser.add_argument("--resolve", choices=("import", "static", "none"), default="none",
-                        help="how to check that paths exist (default: none)")
+    parser.add_argument("--resolve", choices=("static", "import", "none"), default="static",
+                        help="how to check paths and signatures (default: static)")
     parser.add_argument("--path", action="append", default=[], metavar="DIR",
-                        help="extra source directory searched first by --resolve static (repeatable)")
+                        help="a source directory searched after the manifest's and the current one (repeatable)")
+    parser.add_argument("--strict", action="store_true", help="a path that cannot be verified here is an error")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every unverifiable path and note")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: a summary with diagnostics; json: the plan and diagnostics")
     return run_compile
@@ -60,7 +73,7 @@ def compile_from_args(args: argparse.Namespace, **extra: object):
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    result = compile_from_args(args, resolve=args.resolve, paths=args.path)
+    result = compile_from_args(args, resolve=args.resolve, paths=args.path, strict=args.strict)
     plan = result.plan
     if args.output:
         Path(args.output).write_text(plan.to_json(indent=2) + "\n", encoding="utf-8")
@@ -71,15 +84,40 @@ def run_compile(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
         for diagnostic in result.diagnostics:
-            if diagnostic.severity != "info" or diagnostic.code == "unverifiable":
+            if diagnostic.severity != "info" or args.verbose:
                 print(diagnostic, file=sys.stderr)
         counts = {}
         for op in plan.ops:
             counts[op.kind] = counts.get(op.kind, 0) + 1
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no ops"
-        unverifiable = len(result.by_code("unverifiable"))
         print(f"{', '.join(m.name for m in plan.manifests)}: {len(plan.ops)} ops ({kinds}), "
               f"{len(plan.rewrites)} rewrites, {len(plan.disabled)} disabled; resolve={result.resolve}: "
-              f"{len(result.errors)} errors, {unverifiable} unverifiable; plan {plan.content_hash[:12]}"
+              f"{len(result.errors)} errors; plan {plan.content_hash[:12]}"
               + (f" -> {args.output}" if args.output else ""))
+        note = unverifiable_summary(result.by_code("unverifiable"), args.verbose)
+        if note:
+            print(note)
     return 1 if result.errors else 0
+
+
+def unverifiable_summary(found: list, verbose: bool) -> str:
+    """One line for the paths that could not be checked here (``""`` if none)."""
+    from npatch.dsl.discovery import BUILTIN_DIR
+
+    if not found:
+        return ""
+    groups: dict[str, int] = {}
+    own = False
+    for diagnostic in found:
+        if diagnostic.off_here:
+            group = "in ops whose condition is false here"
+        elif diagnostic.package:
+            group = f"in {diagnostic.package} (not installed here)"
+            own = own or (diagnostic.origin is not None and Path(diagnostic.origin.file).parent != BUILTIN_DIR)
+        else:
+            group = "from C extensions or names defined at run time"
+        groups[group] = groups.get(group, 0) + 1
+    hint = "" if verbose else "; -v lists them"
+    if own:
+        hint += "; if one is your own code, pass --path DIR"
+    return f"{len(found)} unverifiable: {', '.join(f'{n} {g}' for g, n in sorted(groups.items()))}{hint}"

@@ -26,21 +26,22 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def render_tree(plan) -> str:
-    """The include tree, each manifest followed by its ops (``|-`` / ``└-``)."""
+    """The include tree, each manifest followed by its ops, drawn like the
+    ``-v`` status tree (:func:`npatch.runtime.report.format_tree`)."""
     by_path = {m.path: m for m in plan.manifests}
     included = {child for m in plan.manifests for child in m.includes}
     roots = [m for m in plan.manifests if m.path not in included]
     lines: list[str] = []
 
     def ops_of(name: str) -> list[str]:
-        rows = [f"{op.kind:<8} {op.name}  ->  {', '.join(str(t) for t in op.targets)}" for op in plan.ops if op.manifest == name]
+        rows = [f"{op.kind:<8} {_op_text(op)}" for op in plan.ops if op.manifest == name]
         rows += [f"rewrite  {r.id}  ({r.kind})" for r in plan.rewrites if r.manifest == name]
         return rows
 
     def walk(info, prefix: str, last: bool, top: bool) -> None:
         label = f"{info.name}  ({info.path})" + (f"  - {info.description}" if info.description else "")
-        lines.append(label if top else f"{prefix}{'└- ' if last else '|- '}{label}")
-        child_prefix = "" if top else prefix + ("   " if last else "|  ")
+        lines.append(label if top else f"{prefix}{'└── ' if last else '├── '}{label}")
+        child_prefix = "" if top else prefix + ("    " if last else "│   ")
         children = [by_path[p] for p in info.includes if p in by_path]
         rows = ops_of(info.name)
         items = [("m", c) for c in children] + [("o", r) for r in rows]
@@ -49,13 +50,22 @@ def render_tree(plan) -> str:
             if kind == "m":
                 walk(item, child_prefix, is_last, False)
             else:
-                lines.append(f"{child_prefix}{'└- ' if is_last else '|- '}{item}")
+                lines.append(f"{child_prefix}{'└── ' if is_last else '├── '}{item}")
 
     for root in roots:
         walk(root, "", True, True)
     if plan.disabled:
         lines.append(f"disabled: {', '.join(plan.disabled)}")
     return "\n".join(lines)
+
+
+def _op_text(op) -> str:
+    """``name  ->  targets``; an alias says what it maps: ``alias:old -> new``."""
+    targets = ", ".join(str(t) for t in op.targets)
+    if op.kind == "alias":
+        named = op.name if op.name == f"alias:{targets}" else f"{op.name}: {targets}"
+        return f"{named} -> {op.source}"
+    return f"{op.name}  ->  {targets}"
 
 
 @command("explain", "say which ops would apply here, and why the others would not",

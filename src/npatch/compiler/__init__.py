@@ -8,7 +8,8 @@ findings come back as diagnostics in the :class:`CompileResult`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,15 @@ def compile_manifests(
     sets: dict[str, str] | None = None,
     disable: list[str] | None = None,
     paths: list[str] | None = None,
+    strict: bool = False,
 ) -> CompileResult:
-    """Compile manifests (paths, built-in or entry-point names) into a plan."""
+    """Compile manifests (paths, built-in or entry-point names) into a plan.
+
+    ``resolve`` checks paths (see :mod:`.resolve`), searching the directories
+    of the manifest files read (built-in ones aside) and the current
+    directory, then ``paths``, then ``sys.path``.  ``strict``: a path that
+    cannot be verified here is an error, not an ``unverifiable`` note.
+    """
     if resolve not in RESOLVERS:
         raise UsageError(f"--resolve must be one of {', '.join(RESOLVERS)}, not {resolve!r}")
     if not specs:
@@ -64,7 +72,7 @@ def compile_manifests(
     disabled, disable_errors = check_disables(manifests, drafts, disable or [])
     if errors or disable_errors:
         raise ManifestErrors(errors + disable_errors)
-    resolver = RESOLVERS[resolve](paths)
+    resolver = RESOLVERS[resolve](search_roots(manifests, paths or []))
     diagnostics: list[Diagnostic] = []
     enabled = [draft for draft in drafts if draft.name not in disabled]
     unresolved = RESOLVERS["none"](paths)
@@ -84,7 +92,36 @@ def compile_manifests(
                 rewrites=tuple(rewrites), disabled=tuple(sorted(disabled)))
     diagnostics.extend(check_resolved(plan))
     diagnostics = list(dict.fromkeys(diagnostics))  # sugar ops share one origin and source
+    if strict:
+        diagnostics = [replace(d, severity="error") if d.code == "unverifiable" else d for d in diagnostics]
     return CompileResult(plan, diagnostics, [str(m.file) for m in manifests], resolve)
+
+
+def search_roots(manifests: list, paths: list[str]) -> list[str]:
+    """Where a user's own modules are looked for first: the directories of
+    the manifests read (not the built-in ones), the current directory, ``paths``."""
+    from npatch.dsl.discovery import BUILTIN_DIR
+
+    dirs = [str(Path(m.file).resolve().parent) for m in manifests]
+    roots = [d for d in dirs if d != str(BUILTIN_DIR)] + [os.getcwd()] + [str(Path(p).resolve()) for p in paths]
+    return list(dict.fromkeys(roots))
+
+
+#: what resolution finds wrong, as opposed to an invalid manifest
+CHECK_CODES = ("missing", "import-error", "incompatible")
+
+
+def run_notes(result: CompileResult) -> tuple[list[Diagnostic], str]:
+    """For a program about to start under ``result.plan``: the errors that stop
+    it (an invalid manifest), and the notes to print first: the warnings, and
+    what the static check found, as warnings marked with STATIC_CHECK_MARK."""
+    from npatch.errors import STATIC_CHECK_MARK
+
+    fatal = [d for d in result.errors if d.code not in CHECK_CODES]
+    notes = [f"npatch: {d}\n" for d in result.diagnostics if d.severity == "warning"]
+    notes += [f"npatch: {replace(d, severity='warning')}{STATIC_CHECK_MARK}\n"
+              for d in result.errors if d.code in CHECK_CODES]
+    return fatal, "".join(notes)
 
 
 def load_plan(specs: list[str], **kwargs: Any) -> Plan:
@@ -142,30 +179,28 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
             diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
         if draft.kind == "call" and target.qualname:
             diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
-        _report(resolver, draft, target, origin, diagnostics)
+        _report(resolver, draft, target, origin, diagnostics, options)
         targets.append(target)
     source = None
     if draft.source is not None:
         source_origin = draft.origin(draft.source_key)
         if draft.source_is_module:
             source = draft.source
-            _report(resolver, draft, Target(source), source_origin, diagnostics)
+            _report(resolver, draft, Target(source), source_origin, diagnostics, options)
         else:
             source_target, note = _split(draft.source, resolver, False)
             source = str(source_target)
             if note:
                 diagnostics.append(Diagnostic("warning", "assumed", note, source_origin, draft.name))
-            _report(resolver, draft, source_target, source_origin, diagnostics)
-            if draft.kind == "replace" and targets:
-                why = resolver.compatible((targets[0].module, targets[0].qualname), (source_target.module, source_target.qualname))
-                if why:
-                    diagnostics.append(Diagnostic("error", "incompatible", f"{source} cannot replace {targets[0]}: {why}",
-                                                  source_origin, draft.name))
+            _report(resolver, draft, source_target, source_origin, diagnostics, options)
+            if draft.kind == "replace":
+                _check_calls(resolver, draft, targets, source_target, source_origin, "replace", diagnostics)
     guard = None
     if draft.guard is not None:
         guard_target, _ = _split(draft.guard, resolver, False)
         guard = str(guard_target)
-        _report(resolver, draft, guard_target, draft.origin("guard"), diagnostics)
+        _report(resolver, draft, guard_target, draft.origin("guard"), diagnostics, options)
+        _check_calls(resolver, draft, targets, guard_target, draft.origin("guard"), "guard", diagnostics)
     return Op(
         kind=draft.kind, name=draft.name, targets=tuple(targets), source=source, value=draft.value,
         priority=draft.priority, when=draft.when, when_text=draft.when_text, guard=guard,
@@ -175,7 +210,19 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
     )
 
 
-def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostics: list[Diagnostic]) -> None:
+def _check_calls(resolver: Resolver, draft: Draft, targets: list[Target], function: Target, origin,
+                 role: str, diagnostics: list[Diagnostic]) -> None:
+    """An error for each target some call of which ``function`` (the op's
+    replacement or guard) would not accept."""
+    for target in targets:
+        why = resolver.compatible((target.module, target.qualname), (function.module, function.qualname))
+        if why:
+            diagnostics.append(Diagnostic("error", "incompatible", f"{role} {function} does not accept every call "
+                                          f"of {target}: {why}", origin, draft.name))
+
+
+def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostics: list[Diagnostic],
+            options: dict[str, Any]) -> None:
     if resolver.name == "none":
         return
     if draft.kind == "stub" or (draft.kind == "alias" and target.module == draft.targets[0]):
@@ -184,9 +231,28 @@ def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostic
     if lookup.status == "found":
         return
     if lookup.status == "unverifiable":
-        diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail}", origin, draft.name))
+        diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail}", origin, draft.name,
+                                      package=lookup.package))
+        return
+    off = _off_here(draft, options)
+    if off:  # written for another version or platform: what is here proves nothing
+        diagnostics.append(Diagnostic("info", "unverifiable", f"{target}: {lookup.detail} (the op does not apply "
+                                      f"here: {off})", origin, draft.name, off_here=True))
         return
     severity = "info" if draft.on_missing == "ignore" else "error"
     code = "missing" if lookup.status == "missing" else "import-error"
     diagnostics.append(Diagnostic(severity, code, f"{target}: {lookup.detail}", origin, draft.name))
+
+
+def _off_here(draft: Draft, options: dict[str, Any]) -> str:
+    """Why the op's condition is false in this environment, or ``""``."""
+    from npatch.conditions import evaluate, explain
+    from npatch.errors import NpatchError
+
+    try:
+        if draft.when is None or evaluate(draft.when, options):
+            return ""
+        return "; ".join(explain(draft.when, options))
+    except NpatchError:
+        return ""
 

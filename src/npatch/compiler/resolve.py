@@ -1,11 +1,18 @@
 """Resolve the paths of a plan in one of three modes.
 
-``import``  imports each module and checks the attribute exists; checks that
-            a replacement accepts every call its target accepts (when both
-            are Python functions).
-``static``  finds source files and checks names with ``ast``; executes nothing.
-            Names that come from C extensions are *unverifiable*, not missing.
+``static``  (what ``npatch compile`` does by default) finds source files and
+            checks names with ``ast``; executes nothing.  Names that come
+            from C extensions or from packages not installed here are
+            *unverifiable*, not missing.
+``import``  imports each module (under the plan's own aliases and stubs) and
+            checks the attribute exists.
 ``none``    checks nothing beyond syntax.
+
+Both checking modes also check that a ``replace`` (or ``guard``) accepts
+every call its target accepts, from the ``def`` in source (``static``) or
+the function object (``import``): :func:`call_incompatibility`.  Both search
+the manifest's directory, the current directory and ``--path`` before the
+installed packages.
 
 Each mode is a class registered in :data:`RESOLVERS`; each check gives a
 :class:`Diagnostic`.  Splitting a dotted path (``a.b.C.f``) at the longest
@@ -16,10 +23,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from npatch.compiler.static import Lookup, StaticIndex
+from npatch.compiler.static import Lookup, StaticIndex, def_signature, not_installed
 from npatch.plan import Origin, Plan
 
 
@@ -30,6 +38,8 @@ class Diagnostic:
     severity: ``error`` (exit 1), ``warning``, ``info``.
     code: ``missing``, ``unverifiable``, ``import-error``, ``incompatible``,
     ``assumed``, ``not-checked``.
+    package: for ``unverifiable``, the top-level package not installed here.
+    off_here: for ``unverifiable``, the op's condition is false here.
     """
 
     severity: str
@@ -37,6 +47,8 @@ class Diagnostic:
     message: str
     origin: Origin | None = None
     op: str = ""
+    package: str = ""
+    off_here: bool = False
 
     def __str__(self) -> str:
         where = f"{self.origin.file}:{self.origin.line}:{self.origin.col}: {self.origin.key}: " if self.origin else ""
@@ -49,7 +61,8 @@ class Resolver:
     name = ""
 
     def __init__(self, paths: list[str] | None = None) -> None:
-        self.index = StaticIndex(paths)
+        self.roots = [str(p) for p in paths or []]  # searched before sys.path
+        self.index = StaticIndex(self.roots)
 
     def split(self, dotted: str) -> tuple[str, str] | None:
         return self.index.split(dotted)
@@ -58,8 +71,17 @@ class Resolver:
         raise NotImplementedError
 
     def compatible(self, target: tuple[str, str], replacement: tuple[str, str]) -> str:
-        """Why a replacement cannot stand in for a target, or ``""``."""
-        return ""
+        """Why a replacement cannot stand in for a target (naming both
+        signatures), or ``""`` (also when either signature cannot be known)."""
+        old, new = self.callee(*target), self.callee(*replacement)
+        if old is None or new is None:
+            return ""
+        why = call_incompatibility(*_aligned(old, new))
+        return f"{why}; target{old.signature}, replacement{new.signature}" if why else ""
+
+    def callee(self, module: str, qualname: str) -> Callee | None:
+        """How the function at ``module:qualname`` is called, if it can be known."""
+        return None
 
     def prepare(self, prelude: Plan) -> None:
         """Called before any check with the plan's aliases and stubs."""
@@ -91,6 +113,14 @@ class StaticResolver(Resolver):
     def check(self, module: str, qualname: str) -> Lookup:
         return self.index.lookup(module, qualname)
 
+    def callee(self, module: str, qualname: str) -> Callee | None:
+        found = self.index.lookup(module, qualname)
+        described = def_signature(found.node) if found.status == "found" else None
+        if described is None:
+            return None
+        signature, kind = described
+        return Callee(signature, kind or ("method" if found.in_class else "function"))
+
 
 @resolver("import")
 class ImportResolver(Resolver):
@@ -98,8 +128,11 @@ class ImportResolver(Resolver):
     ``mmcv.ops.nms`` only imports once ``mmcv._ext`` is stubbed)."""
 
     _session = None
+    _added: list[str] = []
 
     def prepare(self, prelude: Plan) -> None:
+        self._added = [p for p in self.roots if p not in sys.path]
+        sys.path[:0] = self._added
         if prelude.ops:
             from npatch.runtime.session import Session
 
@@ -109,6 +142,10 @@ class ImportResolver(Resolver):
         if self._session is not None:
             self._session.stop()
             self._session = None
+        for path in self._added:
+            if path in sys.path:
+                sys.path.remove(path)
+        self._added = []
 
     def check(self, module: str, qualname: str) -> Lookup:
         obj = self._get(module, qualname)
@@ -119,6 +156,8 @@ class ImportResolver(Resolver):
             obj = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+                if "." not in exc.name:
+                    return not_installed(exc.name)
                 return Lookup("missing", f"no module named {exc.name!r}")
             return Lookup("import-error", f"importing {module} failed: {type(exc).__name__}: {exc}")
         except BaseException as exc:  # the real cause, not "not found" (PITFALLS 7)
@@ -134,13 +173,60 @@ class ImportResolver(Resolver):
                 return Lookup("import-error", f"reading {part!r} raised {type(exc).__name__}: {exc}")
         return obj
 
-    def compatible(self, target: tuple[str, str], replacement: tuple[str, str]) -> str:
-        original, new = self._get(*target), self._get(*replacement)
-        if isinstance(original, Lookup) or isinstance(new, Lookup):
-            return ""
-        if not (inspect.isfunction(original) and inspect.isfunction(new)):
-            return ""
-        return call_incompatibility(inspect.signature(original), inspect.signature(new))
+    def callee(self, module: str, qualname: str) -> Callee | None:
+        parent_name, _, name = qualname.rpartition(".")
+        parent = self._get(module, parent_name)
+        if isinstance(parent, Lookup) or not name:
+            return None
+        try:
+            raw = inspect.getattr_static(parent, name)
+        except AttributeError:
+            return None
+        kind = type(raw).__name__ if isinstance(raw, (staticmethod, classmethod)) else ""
+        func = raw.__func__ if kind else raw
+        if not inspect.isfunction(func):
+            return None
+        try:
+            signature = inspect.signature(func, follow_wrapped=True)
+        except (TypeError, ValueError):
+            return None
+        return Callee(signature, kind or ("method" if inspect.isclass(parent) else "function"))
+
+
+@dataclass(frozen=True)
+class Callee:
+    """A function as its class dict (or module) holds it.
+
+    kind: ``function`` (in a module), ``method`` (a plain function in a class
+    body: called with the instance first), ``staticmethod``, ``classmethod``.
+    """
+
+    signature: inspect.Signature
+    kind: str
+
+
+def _aligned(target: Callee, replacement: Callee) -> tuple[inspect.Signature, inspect.Signature]:
+    """The signatures as the calls of the target meet them once the
+    replacement is installed in the target's descriptor kind (see
+    :mod:`npatch.runtime.kinds_attr`): a classmethod replacement arrives bound
+    to its own class; the instance or class a method target receives first
+    is passed by position, whatever its name."""
+    old, new = list(target.signature.parameters.values()), list(replacement.signature.parameters.values())
+    if replacement.kind == "classmethod":
+        new = new[1:]
+        if target.kind == "method":  # a bound method in a class dict is not bound again
+            old = old[1:]
+    if target.kind in ("method", "classmethod") and old and replacement.kind != "classmethod":
+        old = [_positional_only(old[0]), *old[1:]]
+        if new and new[0].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            new = [_positional_only(new[0]), *new[1:]]
+    return inspect.Signature(old), inspect.Signature(new)
+
+
+def _positional_only(param: inspect.Parameter) -> inspect.Parameter:
+    if param.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD:
+        return param.replace(kind=inspect.Parameter.POSITIONAL_ONLY)
+    return param
 
 
 def call_incompatibility(old: inspect.Signature, new: inspect.Signature) -> str:
@@ -163,9 +249,12 @@ def call_incompatibility(old: inspect.Signature, new: inspect.Signature) -> str:
         if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY) and p.name not in by_name and not has_var_kw:
             return f"the replacement has no parameter {p.name!r}"
     required_old = {p.name for p in old_params if p.default is p.empty and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)}
-    for p in new_params:
+    for index, p in enumerate(new_params):
         if p.default is not p.empty or p.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD):
             continue
+        if p.kind == kinds.POSITIONAL_ONLY or (p.kind == kinds.POSITIONAL_OR_KEYWORD and p.name not in required_old):
+            if index < len(old_pos) and old_pos[index].default is p.empty and old_pos[index].kind == kinds.POSITIONAL_ONLY:
+                continue
         if p.name not in required_old:
             return f"the replacement requires {p.name!r}, which callers of the target may omit"
     return ""

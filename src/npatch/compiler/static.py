@@ -14,8 +14,10 @@ see everything and the name is not there.
 from __future__ import annotations
 
 import ast
+import inspect
+import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 EXTENSION_SUFFIXES = (".so", ".pyd")
@@ -28,6 +30,18 @@ class Lookup:
     status: str
     detail: str = ""
     file: str = ""
+    #: the ``def``/``class`` found (``found`` only), and whether it sits in a class body
+    node: ast.AST | None = field(default=None, compare=False)
+    in_class: bool = False
+    #: the top-level package that is not installed here (``unverifiable`` only)
+    package: str = ""
+
+
+def not_installed(package: str) -> Lookup:
+    """A path under a top-level package this machine does not have (an NPU
+    package on an x86 box, or a user's module outside the search path)."""
+    return Lookup("unverifiable", f"package {package!r} is not installed here "
+                                  "(if it is your own code, pass --path DIR)", package=package)
 
 
 @dataclass
@@ -48,6 +62,24 @@ class StaticIndex:
         self.paths = [Path(p) for p in (paths or [])] + [Path(p or ".") for p in sys.path]
         self._files: dict[str, Path | str | None] = {}
         self._scopes: dict[Path, _Scope | None] = {}
+        self._listings: dict[Path, dict[str, bool]] = {}
+
+    def _listing(self, folder: Path) -> dict[str, bool]:
+        """A directory's entries (name -> is a directory), read once: one
+        ``scandir`` instead of a few ``stat`` calls per module and search path."""
+        if folder not in self._listings:
+            entries: dict[str, bool] = {}
+            try:
+                with os.scandir(folder) as scan:
+                    for entry in scan:
+                        try:
+                            entries[entry.name] = entry.is_dir()
+                        except OSError:
+                            continue
+            except OSError:
+                pass
+            self._listings[folder] = entries
+        return self._listings[folder]
 
     # -- modules ---------------------------------------------------------
     def module_file(self, module: str) -> Path | str | None:
@@ -59,15 +91,17 @@ class StaticIndex:
             result = "builtin"
         else:
             parts = module.split(".")
+            name = parts[-1]
             for root in self.paths:
-                base = root.joinpath(*parts)
-                if (base / "__init__.py").is_file():
-                    result = base / "__init__.py"
-                elif base.with_suffix(".py").is_file():
-                    result = base.with_suffix(".py")
-                elif _has_extension(base):
+                folder = root.joinpath(*parts[:-1])
+                entries = self._listing(folder)
+                if name in entries and "__init__.py" in self._listing(folder / name):
+                    result = folder / name / "__init__.py"
+                elif entries.get(name + ".py") is False:
+                    result = folder / (name + ".py")
+                elif any(e.startswith(name + ".") and e.endswith(EXTENSION_SUFFIXES) for e in entries):
                     result = "extension"
-                elif base.is_dir() and not parts[-1].startswith("."):
+                elif entries.get(name) is True and not name.startswith("."):
                     result = result or "namespace"
                     continue
                 else:
@@ -106,6 +140,9 @@ class StaticIndex:
                 return self._lookup(parent, [last, *parts], seen)
             if parent and self.module_file(parent) in ("extension", "builtin"):
                 return Lookup("unverifiable", f"{module} would come from the C extension {parent}")
+            top = module.partition(".")[0]
+            if self.module_file(top) is None:
+                return not_installed(top)
             return Lookup("missing", f"no module named {module!r}")
         if not parts:
             return Lookup("found", file=str(found))
@@ -126,7 +163,7 @@ class StaticIndex:
         if name in scope.defs:
             node = scope.defs[name]
             if not rest:
-                return Lookup("found", file=f"{file}:{getattr(node, 'lineno', 0)}")
+                return Lookup("found", file=f"{file}:{getattr(node, 'lineno', 0)}", node=node)
             if isinstance(node, ast.ClassDef):
                 return self._in_class(node, module, rest, seen, file)
             return Lookup("unverifiable", f"{name} is a function; attributes of it are set at run time")
@@ -162,6 +199,8 @@ class StaticIndex:
     def _in_class(self, node: ast.ClassDef, module: str, parts: list[str], seen: set, file: Path) -> Lookup:
         scope = _collect(node.body, module, is_package=False)
         result = self._in_scope(scope, "", parts, seen, file)
+        if result.status == "found":
+            return replace(result, in_class=True)
         if result.status != "missing":
             return result
         for base in node.bases:
@@ -169,6 +208,8 @@ class StaticIndex:
             if dotted is None:
                 return Lookup("unverifiable", f"base class {ast.unparse(base)} of {node.name} is computed")
             base_result = self._resolve_base(module, dotted, parts, seen)
+            if base_result.status == "found":
+                return replace(base_result, in_class=True)
             if base_result.status != "missing":
                 return base_result
         return Lookup("missing", f"{parts[0]!r} is not defined in class {node.name} or its bases ({file}:{node.lineno})")
@@ -204,12 +245,6 @@ class StaticIndex:
                 parts.pop()
             return ".".join(parts)
         return ""
-
-
-def _has_extension(base: Path) -> bool:
-    if not base.parent.is_dir():
-        return False
-    return any(any(base.parent.glob(f"{base.name}.*{suffix}")) for suffix in EXTENSION_SUFFIXES)
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -293,3 +328,47 @@ def _is_dynamic_call(node: ast.expr) -> bool:
     if not isinstance(node, ast.Call):
         return False
     return ast.unparse(node.func).startswith("globals")
+
+
+#: decorators that leave a function's signature as it is
+_TRANSPARENT = {"staticmethod", "classmethod", "abstractmethod", "abc.abstractmethod", "override",
+                "typing.override", "no_grad", "torch.no_grad", "inference_mode", "torch.inference_mode",
+                "cache", "functools.cache", "lru_cache", "functools.lru_cache", "torch.jit.unused",
+                "torch.jit.ignore", "typing.overload", "overload"}
+
+
+def def_signature(node: ast.AST) -> tuple[inspect.Signature, str] | None:
+    """The call signature of a ``def`` and its kind (``staticmethod``,
+    ``classmethod`` or ``""``), or ``None`` when a decorator may change it."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    kind = ""
+    for decorator in node.decorator_list:
+        name = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
+        if name not in _TRANSPARENT:
+            return None
+        if name in ("staticmethod", "classmethod"):
+            kind = name
+    param = inspect.Parameter
+    args = node.args
+    positional = args.posonlyargs + args.args
+    defaults = [param.empty] * (len(positional) - len(args.defaults)) + [_Source(d) for d in args.defaults]
+    params = [param(a.arg, param.POSITIONAL_ONLY if a in args.posonlyargs else param.POSITIONAL_OR_KEYWORD, default=d)
+              for a, d in zip(positional, defaults)]
+    if args.vararg:
+        params.append(param(args.vararg.arg, param.VAR_POSITIONAL))
+    params += [param(a.arg, param.KEYWORD_ONLY, default=param.empty if d is None else _Source(d))
+               for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    if args.kwarg:
+        params.append(param(args.kwarg.arg, param.VAR_KEYWORD))
+    return inspect.Signature(params), kind
+
+
+class _Source:
+    """A default value as its source text (for messages)."""
+
+    def __init__(self, node: ast.expr) -> None:
+        self.text = ast.unparse(node)
+
+    def __repr__(self) -> str:
+        return self.text

@@ -362,8 +362,9 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str]) ->
 
 
 def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tuple[Any, list[str], str]:
-    """Compile like ``npatch compile`` does (paths not resolved: the runtime
-    finds them lazily); errors raise, warnings become notes."""
+    """Compile like ``npatch compile`` does (static check included, executing
+    nothing); an invalid manifest raises, warnings and what the check found
+    become notes."""
     if len(specs) == 1 and specs[0].endswith(".json"):
         from pathlib import Path
 
@@ -374,15 +375,14 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tupl
 
             raise UsageError("--set and --disable apply to manifests, not to a saved plan; recompile it instead")
         return read_plan(Path(specs[0])), [specs[0]], ""
-    from npatch.compiler import compile_manifests
+    from npatch.compiler import compile_manifests, run_notes
     from npatch.errors import ManifestError, ManifestErrors
 
-    result = compile_manifests(specs, sets=sets, disable=disable)
-    errors = [d for d in result.diagnostics if d.severity == "error"]
+    result = compile_manifests(specs, sets=sets, disable=disable, resolve="static")
+    errors, notes = run_notes(result)
     if errors:
         raise ManifestErrors([
             ManifestError(d.message, file=d.origin.file, line=d.origin.line, col=d.origin.col, key=d.origin.key)
             if d.origin else ManifestError(d.message) for d in errors
         ])
-    notes = "".join(f"npatch: {d}\n" for d in result.diagnostics if d.severity == "warning")
     return result.plan, list(result.sources), notes

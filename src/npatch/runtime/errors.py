@@ -26,6 +26,35 @@ class PatchError(NpatchError):
         self.target = target
 
 
+def install_concise_hook() -> None:
+    """Make an uncaught :class:`PatchError` print its message and where its
+    cause was raised, not a traceback through the import system and npatch
+    (``--strict`` without ``-v``); other exceptions print as before."""
+    import sys
+
+    previous = sys.excepthook
+
+    def hook(kind: type, exc: BaseException, tb: object) -> None:
+        if not isinstance(exc, PatchError):
+            previous(kind, exc, tb)
+            return
+        lines = [f"{exc}"]
+        cause = exc.__cause__
+        while cause is not None:
+            frame = cause.__traceback__
+            while frame is not None and frame.tb_next is not None:
+                frame = frame.tb_next
+            if frame is not None and "npatch" not in frame.tb_frame.f_code.co_filename.replace("\\", "/").split("/"):
+                code = frame.tb_frame.f_code
+                lines.append(f"  raised at {code.co_filename}:{frame.tb_lineno} in {code.co_name}: "
+                             f"{type(cause).__name__}: {cause}")
+            cause = cause.__cause__
+        lines.append("  (--strict stopped the program; add -v for the full traceback)")
+        sys.stderr.write("\n".join(lines) + "\n")
+
+    sys.excepthook = hook
+
+
 class NpatchStubError(NpatchError, NotImplementedError):
     """Something a stub module gave out was used (called, subclassed, ...).
 

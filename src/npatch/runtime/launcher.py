@@ -160,6 +160,10 @@ def boot() -> None:
     if not plans or environ.get(ENV_BOOTING):
         return
     environ[ENV_BOOTING] = str(os.getpid())
+    if _strict() and not environ.get(ENV_VERBOSE):
+        from npatch.runtime.errors import install_concise_hook
+
+        install_concise_hook()
     try:
         start_plans([p for p in plans.split(os.pathsep) if p], deferred=True)
     except Exception as exc:  # noqa: BLE001 - the user's program must still run

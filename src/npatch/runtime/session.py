@@ -322,7 +322,7 @@ class Session:
         message = f"npatch: {op.kind} {op.name!r} on {slot.target} failed: {reason}"
         if self.strict or force_raise:
             raise PatchError(message, op=op.name, target=str(slot.target)) from exc
-        warnings.warn(message, NpatchWarning, stacklevel=3)
+        _warn_at(op, message)
 
     def _fail_state(self, state: _OpState, reason: str, exc: BaseException | None = None) -> None:
         state.fixed, state.reason, state.kind = "failed", reason, None
@@ -330,7 +330,7 @@ class Session:
         message = f"npatch: {op.kind} {op.name!r} on {op.targets[0] if op.targets else '?'} failed: {reason}"
         if self.strict:
             raise PatchError(message, op=op.name) from exc
-        warnings.warn(message, NpatchWarning, stacklevel=3)
+        _warn_at(op, message)
 
     # -- stale references ---------------------------------------------------------
     def _note_replaced(self, slot: _Slot, parent: Any, name: str, old: Any, new: Any) -> None:
@@ -427,8 +427,7 @@ class Session:
         for slot in list(self._pending.get(name, ())):
             slot.status, slot.reason = "failed", reason
             op = slot.state.op
-            warnings.warn(f"npatch: {op.kind} {op.name!r} on {slot.target} not applied: {reason}",
-                          NpatchWarning, stacklevel=3)
+            _warn_at(op, f"npatch: {op.kind} {op.name!r} on {slot.target} not applied: {reason}")
         for state in self._during.get(name, ()):
             if state.during_state == "active":
                 self._during_end(state, f"while {name!r} was imported, which failed: {describe(exc)}")
@@ -482,3 +481,12 @@ def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
 
 
 __all__ = ["Session", "SESSIONS"]
+
+
+def _warn_at(op: Op, message: str) -> None:
+    """Warn at the manifest line the op comes from, not at a frame of npatch."""
+    origin = op.origin
+    if origin is None:
+        warnings.warn(message, NpatchWarning, stacklevel=3)
+    else:
+        warnings.warn_explicit(message, NpatchWarning, origin.file, origin.line, module="npatch.manifest")

@@ -115,6 +115,41 @@ def get_available_device_type() -> str | None:
     return "npu" if npu is not None and npu.is_available() else None
 
 
+# torch_npu.npu names the parameters of these differently from torch.cuda
+# (``device_name``, ``device_id``), so ``torch.cuda.get_device_name(device=0)``
+# would fail with torch_npu's function installed as is; memory_snapshot lacks
+# ``include_traces``.  Found by `npatch compile torch-npu` with the sources.
+
+
+def can_device_access_peer(device: Any, peer_device: Any) -> bool:
+    """``torch.cuda.can_device_access_peer`` with torch's parameter names."""
+    import torch_npu
+
+    return torch_npu.npu.can_device_access_peer(device, peer_device)
+
+
+def get_device_name(device: Any = None) -> str:
+    """``torch.cuda.get_device_name`` with torch's parameter name."""
+    import torch_npu
+
+    return torch_npu.npu.get_device_name(device)
+
+
+def get_device_properties(device: Any = None) -> Any:
+    """``torch.cuda.get_device_properties`` with torch's parameter name."""
+    import torch_npu
+
+    return torch_npu.npu.get_device_properties(device)
+
+
+def memory_snapshot(mempool_id: Any = None, include_traces: bool = True) -> Any:
+    """``torch.cuda.memory_snapshot``; torch_npu's snapshot has no switch for
+    traces, so ``include_traces`` is accepted and has no effect."""
+    import torch_npu
+
+    return torch_npu.npu.memory_snapshot(mempool_id)
+
+
 def without_cuda_backend(module: Any, options: dict[str, Any]) -> Callable[[], None]:
     """Call target (``torch``): ``Backend.default_device_backend_map`` without ``'cuda'``.
 
