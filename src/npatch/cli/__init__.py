@@ -36,7 +36,7 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 #: modules that register commands, in the order ``--help`` lists them
-COMMAND_MODULES = ("compile", "apply", "diff", "info")
+COMMAND_MODULES = ("compile", "apply", "env", "diff", "info")
 
 
 def command(name: str, help: str, description: str = "") -> Callable[[Setup], Setup]:

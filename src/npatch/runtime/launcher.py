@@ -9,6 +9,9 @@ execs CMD with this environment, which every Python descendant inherits
                     runs at start-up in every Python process
     NPATCH_PLAN     plan file(s), ``os.pathsep``-separated: a nested
                     ``npatch apply`` adds its plan to the inherited ones
+    NPATCH_PLAN_DATA  a plan in the variable itself, set by ``npatch env`` for
+                    processes on other nodes (:mod:`npatch.runtime.shipped`);
+                    started before the plan files
     NPATCH_STRICT   "1": a failing op stops the process
     NPATCH_REPORT   file that receives the JSON report of all processes
     NPATCH_VERBOSE  "1": each process prints its status tree at exit
@@ -42,6 +45,8 @@ ENV_PLAN = "NPATCH_PLAN"
 ENV_STRICT = "NPATCH_STRICT"
 ENV_REPORT = "NPATCH_REPORT"
 ENV_VERBOSE = "NPATCH_VERBOSE"
+#: a plan carried in the environment itself (``npatch env``): see :mod:`npatch.runtime.shipped`
+ENV_DATA = "NPATCH_PLAN_DATA"
 #: set while this process boots: a Python child started by the boot itself
 #: (a condition, a user hook) must not boot again and recurse (OpenTelemetry #1050)
 ENV_BOOTING = "NPATCH_BOOTING"
@@ -52,6 +57,8 @@ STRICT_EXIT = 1
 SESSIONS: list[tuple[str, Any]] = []
 _BOOTED = False
 _FINISH_REGISTERED = False
+#: identities of the plans started or waiting in this process (see _start_source)
+_IDENTITIES: set[str] = set()
 
 
 # -- parent side -----------------------------------------------------------------
@@ -157,7 +164,8 @@ def boot() -> None:
     _BOOTED = True
     environ = os.environ
     plans = environ.get(ENV_PLAN)
-    if not plans or environ.get(ENV_BOOTING):
+    shipped = environ.get(ENV_DATA)
+    if not (plans or shipped) or environ.get(ENV_BOOTING):
         return
     environ[ENV_BOOTING] = str(os.getpid())
     if _strict() and not environ.get(ENV_VERBOSE):
@@ -165,9 +173,16 @@ def boot() -> None:
 
         install_concise_hook()
     try:
-        start_plans([p for p in plans.split(os.pathsep) if p], deferred=True)
-    except Exception as exc:  # noqa: BLE001 - the user's program must still run
-        _boot_failed(exc)
+        if shipped:  # the launcher's plan (npatch env) is the outer one
+            try:
+                start_shipped(shipped)
+            except Exception as exc:  # noqa: BLE001 - the user's program must still run
+                _boot_failed(exc)
+        if plans:
+            try:
+                start_plans([p for p in plans.split(os.pathsep) if p], deferred=True)
+            except Exception as exc:  # noqa: BLE001
+                _boot_failed(exc)
     finally:
         environ.pop(ENV_BOOTING, None)
 
@@ -195,6 +210,27 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
     ``deferred``: a plan with a module list and no report or tree requested
     waits for the first import of one of those modules.
     """
+    for path in paths:
+        name = os.path.basename(path)
+        identity = name[:-5] if name.endswith(".json") else path  # cached plan files are named by their hash
+        _start_source(path, identity, lambda path=path: _read_modules(path), None, deferred)
+
+
+def start_shipped(value: str) -> None:
+    """Start the plan carried by ``NPATCH_PLAN_DATA`` (see :mod:`npatch.runtime.shipped`)."""
+    from npatch.runtime.shipped import decode
+
+    shipped = decode(value)
+    _start_source(shipped.label, shipped.plan_hash, lambda: shipped.modules, shipped.load, deferred=True)
+
+
+def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: bool) -> None:
+    """Start one plan now, or wait for its first module when ``deferred``
+    and nothing asks for a report (``modules()`` is then read).
+
+    ``identity`` (the plan's hash where known): a plan that arrives twice,
+    in ``NPATCH_PLAN_DATA`` and as a file of ``npatch apply``, starts once.
+    """
     global _FINISH_REGISTERED
     reporting = bool(os.environ.get(ENV_REPORT) or os.environ.get(ENV_VERBOSE))
     if reporting and not _FINISH_REGISTERED:
@@ -204,14 +240,14 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
 
         atexit.register(_finish)  # registered before the program's own handlers: runs after them
         _FINISH_REGISTERED = True
-    for path in paths:
-        if any(known == path for known, _ in SESSIONS):
-            continue
-        modules = None if reporting or not deferred else _read_modules(path)
-        if modules is None or not modules.isdisjoint(sys.modules):
-            start_plan(path)
-        else:
-            sys.meta_path.insert(0, _Deferred(path, modules))
+    if identity in _IDENTITIES:
+        return
+    _IDENTITIES.add(identity)
+    names = None if reporting or not deferred else modules()
+    if names is None or not names.isdisjoint(sys.modules):
+        start_plan(label, load)
+    else:
+        sys.meta_path.insert(0, _Deferred(label, names, load))
 
 
 def _read_modules(plan_path: str) -> frozenset[str] | None:
@@ -222,11 +258,12 @@ def _read_modules(plan_path: str) -> frozenset[str] | None:
         return None
 
 
-def start_plan(path: str) -> Any:
-    """Load one plan file and start its session (imports the runtime)."""
+def start_plan(path: str, load: Any = None) -> Any:
+    """Load one plan (the file ``path``, or what ``load()`` returns, labelled
+    ``path``) and start its session (imports the runtime)."""
     from npatch.runtime.session import Session
 
-    session = Session(read_plan(path), strict=_strict())
+    session = Session(read_plan(path) if load is None else load(), strict=_strict())
     SESSIONS.append((path, session))
     return session.start()
 
@@ -261,11 +298,12 @@ class _Deferred:
     place where the new session inserted it.
     """
 
-    def __init__(self, path: str, modules: frozenset[str]) -> None:
+    def __init__(self, path: str, modules: frozenset[str], load: Any = None) -> None:
         from _thread import RLock
 
         self.path = path
         self.modules = modules
+        self.load = load
         self.lock = RLock()
         self.state = 0  # 0 waiting, 1 starting (in the thread holding the lock), 2 started
 
@@ -281,7 +319,7 @@ class _Deferred:
             if self.state == 0:
                 self.state = 1
                 try:
-                    start_plan(self.path)
+                    start_plan(self.path, self.load)
                 except Exception as exc:  # noqa: BLE001
                     if _strict():
                         raise

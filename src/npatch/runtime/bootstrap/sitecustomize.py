@@ -19,7 +19,7 @@ def _npatch_bootstrap() -> None:
     try:
         from npatch.runtime.launcher import boot
     except ImportError as exc:
-        if os.environ.get("NPATCH_PLAN"):
+        if os.environ.get("NPATCH_PLAN") or os.environ.get("NPATCH_PLAN_DATA"):
             sys.stderr.write(f"npatch: warning: {sys.executable} cannot import npatch ({exc}); "
                              "the plan is not applied in this process\n")
             if os.environ.get("NPATCH_STRICT") == "1":
