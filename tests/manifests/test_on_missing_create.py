@@ -149,7 +149,9 @@ target = "no_such_module_xyz:g"
 value = 1
 on-missing = "create"
 ''')
-    proc = run_npatch("compile", "--resolve", resolve, "--path", str(project), manifest, env=env_for(project))
+    # --strict: a module not installed here is unverifiable by default, an error under --strict
+    proc = run_npatch("compile", "--strict", "--resolve", resolve, "--path", str(project), manifest,
+                      env=env_for(project))
     assert proc.returncode == 1
     errors = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "error" in line and "m.toml:" in line]
     assert len(errors) == 2, proc.stdout + proc.stderr

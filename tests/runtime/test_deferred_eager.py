@@ -165,7 +165,7 @@ def test_random_wrap_keeps_tempfile_random_one_class(wrappers):
 
 BUILTIN = sorted(p.stem for p in (REPO / "src" / "npatch" / "manifests").glob("*.toml"))
 #: manifests no other one includes: together they hold every op of every built-in manifest
-TOP_LEVEL = ["cuda-to-cpu", "cuda-to-npu", "mmcv-lite", "mmcv-npu", "mmcv-npu-v1"]
+TOP_LEVEL = ["cuda-to-cpu", "cuda-to-npu", "mmcv-lite", "mmcv-npu", "mmcv-npu-v1", "py-compat"]
 
 
 def _order(name: str) -> list[str]:
