@@ -104,7 +104,7 @@ def test_a_missing_manifest_on_the_receiving_node_is_one_warning(tmp_path, env, 
     variables = exported([manifest], env, "--ship", "reference")
     manifest.unlink()
     proc = bare(dict(variables, XDG_CACHE_HOME=str(tmp_path / "node2")), "-c", SHOW)
-    assert proc.returncode == 0 and "42" not in proc.stdout
+    assert proc.returncode == 0 and "yiq 42" not in proc.stdout
     (line,) = proc.stderr.splitlines()
     assert "cannot compile" in line and "runs without the plan" in line
 
@@ -120,7 +120,7 @@ def test_another_npatch_version_is_named(tmp_path, env, manifest, strict):
     proc = bare(variables, "-c", SHOW)
     (line,) = proc.stderr.splitlines()
     assert "made by npatch 0.0.1-elsewhere" in line and "install npatch 0.0.1-elsewhere here" in line
-    assert (proc.returncode != 0) if strict else (proc.returncode == 0 and "42" not in proc.stdout)
+    assert (proc.returncode != 0) if strict else (proc.returncode == 0 and "yiq 42" not in proc.stdout)
 
 
 @pytest.mark.parametrize("damage", ["cut", "junk", "format"])
@@ -130,7 +130,7 @@ def test_a_damaged_value_is_one_warning(tmp_path, env, manifest, damage):
     variables["NPATCH_PLAN_DATA"] = {"cut": value[: len(value) // 2], "junk": value[:-8] + "AAAA!!!!",
                                      "format": "npatch9" + value[7:]}[damage]
     proc = bare(variables, "-c", SHOW)
-    assert proc.returncode == 0 and "42" not in proc.stdout
+    assert proc.returncode == 0 and "yiq 42" not in proc.stdout
     (line,) = proc.stderr.splitlines()
     assert line.startswith("npatch: warning: NPATCH_PLAN_DATA") and "Traceback" not in proc.stderr
 
