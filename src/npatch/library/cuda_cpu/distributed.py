@@ -6,6 +6,12 @@
 * ``barrier(device_ids=...)``: the ids name GPUs; dropped.
 * ``DistributedDataParallel``: ``device_ids`` / ``output_device`` are
   dropped, as DDP requires for a module on the CPU.
+* ``DistributedDataParallel`` communication hooks: the bfloat16 ones
+  (``bf16_compress_hook`` / ``bf16_compress_wrapper_hook``) are accepted
+  over gloo, which reduces bfloat16 tensors; DDP asks for CUDA and NCCL.
+* ``FullyShardedDataParallel(sync_module_states=True)``: the broadcast of a
+  module's states from rank 0 runs over gloo on the CPU; FSDP asks for GPU
+  tensors first.
 * ``DataParallel``: a transparent wrapper (one "device": the module itself).
 * ``SyncBatchNorm`` refuses CPU input once a process group exists; here its
   statistics are synchronised with a differentiable all-reduce instead, so
@@ -306,3 +312,34 @@ def ddp_accept_sync_batchnorm(self: Any, module: torch.nn.Module) -> None:
     """``DistributedDataParallel._passing_sync_batchnorm_handle``: DDP refuses a
     CPU module holding ``SyncBatchNorm`` layers; with the wrapped
     ``SyncBatchNorm.forward`` above they work, so accept them."""
+
+
+#: DDP's communication hooks it refuses without CUDA and NCCL 2.10
+_BF16_HOOKS = ("bf16_compress_hook", "bf16_compress_wrapper_hook")
+
+
+def ddp_check_comm_hook(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``DistributedDataParallel._check_comm_hook``: a bfloat16 hook is
+    checked as any other hook (its signature, its annotations), without the
+    CUDA / NCCL requirement; gloo reduces bfloat16 on the CPU."""
+
+    @functools.wraps(original)
+    def check(self: Any, hook: Callable[..., Any]) -> Any:
+        if getattr(hook, "__name__", None) not in _BF16_HOOKS:
+            return original(self, hook)
+
+        def same_signature(*args: Any, **kwargs: Any) -> Any:
+            return hook(*args, **kwargs)
+
+        same_signature.__signature__ = inspect.signature(hook)  # type: ignore[attr-defined]
+        return original(self, same_signature)
+
+    return check
+
+
+def fsdp_accept_cpu_module_states(module_states: list[torch.Tensor]) -> None:
+    """``torch.distributed.fsdp._init_utils._check_module_states_for_sync_module_states``:
+    FSDP refuses to broadcast CPU parameters and buffers for
+    ``sync_module_states=True`` (it wants them on the GPU its ``device_id``
+    names, which this manifest makes the CPU); gloo broadcasts CPU tensors,
+    so accept them."""

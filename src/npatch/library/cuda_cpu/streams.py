@@ -9,7 +9,9 @@ milliseconds, as CUDA timing code expects.  ``torch.cuda.Event`` /
 constructed on a CPU-only build); prefetchers that do ``with
 torch.cuda.stream(s): x = x.cuda(non_blocking=True)`` then
 ``current_stream().wait_stream(s)`` and ``x.record_stream(...)`` run as
-written.
+written.  The device-generic ``torch.Stream(device)`` (as in
+``torch.Stream(torch.accelerator.current_accelerator())``) makes a real CPU
+stream when the device is CUDA.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from npatch.library.cuda_cpu.devices import is_cuda_device
 
 
 class Event:
@@ -117,6 +121,29 @@ class ExternalStream(Stream):
 
 
 _DEFAULT = Stream()
+
+_TORCH_STREAM = torch.Stream
+
+
+class _GenericStreamType(type(_TORCH_STREAM)):  # type: ignore[misc]
+    """Keeps ``isinstance(s, torch.Stream)`` true for every stream torch makes."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, _TORCH_STREAM)
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return issubclass(subclass, _TORCH_STREAM)
+
+
+class GenericStream(_TORCH_STREAM, metaclass=_GenericStreamType):  # type: ignore[misc, valid-type]
+    """Stands in for ``torch.Stream``: a CUDA device (``'cuda'``, ``'cuda:N'``,
+    ``torch.device('cuda')``) makes the CPU stream; any other device, the
+    stream torch makes for it."""
+
+    def __new__(cls, device: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if is_cuda_device(device):
+            device = torch.device("cpu")
+        return _TORCH_STREAM.__new__(_TORCH_STREAM, device, *args, **kwargs)
 
 
 def current_stream(device: Any = None) -> Stream:
