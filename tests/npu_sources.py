@@ -7,7 +7,7 @@ installed for the other tests.  Their sources are downloaded from PyPI with
 ``pip download`` (the machine needs PyPI, as CI has), once per version, into
 a per-user cache: ``$NPATCH_TEST_CACHE`` or ``~/.cache/npatch-tests``.
 
-Only ``.py`` files (and ``.pyi`` stubs where a ``Dist`` asks) are unpacked.  Each C extension (``.so``) becomes an
+Only ``.py`` files (and ``.pyi`` stubs or data files where a ``Dist`` asks) are unpacked.  Each C extension (``.so``) becomes an
 empty file of the same name, so static resolution sees an extension module
 (its names are *unverifiable*, not *missing*); ``extensions.txt`` in each
 directory lists them, and ``downloads.txt`` what each download took.  A
@@ -51,6 +51,8 @@ class Dist:
     env: tuple[tuple[str, str], ...] = field(default=())
     #: keep ``.pyi`` type stubs too
     stubs: bool = False
+    #: other file suffixes to keep, for data files a package reads when it runs (``(".txt",)``)
+    data: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -155,7 +157,7 @@ def _unpack(archive: Path, tree: Path, dist: Dist) -> list[str]:
         if not parts or any(p in ("..", "") or p.endswith(".dist-info") for p in parts):
             continue
         dest = tree.joinpath(*parts)
-        if name.endswith((".py", ".pyi") if dist.stubs else ".py"):
+        if name.endswith((".py", ".pyi", *dist.data) if dist.stubs else (".py", *dist.data)):
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(read())
         elif ".so" in Path(name).suffixes:
