@@ -6,6 +6,9 @@
 * ``barrier(device_ids=...)``: the ids name GPUs; dropped.
 * ``DistributedDataParallel``: ``device_ids`` / ``output_device`` are
   dropped, as DDP requires for a module on the CPU.
+* ``all_gather_into_tensor``: an output shaped as NCCL allows (stacked, flat:
+  any shape with the right number of elements) is gathered into its
+  concatenated view, the one shape gloo takes.
 * ``DistributedDataParallel`` communication hooks: the bfloat16 ones
   (``bf16_compress_hook`` / ``bf16_compress_wrapper_hook``) are accepted
   over gloo, which reduces bfloat16 tensors; DDP asks for CUDA and NCCL.
@@ -149,6 +152,28 @@ def barrier(original: Callable[..., Any], options: dict[str, Any]) -> Callable[.
 
     def change(arguments: dict[str, Any]) -> None:
         arguments.pop("device_ids", None)
+
+    return _rebinding(original, change)
+
+
+def all_gather_into_tensor(original: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    """Wrap ``all_gather_into_tensor``: NCCL takes an output of any shape with
+    world size times the input's elements (the stacked shape torch documents,
+    or accelerate's flat one); gloo takes only the inputs concatenated along
+    the first dimension.  A contiguous CPU output of the right size is
+    gathered into its concatenated view, which fills it as NCCL would; any
+    other call is unchanged."""
+
+    def change(arguments: dict[str, Any]) -> None:
+        output, tensor = arguments.get("output_tensor"), arguments.get("input_tensor")
+        if not (isinstance(output, torch.Tensor) and isinstance(tensor, torch.Tensor)) or tensor.dim() == 0:
+            return
+        if output.device.type != "cpu" or not output.is_contiguous():
+            return
+        world = torch.distributed.get_world_size(arguments.get("group"))
+        concatenated = torch.Size((world * tensor.shape[0], *tensor.shape[1:]))
+        if output.shape != concatenated and output.numel() == world * tensor.numel():
+            arguments["output_tensor"] = output.view(concatenated)
 
     return _rebinding(original, change)
 
