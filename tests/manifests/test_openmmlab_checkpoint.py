@@ -70,6 +70,7 @@ def tool(name: str, *args: str, cwd: Path, env: dict, disable: tuple[str, ...] =
                       *args, cwd=cwd, env=env, timeout=1200)
 
 
+@pytest.mark.slow
 def test_train_test_resume_and_init_detector_round_trip(tmp_path):
     env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
     made = run_python(MAKE_COCO, str(tmp_path / "data" / "coco"), env=env)
