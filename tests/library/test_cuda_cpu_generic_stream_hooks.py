@@ -29,6 +29,11 @@ r["accelerator_stream"] = attempt(lambda: str(torch.Stream(torch.accelerator.cur
 r["isinstance"] = [isinstance(stream, torch.Stream), isinstance(torch._C.Stream(torch.device("cpu")), torch.Stream),
                    issubclass(torch._C.Stream, torch.Stream)]
 r["cpu_stream"] = attempt(lambda: str(torch.Stream("cpu").device))
+class Own(torch.Stream):  # a program's own subclass, defined under the manifest
+    pass
+own = attempt(lambda: Own(torch.device("cuda")))
+r["own"] = [type(own).__name__, isinstance(own, Own), isinstance(torch._C.Stream(torch.device("cpu")), Own),
+            issubclass(torch._C.Stream, Own)]
 
 dist.init_process_group("gloo", init_method="file://" + tempfile.mktemp(), rank=0, world_size=1)
 model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 4))
@@ -65,6 +70,7 @@ def test_under_cuda_to_cpu(tmp_path):
     assert r["stream"] == r["accelerator_stream"] == "cpu"
     assert r["isinstance"] == [True, True, True]
     assert r["cpu_stream"] == "cpu"
+    assert r["own"] == ["Own", True, False, False]
     assert r["bf16_hook"] is None and r["bf16_grad"] is True
     assert r["bad_hook"].startswith("ValueError: Communication hook: return annotation should be")
     assert r["fsdp"] == "cpu"

@@ -126,13 +126,14 @@ _TORCH_STREAM = torch.Stream
 
 
 class _GenericStreamType(type(_TORCH_STREAM)):  # type: ignore[misc]
-    """Keeps ``isinstance(s, torch.Stream)`` true for every stream torch makes."""
+    """Keeps ``isinstance(s, torch.Stream)`` true for every stream torch makes
+    (a program's own subclass of ``torch.Stream`` checks as usual)."""
 
     def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, _TORCH_STREAM)
+        return isinstance(instance, _TORCH_STREAM) if cls is GenericStream else super().__instancecheck__(instance)
 
     def __subclasscheck__(cls, subclass: type) -> bool:
-        return issubclass(subclass, _TORCH_STREAM)
+        return issubclass(subclass, _TORCH_STREAM) if cls is GenericStream else super().__subclasscheck__(subclass)
 
 
 class GenericStream(_TORCH_STREAM, metaclass=_GenericStreamType):  # type: ignore[misc, valid-type]
@@ -143,7 +144,7 @@ class GenericStream(_TORCH_STREAM, metaclass=_GenericStreamType):  # type: ignor
     def __new__(cls, device: Any = None, *args: Any, **kwargs: Any) -> Any:
         if is_cuda_device(device):
             device = torch.device("cpu")
-        return _TORCH_STREAM.__new__(_TORCH_STREAM, device, *args, **kwargs)
+        return _TORCH_STREAM.__new__(_TORCH_STREAM if cls is GenericStream else cls, device, *args, **kwargs)
 
 
 def current_stream(device: Any = None) -> Stream:
