@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,9 @@ from npu_sources import Dist, sources
 
 pytestmark = pytest.mark.slow
 
-#: (distribution, version, path inside it) -> sha256 of the file run
+#: (distribution, version, path inside it) -> sha256 of the file run.  Upstream (the dists
+#: record the repository, not the commit, except transforms3d): huggingface/accelerate v1.15.0,
+#: pytorch/torchft v0.2.0, open-mmlab/mmdetection v3.3.0, nose-devs/nose 1.3.7, PyCQA/pycodestyle 1.5.7
 PINNED = {
     ("accelerate", "1.15.0", "accelerate/test_utils/scripts/test_merge_weights.py"):
         "af5a2a3ce30ea8b7b9cd67a75964f297d7036db90525a76934d88f341960475f",
@@ -85,7 +88,8 @@ def console(name: str, module: str) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", module]
 
 
-def run(manifests: tuple[str, ...], command: list[str], cwd: Path, env: dict[str, str], timeout: float = 600):
+def run(manifests: tuple[str, ...], command: list[str], cwd: Path, env: dict[str, str],
+        timeout: float = 600) -> subprocess.CompletedProcess:
     """``command`` as users run it: plain, or under ``npatch apply MANIFEST... --``."""
     if not manifests:
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -147,10 +151,13 @@ def test_torchft_http_checkpoint_transport_on_the_accelerator(tmp_path, env):
     assert plain.returncode != 0
     assert "Torch not compiled with CUDA enabled" in plain.stderr
 
-    done = run(("cuda-to-cpu",), command, tmp_path, env)
+    done = run_npatch("apply", "cuda-to-cpu", "--coverage", "cov.json", "--", *command, cwd=tmp_path, env=env,
+                      timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "fetching checkpoint took" in done.stderr
     assert "len(state_dict)=4" in done.stderr
+    calls = {op["name"]: op["calls"] for op in json.loads((tmp_path / "cov.json").read_text())["ops"]}
+    assert calls["accelerator.is_available"] >= 1 and calls["accelerator.current_accelerator"] >= 1
 
 
 def test_nose_runs_transforms3d_tests(env):
