@@ -152,7 +152,7 @@ def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
 
 
 def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
-    from npatch.rewrite.kinds import kind_of
+    from npatch.rewrite_kinds import kind_of
 
     data = entry.data
     kind = kind_of(data)[0]

@@ -278,7 +278,7 @@ class _Checker:
 
 def _extra_keys(table: Table) -> set[str]:
     if table.extra == "rewrite-kinds":
-        from npatch.rewrite.kinds import REWRITE_KINDS
+        from npatch.rewrite_kinds import REWRITE_KINDS
 
         return set(REWRITE_KINDS)
     return set()
@@ -384,14 +384,14 @@ def _check_op(checker: _Checker, entry: Entry) -> None:
 
 @_entry_check("rewrite")
 def _check_rewrite(checker: _Checker, entry: Entry) -> None:
-    from npatch.rewrite.kinds import REWRITE_KINDS
+    from npatch.rewrite_kinds import REWRITE_KINDS
 
     kinds = [k for k in REWRITE_KINDS if k in entry.data]
     if len(kinds) != 1:
         checker.fail(entry.path, f"a rewrite needs exactly one rule kind (found {', '.join(kinds) or 'none'})",
                      hint=f"one of: {', '.join(REWRITE_KINDS)}")
         return
-    from npatch.rewrite.prefilter import glob_problem
+    from npatch.rewrite_kinds import glob_problem
 
     for key in ("include", "exclude"):
         patterns = entry.data.get(key)

@@ -44,7 +44,7 @@ class Table:
     """A top-level table: ``[name]`` or, with ``array``, ``[[name]]``.
 
     ``free`` tables (``[options]``) take any key; ``extra`` names keys whose
-    set is defined elsewhere (the rewrite kinds of :mod:`npatch.rewrite.kinds`).
+    set is defined elsewhere (the rewrite kinds of :mod:`npatch.rewrite_kinds`).
     """
 
     name: str
