@@ -312,11 +312,17 @@ class Plan(Record):
                 return op
         raise KeyError(name)
 
-    def apply(self, **kwargs: Any):
-        """Apply this plan in the current process; returns a Session (a context manager)."""
-        from npatch.runtime.session import Session
+    def apply(self, *, strict: bool = False, rebind: bool = False, label: str | None = None,
+              disable: tuple[str, ...] | list[str] = ()) -> Any:
+        """Apply this plan in the current process; returns a Session (a context manager).
 
-        return Session(self, **kwargs).start()
+        A delegate kept for ``with npatch.load(...).apply(): main()``: the
+        runtime does the work (:func:`npatch.runtime.apply_plan`).  This lazy
+        import is the one call from the plan layer up into the runtime
+        (``tests/plan/test_import_shape.py`` names it)."""
+        from npatch.runtime import apply_plan
+
+        return apply_plan(self, strict=strict, rebind=rebind, label=label, disable=disable)
 
 
 class LazyRecords:

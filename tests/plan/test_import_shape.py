@@ -66,8 +66,8 @@ ALLOWED = {
 #: The documented upward calls, (importer, function, imported): each is a lazy
 #: import inside that one function, and is left out of the checks.
 UPWARD = {
-    ("npatch.plan", "Plan.apply", "npatch.runtime.apply"):
-        "the public `npatch.load(...).apply()`: a thin delegate to npatch.runtime.apply.apply_plan",
+    ("npatch.plan", "Plan.apply", "npatch.runtime"):
+        "the public `npatch.load(...).apply()`: a thin delegate to npatch.runtime.apply_plan (the compiler's --resolve import goes through it too)",
     ("npatch.runtime.shipped", "_recompiled_plan", "npatch.plancache"):
         "NPATCH_PLAN_DATA's reference route: the receiving process compiles the sender's "
         "manifests through its own cache (docs/design.md, `npatch env`)",
