@@ -50,9 +50,6 @@ if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child proc
     from typing import Any
 
 FORMAT = 3
-#: op kinds whose work waits for an import of their target modules; a plan
-#: with any other kind (an extension) is started eagerly by the bootstrap
-DEFERRABLE_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register", "alias", "stub"})
 
 
 def _sha256_type() -> Any:
@@ -272,9 +269,12 @@ def trigger_modules(plan: Any) -> list[str] | None:
     is always correct; the list only lets a process that imports none of
     them skip loading the plan.
     """
+    from npatch.plan import BUILTIN_OP_KINDS
+
     names: set[str] = set()
     for op in plan.ops:
-        if op.kind not in DEFERRABLE_KINDS:
+        info = BUILTIN_OP_KINDS.get(op.kind)
+        if info is None or not info.deferrable:  # an extension kind starts the plan at once
             return None
         modules = [t.module for t in op.targets] + ([op.during] if op.during else [])
         for module in modules:

@@ -132,7 +132,7 @@ def render_extensions() -> str:
     from npatch.extensions import CONDITIONS_GROUP, OPS_GROUP, load_all
     from npatch.runtime.ops import OP_KINDS
 
-    rows = load_all()
+    rows = load_all([OP_KINDS, FUNCTIONS])
     provided = {(group, name) for group, name, _dist, problem in rows if not problem}
     builtin_kinds = sorted(n for n in OP_KINDS if (OPS_GROUP, n) not in provided)
     builtin_functions = sorted(n for n in FUNCTIONS if (CONDITIONS_GROUP, n) not in provided)

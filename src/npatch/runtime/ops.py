@@ -28,7 +28,8 @@ alias, stub).
 """
 from __future__ import annotations
 
-from npatch.extensions import OPS_GROUP, Registry, adopt_op_kind
+from npatch.extensions import OPS_GROUP, Registry, unusable
+from npatch.plan import BUILTIN_OP_KINDS
 from npatch.runtime.resolve import import_object
 
 TYPE_CHECKING = False
@@ -65,10 +66,25 @@ class OpKind:
         return f"OpKind({self.name!r})"
 
 
+def adopt_op_kind(registry: Any, name: str, obj: Any, ep: Any) -> None:
+    """Register an ``npatch.ops`` entry point's object as op kind ``name``."""
+    if isinstance(obj, OpKind):
+        registry[name] = obj if obj.name == name else OpKind(name, obj.apply, obj.restore, obj.substitute, obj.tree)
+    elif callable(obj) and not isinstance(obj, type):
+        op_kind(name)(obj)
+    else:
+        raise unusable(ep, OPS_GROUP, obj, f"an apply function, an OpKind, or a module that registers @op_kind({name!r})")
+
+
+
+def _builtin(name: str, kind: Any) -> bool:
+    return name in BUILTIN_OP_KINDS
+
+
 #: Every op kind by name (filled by :func:`op_kind`; a name not registered here is
 #: looked up among the ``npatch.ops`` entry points of installed packages, see
 #: :mod:`npatch.extensions`).
-OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind)
+OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind, _builtin)
 
 
 def _restore_undo(undo: Any) -> None:
