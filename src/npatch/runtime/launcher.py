@@ -269,8 +269,9 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
         _start_source(path, identity, lambda path=path: _read_modules(path), None, deferred)
     if os.environ.get("NPATCH_COVERAGE") == "1" and os.environ.get(ENV_REPORT):
         from npatch.runtime.coverage import start_probe
+        from npatch.runtime.session import Session
 
-        start_probe()
+        start_probe(lambda plan, label: Session(plan, label=label).start())
 
 
 def start_shipped(value: str) -> None:

@@ -24,7 +24,9 @@ module load.  Their ``apply`` handles a name that is already imported.
 
 The built-in kinds live in :mod:`npatch.runtime.kinds_attr` (replace, wrap,
 value, delete) and :mod:`npatch.runtime.kinds_module` (call, register,
-alias, stub).
+alias, stub); each lists its kinds in a ``KINDS`` dict, which this module
+registers (they do not import it).  What the other layers know about each
+built-in kind is its entry in :data:`npatch.plan.BUILTIN_OP_KINDS`.
 """
 from __future__ import annotations
 
@@ -147,7 +149,16 @@ class ApplyContext:
         self.session._serve_failed(self.slot, exc)
 
 
-# the built-in kinds register themselves on import
-from npatch.runtime import kinds_attr, kinds_module  # noqa: E402,F401
+# the built-in kinds: each module lists its own (it does not import this one)
+from npatch.runtime import kinds_attr, kinds_module  # noqa: E402
+
+
+def _register_builtins() -> None:
+    for module in (kinds_attr, kinds_module):
+        for name, (apply, substitute, tree) in module.KINDS.items():
+            op_kind(name, substitute=substitute, tree=tree)(apply)
+
+
+_register_builtins()
 
 __all__ = ["OP_KINDS", "OpKind", "op_kind", "ApplyContext"]
