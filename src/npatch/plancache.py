@@ -111,7 +111,7 @@ def _private_dir(path: str) -> bool:
 
 
 # -- keys and entries -----------------------------------------------------------
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     """The rule of :func:`npatch.dsl.discovery.looks_like_path` (kept in step
     with it), without importing the dsl package on the fast path."""
     return spec.endswith((".toml", ".json")) or os.sep in spec or "/" in spec or spec.startswith(".")
@@ -120,7 +120,7 @@ def _looks_like_path(spec: str) -> bool:
 def resolved_spec(spec: str) -> str:
     """A spec as the key sees it: the real absolute path of a file, else the
     name (a built-in or entry-point manifest, whose file the entry records)."""
-    if _looks_like_path(spec) or os.path.isfile(spec):
+    if looks_like_path(spec) or os.path.isfile(spec):
         return "path:" + os.path.realpath(spec)
     return "name:" + spec
 
@@ -391,7 +391,6 @@ def _in_environment(plan: Any, notes: str, why: str, allowed: bool) -> CachedPla
     ``ulimit -f``: no file can be written), when the caller can hand it on
     that way and it fits in one variable; else a usage error saying why."""
     from npatch.errors import UsageError
-    from npatch.runtime.shipped import inline_value
 
     value = None
     if allowed:
@@ -457,55 +456,31 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tupl
     return result.plan, list(result.sources), notes
 
 
-# -- NPATCH_PLAN_DATA, sending side (the receiving side is npatch.runtime.shipped) --------
-def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str = "auto") -> str:
-    """The ``NPATCH_PLAN_DATA`` value for a request (compiled through the cache)."""
-    from npatch.runtime.shipped import INLINE_LIMIT, MAX_VARIABLE, fits, value_for
-
-    cached = compiled_plan(specs, sets, disable)
-    if cached.notes:
-        import sys
-
-        sys.stderr.write(cached.notes)
-    stem = cached.path[: -len(".json")]
-    plan_hash = os.path.basename(stem)
-    modules = _read_text(stem + ".modules")
-    modules = tuple(modules.split()) if modules is not None else None
-
-    if ship != "reference":
-        with open(stem + ".marshal", "rb") as handle:
-            inline = value_for(plan_hash, "inline", (modules, handle.read()))
-        if len(inline) <= INLINE_LIMIT or ship == "inline" and fits(inline):
-            return inline
-        if ship == "inline":
-            from npatch.errors import UsageError
-
-            raise UsageError(f"the plan takes {len(inline)} characters inline, more than one environment variable "
-                             f"can hold ({MAX_VARIABLE}); use --ship reference")
-    portable = [os.path.abspath(s) if _looks_like_path(s) else s for s in specs]
-    return value_for(plan_hash, "reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
+# -- the plan as an NPATCH_PLAN_DATA value (the format is npatch.runtime.shipped's) ----
+#: Linux's MAX_ARG_STRLEN: exec fails (E2BIG) on a longer ``NAME=value``
+MAX_VARIABLE = 128 * 1024
 
 
-def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str], *, strict: bool = False,
-                     verbose: bool = False, ship: str = "auto") -> dict[str, str]:
-    """The variables that put a Python process under the plan, on any node.
-
-    No path of this machine is named: the receiving interpreter boots from
-    the ``npatch.pth`` of its own npatch installation, wherever that is.
-    """
-    from npatch.runtime.launcher import ENV_DATA, ENV_STRICT, ENV_VERBOSE
-
-    env = {ENV_DATA: encode(specs, sets, disable, ship)}
-    if strict:
-        env[ENV_STRICT] = "1"
-    if verbose:
-        env[ENV_VERBOSE] = "1"
-    return env
+def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: bytes) -> str | None:
+    """The inline ``NPATCH_PLAN_DATA`` value of a plan held in memory, or
+    None when it is too long for one environment variable."""
+    value = value_for(plan_hash, "inline", (modules, marshalled))
+    return value if fits(value) else None
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
-        return None
+def value_for(plan_hash: str, route: str, body: Any) -> str:
+    import binascii
+    import marshal
+    import zlib
+
+    from npatch import __version__
+    from npatch.runtime.shipped import FORMAT
+
+    payload = binascii.b2a_base64(zlib.compress(marshal.dumps(body), 9), newline=False).decode("ascii")
+    return f"{FORMAT}:{__version__}:{plan_hash}:{route}:{payload}"
+
+
+def fits(value: str) -> bool:
+    from npatch.runtime.launcher import ENV_DATA
+
+    return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE

@@ -42,6 +42,7 @@ AREAS = {
     # on top: entry points and the services that join both halves
     "npatch[api]": "top",               # npatch.load() and the lazy compat names
     "npatch.plancache": "top",          # request -> plan: the cache, compiling on a miss
+    "npatch.shipping": "top",           # NPATCH_PLAN_DATA, the side that compiles
     "npatch.cli": "top",
     "npatch.__main__": "top",
     "npatch.compat": "top",
@@ -68,7 +69,7 @@ ALLOWED = {
 UPWARD = {
     ("npatch.plan", "Plan.apply", "npatch.runtime"):
         "the public `npatch.load(...).apply()`: a thin delegate to npatch.runtime.apply_plan (the compiler's --resolve import goes through it too)",
-    ("npatch.runtime.shipped", "_recompiled_plan", "npatch.plancache"):
+    ("npatch.runtime.shipped", "_recompiled_plan", "npatch.shipping"):
         "NPATCH_PLAN_DATA's reference route: the receiving process compiles the sender's "
         "manifests through its own cache (docs/design.md, `npatch env`)",
 }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from npatch.compiler import sugar  # noqa: F401 - registers the [brake] and [profile] builders
 from npatch.compiler.build import BUILDERS, Draft, build_rewrite
 from npatch.compiler.checks import check_disables, check_drafts, check_options, check_resolved, check_rewrite_ids
 from npatch.compiler.collect import collect, merge_options

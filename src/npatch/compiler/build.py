@@ -2,8 +2,9 @@
 
 One builder per table, registered with :func:`builder`; a builder returns
 :class:`Draft` objects (ops whose paths are not resolved yet).  ``[brake]``
-and ``[profile]`` are sugar: they expand into ordinary ``wrap`` drafts (see
-:mod:`npatch.compiler.sugar`), so the runtime has no special case for them.
+and ``[profile]`` are sugar: they expand into ordinary ``wrap`` drafts (their
+builders are in :mod:`npatch.compiler.sugar`), so the runtime has no special
+case for them.
 """
 from __future__ import annotations
 
@@ -136,20 +137,6 @@ def _op(manifest: Manifest, entry: Entry) -> list[Draft]:
                   source=data.get("source"), source_key="source", value=data.get("value"),
                   on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
                   force=data.get("force", False), **common_keys(manifest, entry))]
-
-
-@builder("brake")
-def _brake(manifest: Manifest, entry: Entry) -> list[Draft]:
-    from npatch.compiler.sugar import expand
-
-    return expand("brake", manifest, entry)
-
-
-@builder("profile")
-def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
-    from npatch.compiler.sugar import expand
-
-    return expand("profile", manifest, entry)
 
 
 def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:

@@ -12,9 +12,9 @@ from typing import Any
 
 from npatch.compiler.build import Draft
 from npatch.compiler.resolve import Diagnostic
-from npatch.dsl.manifest import Manifest, did_you_mean
+from npatch.dsl.manifest import Manifest
 from npatch.dsl.model import PATCH_ACTIONS
-from npatch.errors import ManifestError
+from npatch.errors import ManifestError, did_you_mean
 from npatch.plan import BUILTIN_OP_KINDS, Origin, Plan, Rewrite
 
 

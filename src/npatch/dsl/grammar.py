@@ -25,8 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from npatch.conditions import FUNCTIONS, VARIABLES, VERSION_VARIABLES
-from npatch.dsl.manifest import did_you_mean
-from npatch.errors import ConditionError, Span
+from npatch.errors import ConditionError, Span, did_you_mean
 
 __all__ = ["ParsedTarget", "parse_condition", "parse_target"]
 

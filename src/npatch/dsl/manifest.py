@@ -13,18 +13,16 @@ All problems of a file are collected and raised together as
 from __future__ import annotations
 
 import datetime
-import difflib
 import os
 import re
 import stat
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
-from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError
+from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError, did_you_mean
 from npatch.plan import BUILTIN_OP_KINDS
 
 
@@ -57,11 +55,6 @@ class Manifest:
 
     def error(self, path: KeyPath, message: str, **kw: Any) -> ManifestError:
         return self.doc.error(path, message, **kw)
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else ""
 
 
 def load_manifest(file: Path) -> Manifest:

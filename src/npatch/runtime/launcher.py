@@ -278,7 +278,7 @@ def start_shipped(value: str) -> None:
     """Start the plan carried by ``NPATCH_PLAN_DATA`` (see :mod:`npatch.runtime.shipped`)."""
     from npatch.runtime.shipped import decode
 
-    shipped = decode(value)
+    shipped = decode(value, ENV_DATA)
     _start_source(shipped.label, shipped.plan_hash, lambda: shipped.modules, shipped.load, deferred=True)
 
 
