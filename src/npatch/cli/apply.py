@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import sys
 
-from npatch.cli import command, parse_sets
+from npatch.cli.registry import command, parse_sets
 from npatch.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 _EPILOG = """\
 Examples:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from npatch.cli import command
+from npatch.cli.registry import command
 from npatch.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 def _load_plan(spec: str):

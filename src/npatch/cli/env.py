@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from npatch.cli import command, parse_sets
+from npatch.cli.registry import command, parse_sets
 from npatch.cli.compile import add_manifest_arguments
 from npatch.errors import UsageError
 
@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 def _sh(env: dict[str, str]) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from npatch.cli import command
+from npatch.cli.registry import command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 from npatch.cli.compile import add_manifest_arguments, compile_from_args
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import libcst as cst
 
 from npatch.rewrite_kinds import map_string, values_map
-from npatch.rewrite.rules import Rule, rule
+from npatch.rewrite.rules.base import Rule, rule
 
 
 @rule("argument")
