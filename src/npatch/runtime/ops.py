@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from typing import Any
 
     from npatch.plan import Op, Target
+    from npatch.runtime.protocols import ApplyHost
 
     Apply = Callable[["ApplyContext", Op, Target, Any], Any]
     Substitute = Callable[["ApplyContext", Op, Target, Any], Any]
@@ -105,7 +106,9 @@ def op_kind(name: str, *, restore: Callable[[Any], None] = _restore_undo,
 
 
 class ApplyContext:
-    """What an apply function may ask of the session applying it.
+    """What an apply function may ask of the session applying it (which it
+    reaches through the public methods of
+    :class:`~npatch.runtime.protocols.ApplyHost`).
 
     ``immediate`` is true when the target module was already imported when the
     session started: only then can other modules hold ``from x import f``
@@ -114,7 +117,7 @@ class ApplyContext:
 
     __slots__ = ("session", "slot", "immediate")
 
-    def __init__(self, session: Any, slot: Any, immediate: bool) -> None:
+    def __init__(self, session: ApplyHost, slot: Any, immediate: bool) -> None:
         self.session = session
         self.slot = slot
         self.immediate = immediate
@@ -132,21 +135,21 @@ class ApplyContext:
         """Tell the session that ``parent.name`` went from ``old`` to ``new``,
         so copies of ``old`` held elsewhere can be found (rebind)."""
         if self.immediate:
-            self.session._note_replaced(self.slot, parent, name, old, new)
+            self.session.note_replaced(self.slot, parent, name, old, new)
 
     def changing(self, undo: Any) -> None:
         """Record ``undo`` before making the change it undoes, so that an
         interrupt (KeyboardInterrupt) between the change and the end of
         ``apply`` still leaves it for ``stop()`` to restore."""
-        self.session._push(self.slot, undo)
+        self.session.push_undo(self.slot, undo)
 
     def served(self, undo: Any) -> None:
         """A substitute module was created: record how to take it away again."""
-        self.session._served(self.slot, undo)
+        self.session.served(self.slot, undo)
 
     def serve_failed(self, exc: BaseException) -> None:
         """Creating a substitute module failed: the slot fails with ``exc``."""
-        self.session._serve_failed(self.slot, exc)
+        self.session.serve_failed(self.slot, exc)
 
 
 # the built-in kinds: each module lists its own (it does not import this one)
