@@ -42,7 +42,6 @@ directory is safe when no job runs.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 import time
 TYPE_CHECKING = False
@@ -74,40 +73,10 @@ def digest(data: bytes) -> str:
 
 # -- the directory -----------------------------------------------------------
 def cache_dir() -> str | None:
-    """The user's private cache directory, created if needed; ``None`` when
-    it is missing and cannot be made, or fails the ownership/mode check."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(base):  # the XDG spec: relative values are invalid
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "npatch")
-    return path if _private_dir(path) else None
+    """The user's private npatch cache directory (:func:`npatch.outfiles.user_cache_dir`)."""
+    from npatch.outfiles import user_cache_dir
 
-
-def _private_dir(path: str) -> bool:
-    """True for a directory we own that nobody else can write to.
-
-    A directory someone else controls could hand us a plan that runs their
-    code in our processes, so it is refused (the caller then compiles
-    without a cache).  Our own directory that is merely readable by others
-    is tightened to 0700: plans name files and options of the user's jobs.
-    """
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        info = os.lstat(path)
-    except OSError:
-        return False
-    if not stat.S_ISDIR(info.st_mode):  # a symlink or a file is refused
-        return False
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return False
-    if info.st_mode & 0o022:
-        return False
-    if info.st_mode & 0o077:
-        try:
-            os.chmod(path, 0o700)
-        except OSError:
-            return False
-    return True
+    return user_cache_dir()
 
 
 # -- keys and entries -----------------------------------------------------------
@@ -269,7 +238,7 @@ def trigger_modules(plan: Any) -> list[str] | None:
     is always correct; the list only lets a process that imports none of
     them skip loading the plan.
     """
-    from npatch.plan import BUILTIN_OP_KINDS
+    from npatch.opkinds import BUILTIN_OP_KINDS
 
     names: set[str] = set()
     for op in plan.ops:
@@ -444,15 +413,12 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tupl
             raise UsageError("--set and --disable apply to manifests, not to a saved plan; recompile it instead")
         return read_plan(Path(specs[0])), [specs[0]], ""
     from npatch.compiler import compile_manifests, run_notes
-    from npatch.errors import ManifestError, ManifestErrors
+    from npatch.errors import ManifestErrors
 
     result = compile_manifests(specs, sets=sets, disable=disable, resolve="static")
     errors, notes = run_notes(result)
     if errors:
-        raise ManifestErrors([
-            ManifestError(d.message, file=d.origin.file, line=d.origin.line, col=d.origin.col, key=d.origin.key)
-            if d.origin else ManifestError(d.message) for d in errors
-        ])
+        raise ManifestErrors([d.as_error() for d in errors])
     return result.plan, list(result.sources), notes
 
 

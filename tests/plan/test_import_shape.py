@@ -28,7 +28,8 @@ AREAS = {
     "npatch.outfiles": "base",
     "npatch.extensions": "base",        # entry-point lookup; knows no registry
     # the plan layer: the IR and the contracts every side reads
-    "npatch.plan": "plan",              # records, the op-kind table
+    "npatch.plan": "plan",              # the records
+    "npatch.opkinds": "plan",           # the op-kind table
     "npatch.conditions": "plan",        # what a plan's `when` nodes mean, evaluated without the grammar
     "npatch.rewrite_kinds": "plan",     # which keys each rewrite kind takes
     # building plans

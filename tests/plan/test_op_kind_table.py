@@ -9,7 +9,7 @@ the reverse), fails here.
 from __future__ import annotations
 
 from npatch.dsl.model import PATCH_ACTIONS, TABLES
-from npatch.plan import BUILTIN_OP_KINDS
+from npatch.opkinds import BUILTIN_OP_KINDS
 from npatch.runtime.ops import OP_KINDS
 
 
@@ -45,3 +45,22 @@ def test_the_patch_table_takes_one_action_key_per_patch_kind():
         assert key is not None and key.doc == BUILTIN_OP_KINDS[name].action[2]
     for info in BUILTIN_OP_KINDS.values():
         assert all(patch.key(k) is not None for k in info.keys), info.name
+
+
+def test_a_draft_has_every_op_field_with_the_same_default():
+    """The compiler's Draft is derived from Op's fields, not a second list of them."""
+    from dataclasses import MISSING, fields
+
+    from npatch.compiler.build import Draft
+    from npatch.plan import REQUIRED, Op
+
+    drafts = {f.name: f for f in fields(Draft)}
+    for name, default in Op.field_defaults().items():
+        if name == "origin":  # found from the manifest when the op is made
+            continue
+        assert name in drafts, name
+        if name in ("targets", "options", "manifest"):  # as written, a dict, the Manifest
+            continue
+        assert (drafts[name].default is MISSING) == (default is REQUIRED), name
+        if default is not REQUIRED:
+            assert drafts[name].default == default, name

@@ -130,7 +130,7 @@ def render_extensions() -> str:
     packages provide through entry points (loaded here, so a broken one shows)."""
     from npatch.conditions import FUNCTIONS
     from npatch.extensions import CONDITIONS_GROUP, OPS_GROUP, load_all
-    from npatch.plan import BUILTIN_OP_KINDS
+    from npatch.opkinds import BUILTIN_OP_KINDS
     from npatch.runtime.ops import OP_KINDS
 
     rows = load_all([OP_KINDS, FUNCTIONS])

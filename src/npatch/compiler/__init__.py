@@ -19,7 +19,8 @@ from npatch.compiler.checks import check_disables, check_drafts, check_options, 
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
-from npatch.plan import BUILTIN_OP_KINDS, ManifestInfo, Op, Plan, PlanError, Target, freeze
+from npatch.opkinds import BUILTIN_OP_KINDS
+from npatch.plan import ManifestInfo, Op, Plan, PlanError, Target, freeze
 
 @dataclass
 class CompileResult:
@@ -136,7 +137,7 @@ def load_plan(specs: list[str], **kwargs: Any) -> Plan:
         return read_plan(Path(specs[0]))
     result = compile_manifests([str(s) for s in specs], **kwargs)
     if result.errors:
-        raise ManifestErrors([_as_manifest_error(d) for d in result.errors])
+        raise ManifestErrors([d.as_error() for d in result.errors])
     return result.plan
 
 
@@ -148,15 +149,6 @@ def read_plan(path: Path) -> Plan:
         raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:
         raise PlanLoadError(f"{path}: {exc}") from None
-
-
-def _as_manifest_error(diagnostic: Diagnostic):
-    from npatch.errors import ManifestError
-
-    origin = diagnostic.origin
-    if origin is None:
-        return ManifestError(diagnostic.message)
-    return ManifestError(diagnostic.message, file=origin.file, line=origin.line, col=origin.col, key=origin.key)
 
 
 def _split(text: str, resolver: Resolver, module_only: bool) -> tuple[Target, str]:

@@ -9,39 +9,22 @@ case for them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field, make_dataclass
 from typing import Any
 
 from npatch.dsl.locate import KeyPath, format_path
 from npatch.dsl.manifest import Entry, Manifest
 from npatch.dsl.model import PATCH_ACTIONS
-from npatch.plan import BUILTIN_OP_KINDS, Origin, Rewrite, freeze
+from npatch.opkinds import BUILTIN_OP_KINDS
+from npatch.plan import REQUIRED, Op, Origin, Rewrite, freeze
 
 
-@dataclass
-class Draft:
-    """An op before path resolution: targets and source still as written."""
+class _DraftMethods:
+    """What a :class:`Draft` knows besides its fields: where its keys are."""
 
-    kind: str
-    name: str
     manifest: Manifest
     entry_path: KeyPath
-    target_key: str                         # the key that holds the target ("target", "module", ...)
-    targets: list[str]                      # as written; the first is the target, the rest `also`
-    source: str | None = None
-    source_key: str = ""
-    source_is_module: bool = False          # alias sources are modules, not objects
-    value: Any = None
-    priority: int = 0
-    when: Any = None
-    when_text: str | None = None
-    guard: str | None = None
-    on_missing: str = "warn"
-    options: dict[str, Any] = field(default_factory=dict)
-    during: str | None = None
-    rebind: bool = False
-    force: bool = False
-    targets_are_modules: bool = False       # alias, stub and call act on a module
+    target_key: str
 
     def origin(self, key: str | None = None, index: int | None = None) -> Origin:
         path = self.entry_path + ((key,) if key else ()) + ((index,) if index is not None else ())
@@ -51,6 +34,28 @@ class Draft:
         if index == 0:
             return self.origin(self.target_key)
         return self.origin("also", index - 1)
+
+
+#: Op fields a Draft holds in another form: targets as written (``list[str]``),
+#: options as a dict, the Manifest itself, and no origin yet (:meth:`origin` finds it)
+_RESHAPED = {"targets", "options", "manifest", "origin"}
+
+#: An op before path resolution: targets and source still as written.  Its
+#: fields are the plan's :class:`~npatch.plan.Op` fields (same names and
+#: defaults, derived here so the two cannot drift), the reshaped ones above,
+#: and what only the compiler needs: ``entry_path`` of the manifest entry,
+#: ``target_key`` (the key that holds the target: "target", "module", ...),
+#: ``source_key``, ``source_is_module`` (alias sources are modules, not
+#: objects) and ``targets_are_modules`` (the kind acts on a module).
+Draft = make_dataclass("Draft", [
+    *[(name, Any) for name, default in Op.field_defaults().items() if default is REQUIRED and name not in _RESHAPED],
+    ("manifest", Manifest), ("entry_path", KeyPath), ("target_key", str), ("targets", list),
+    *[(name, Any, default) for name, default in Op.field_defaults().items()
+      if default is not REQUIRED and name not in _RESHAPED],
+    ("options", dict, field(default_factory=dict)),
+    ("source_key", str, ""), ("source_is_module", bool, False), ("targets_are_modules", bool, False),
+], bases=(_DraftMethods,))
+Draft.__module__ = __name__
 
 
 def _origin(manifest: Manifest, path: KeyPath, value: bool = False) -> Origin:

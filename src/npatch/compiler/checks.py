@@ -15,7 +15,8 @@ from npatch.compiler.resolve import Diagnostic
 from npatch.dsl.manifest import Manifest
 from npatch.dsl.model import PATCH_ACTIONS
 from npatch.errors import ManifestError, did_you_mean
-from npatch.plan import BUILTIN_OP_KINDS, Origin, Plan, Rewrite
+from npatch.opkinds import BUILTIN_OP_KINDS
+from npatch.plan import Origin, Plan, Rewrite
 
 
 def _error(origin: Origin, message: str, hint: str = "") -> ManifestError:

@@ -23,7 +23,7 @@ from typing import Any
 from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
 from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError, did_you_mean
-from npatch.plan import BUILTIN_OP_KINDS
+from npatch.opkinds import BUILTIN_OP_KINDS
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from npatch.plan import BUILTIN_OP_KINDS
+from npatch.opkinds import BUILTIN_OP_KINDS
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 PATCH_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]*$"

@@ -26,12 +26,11 @@ The built-in kinds live in :mod:`npatch.runtime.kinds_attr` (replace, wrap,
 value, delete) and :mod:`npatch.runtime.kinds_module` (call, register,
 alias, stub); each lists its kinds in a ``KINDS`` dict, which this module
 registers (they do not import it).  What the other layers know about each
-built-in kind is its entry in :data:`npatch.plan.BUILTIN_OP_KINDS`.
+built-in kind is its entry in :data:`npatch.opkinds.BUILTIN_OP_KINDS`.
 """
 from __future__ import annotations
 
 from npatch.extensions import OPS_GROUP, Registry, unusable
-from npatch.plan import BUILTIN_OP_KINDS
 from npatch.runtime.resolve import import_object
 
 TYPE_CHECKING = False
@@ -81,6 +80,8 @@ def adopt_op_kind(registry: Any, name: str, obj: Any, ep: Any) -> None:
 
 
 def _builtin(name: str, kind: Any) -> bool:
+    from npatch.opkinds import BUILTIN_OP_KINDS  # only `npatch list --ops` asks: not in every child
+
     return name in BUILTIN_OP_KINDS
 
 
