@@ -4,6 +4,7 @@
 * :mod:`~npatch.runtime.finder`   -- the ``sys.meta_path`` hook shared by sessions
 * :mod:`~npatch.runtime.ops`      -- the op-kind registry (``OP_KINDS``, ``@op_kind``)
 * :mod:`~npatch.runtime.report`   -- statuses, the JSON report, the ``-v`` tree
+* :mod:`~npatch.runtime.protocols` -- what the finder and the op kinds may call on a session
 
 Importing this package imports nothing else; ``Session`` loads on first use.
 :func:`apply_plan` is how a plan is applied in this process (``Plan.apply``
