@@ -324,6 +324,7 @@ def inject_module_alias(source_module_name: str, target_module_name: str) -> boo
         return True
     import importlib
 
+    from npatch.conditions import findable
     from npatch.errors import NpatchWarning
     from npatch.plan import ManifestInfo, Op, Plan, Target
     from npatch.runtime.session import Session
@@ -335,7 +336,7 @@ def inject_module_alias(source_module_name: str, target_module_name: str) -> boo
                       f"importing the source raised {type(exc).__name__}: {exc}", NpatchWarning, stacklevel=2)
         return False
     parent = target_module_name.rpartition(".")[0]
-    if parent and parent not in sys.modules and not _findable(parent):
+    if parent and parent not in sys.modules and not findable(parent):
         warnings.warn(f"npatch: cannot alias {target_module_name!r}: its package {parent!r} does not exist",
                       NpatchWarning, stacklevel=2)
         return False
@@ -348,15 +349,6 @@ def inject_module_alias(source_module_name: str, target_module_name: str) -> boo
         return False
     _ALIASES.append(session)
     return True
-
-
-def _findable(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def inject_module_aliases_batch(module_pairs: Iterable[tuple[str, str]]) -> None:

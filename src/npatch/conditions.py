@@ -50,7 +50,7 @@ import sys
 
 from npatch import distributions
 from npatch.errors import NpatchError
-from npatch.extensions import CONDITIONS_GROUP, Registry, adopt_condition_function
+from npatch.extensions import CONDITIONS_GROUP, ExtensionError, Registry, distribution, unusable
 from npatch.plan import Record
 
 TYPE_CHECKING = False
@@ -68,6 +68,8 @@ __all__ = [
     "describe",
     "evaluate",
     "explain",
+    "findable",
+    "is_version_node",
 ]
 
 
@@ -90,10 +92,41 @@ class ConditionFunction(Record):
         return f"{self.name}({args})"
 
 
+def adopt_condition_function(registry: Any, name: str, obj: Any, ep: Any) -> None:
+    """Register an ``npatch.conditions`` entry point's object as function ``name``."""
+    if isinstance(obj, ConditionFunction):
+        registry[name] = obj if obj.name == name else ConditionFunction(
+            name, obj.func, obj.min_args, obj.max_args, obj.takes_options, obj.returns_version)
+    elif callable(obj) and not isinstance(obj, type):
+        low, high = _arity(obj, ep)
+        registry[name] = ConditionFunction(name, obj, low, high)
+    else:
+        raise unusable(ep, CONDITIONS_GROUP, obj,
+                        f"a function, a ConditionFunction, or a module that registers @condition_function({name!r}, ...)")
+
+
+def _arity(func: Any, ep: Any) -> tuple[int, int]:
+    """Least and most positional arguments ``func`` takes (conditions pass strings only)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        raise ExtensionError(f"condition function {ep.name!r} of {distribution(ep)}: cannot read its signature") from None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    low = sum(1 for p in positional if p.default is p.empty)
+    high = 8 if any(p.kind == p.VAR_POSITIONAL for p in params) else len(positional)
+    return low, high
+
+
+def _builtin(name: str, function: Any) -> bool:
+    return getattr(getattr(function, "func", None), "__module__", "") == __name__
+
+
 #: Every function a condition may call, by name (filled by :func:`condition_function`;
 #: a name not registered here is looked up among the ``npatch.conditions`` entry
 #: points of installed packages, see :mod:`npatch.extensions`).
-FUNCTIONS: dict[str, ConditionFunction] = Registry(CONDITIONS_GROUP, adopt_condition_function)
+FUNCTIONS: dict[str, ConditionFunction] = Registry(CONDITIONS_GROUP, adopt_condition_function, _builtin)
 
 #: Bare variables, by name; values are computed when read.
 def _python_version() -> str:
@@ -136,7 +169,7 @@ def condition_function(
 def _providing_distribution_version(module: str) -> str | None:
     """Version of the distribution that installs top-level module ``module`` (mmcv -> mmcv-lite)."""
     found = _version_from_named_dist_info(module)
-    if found is not None or not _findable(module):  # nothing to scan for a module that is not there
+    if found is not None or not findable(module):  # nothing to scan for a module that is not there
         return found
     for dist in _top_level_distributions().get(module, ()):
         found = distributions.version(dist)
@@ -179,7 +212,7 @@ def _top_level_distributions() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()
 
 
-def _findable(module: str) -> bool:
+def findable(module: str) -> bool:
     """True if ``module`` could be imported, found without executing it or its parents.
 
     ``importlib.util.find_spec('a.b')`` imports ``a``; for a dotted name whose
@@ -228,7 +261,7 @@ def _meta_path_spec(name: str, path: list[str] | None) -> Any:
 @condition_function("installed", 1)
 def _installed(name: str) -> bool:
     """A distribution called ``name`` is installed, or a module ``name`` is findable."""
-    return _findable(name) or distributions.present(name)
+    return findable(name) or distributions.present(name)
 
 
 @condition_function("version", 1, returns_version=True)
@@ -240,7 +273,7 @@ def _version(name: str) -> str | None:
 @condition_function("importable", 1)
 def _importable(module: str) -> bool:
     """``module`` can be found by the import system; it is not imported."""
-    return _findable(module)
+    return findable(module)
 
 
 @condition_function("env", 1, 2)
@@ -282,7 +315,7 @@ def _value(node: Node, options: Mapping[str, Any] | None) -> Any:
     return evaluate(node, options)
 
 
-def _is_version_node(node: Node) -> bool:
+def is_version_node(node: Node) -> bool:
     if node[0] == "var":
         return node[1] in VERSION_VARIABLES
     if node[0] == "call":
@@ -379,7 +412,7 @@ def _compare_positive(op: str, lnode: Node, rnode: Node, options: Mapping[str, A
         return None
     if op == "in":
         return _text(left) in _text(right)
-    versioned = _is_version_node(lnode) or _is_version_node(rnode)
+    versioned = is_version_node(lnode) or is_version_node(rnode)
     if not versioned and op != "~=" and "num" in (lnode[0], rnode[0]):
         lv, rv = _number(left), _number(right)
         return None if lv is None or rv is None else _ORDER[op](lv, rv)
@@ -516,7 +549,7 @@ def _explain(tree: Node, options: Mapping[str, Any] | None, result: bool) -> lis
         _, op, lnode, rnode = tree
         if lnode[0] in ("call", "var") and rnode[0] in _LITERALS:
             verdict = "so" if result else "not"
-            if _is_version_node(lnode) or op in ("<", "<=", ">", ">="):  # versions read best without quotes
+            if is_version_node(lnode) or op in ("<", "<=", ">", ">="):  # versions read best without quotes
                 return [f"{describe(lnode)} is {_show(lnode, options)}, {verdict} {op} {_plain(rnode)}"]
             return [f"{describe(lnode)} is {_show(lnode, options, quoted=True)}, {verdict} {op} {describe(rnode)}"]
         seen = [f"{describe(side)} is {_show(side, options)}"

@@ -8,6 +8,10 @@ a usage error.
 """
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 
 class NpatchError(Exception):
     """Base of every error npatch raises on purpose (the CLI prints these, no traceback)."""
@@ -122,3 +126,11 @@ class ConditionError(NpatchError):
     def __str__(self) -> str:
         out = f"{self.message}\n{self.span.underline(self.text)}"
         return out + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``did you mean `x`?`` for the closest of ``choices`` to a misspelled ``word``, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""

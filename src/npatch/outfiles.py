@@ -50,6 +50,45 @@ def private_dir(path: str) -> str:
     raise UsageError(f"{path} {problem}; remove it or choose another file name")
 
 
+def user_cache_dir() -> str | None:
+    """npatch's per-user cache directory (``$XDG_CACHE_HOME/npatch``, else
+    ``~/.cache/npatch``), created if needed; ``None`` when it is missing and
+    cannot be made, or fails the ownership/mode check.  The plan cache and
+    the grammar's parser cache both live there."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):  # the XDG spec: relative values are invalid
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "npatch")
+    return path if _private_cache_dir(path) else None
+
+
+def _private_cache_dir(path: str) -> bool:
+    """True for a directory we own that nobody else can write to.
+
+    A directory someone else controls could hand us a plan that runs their
+    code in our processes, so it is refused (the caller then compiles
+    without a cache).  Our own directory that is merely readable by others
+    is tightened to 0700: plans name files and options of the user's jobs.
+    """
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode):  # a symlink or a file is refused
+        return False
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return False
+    if info.st_mode & 0o022:
+        return False
+    if info.st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            return False
+    return True
+
+
 def write_file(path: str, data: bytes, *, private: str | None = None) -> None:
     """Replace ``path`` by a new file holding ``data`` (see the module doc).
 

@@ -31,11 +31,9 @@ SCHEMA_VERSION = 1
 #: first item of a marshalled plan: what the bytes are and which layout
 MARSHAL_TAG = f"npatch-plan-{SCHEMA_VERSION}"
 
-#: Every op kind the runtime knows.  ``npatch.runtime.ops`` registers one
-#: apply/restore pair per kind; third-party kinds come from entry points.
-OP_KINDS = ("replace", "wrap", "value", "delete", "call", "register", "alias", "stub")
-
 _REQUIRED = object()
+#: the default of a required field in :meth:`Record.field_defaults`
+REQUIRED = _REQUIRED
 
 
 class Record:
@@ -103,6 +101,12 @@ class Record:
         """A copy with ``changes`` (what ``dataclasses.replace`` does)."""
         return type(self)(**{**{n: getattr(self, n) for n in self._fields}, **changes})
 
+    @classmethod
+    def field_defaults(cls) -> dict[str, Any]:
+        """Every field, in order, with its default; a required field maps to
+        :data:`REQUIRED` (what ``dataclasses.fields`` would tell)."""
+        return {name: REQUIRED if default is _REQUIRED else default for name, default in cls._field_defaults}
+
 
 class Origin(Record):
     """Where an op came from: manifest file, 1-based line and column, key path."""
@@ -141,7 +145,7 @@ class Target(Record):
 class Op(Record):
     """One unit of runtime work.
 
-    kind      one of :data:`OP_KINDS` (or a registered extension kind)
+    kind      one of :data:`npatch.opkinds.BUILTIN_OP_KINDS` (or a registered extension kind)
     name      unique in the plan; ``--disable NAME`` uses it
     targets   where to act; the first is the declared ``target``, the rest
               are its ``also`` re-export paths.  Each is applied when its
@@ -312,11 +316,17 @@ class Plan(Record):
                 return op
         raise KeyError(name)
 
-    def apply(self, **kwargs: Any):
-        """Apply this plan in the current process; returns a Session (a context manager)."""
-        from npatch.runtime.session import Session
+    def apply(self, *, strict: bool = False, rebind: bool = False, label: str | None = None,
+              disable: tuple[str, ...] | list[str] = ()) -> Any:
+        """Apply this plan in the current process; returns a Session (a context manager).
 
-        return Session(self, **kwargs).start()
+        A delegate kept for ``with npatch.load(...).apply(): main()``: the
+        runtime does the work (:func:`npatch.runtime.apply_plan`).  This lazy
+        import is the one call from the plan layer up into the runtime
+        (``tests/plan/test_import_shape.py`` names it)."""
+        from npatch.runtime import apply_plan
+
+        return apply_plan(self, strict=strict, rebind=rebind, label=label, disable=disable)
 
 
 class LazyRecords:
@@ -466,4 +476,4 @@ def _from_json(cls: type, data: dict[str, Any]) -> Any:
     return obj
 
 
-__all__ = ["SCHEMA_VERSION", "OP_KINDS", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError", "LazyRecords"]
+__all__ = ["SCHEMA_VERSION", "REQUIRED", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError", "LazyRecords"]

@@ -7,10 +7,11 @@ import pytest
 from npatch.compiler import load_plan
 from npatch.scan.coverage import Coverage, Names
 from npatch.scan.finder import Finder
+from npatch.scan.patterns import hooks
 from npatch.scan.table import load_table
 
 APIS = load_table()
-FINDER = Finder(APIS)
+FINDER = Finder(hooks(APIS))
 
 SNIPPET = """\
 import numpy as np

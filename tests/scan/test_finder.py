@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from npatch.scan.finder import Finder
+from npatch.scan.patterns import hooks
 from npatch.scan.table import load_table
 
-FINDER = Finder(load_table())
+FINDER = Finder(hooks(load_table()))
 
 
 def names(code: str) -> list[tuple[int, str]]:

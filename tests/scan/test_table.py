@@ -12,11 +12,12 @@ import numpy
 import pytest
 
 from npatch.scan.finder import Finder
+from npatch.scan.patterns import hooks
 from npatch.scan.table import BUILTIN_TABLE, load_table
 from npatch_testutil import REPO, run_npatch
 
 APIS = load_table()
-FINDER = Finder(APIS)
+FINDER = Finder(hooks(APIS))
 CASES = [(a.id, "example", i, code) for a in APIS for i, code in enumerate(a.examples)]
 CASES += [(a.id, "valid", i, code) for a in APIS for i, code in enumerate(a.valid)]
 

@@ -1,7 +1,8 @@
 """The ``npatch`` command line: a thin shell over the layers.
 
 Each subcommand lives in its own module in this package and registers itself
-with :func:`command`; ``main`` builds the parser from the registry.  Command
+with :func:`~npatch.cli.registry.command`; ``main`` builds the parser from the
+registry.  Command
 modules import their layer lazily (inside the handler), so ``npatch apply``
 with a cached plan never imports lark, libcst or tomli.
 
@@ -12,55 +13,15 @@ from __future__ import annotations
 
 import sys
 
+from npatch.cli.registry import COMMANDS, Command, command, parse_sets
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `npatch apply` with a cached plan must start fast: no typing, no argparse
     import argparse
-    from collections.abc import Callable, Iterable
-
-    Handler = Callable[[argparse.Namespace], int]
-    Setup = Callable[[argparse.ArgumentParser], Handler]
-
-
-class Command:
-    """A registered subcommand: its help texts and the function that sets up its parser."""
-
-    __slots__ = ("name", "help", "description", "setup")
-
-    def __init__(self, name: str, help: str, description: str, setup: Setup) -> None:
-        self.name = name
-        self.help = help
-        self.description = description
-        self.setup = setup
-
-
-COMMANDS: dict[str, Command] = {}
+    from collections.abc import Iterable
 
 #: modules that register commands, in the order ``--help`` lists them
 COMMAND_MODULES = ("compile", "apply", "env", "diff", "scan", "report", "info")
-
-
-def command(name: str, help: str, description: str = "") -> Callable[[Setup], Setup]:
-    """Register a subcommand.  The decorated function adds its arguments to the
-    sub-parser and returns the handler ``handler(args) -> exit code``."""
-
-    def register(setup: Setup) -> Setup:
-        COMMANDS[name] = Command(name, help, description or help, setup)
-        return setup
-
-    return register
-
-
-def parse_sets(pairs: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
-    from npatch.errors import UsageError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = value
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,3 +96,6 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+__all__ = ["COMMANDS", "COMMAND_MODULES", "Command", "build_parser", "command", "main", "parse_sets"]

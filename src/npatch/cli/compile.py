@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from npatch.cli import command
+from npatch.cli.registry import command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,7 @@ def _setup(parser: argparse.ArgumentParser) -> Handler:
 
 def compile_from_args(args: argparse.Namespace, **extra: object):
     """Compile what :func:`add_manifest_arguments` parsed (manifests, --set, --disable)."""
-    from npatch.cli import parse_sets
+    from npatch.cli.registry import parse_sets
     from npatch.compiler import compile_manifests
 
     return compile_manifests(args.manifests, sets=parse_sets(args.set), disable=args.disable, **extra)

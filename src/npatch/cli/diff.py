@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from npatch.cli import command
+from npatch.cli.registry import command
 from npatch.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 def _load_plan(spec: str):
@@ -73,7 +73,7 @@ def _diff(args: argparse.Namespace) -> int:
 
         report_format(args.report)
         args.report = check_writable(args.report, "--report")
-    from npatch.rewrite.prefilter import glob_problem
+    from npatch.rewrite_kinds import glob_problem
 
     for option, pattern in [("--include", p) for p in args.include] + [("--exclude", p) for p in args.exclude]:
         problem = glob_problem(pattern)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from npatch.cli import command, parse_sets
+from npatch.cli.registry import command, parse_sets
 from npatch.cli.compile import add_manifest_arguments
 from npatch.errors import UsageError
 
@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 def _sh(env: dict[str, str]) -> str:
@@ -67,7 +67,7 @@ def setup_env(parser: argparse.ArgumentParser) -> Handler:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    from npatch.runtime.shipped import portable_environ
+    from npatch.shipping import portable_environ
 
     env = portable_environ(list(args.manifests), parse_sets(args.set), list(args.disable), strict=args.strict,
                            verbose=args.verbose, ship=args.ship)

@@ -15,12 +15,23 @@ import os
 import re
 from pathlib import Path
 
-from npatch.cli.report import verdict
 from npatch.errors import NpatchError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+
+def verdict(op: dict[str, Any]) -> tuple[bool, str]:
+    """(exercised, why) for one merged op."""
+    status, calls, reason = op.get("status"), op.get("calls"), op.get("reason") or ""
+    if status == "applied":
+        if calls is None:
+            return True, f"applied ({op.get('kind')}: calls not counted)"
+        if calls:
+            return True, f"{calls} call{'s' * (calls != 1)}"
+        return False, "applied, never called"
+    return False, f"{status}: {reason}" if reason else str(status)
 
 
 def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tuple[str, int, int]:

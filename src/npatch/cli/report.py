@@ -8,7 +8,8 @@ never imported, skipped, disabled, failed) was not exercised.
 """
 from __future__ import annotations
 
-from npatch.cli import command
+from npatch.cli.registry import command
+from npatch.cli.record import verdict
 from npatch.errors import NpatchError, UsageError
 
 TYPE_CHECKING = False
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 @command("report", help="show a --coverage file as a table or tree; --record a minimal manifest from it",
@@ -77,18 +78,6 @@ def load(path: str) -> dict[str, Any]:
         raise NpatchError(f"{path}: no process finished under the plan (the run is still going, or "
                           "its Python processes did not start the plan)")
     return data
-
-
-def verdict(op: dict[str, Any]) -> tuple[bool, str]:
-    """(exercised, why) for one merged op."""
-    status, calls, reason = op.get("status"), op.get("calls"), op.get("reason") or ""
-    if status == "applied":
-        if calls is None:
-            return True, f"applied ({op.get('kind')}: calls not counted)"
-        if calls:
-            return True, f"{calls} call{'s' * (calls != 1)}"
-        return False, "applied, never called"
-    return False, f"{status}: {reason}" if reason else str(status)
 
 
 def _count(op: dict[str, Any]) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from npatch.cli import command
+from npatch.cli.registry import command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from npatch.cli import Handler
+    from npatch.cli.registry import Handler
 
 
 @command(
@@ -54,7 +54,7 @@ def setup_scan(parser: argparse.ArgumentParser) -> Handler:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from npatch.cli import parse_sets
+    from npatch.cli.registry import parse_sets
     from npatch.errors import UsageError
     from npatch.rewrite.runner import discover
     from npatch.scan import scan_files

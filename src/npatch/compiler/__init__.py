@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from npatch.compiler import sugar  # noqa: F401 - registers the [brake] and [profile] builders
 from npatch.compiler.build import BUILDERS, Draft, build_rewrite
 from npatch.compiler.checks import check_disables, check_drafts, check_options, check_resolved, check_rewrite_ids
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
+from npatch.opkinds import BUILTIN_OP_KINDS
 from npatch.plan import ManifestInfo, Op, Plan, PlanError, Target, freeze
 
 @dataclass
@@ -77,7 +79,8 @@ def compile_manifests(
     diagnostics: list[Diagnostic] = []
     enabled = [draft for draft in drafts if draft.name not in disabled]
     unresolved = RESOLVERS["none"](paths)
-    prelude = [_resolve(d, unresolved, [], options) for d in enabled if d.kind in ("alias", "stub")]
+    prelude = [_resolve(d, unresolved, [], options) for d in enabled  # what imports find: installed first
+               if d.kind in BUILTIN_OP_KINDS and BUILTIN_OP_KINDS[d.kind].acts_on == "import"]
     resolver.prepare(Plan(ops=tuple(prelude), options=tuple(options.items())))
     try:
         ops = [_resolve(draft, resolver, diagnostics, options) for draft in enabled]
@@ -134,7 +137,7 @@ def load_plan(specs: list[str], **kwargs: Any) -> Plan:
         return read_plan(Path(specs[0]))
     result = compile_manifests([str(s) for s in specs], **kwargs)
     if result.errors:
-        raise ManifestErrors([_as_manifest_error(d) for d in result.errors])
+        raise ManifestErrors([d.as_error() for d in result.errors])
     return result.plan
 
 
@@ -146,15 +149,6 @@ def read_plan(path: Path) -> Plan:
         raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:
         raise PlanLoadError(f"{path}: {exc}") from None
-
-
-def _as_manifest_error(diagnostic: Diagnostic):
-    from npatch.errors import ManifestError
-
-    origin = diagnostic.origin
-    if origin is None:
-        return ManifestError(diagnostic.message)
-    return ManifestError(diagnostic.message, file=origin.file, line=origin.line, col=origin.col, key=origin.key)
 
 
 def _split(text: str, resolver: Resolver, module_only: bool) -> tuple[Target, str]:

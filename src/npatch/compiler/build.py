@@ -2,45 +2,29 @@
 
 One builder per table, registered with :func:`builder`; a builder returns
 :class:`Draft` objects (ops whose paths are not resolved yet).  ``[brake]``
-and ``[profile]`` are sugar: they expand into ordinary ``wrap`` drafts (see
-:mod:`npatch.compiler.sugar`), so the runtime has no special case for them.
+and ``[profile]`` are sugar: they expand into ordinary ``wrap`` drafts (their
+builders are in :mod:`npatch.compiler.sugar`), so the runtime has no special
+case for them.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field, make_dataclass
 from typing import Any
 
 from npatch.dsl.locate import KeyPath, format_path
 from npatch.dsl.manifest import Entry, Manifest
 from npatch.dsl.model import PATCH_ACTIONS
-from npatch.plan import Origin, Rewrite, freeze
+from npatch.opkinds import BUILTIN_OP_KINDS
+from npatch.plan import REQUIRED, Op, Origin, Rewrite, freeze
 
 
-@dataclass
-class Draft:
-    """An op before path resolution: targets and source still as written."""
+class _DraftMethods:
+    """What a :class:`Draft` knows besides its fields: where its keys are."""
 
-    kind: str
-    name: str
     manifest: Manifest
     entry_path: KeyPath
-    target_key: str                         # the key that holds the target ("target", "module", ...)
-    targets: list[str]                      # as written; the first is the target, the rest `also`
-    source: str | None = None
-    source_key: str = ""
-    source_is_module: bool = False          # alias sources are modules, not objects
-    value: Any = None
-    priority: int = 0
-    when: Any = None
-    when_text: str | None = None
-    guard: str | None = None
-    on_missing: str = "warn"
-    options: dict[str, Any] = field(default_factory=dict)
-    during: str | None = None
-    rebind: bool = False
-    force: bool = False
-    targets_are_modules: bool = False       # alias, stub and call act on a module
+    target_key: str
 
     def origin(self, key: str | None = None, index: int | None = None) -> Origin:
         path = self.entry_path + ((key,) if key else ()) + ((index,) if index is not None else ())
@@ -50,6 +34,28 @@ class Draft:
         if index == 0:
             return self.origin(self.target_key)
         return self.origin("also", index - 1)
+
+
+#: Op fields a Draft holds in another form: targets as written (``list[str]``),
+#: options as a dict, the Manifest itself, and no origin yet (:meth:`origin` finds it)
+_RESHAPED = {"targets", "options", "manifest", "origin"}
+
+#: An op before path resolution: targets and source still as written.  Its
+#: fields are the plan's :class:`~npatch.plan.Op` fields (same names and
+#: defaults, derived here so the two cannot drift), the reshaped ones above,
+#: and what only the compiler needs: ``entry_path`` of the manifest entry,
+#: ``target_key`` (the key that holds the target: "target", "module", ...),
+#: ``source_key``, ``source_is_module`` (alias sources are modules, not
+#: objects) and ``targets_are_modules`` (the kind acts on a module).
+Draft = make_dataclass("Draft", [
+    *[(name, Any) for name, default in Op.field_defaults().items() if default is REQUIRED and name not in _RESHAPED],
+    ("manifest", Manifest), ("entry_path", KeyPath), ("target_key", str), ("targets", list),
+    *[(name, Any, default) for name, default in Op.field_defaults().items()
+      if default is not REQUIRED and name not in _RESHAPED],
+    ("options", dict, field(default_factory=dict)),
+    ("source_key", str, ""), ("source_is_module", bool, False), ("targets_are_modules", bool, False),
+], bases=(_DraftMethods,))
+Draft.__module__ = __name__
 
 
 def _origin(manifest: Manifest, path: KeyPath, value: bool = False) -> Origin:
@@ -106,16 +112,17 @@ def _stub(manifest: Manifest, entry: Entry) -> list[Draft]:
 def _patch(manifest: Manifest, entry: Entry) -> list[Draft]:
     data = entry.data
     kind = next(k for k in PATCH_ACTIONS if k in data)
+    info = BUILTIN_OP_KINDS[kind]
     draft = Draft(
         kind=kind, name=data["name"], target_key="target", targets=[data["target"], *data.get("also", [])],
         guard=data.get("guard"), on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
-        during=data.get("during"), rebind=data.get("rebind", False), targets_are_modules=kind == "call",
+        during=data.get("during"), rebind=data.get("rebind", False), targets_are_modules=info.acts_on != "attribute",
         **common_keys(manifest, entry),
     )
-    if kind in ("replace", "wrap", "call"):
+    if info.source:
         draft.source, draft.source_key = data[kind], kind
-    elif kind == "value":
-        draft.value = data["value"]
+    elif info.value:
+        draft.value = data[kind]
     return [draft]
 
 
@@ -137,22 +144,8 @@ def _op(manifest: Manifest, entry: Entry) -> list[Draft]:
                   force=data.get("force", False), **common_keys(manifest, entry))]
 
 
-@builder("brake")
-def _brake(manifest: Manifest, entry: Entry) -> list[Draft]:
-    from npatch.compiler.sugar import expand
-
-    return expand("brake", manifest, entry)
-
-
-@builder("profile")
-def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
-    from npatch.compiler.sugar import expand
-
-    return expand("profile", manifest, entry)
-
-
 def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
-    from npatch.rewrite.kinds import kind_of
+    from npatch.rewrite_kinds import kind_of
 
     data = entry.data
     kind = kind_of(data)[0]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from npatch.dsl.discovery import find_manifest
-from npatch.dsl.manifest import Manifest, did_you_mean, load_manifest
-from npatch.errors import ManifestErrors, UsageError
+from npatch.dsl.manifest import Manifest, load_manifest
+from npatch.errors import ManifestErrors, UsageError, did_you_mean
 
 
 @dataclass

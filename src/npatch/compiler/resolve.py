@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from npatch.compiler.static import Lookup, StaticIndex, def_signature, not_installed
+from npatch.errors import ManifestError
 from npatch.plan import Origin, Plan
 
 
@@ -53,6 +54,14 @@ class Diagnostic:
     def __str__(self) -> str:
         where = f"{self.origin.file}:{self.origin.line}:{self.origin.col}: {self.origin.key}: " if self.origin else ""
         return f"{where}{self.severity}: {self.message}"
+
+    def as_error(self) -> ManifestError:
+        """The finding as a located :class:`~npatch.errors.ManifestError` (how an
+        error-level finding stops ``npatch compile`` and ``npatch apply``)."""
+        origin = self.origin
+        if origin is None:
+            return ManifestError(self.message)
+        return ManifestError(self.message, file=origin.file, line=origin.line, col=origin.col, key=origin.key)
 
 
 class Resolver:
@@ -133,10 +142,8 @@ class ImportResolver(Resolver):
     def prepare(self, prelude: Plan) -> None:
         self._added = [p for p in self.roots if p not in sys.path]
         sys.path[:0] = self._added
-        if prelude.ops:
-            from npatch.runtime.session import Session
-
-            self._session = Session(prelude, label="compile --resolve import").start()
+        if prelude.ops:  # Plan.apply: the documented call into the runtime
+            self._session = prelude.apply(label="compile --resolve import")
 
     def close(self) -> None:
         if self._session is not None:

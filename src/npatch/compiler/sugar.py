@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from npatch.compiler.build import Draft, common_keys
+from npatch.compiler.build import Draft, builder, common_keys
 from npatch.dsl.manifest import Entry, Manifest
 
 #: (op name suffix, target, on-missing) for every step hook
@@ -49,3 +49,13 @@ def expand(table: str, manifest: Manifest, entry: Entry) -> list[Draft]:
             **{**common_keys(manifest, entry), "priority": PRIORITIES[table]},
         ))
     return drafts
+
+
+@builder("brake")
+def _brake(manifest: Manifest, entry: Entry) -> list[Draft]:
+    return expand("brake", manifest, entry)
+
+
+@builder("profile")
+def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
+    return expand("profile", manifest, entry)

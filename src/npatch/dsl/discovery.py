@@ -64,7 +64,7 @@ def find_manifest(spec: str, base: Path | None = None) -> Path:
     if found is not None:
         return found.path
     names = [a.name for a in list_manifests()]
-    from npatch.dsl.manifest import did_you_mean
+    from npatch.errors import did_you_mean
 
     hint = did_you_mean(spec, names)
     listing = ", ".join(names) or "none"

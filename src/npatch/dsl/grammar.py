@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from npatch.conditions import FUNCTIONS, VARIABLES, VERSION_VARIABLES
-from npatch.dsl.manifest import did_you_mean
-from npatch.errors import ConditionError, Span
+from npatch.conditions import FUNCTIONS, VARIABLES, is_version_node
+from npatch.errors import ConditionError, Span, did_you_mean
+from npatch.outfiles import user_cache_dir
 
 __all__ = ["ParsedTarget", "parse_condition", "parse_target"]
 
@@ -47,20 +47,14 @@ def _cache_file() -> str | bool:
 
     The cache is a pickle, so loading one that someone else could write would
     run their code: lark's own default (a name in the shared temp dir) is not
-    used.  The file lives in ``$XDG_CACHE_HOME/npatch`` (``~/.cache/npatch``),
-    a directory that must be ours and closed to group and others.  Building
+    used.  The file lives in npatch's cache directory, the plan cache's
+    (:func:`npatch.outfiles.user_cache_dir`: ours, closed to group and others).  Building
     the parser takes about 20 ms; loading the cache about 2 ms.
     """
     if os.environ.get("NPATCH_NO_GRAMMAR_CACHE") or not hasattr(os, "getuid"):
         return False
-    try:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "npatch")
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.stat(folder)
-        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not os.access(folder, os.W_OK):
-            return False
-    except OSError:
+    folder = user_cache_dir()
+    if folder is None or not os.access(folder, os.W_OK):
         return False
     from lark import __version__ as lark_version
 
@@ -300,7 +294,7 @@ class _Builder:
         takes ``2.*``); a number compared with a non-version must be a number."""
         from npatch import pep440
 
-        versioned = any(_is_version_node(node) for node, _ in sides)
+        versioned = any(is_version_node(node) for node, _ in sides)
         numeric = not versioned and op != "~=" and any(node[0] == "num" for node, _ in sides)
         if numeric:
             for node, tree in sides:
@@ -320,12 +314,6 @@ class _Builder:
                 wildcard = " (or a prefix like '2.*' with == / !=)" if op in ("==", "!=") else ""
                 raise self.error(f"{node[1]!r} is not a valid version for `{op}`: {why}", _span(tree),
                                  f"versions follow PEP 440, e.g. '2.1', '2.6.0a0+git1234'{wildcard}") from None
-
-
-def _is_version_node(node: Node) -> bool:
-    if node[0] == "var":
-        return node[1] in VERSION_VARIABLES
-    return node[0] == "call" and FUNCTIONS[node[1]].returns_version
 
 
 def parse_condition(text: str, options: Collection[str] | None = None) -> Node:

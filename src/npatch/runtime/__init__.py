@@ -4,14 +4,29 @@
 * :mod:`~npatch.runtime.finder`   -- the ``sys.meta_path`` hook shared by sessions
 * :mod:`~npatch.runtime.ops`      -- the op-kind registry (``OP_KINDS``, ``@op_kind``)
 * :mod:`~npatch.runtime.report`   -- statuses, the JSON report, the ``-v`` tree
+* :mod:`~npatch.runtime.protocols` -- what the finder and the op kinds may call on a session
 
 Importing this package imports nothing else; ``Session`` loads on first use.
+:func:`apply_plan` is how a plan is applied in this process (``Plan.apply``
+delegates to it).
 """
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from npatch.plan import Plan
+    from npatch.runtime.session import Session
+
+
+def apply_plan(plan: Plan, *, strict: bool = False, rebind: bool = False, label: str | None = None,
+               disable: tuple[str, ...] | list[str] = ()) -> Session:
+    """Start a session of ``plan`` in the current process and return it (a
+    context manager: ``with apply_plan(plan): main()`` restores on exit)."""
+    from npatch.runtime.session import Session
+
+    return Session(plan, strict=strict, rebind=rebind, label=label, disable=disable).start()
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from typing import Any
 
+    from npatch.runtime.protocols import FinderClient
+
 
 class PatchingLoader:
     """Wraps a real loader for one spec; anything else is delegated to it."""
@@ -75,28 +77,34 @@ class PatchingLoader:
             spec.loader = real
         if isinstance(real, NamespaceLoader) and "__file__" not in module.__dict__:
             module.__file__ = None
-        finder = self.finder
-        finder.notify("_module_starting", name, module)
+        finder = self.finder  # its clients are read at each step: a session may start meanwhile
+        for client in finder.clients:  # oldest first
+            client.module_starting(name, module)
         try:
             real.exec_module(module)
         except BaseException as exc:
-            finder.notify("_module_failed", name, exc)
+            for client in finder.clients:
+                client.module_failed(name, exc)
             raise
         # None when the module was executed without being registered in
         # sys.modules (a manual find_spec + exec_module): its ops keep waiting
         # for the real import
-        finder.notify("_module_loaded", name, sys.modules.get(name))
+        loaded = sys.modules.get(name)
+        for client in finder.clients:
+            client.module_loaded(name, loaded)
 
 
 class Finder:
-    """The meta-path finder.  ``clients`` are the active sessions, oldest first."""
+    """The meta-path finder.  ``clients`` are the active sessions, oldest first;
+    the finder calls only the public methods of
+    :class:`~npatch.runtime.protocols.FinderClient` on them."""
 
     def __init__(self) -> None:
         self.names: frozenset[str] = frozenset()
         #: aliases and stubs of active sessions: every name under them is watched too
         self.trees: frozenset[str] = frozenset()
         self.tree_tops: frozenset[str] = frozenset()  # their top-level packages
-        self.clients: tuple[Any, ...] = ()
+        self.clients: tuple[FinderClient, ...] = ()
         self._lock = allocate_lock()
         self._searching: set[tuple[int, str]] = set()
         #: watched modules whose code was fetched to run outside the import
@@ -148,7 +156,7 @@ class Finder:
         real = self.real_spec(fullname, path, target)
         spec = real
         for client in reversed(self.clients):
-            substitute = client._substitute(fullname, real)
+            substitute = client.substitute(fullname, real)
             if substitute is not None:
                 spec = substitute
                 break
@@ -167,20 +175,15 @@ class Finder:
             spec.loader = PatchingLoader(loader, spec, self)
         return spec
 
-    def notify(self, event: str, name: str, arg: Any) -> None:
-        """Call ``client.<event>(name, arg)`` on every session, oldest first."""
-        for client in self.clients:
-            getattr(client, event)(name, arg)
-
     # -- registration --------------------------------------------------------
-    def add(self, client: Any) -> None:
+    def add(self, client: FinderClient) -> None:
         with self._lock:
             self.clients = self.clients + (client,)
             self._refresh()
             if self not in sys.meta_path:
                 sys.meta_path.insert(0, self)
 
-    def remove(self, client: Any) -> None:
+    def remove(self, client: FinderClient) -> None:
         with self._lock:
             self.clients = tuple(c for c in self.clients if c is not client)
             self._refresh()
@@ -199,8 +202,8 @@ class Finder:
         names: set[str] = set()
         trees: set[str] = set()
         for client in self.clients:
-            names.update(client._watched)
-            trees.update(client._trees)
+            names.update(client.watched)
+            trees.update(client.trees)
         self.names = frozenset(names)
         self.trees = frozenset(trees)
         self.tree_tops = frozenset(name.partition(".")[0] for name in trees)

@@ -24,11 +24,13 @@ module load.  Their ``apply`` handles a name that is already imported.
 
 The built-in kinds live in :mod:`npatch.runtime.kinds_attr` (replace, wrap,
 value, delete) and :mod:`npatch.runtime.kinds_module` (call, register,
-alias, stub).
+alias, stub); each lists its kinds in a ``KINDS`` dict, which this module
+registers (they do not import it).  What the other layers know about each
+built-in kind is its entry in :data:`npatch.opkinds.BUILTIN_OP_KINDS`.
 """
 from __future__ import annotations
 
-from npatch.extensions import OPS_GROUP, Registry, adopt_op_kind
+from npatch.extensions import OPS_GROUP, Registry, unusable
 from npatch.runtime.resolve import import_object
 
 TYPE_CHECKING = False
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from typing import Any
 
     from npatch.plan import Op, Target
+    from npatch.runtime.protocols import ApplyHost
 
     Apply = Callable[["ApplyContext", Op, Target, Any], Any]
     Substitute = Callable[["ApplyContext", Op, Target, Any], Any]
@@ -65,10 +68,27 @@ class OpKind:
         return f"OpKind({self.name!r})"
 
 
+def adopt_op_kind(registry: Any, name: str, obj: Any, ep: Any) -> None:
+    """Register an ``npatch.ops`` entry point's object as op kind ``name``."""
+    if isinstance(obj, OpKind):
+        registry[name] = obj if obj.name == name else OpKind(name, obj.apply, obj.restore, obj.substitute, obj.tree)
+    elif callable(obj) and not isinstance(obj, type):
+        op_kind(name)(obj)
+    else:
+        raise unusable(ep, OPS_GROUP, obj, f"an apply function, an OpKind, or a module that registers @op_kind({name!r})")
+
+
+
+def _builtin(name: str, kind: Any) -> bool:
+    from npatch.opkinds import BUILTIN_OP_KINDS  # only `npatch list --ops` asks: not in every child
+
+    return name in BUILTIN_OP_KINDS
+
+
 #: Every op kind by name (filled by :func:`op_kind`; a name not registered here is
 #: looked up among the ``npatch.ops`` entry points of installed packages, see
 #: :mod:`npatch.extensions`).
-OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind)
+OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind, _builtin)
 
 
 def _restore_undo(undo: Any) -> None:
@@ -87,7 +107,9 @@ def op_kind(name: str, *, restore: Callable[[Any], None] = _restore_undo,
 
 
 class ApplyContext:
-    """What an apply function may ask of the session applying it.
+    """What an apply function may ask of the session applying it (which it
+    reaches through the public methods of
+    :class:`~npatch.runtime.protocols.ApplyHost`).
 
     ``immediate`` is true when the target module was already imported when the
     session started: only then can other modules hold ``from x import f``
@@ -96,7 +118,7 @@ class ApplyContext:
 
     __slots__ = ("session", "slot", "immediate")
 
-    def __init__(self, session: Any, slot: Any, immediate: bool) -> None:
+    def __init__(self, session: ApplyHost, slot: Any, immediate: bool) -> None:
         self.session = session
         self.slot = slot
         self.immediate = immediate
@@ -114,24 +136,33 @@ class ApplyContext:
         """Tell the session that ``parent.name`` went from ``old`` to ``new``,
         so copies of ``old`` held elsewhere can be found (rebind)."""
         if self.immediate:
-            self.session._note_replaced(self.slot, parent, name, old, new)
+            self.session.note_replaced(self.slot, parent, name, old, new)
 
     def changing(self, undo: Any) -> None:
         """Record ``undo`` before making the change it undoes, so that an
         interrupt (KeyboardInterrupt) between the change and the end of
         ``apply`` still leaves it for ``stop()`` to restore."""
-        self.session._push(self.slot, undo)
+        self.session.push_undo(self.slot, undo)
 
     def served(self, undo: Any) -> None:
         """A substitute module was created: record how to take it away again."""
-        self.session._served(self.slot, undo)
+        self.session.served(self.slot, undo)
 
     def serve_failed(self, exc: BaseException) -> None:
         """Creating a substitute module failed: the slot fails with ``exc``."""
-        self.session._serve_failed(self.slot, exc)
+        self.session.serve_failed(self.slot, exc)
 
 
-# the built-in kinds register themselves on import
-from npatch.runtime import kinds_attr, kinds_module  # noqa: E402,F401
+# the built-in kinds: each module lists its own (it does not import this one)
+from npatch.runtime import kinds_attr, kinds_module  # noqa: E402
+
+
+def _register_builtins() -> None:
+    for module in (kinds_attr, kinds_module):
+        for name, (apply, substitute, tree) in module.KINDS.items():
+            op_kind(name, substitute=substitute, tree=tree)(apply)
+
+
+_register_builtins()
 
 __all__ = ["OP_KINDS", "OpKind", "op_kind", "ApplyContext"]

@@ -128,6 +128,17 @@ class Session:
     def active(self) -> bool:
         return self._phase == "active"
 
+    # -- what the finder and the op kinds call (npatch.runtime.protocols) ------------
+    @property
+    def watched(self) -> frozenset[str]:
+        """Module names whose import this session has work for (FinderClient)."""
+        return self._watched
+
+    @property
+    def trees(self) -> Any:
+        """Modules every name under which is watched too: applied aliases and stubs (FinderClient)."""
+        return self._trees.keys()
+
     def start(self) -> "Session":
         """Apply the plan (see the module docstring); returns ``self``.  Starting
         a started session does nothing."""
@@ -339,7 +350,7 @@ class Session:
             with self._lock:
                 self._by_module.setdefault(slot.target.module, []).append(slot)
 
-    def _push(self, slot: _Slot, undo: Any) -> None:
+    def push_undo(self, slot: _Slot, undo: Any) -> None:
         """Put ``undo`` on the stack before the change it undoes is made (an
         interrupt right after the change must find it there)."""
         entry = (slot, slot.state.kind, undo)
@@ -417,7 +428,7 @@ class Session:
         _warn_at(op, message)
 
     # -- stale references ---------------------------------------------------------
-    def _note_replaced(self, slot: _Slot, parent: Any, name: str, old: Any, new: Any) -> None:
+    def note_replaced(self, slot: _Slot, parent: Any, name: str, old: Any, new: Any) -> None:
         from npatch.runtime.rebind import worth_tracking
 
         if self._replaced is not None and isinstance(parent, types.ModuleType) and worth_tracking(old):
@@ -443,7 +454,7 @@ class Session:
                           NpatchWarning, stacklevel=3)
 
     # -- import hook callbacks (see npatch.runtime.finder) --------------------------
-    def _substitute(self, name: str, real_spec: Any) -> Any:
+    def substitute(self, name: str, real_spec: Any) -> Any:
         spec = self._substitute_slots(real_spec, self._subst.get(name, ()))
         if spec is not None or not self._trees:
             return spec
@@ -479,16 +490,16 @@ class Session:
                 return spec
         return None
 
-    def _served(self, slot: _Slot, undo: Any) -> None:
+    def served(self, slot: _Slot, undo: Any) -> None:
         self._record(slot, undo)
 
-    def _serve_failed(self, slot: _Slot, exc: BaseException) -> None:
+    def serve_failed(self, slot: _Slot, exc: BaseException) -> None:
         # no warning, strict or not: the import statement itself raises exc
         # (an alias whose source is missing raises a ModuleNotFoundError, so
         # `try: import x / except ImportError:` keeps working)
         slot.status, slot.reason = "failed", f"creating the module failed: {describe(exc)}"
 
-    def _module_starting(self, name: str, module: Any) -> None:
+    def module_starting(self, name: str, module: Any) -> None:
         applied = self._by_module.get(name)
         if applied and sys.modules.get(name) is module:
             self._reloading(name, applied)
@@ -496,7 +507,7 @@ class Session:
             if state.fixed is None and state.during_state != "active":
                 self._during_begin(state)
 
-    def _module_loaded(self, name: str, module: Any) -> None:
+    def module_loaded(self, name: str, module: Any) -> None:
         if module is not None:
             with self._lock:
                 slots = self._pending.pop(name, None)
@@ -506,7 +517,7 @@ class Session:
             if state.during_state == "active":
                 self._during_end(state, f"while {name!r} was imported (restored after)")
 
-    def _module_failed(self, name: str, exc: BaseException) -> None:
+    def module_failed(self, name: str, exc: BaseException) -> None:
         reason = f"importing {name!r} raised {describe(exc)}"
         for slot in list(self._pending.get(name, ())):
             slot.status, slot.reason = "failed", reason

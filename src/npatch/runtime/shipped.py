@@ -1,4 +1,4 @@
-"""Plans that travel in the environment: ``npatch env`` and ``NPATCH_PLAN_DATA``.
+"""Plans that travel in the environment: ``NPATCH_PLAN_DATA``, the receiving side.
 
 ``npatch apply`` hands its children a plan *file*, which exists only on the
 machine that compiled it.  A process on another node (a second ``torchrun``
@@ -11,9 +11,9 @@ the plan from its ``npatch.pth`` (see :func:`npatch.runtime.launcher.boot_from_s
 
 ``route`` is ``inline``: the payload is ``base64(zlib(marshal((modules,
 plan))))``, the plan in its marshal form (:meth:`Plan.to_marshal`) and the
-module names that start it (:func:`npatch.runtime.cache.trigger_modules`).
+module names that start it (:func:`npatch.plancache.trigger_modules`).
 The built-in manifests take 1-14 KiB this way; anything up to
-:data:`INLINE_LIMIT` travels inline.  ``reference``: the payload holds the
+:data:`npatch.shipping.INLINE_LIMIT` travels inline.  ``reference``: the payload holds the
 manifest names (absolute paths for files), ``--set`` and ``--disable``; the
 receiving process compiles them with its own npatch (through its own cache,
 so once per node) and uses the result only if its hash is ``<plan hash>``.
@@ -24,7 +24,9 @@ it, and nothing at all before one of the plan's modules is imported.
 Every mismatch (another npatch version, a damaged value, a plan that does
 not reproduce) is a :class:`~npatch.errors.PlanLoadError` whose message names
 the cause and the remedy; the launcher turns it into one warning line, or
-exit status 1 under ``NPATCH_STRICT``.
+exit status 1 under ``NPATCH_STRICT``.  The sending side, and the compile
+of a reference, are :mod:`npatch.shipping` (it compiles; this module runs in
+every booting child).
 """
 from __future__ import annotations
 
@@ -35,90 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-from npatch.runtime.launcher import ENV_DATA  # noqa: E402 - loaded already in a booting child
-
 FORMAT = "npatch1"
 ROUTES = ("inline", "reference")
-#: the largest value sent inline by ``--ship auto`` (Linux caps one variable at 128 KiB)
-INLINE_LIMIT = 32 * 1024
-#: Linux's MAX_ARG_STRLEN: exec fails (E2BIG) on a longer ``NAME=value``
-MAX_VARIABLE = 128 * 1024
-
-
-# -- sending side --------------------------------------------------------------------
-def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str = "auto") -> str:
-    """The ``NPATCH_PLAN_DATA`` value for a request (compiled through the cache)."""
-    from npatch.runtime.cache import _looks_like_path, compiled_plan
-
-    cached = compiled_plan(specs, sets, disable)
-    if cached.notes:
-        import sys
-
-        sys.stderr.write(cached.notes)
-    stem = cached.path[: -len(".json")]
-    plan_hash = os.path.basename(stem)
-    modules = _read_text(stem + ".modules")
-    modules = tuple(modules.split()) if modules is not None else None
-
-    if ship != "reference":
-        with open(stem + ".marshal", "rb") as handle:
-            inline = _value(plan_hash, "inline", (modules, handle.read()))
-        if len(inline) <= INLINE_LIMIT or ship == "inline" and _fits(inline):
-            return inline
-        if ship == "inline":
-            from npatch.errors import UsageError
-
-            raise UsageError(f"the plan takes {len(inline)} characters inline, more than one environment variable "
-                             f"can hold ({MAX_VARIABLE}); use --ship reference")
-    portable = [os.path.abspath(s) if _looks_like_path(s) else s for s in specs]
-    return _value(plan_hash, "reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
-
-
-def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: bytes) -> str | None:
-    """The inline ``NPATCH_PLAN_DATA`` value of a plan held in memory, or
-    None when it is too long for one environment variable."""
-    value = _value(plan_hash, "inline", (modules, marshalled))
-    return value if _fits(value) else None
-
-
-def _value(plan_hash: str, route: str, body: Any) -> str:
-    import binascii
-    import marshal
-    import zlib
-
-    from npatch import __version__
-
-    payload = binascii.b2a_base64(zlib.compress(marshal.dumps(body), 9), newline=False).decode("ascii")
-    return f"{FORMAT}:{__version__}:{plan_hash}:{route}:{payload}"
-
-
-def _fits(value: str) -> bool:
-    return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str], *, strict: bool = False,
-                     verbose: bool = False, ship: str = "auto") -> dict[str, str]:
-    """The variables that put a Python process under the plan, on any node.
-
-    No path of this machine is named: the receiving interpreter boots from
-    the ``npatch.pth`` of its own npatch installation, wherever that is.
-    """
-    from npatch.runtime.launcher import ENV_STRICT, ENV_VERBOSE
-
-    env = {ENV_DATA: encode(specs, sets, disable, ship)}
-    if strict:
-        env[ENV_STRICT] = "1"
-    if verbose:
-        env[ENV_VERBOSE] = "1"
-    return env
 
 
 # -- receiving side --------------------------------------------------------------------
@@ -135,18 +55,19 @@ class Shipped:
         self.load = load
 
 
-def decode(value: str) -> Shipped:
-    """Parse ``NPATCH_PLAN_DATA``; raises PlanLoadError with cause and remedy."""
+def decode(value: str, variable: str) -> Shipped:
+    """Parse ``NPATCH_PLAN_DATA`` (``variable``: its name, for messages); raises
+    PlanLoadError with cause and remedy."""
     import npatch
     from npatch.errors import PlanLoadError
 
     parts = value.split(":", 4)
     if len(parts) != 5 or parts[0] != FORMAT or parts[3] not in ROUTES:
-        raise PlanLoadError(f"{ENV_DATA} is not a plan this npatch ({npatch.__version__}) can read "
+        raise PlanLoadError(f"{variable} is not a plan this npatch ({npatch.__version__}) can read "
                             f"(expected {FORMAT}:...): set it from `npatch env` of the same npatch version")
     _, version, plan_hash, route, payload = parts
     if version != npatch.__version__:
-        raise PlanLoadError(f"{ENV_DATA} was made by npatch {version}, this process has npatch "
+        raise PlanLoadError(f"{variable} was made by npatch {version}, this process has npatch "
                             f"{npatch.__version__} ({os.path.dirname(npatch.__file__)}): install npatch "
                             f"{version} here, or run `npatch env` with the npatch installed here")
     try:
@@ -157,43 +78,30 @@ def decode(value: str) -> Shipped:
         body = marshal.loads(zlib.decompress(binascii.a2b_base64(payload)))
         modules = None if body[0] is None else frozenset(body[0])
     except (ValueError, TypeError, EOFError, IndexError, zlib.error) as exc:
-        raise PlanLoadError(f"{ENV_DATA} is damaged ({type(exc).__name__}: {exc}; {len(value)} characters, "
+        raise PlanLoadError(f"{variable} is damaged ({type(exc).__name__}: {exc}; {len(value)} characters, "
                             "cut short by a launcher's size limit?): pass it unchanged, or use "
                             "`npatch env --ship reference`") from None
-    label = f"{ENV_DATA}:{plan_hash[:12]}"
+    label = f"{variable}:{plan_hash[:12]}"
     if route == "inline":
-        return Shipped(label, plan_hash, modules, lambda: _inline_plan(body[1]))
+        return Shipped(label, plan_hash, modules, lambda: _inline_plan(body[1], variable))
     return Shipped(label, plan_hash, modules, lambda: _recompiled_plan(plan_hash, *body[1:]))
 
 
-def _inline_plan(data: bytes) -> Any:
+def _inline_plan(data: bytes, variable: str) -> Any:
     from npatch.errors import PlanLoadError
     from npatch.plan import Plan, PlanError
 
     try:
         return Plan.from_marshal(data)
     except PlanError as exc:
-        raise PlanLoadError(f"{ENV_DATA}: {exc}") from None
+        raise PlanLoadError(f"{variable}: {exc}") from None
 
 
 def _recompiled_plan(plan_hash: str, specs: tuple[str, ...], sets: tuple[tuple[str, str], ...],
                      disable: tuple[str, ...]) -> Any:
-    """The plan compiled here from the same request, if it is the same plan."""
-    from npatch.errors import NpatchError, PlanLoadError
-    from npatch.runtime.cache import compiled_plan
-    from npatch.runtime.launcher import read_plan
+    """The plan compiled here from the same request, if it is the same plan:
+    the one call from the runtime up to the compiling side (the reference route
+    compiles in the receiving process)."""
+    from npatch.shipping import recompiled_plan
 
-    what = " ".join(specs)
-    try:
-        cached = compiled_plan(list(specs), dict(sets), list(disable))
-    except NpatchError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PlanLoadError(f"{ENV_DATA}: cannot compile {what} on this node ({first}): install the same "
-                            "manifests at the same paths, or send the plan inline (`npatch env --ship inline`)"
-                            ) from None
-    got = os.path.basename(cached.path)[: -len(".json")]
-    if got != plan_hash:
-        raise PlanLoadError(f"{ENV_DATA}: {what} compiles to another plan on this node ({got[:12]}, expected "
-                            f"{plan_hash[:12]}: its manifests differ from the sender's): install the same "
-                            "manifests, or send the plan inline (`npatch env --ship inline`)")
-    return read_plan(cached.path)
+    return recompiled_plan(plan_hash, specs, sets, disable)

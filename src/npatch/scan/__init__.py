@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from npatch.scan.finder import Finder, Use
+from npatch.scan.patterns import hooks
 from npatch.scan.table import Api
 
 #: below this many files, starting worker processes costs more than it saves
@@ -73,7 +74,7 @@ def scan_files(files: list[tuple[str, str]], apis: list[Api], *, jobs: int = 1,
                 _collect(result, display, uses, error)
                 bar.step()
     else:
-        finder = Finder(apis)
+        finder = Finder(hooks(apis))
         for path, display in files:
             _collect(result, display, *scan_file(finder, path, display))
             bar.step()
@@ -92,7 +93,7 @@ _FINDER: Finder | None = None
 
 def _init_worker(apis: list[Api]) -> None:
     global _FINDER
-    _FINDER = Finder(apis)
+    _FINDER = Finder(hooks(apis))
 
 
 def _work(item: tuple[str, str]) -> tuple[list[Use], str | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -189,12 +190,12 @@ class Walk:
 
 
 class Finder:
-    """Finds the uses of a table's entries in source text (one per process)."""
+    """Finds the uses of a table's entries in source text (one per process):
+    ``Finder(hooks(apis))``, the hooks of :mod:`npatch.scan.patterns`."""
 
-    def __init__(self, apis: list) -> None:
-        from npatch.scan.patterns import hooks
-
-        self.hooks = hooks(apis)
+    def __init__(self, hooks: dict[type, list[Any]]) -> None:
+        #: per node type, the pattern hooks to call (:func:`npatch.scan.patterns.hooks`)
+        self.hooks = hooks
 
     def find(self, text: str, file: str) -> list[Use]:
         """Every use in ``text``, in source order; SyntaxError when it does not parse."""

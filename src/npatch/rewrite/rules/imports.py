@@ -22,7 +22,7 @@ from npatch.rewrite.importutil import (
     dotted, drop_trailing_comma, import_line, imports, insert_after_first, insert_at_top,
     iter_small_statements, rename_import_line, under,
 )
-from npatch.rewrite.rules import Rule, rule
+from npatch.rewrite.rules.base import Rule, rule
 
 
 @rule("import")

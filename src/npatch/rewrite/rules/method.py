@@ -9,7 +9,7 @@ from typing import Any
 
 import libcst as cst
 
-from npatch.rewrite.rules import Rule, rule
+from npatch.rewrite.rules.base import Rule, rule
 
 
 @rule("method")

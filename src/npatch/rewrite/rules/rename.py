@@ -27,7 +27,7 @@ from typing import Any
 import libcst as cst
 
 from npatch.rewrite.importutil import dotted, dotted_node, rename_import_line, under
-from npatch.rewrite.rules import Rule, rule
+from npatch.rewrite.rules.base import Rule, rule
 
 
 @rule("rename")

@@ -12,7 +12,7 @@ from typing import Any
 import libcst as cst
 
 from npatch.rewrite.importutil import dotted, imports, under
-from npatch.rewrite.rules import Rule, rule
+from npatch.rewrite.rules.base import Rule, rule
 
 
 @rule("unsupported")

@@ -42,7 +42,6 @@ directory is safe when no job runs.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 import time
 TYPE_CHECKING = False
@@ -50,9 +49,6 @@ if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child proc
     from typing import Any
 
 FORMAT = 3
-#: op kinds whose work waits for an import of their target modules; a plan
-#: with any other kind (an extension) is started eagerly by the bootstrap
-DEFERRABLE_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register", "alias", "stub"})
 
 
 def _sha256_type() -> Any:
@@ -77,44 +73,14 @@ def digest(data: bytes) -> str:
 
 # -- the directory -----------------------------------------------------------
 def cache_dir() -> str | None:
-    """The user's private cache directory, created if needed; ``None`` when
-    it is missing and cannot be made, or fails the ownership/mode check."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(base):  # the XDG spec: relative values are invalid
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "npatch")
-    return path if _private_dir(path) else None
+    """The user's private npatch cache directory (:func:`npatch.outfiles.user_cache_dir`)."""
+    from npatch.outfiles import user_cache_dir
 
-
-def _private_dir(path: str) -> bool:
-    """True for a directory we own that nobody else can write to.
-
-    A directory someone else controls could hand us a plan that runs their
-    code in our processes, so it is refused (the caller then compiles
-    without a cache).  Our own directory that is merely readable by others
-    is tightened to 0700: plans name files and options of the user's jobs.
-    """
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        info = os.lstat(path)
-    except OSError:
-        return False
-    if not stat.S_ISDIR(info.st_mode):  # a symlink or a file is refused
-        return False
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return False
-    if info.st_mode & 0o022:
-        return False
-    if info.st_mode & 0o077:
-        try:
-            os.chmod(path, 0o700)
-        except OSError:
-            return False
-    return True
+    return user_cache_dir()
 
 
 # -- keys and entries -----------------------------------------------------------
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     """The rule of :func:`npatch.dsl.discovery.looks_like_path` (kept in step
     with it), without importing the dsl package on the fast path."""
     return spec.endswith((".toml", ".json")) or os.sep in spec or "/" in spec or spec.startswith(".")
@@ -123,7 +89,7 @@ def _looks_like_path(spec: str) -> bool:
 def resolved_spec(spec: str) -> str:
     """A spec as the key sees it: the real absolute path of a file, else the
     name (a built-in or entry-point manifest, whose file the entry records)."""
-    if _looks_like_path(spec) or os.path.isfile(spec):
+    if looks_like_path(spec) or os.path.isfile(spec):
         return "path:" + os.path.realpath(spec)
     return "name:" + spec
 
@@ -131,7 +97,7 @@ def resolved_spec(spec: str) -> str:
 #: which copy of npatch this is: a built-in manifest is named, not given by
 #: path, so two installations of one version sharing a user cache (two
 #: checkouts, two virtual environments) must not get each other's plans
-_INSTALLATION = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+_INSTALLATION = os.path.dirname(os.path.realpath(__file__))
 
 
 def request_key(specs: list[str], sets: dict[str, str], disable: list[str], resolve: str = "none") -> str:
@@ -272,9 +238,12 @@ def trigger_modules(plan: Any) -> list[str] | None:
     is always correct; the list only lets a process that imports none of
     them skip loading the plan.
     """
+    from npatch.opkinds import BUILTIN_OP_KINDS
+
     names: set[str] = set()
     for op in plan.ops:
-        if op.kind not in DEFERRABLE_KINDS:
+        info = BUILTIN_OP_KINDS.get(op.kind)
+        if info is None or not info.deferrable:  # an extension kind starts the plan at once
             return None
         modules = [t.module for t in op.targets] + ([op.during] if op.during else [])
         for module in modules:
@@ -391,7 +360,6 @@ def _in_environment(plan: Any, notes: str, why: str, allowed: bool) -> CachedPla
     ``ulimit -f``: no file can be written), when the caller can hand it on
     that way and it fits in one variable; else a usage error saying why."""
     from npatch.errors import UsageError
-    from npatch.runtime.shipped import inline_value
 
     value = None
     if allowed:
@@ -445,13 +413,40 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tupl
             raise UsageError("--set and --disable apply to manifests, not to a saved plan; recompile it instead")
         return read_plan(Path(specs[0])), [specs[0]], ""
     from npatch.compiler import compile_manifests, run_notes
-    from npatch.errors import ManifestError, ManifestErrors
+    from npatch.errors import ManifestErrors
 
     result = compile_manifests(specs, sets=sets, disable=disable, resolve="static")
     errors, notes = run_notes(result)
     if errors:
-        raise ManifestErrors([
-            ManifestError(d.message, file=d.origin.file, line=d.origin.line, col=d.origin.col, key=d.origin.key)
-            if d.origin else ManifestError(d.message) for d in errors
-        ])
+        raise ManifestErrors([d.as_error() for d in errors])
     return result.plan, list(result.sources), notes
+
+
+# -- the plan as an NPATCH_PLAN_DATA value (the format is npatch.runtime.shipped's) ----
+#: Linux's MAX_ARG_STRLEN: exec fails (E2BIG) on a longer ``NAME=value``
+MAX_VARIABLE = 128 * 1024
+
+
+def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: bytes) -> str | None:
+    """The inline ``NPATCH_PLAN_DATA`` value of a plan held in memory, or
+    None when it is too long for one environment variable."""
+    value = value_for(plan_hash, "inline", (modules, marshalled))
+    return value if fits(value) else None
+
+
+def value_for(plan_hash: str, route: str, body: Any) -> str:
+    import binascii
+    import marshal
+    import zlib
+
+    from npatch import __version__
+    from npatch.runtime.shipped import FORMAT
+
+    payload = binascii.b2a_base64(zlib.compress(marshal.dumps(body), 9), newline=False).decode("ascii")
+    return f"{FORMAT}:{__version__}:{plan_hash}:{route}:{payload}"
+
+
+def fits(value: str) -> bool:
+    from npatch.runtime.launcher import ENV_DATA
+
+    return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE

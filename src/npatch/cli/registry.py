@@ -1,0 +1,53 @@
+"""The command registry: each command module registers its subcommand here
+with :func:`command` (this module imports none of them, so they can import it)."""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `npatch apply` with a cached plan must start fast: no typing, no argparse
+    import argparse
+    from collections.abc import Callable
+
+    Handler = Callable[[argparse.Namespace], int]
+    Setup = Callable[[argparse.ArgumentParser], Handler]
+
+
+class Command:
+    """A registered subcommand: its help texts and the function that sets up its parser."""
+
+    __slots__ = ("name", "help", "description", "setup")
+
+    def __init__(self, name: str, help: str, description: str, setup: Setup) -> None:
+        self.name = name
+        self.help = help
+        self.description = description
+        self.setup = setup
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, description: str = "") -> Callable[[Setup], Setup]:
+    """Register a subcommand.  The decorated function adds its arguments to the
+    sub-parser and returns the handler ``handler(args) -> exit code``."""
+
+    def register(setup: Setup) -> Setup:
+        COMMANDS[name] = Command(name, help, description or help, setup)
+        return setup
+
+    return register
+
+
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
+    from npatch.errors import UsageError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+__all__ = ["COMMANDS", "Command", "command", "parse_sets"]
