@@ -50,7 +50,7 @@ import sys
 
 from npatch import distributions
 from npatch.errors import NpatchError
-from npatch.extensions import CONDITIONS_GROUP, Registry, adopt_condition_function
+from npatch.extensions import CONDITIONS_GROUP, ExtensionError, Registry, distribution, unusable
 from npatch.plan import Record
 
 TYPE_CHECKING = False
@@ -90,10 +90,41 @@ class ConditionFunction(Record):
         return f"{self.name}({args})"
 
 
+def adopt_condition_function(registry: Any, name: str, obj: Any, ep: Any) -> None:
+    """Register an ``npatch.conditions`` entry point's object as function ``name``."""
+    if isinstance(obj, ConditionFunction):
+        registry[name] = obj if obj.name == name else ConditionFunction(
+            name, obj.func, obj.min_args, obj.max_args, obj.takes_options, obj.returns_version)
+    elif callable(obj) and not isinstance(obj, type):
+        low, high = _arity(obj, ep)
+        registry[name] = ConditionFunction(name, obj, low, high)
+    else:
+        raise unusable(ep, CONDITIONS_GROUP, obj,
+                        f"a function, a ConditionFunction, or a module that registers @condition_function({name!r}, ...)")
+
+
+def _arity(func: Any, ep: Any) -> tuple[int, int]:
+    """Least and most positional arguments ``func`` takes (conditions pass strings only)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        raise ExtensionError(f"condition function {ep.name!r} of {distribution(ep)}: cannot read its signature") from None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    low = sum(1 for p in positional if p.default is p.empty)
+    high = 8 if any(p.kind == p.VAR_POSITIONAL for p in params) else len(positional)
+    return low, high
+
+
+def _builtin(name: str, function: Any) -> bool:
+    return getattr(getattr(function, "func", None), "__module__", "") == __name__
+
+
 #: Every function a condition may call, by name (filled by :func:`condition_function`;
 #: a name not registered here is looked up among the ``npatch.conditions`` entry
 #: points of installed packages, see :mod:`npatch.extensions`).
-FUNCTIONS: dict[str, ConditionFunction] = Registry(CONDITIONS_GROUP, adopt_condition_function)
+FUNCTIONS: dict[str, ConditionFunction] = Registry(CONDITIONS_GROUP, adopt_condition_function, _builtin)
 
 #: Bare variables, by name; values are computed when read.
 def _python_version() -> str:

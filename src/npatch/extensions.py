@@ -13,7 +13,9 @@ An installed package extends npatch through three entry-point groups::
 
 Entries land in the same registries as the built-ins
 (:data:`npatch.runtime.ops.OP_KINDS`, :data:`npatch.conditions.FUNCTIONS`),
-so the runtime and the condition evaluator treat them alike.
+so the runtime and the condition evaluator treat them alike.  This module
+knows none of them: each is a :class:`Registry` made by its owner, which
+also says how an entry point's object becomes an entry (``adopt``).
 
 Why lazily: scanning installed distributions for entry points costs several
 milliseconds, and every child process of ``npatch apply`` pays for what it
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms in a child process that has not imported it
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 from npatch import log
@@ -107,10 +109,13 @@ class Registry(dict):
     see only what is registered so far: nothing is scanned for them.
     """
 
-    def __init__(self, group: str, adopt: Callable[["Registry", str, Any, Any], None]) -> None:
+    def __init__(self, group: str, adopt: Callable[["Registry", str, Any, Any], None],
+                 builtin: Callable[[str, Any], bool]) -> None:
         super().__init__()
         self.group = group
         self._adopt = adopt
+        #: ``builtin(name, entry)``: is this entry npatch's own (an entry point of that name is shadowed)?
+        self.builtin = builtin
 
     def __missing__(self, name: str) -> Any:
         found = self.load(name)
@@ -146,68 +151,11 @@ class Registry(dict):
         return dict.__getitem__(self, name)
 
 
-def _unusable(ep: Any, group: str, obj: Any, expected: str) -> ExtensionError:
+def unusable(ep: Any, group: str, obj: Any, expected: str) -> ExtensionError:
     return ExtensionError(
         f"entry point {ep.name!r} in group {group!r} of {distribution(ep)} ({ep.value}) names "
         f"{type(obj).__name__}, not {expected}"
     )
-
-
-def adopt_op_kind(registry: Registry, name: str, obj: Any, ep: Any) -> None:
-    """Register an ``npatch.ops`` entry point's object as op kind ``name``."""
-    from npatch.runtime.ops import OpKind, op_kind
-
-    if isinstance(obj, OpKind):
-        registry[name] = obj if obj.name == name else OpKind(name, obj.apply, obj.restore, obj.substitute, obj.tree)
-    elif callable(obj) and not isinstance(obj, type):
-        op_kind(name)(obj)
-    else:
-        raise _unusable(ep, OPS_GROUP, obj, f"an apply function, an OpKind, or a module that registers @op_kind({name!r})")
-
-
-def adopt_condition_function(registry: Registry, name: str, obj: Any, ep: Any) -> None:
-    """Register an ``npatch.conditions`` entry point's object as function ``name``."""
-    from npatch.conditions import ConditionFunction
-
-    if isinstance(obj, ConditionFunction):
-        registry[name] = obj if obj.name == name else ConditionFunction(
-            name, obj.func, obj.min_args, obj.max_args, obj.takes_options, obj.returns_version)
-    elif callable(obj) and not isinstance(obj, type):
-        low, high = _arity(obj, ep)
-        registry[name] = ConditionFunction(name, obj, low, high)
-    else:
-        raise _unusable(ep, CONDITIONS_GROUP, obj,
-                        f"a function, a ConditionFunction, or a module that registers @condition_function({name!r}, ...)")
-
-
-def load_op_kind(name: str) -> Any:
-    """The :class:`~npatch.runtime.ops.OpKind` named ``name`` (built-in or from
-    an installed package), None when there is none; raises :class:`ExtensionError`."""
-    from npatch.runtime.ops import OP_KINDS
-
-    return OP_KINDS.load(name)
-
-
-def load_condition_function(name: str) -> Any:
-    """The :class:`~npatch.conditions.ConditionFunction` named ``name``, None
-    when there is none; raises :class:`ExtensionError`."""
-    from npatch.conditions import FUNCTIONS
-
-    return FUNCTIONS.load(name)
-
-
-def _arity(func: Any, ep: Any) -> tuple[int, int]:
-    """Least and most positional arguments ``func`` takes (conditions pass strings only)."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        raise ExtensionError(f"condition function {ep.name!r} of {distribution(ep)}: cannot read its signature") from None
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    low = sum(1 for p in positional if p.default is p.empty)
-    high = 8 if any(p.kind == p.VAR_POSITIONAL for p in params) else len(positional)
-    return low, high
 
 
 def names(group: str) -> list[str]:
@@ -215,37 +163,29 @@ def names(group: str) -> list[str]:
     return sorted(entry_points(group))
 
 
-def load_all() -> list[tuple[str, str, str, str]]:
-    """Load every op-kind and condition entry point, for ``npatch list --ops``.
+def load_all(registries: Iterable[Registry]) -> list[tuple[str, str, str, str]]:
+    """Load every entry point of each registry's group, for ``npatch list --ops``.
 
     Returns ``(group, name, distribution, problem)`` rows; ``problem`` is
     empty when the entry point loaded.  A broken package shows up as a row,
     it does not stop the listing.
     """
     rows = []
-    for group, loader in ((OPS_GROUP, load_op_kind), (CONDITIONS_GROUP, load_condition_function)):
-        for name, ep in sorted(entry_points(group).items()):
+    for registry in registries:
+        for name, ep in sorted(entry_points(registry.group).items()):
             try:
-                found = loader(name)
+                found = registry.load(name)
                 problem = ""
             except ExtensionError as exc:
                 problem = str(exc)
             else:
-                if _is_builtin(group, name, found):
+                if registry.builtin(name, found):
                     problem = "shadowed by the built-in of the same name"
-            rows.append((group, name, distribution(ep), problem))
+            rows.append((registry.group, name, distribution(ep), problem))
     return rows
-
-
-def _is_builtin(group: str, name: str, found: Any) -> bool:
-    if group == OPS_GROUP:
-        from npatch.plan import OP_KINDS
-
-        return name in OP_KINDS
-    return getattr(getattr(found, "func", None), "__module__", "") == "npatch.conditions"
 
 
 __all__ = [
     "OPS_GROUP", "CONDITIONS_GROUP", "MANIFESTS_GROUP", "ExtensionError",
-    "Registry", "entry_points", "names", "load_op_kind", "load_condition_function", "load_all",
+    "Registry", "entry_points", "names", "distribution", "unusable", "load_all",
 ]

@@ -31,10 +31,6 @@ SCHEMA_VERSION = 1
 #: first item of a marshalled plan: what the bytes are and which layout
 MARSHAL_TAG = f"npatch-plan-{SCHEMA_VERSION}"
 
-#: Every op kind the runtime knows.  ``npatch.runtime.ops`` registers one
-#: apply/restore pair per kind; third-party kinds come from entry points.
-OP_KINDS = ("replace", "wrap", "value", "delete", "call", "register", "alias", "stub")
-
 _REQUIRED = object()
 
 
@@ -141,7 +137,7 @@ class Target(Record):
 class Op(Record):
     """One unit of runtime work.
 
-    kind      one of :data:`OP_KINDS` (or a registered extension kind)
+    kind      one of :data:`BUILTIN_OP_KINDS` (or a registered extension kind)
     name      unique in the plan; ``--disable NAME`` uses it
     targets   where to act; the first is the declared ``target``, the rest
               are its ``also`` re-export paths.  Each is applied when its
@@ -181,6 +177,71 @@ class Op(Record):
     @property
     def options_dict(self) -> dict[str, Any]:
         return dict(self.options)
+
+
+class OpKindInfo(Record):
+    """What every layer knows about a built-in op kind: the dsl validates with
+    it, the compiler builds and checks ops with it, the plan cache decides a
+    deferred start with it, and the runtime registers the kind's apply/restore
+    pair under the same name (:mod:`npatch.runtime.ops`; a test holds the two
+    in step).
+
+    table       the manifest table that declares it; ``patch`` kinds are that
+                table's action keys (``replace = "mod:f"``)
+    acts_on     ``attribute`` (of the target), ``module`` (the target module,
+                once loaded) or ``import`` (what importing the target name finds;
+                these kinds are installed before any other)
+    source      the op's ``source`` is an object to load (``module:qualname``)
+    value       the action key's value is the op's ``value``
+    overrides   it sets the target outright, so a later op on it overrides it
+    creates     ``on-missing = "create"`` may make an absent target
+    deferrable  its work waits for an import of its target modules, so a
+                plan made of such ops starts at the first such import
+    keys        ``[[patch]]`` keys only this kind takes
+    action      ``patch`` kinds: (TOML type, form, doc) of the action key
+    summary     ``patch`` kinds: what it does, in a few words (for hints)
+    """
+
+    name: str
+    table: str
+    acts_on: str
+    source: bool = False
+    value: bool = False
+    overrides: bool = False
+    creates: bool = False
+    deferrable: bool = True
+    keys: tuple[str, ...] = ()
+    action: tuple[str, str, str] = ("", "", "")
+    summary: str = ""
+
+
+def _kinds(*infos: OpKindInfo) -> dict[str, OpKindInfo]:
+    return {info.name: info for info in infos}
+
+
+#: Every built-in op kind, in the order manifests list them.  A new built-in
+#: kind is an entry here plus its apply/restore pair (docs/design.md).
+#: Third-party kinds come from entry points and are not listed.
+BUILTIN_OP_KINDS: dict[str, OpKindInfo] = _kinds(
+    OpKindInfo("replace", "patch", "attribute", source=True, overrides=True, creates=True, keys=("guard",),
+               action=("str", "object", "`module:qualname` of the object that replaces the target "
+                                        "(installed as is: zero per-call cost)."),
+               summary="swaps the object"),
+    OpKindInfo("wrap", "patch", "attribute", source=True,
+               action=("str", "object", "`module:qualname` of `make_wrapper(original, options) -> callable`."),
+               summary="builds a wrapper around it"),
+    OpKindInfo("value", "patch", "attribute", value=True, overrides=True, creates=True,
+               action=("any", "", "A TOML value that replaces the target."), summary="sets a constant"),
+    OpKindInfo("delete", "patch", "attribute", overrides=True,
+               action=("bool", "", "`true`: remove the attribute (restored on exit)."), summary="removes it"),
+    OpKindInfo("call", "patch", "module", source=True,
+               action=("str", "object", "`module:qualname` of `func(module, options)`, run once when the target "
+                                        "module is loaded."),
+               summary="runs a function on the module"),
+    OpKindInfo("register", "register", "attribute", source=True),
+    OpKindInfo("alias", "alias", "import", source=True),
+    OpKindInfo("stub", "stub", "import"),
+)
 
 
 class Rewrite(Record):
@@ -334,11 +395,17 @@ class Plan(Record):
                 return op
         raise KeyError(name)
 
-    def apply(self, **kwargs: Any):
-        """Apply this plan in the current process; returns a Session (a context manager)."""
-        from npatch.runtime.session import Session
+    def apply(self, *, strict: bool = False, rebind: bool = False, label: str | None = None,
+              disable: tuple[str, ...] | list[str] = ()) -> Any:
+        """Apply this plan in the current process; returns a Session (a context manager).
 
-        return Session(self, **kwargs).start()
+        A delegate kept for ``with npatch.load(...).apply(): main()``: the
+        runtime does the work (:func:`npatch.runtime.apply_plan`).  This lazy
+        import is the one call from the plan layer up into the runtime
+        (``tests/plan/test_import_shape.py`` names it)."""
+        from npatch.runtime import apply_plan
+
+        return apply_plan(self, strict=strict, rebind=rebind, label=label, disable=disable)
 
 
 class LazyRecords:
@@ -513,4 +580,4 @@ def _from_json(cls: type, data: dict[str, Any]) -> Any:
     return obj
 
 
-__all__ = ["SCHEMA_VERSION", "OP_KINDS", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError", "LazyRecords"]
+__all__ = ["SCHEMA_VERSION", "BUILTIN_OP_KINDS", "OpKindInfo", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError", "LazyRecords"]

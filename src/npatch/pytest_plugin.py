@@ -108,7 +108,7 @@ class _SessionPlan:
 
         try:
             from npatch.cli import parse_sets
-            from npatch.runtime.cache import compiled_plan
+            from npatch.plancache import compiled_plan
             from npatch.runtime.launcher import child_environ, read_plan
             from npatch.runtime.session import Session
 

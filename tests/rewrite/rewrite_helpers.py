@@ -5,7 +5,7 @@
 The rewriter consumes compiled :class:`npatch.plan.Rewrite` objects; these
 tests build them directly (``rw``) or read the ``[[rewrite]]`` tables of a
 manifest with :func:`rewrites_from_toml`, which checks each table with
-:mod:`npatch.rewrite.kinds` the way the compiler does.
+:mod:`npatch.rewrite_kinds` the way the compiler does.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from npatch.plan import Rewrite
 from npatch.rewrite.engine import Engine
-from npatch.rewrite.kinds import kind_of, validate
+from npatch.rewrite_kinds import kind_of, validate
 from npatch.rewrite.rules import build_rules
 
 BUILTIN = Path(__file__).resolve().parents[2] / "src" / "npatch" / "manifests" / "cuda-to-npu.toml"

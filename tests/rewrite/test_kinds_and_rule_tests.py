@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from npatch.rewrite.kinds import REWRITE_KINDS, kind_of, map_string, validate
+from npatch.rewrite_kinds import REWRITE_KINDS, kind_of, map_string, validate
 from npatch.rewrite.testing import check_rewrite, check_rewrites, format_results
 from rewrite_helpers import rw
 
 
 def test_kinds_module_does_not_import_libcst():
-    code = "import sys, npatch.rewrite.kinds; print('libcst' in sys.modules)"
+    code = "import sys, npatch.rewrite_kinds; print('libcst' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from npatch.compiler import compile_manifests
-from npatch.runtime.cache import trigger_modules
+from npatch.plancache import trigger_modules
 from npatch_testutil import REPO, clean_env, run_npatch
 
 # the probe: count module executions from before the bootstrap, import the

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from npatch.runtime.launcher import BOOTSTRAP_DIR as BOOTSTRAP
-from npatch.runtime.cache import FORMAT
+from npatch.plancache import FORMAT
 from npatch_testutil import clean_env, run_npatch
 
 PY = sys.executable
@@ -223,7 +223,7 @@ def test_cache_hit_imports_no_compiler(env, manifest):
     hit = launch()
     names = imported(hit.stderr)
     assert not {n for n in names if n.split(".")[0] in HEAVY or n.startswith("npatch.compiler")}, names
-    assert "npatch.runtime.cache" in names
+    assert "npatch.plancache" in names
     assert hit.stdout.strip() == "[]"  # nor does the child
 
 

@@ -6,7 +6,7 @@ command because the command has options of its own; ``run`` accepts it and
 also finds the program without it, at the first ``-m`` or ``*.py`` word.
 
 On the way to a cached plan this module imports only
-:mod:`npatch.runtime.cache` and :mod:`npatch.runtime.launcher`: no compiler.
+:mod:`npatch.plancache` and :mod:`npatch.runtime.launcher`: no compiler.
 :func:`fast_apply` parses a well-formed ``apply`` command line without
 argparse, for a ``main`` that wants to skip building the whole parser.
 """
@@ -204,7 +204,7 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
 
 
 def _plan(manifests: list[str], args: argparse.Namespace | Options, *, environment: bool = False):
-    from npatch.runtime.cache import compiled_plan
+    from npatch.plancache import compiled_plan
 
     from npatch.errors import STATIC_CHECK_MARK, NpatchError
 

@@ -73,7 +73,7 @@ def _diff(args: argparse.Namespace) -> int:
 
         report_format(args.report)
         args.report = check_writable(args.report, "--report")
-    from npatch.rewrite.prefilter import glob_problem
+    from npatch.rewrite_kinds import glob_problem
 
     for option, pattern in [("--include", p) for p in args.include] + [("--exclude", p) for p in args.exclude]:
         problem = glob_problem(pattern)

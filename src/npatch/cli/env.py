@@ -67,7 +67,7 @@ def setup_env(parser: argparse.ArgumentParser) -> Handler:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    from npatch.runtime.shipped import portable_environ
+    from npatch.plancache import portable_environ
 
     env = portable_environ(list(args.manifests), parse_sets(args.set), list(args.disable), strict=args.strict,
                            verbose=args.verbose, ship=args.ship)

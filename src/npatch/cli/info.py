@@ -130,11 +130,12 @@ def render_extensions() -> str:
     packages provide through entry points (loaded here, so a broken one shows)."""
     from npatch.conditions import FUNCTIONS
     from npatch.extensions import CONDITIONS_GROUP, OPS_GROUP, load_all
+    from npatch.plan import BUILTIN_OP_KINDS
     from npatch.runtime.ops import OP_KINDS
 
-    rows = load_all()
+    rows = load_all([OP_KINDS, FUNCTIONS])
     provided = {(group, name) for group, name, _dist, problem in rows if not problem}
-    builtin_kinds = sorted(n for n in OP_KINDS if (OPS_GROUP, n) not in provided)
+    builtin_kinds = sorted(n for n in BUILTIN_OP_KINDS if (OPS_GROUP, n) not in provided)
     builtin_functions = sorted(n for n in FUNCTIONS if (CONDITIONS_GROUP, n) not in provided)
     lines = ["op kinds (built-in):            " + ", ".join(builtin_kinds),
              "condition functions (built-in): " + ", ".join(f"{n}()" for n in builtin_functions)]

@@ -18,7 +18,7 @@ from npatch.compiler.checks import check_disables, check_drafts, check_options, 
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
-from npatch.plan import ManifestInfo, Op, Plan, PlanError, Target, freeze
+from npatch.plan import BUILTIN_OP_KINDS, ManifestInfo, Op, Plan, PlanError, Target, freeze
 
 @dataclass
 class CompileResult:
@@ -77,7 +77,8 @@ def compile_manifests(
     diagnostics: list[Diagnostic] = []
     enabled = [draft for draft in drafts if draft.name not in disabled]
     unresolved = RESOLVERS["none"](paths)
-    prelude = [_resolve(d, unresolved, [], options) for d in enabled if d.kind in ("alias", "stub")]
+    prelude = [_resolve(d, unresolved, [], options) for d in enabled  # what imports find: installed first
+               if d.kind in BUILTIN_OP_KINDS and BUILTIN_OP_KINDS[d.kind].acts_on == "import"]
     resolver.prepare(Plan(ops=tuple(prelude), options=tuple(options.items())))
     try:
         ops = [_resolve(draft, resolver, diagnostics, options) for draft in enabled]

@@ -14,7 +14,7 @@ from typing import Any
 from npatch.dsl.locate import KeyPath, format_path
 from npatch.dsl.manifest import Entry, Manifest
 from npatch.dsl.model import PATCH_ACTIONS
-from npatch.plan import Origin, Rewrite, freeze
+from npatch.plan import BUILTIN_OP_KINDS, Origin, Rewrite, freeze
 
 
 @dataclass
@@ -106,16 +106,17 @@ def _stub(manifest: Manifest, entry: Entry) -> list[Draft]:
 def _patch(manifest: Manifest, entry: Entry) -> list[Draft]:
     data = entry.data
     kind = next(k for k in PATCH_ACTIONS if k in data)
+    info = BUILTIN_OP_KINDS[kind]
     draft = Draft(
         kind=kind, name=data["name"], target_key="target", targets=[data["target"], *data.get("also", [])],
         guard=data.get("guard"), on_missing=data.get("on-missing", "warn"), options=dict(data.get("options", {})),
-        during=data.get("during"), rebind=data.get("rebind", False), targets_are_modules=kind == "call",
+        during=data.get("during"), rebind=data.get("rebind", False), targets_are_modules=info.acts_on != "attribute",
         **common_keys(manifest, entry),
     )
-    if kind in ("replace", "wrap", "call"):
+    if info.source:
         draft.source, draft.source_key = data[kind], kind
-    elif kind == "value":
-        draft.value = data["value"]
+    elif info.value:
+        draft.value = data[kind]
     return [draft]
 
 
@@ -152,7 +153,7 @@ def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
 
 
 def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
-    from npatch.rewrite.kinds import kind_of
+    from npatch.rewrite_kinds import kind_of
 
     data = entry.data
     kind = kind_of(data)[0]

@@ -15,7 +15,7 @@ from npatch.compiler.resolve import Diagnostic
 from npatch.dsl.manifest import Manifest, did_you_mean
 from npatch.dsl.model import PATCH_ACTIONS
 from npatch.errors import ManifestError
-from npatch.plan import Origin, Plan, Rewrite
+from npatch.plan import BUILTIN_OP_KINDS, Origin, Plan, Rewrite
 
 
 def _error(origin: Origin, message: str, hint: str = "") -> ManifestError:
@@ -47,7 +47,12 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
 
 
 #: kinds that change an attribute of their target: ``json:`` (the module itself) names nothing to change
-_ATTRIBUTE_KINDS = frozenset({"replace", "wrap", "value", "delete", "register"})
+_ATTRIBUTE_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if info.acts_on == "attribute")
+#: ``[[patch]]`` kinds that change an attribute: two on one target need two priorities
+_PATCH_ATTRIBUTE_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items()
+                                   if info.acts_on == "attribute" and info.table == "patch")
+#: kinds that set their target outright: a later one overrides an earlier one
+_OVERRIDING_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if info.overrides)
 
 
 def _module_only_targets(drafts: list[Draft]) -> list[ManifestError]:
@@ -72,7 +77,7 @@ def _same_target_same_priority(drafts: list[Draft]) -> list[ManifestError]:
     errors = []
     seen: dict[tuple[str, int, Any], Draft] = {}
     for draft in drafts:
-        if draft.kind not in ("replace", "wrap", "value", "delete"):
+        if draft.kind not in _PATCH_ATTRIBUTE_KINDS:
             continue
         for index, target in enumerate(draft.targets):
             key = (_canonical(target), draft.priority, draft.during)
@@ -244,7 +249,7 @@ def check_resolved(plan: Plan) -> list[Diagnostic]:
     diagnostics = []
     seen: dict[tuple[str, str | None], str] = {}
     for op in plan.ops:
-        if op.kind not in ("replace", "value", "delete"):
+        if op.kind not in _OVERRIDING_KINDS:
             continue
         for target in op.targets:
             key = (str(target), op.during)

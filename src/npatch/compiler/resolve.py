@@ -133,10 +133,8 @@ class ImportResolver(Resolver):
     def prepare(self, prelude: Plan) -> None:
         self._added = [p for p in self.roots if p not in sys.path]
         sys.path[:0] = self._added
-        if prelude.ops:
-            from npatch.runtime.session import Session
-
-            self._session = Session(prelude, label="compile --resolve import").start()
+        if prelude.ops:  # Plan.apply: the documented call into the runtime
+            self._session = prelude.apply(label="compile --resolve import")
 
     def close(self) -> None:
         if self._session is not None:

@@ -25,6 +25,7 @@ from typing import Any
 from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
 from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError
+from npatch.plan import BUILTIN_OP_KINDS
 
 
 @dataclass
@@ -278,7 +279,7 @@ class _Checker:
 
 def _extra_keys(table: Table) -> set[str]:
     if table.extra == "rewrite-kinds":
-        from npatch.rewrite.kinds import REWRITE_KINDS
+        from npatch.rewrite_kinds import REWRITE_KINDS
 
         return set(REWRITE_KINDS)
     return set()
@@ -344,15 +345,25 @@ def _check_patch(checker: _Checker, entry: Entry) -> None:
     if len(actions) != 1:
         listed = ", ".join(f"`{a}`" for a in actions) if actions else "none"
         checker.fail(entry.path + ((actions[1],) if len(actions) > 1 else ()),
-                     f"a patch needs exactly one of replace / wrap / value / delete / call (found {listed})",
-                     hint="`replace` swaps the object, `wrap` builds a wrapper around it, `value` sets a constant, "
-                          "`delete` removes it, `call` runs a function on the module")
-    if "guard" in entry.data and "replace" not in entry.data:
-        checker.fail(entry.path + ("guard",), "`guard` only works with `replace`",
-                     hint="the guard chooses between the replacement and the original")
-    if entry.data.get("on-missing") == "create" and not {"replace", "value"} & set(entry.data):
-        checker.fail(entry.path + ("on-missing",), "`on-missing = \"create\"` only works with `replace` or `value`",
+                     f"a patch needs exactly one of {' / '.join(PATCH_ACTIONS)} (found {listed})",
+                     hint=", ".join(f"`{a}` {BUILTIN_OP_KINDS[a].summary}" for a in PATCH_ACTIONS))
+    for key in sorted({key for a in PATCH_ACTIONS for key in BUILTIN_OP_KINDS[a].keys}):
+        takers = [a for a in PATCH_ACTIONS if key in BUILTIN_OP_KINDS[a].keys]
+        if key in entry.data and not set(takers) & set(entry.data):
+            checker.fail(entry.path + (key,), f"`{key}` only works with {_either(takers)}",
+                         hint=_KEY_HINTS.get(key, ""))
+    creators = [a for a in PATCH_ACTIONS if BUILTIN_OP_KINDS[a].creates]
+    if entry.data.get("on-missing") == "create" and not set(creators) & set(entry.data):
+        checker.fail(entry.path + ("on-missing",), f"`on-missing = \"create\"` only works with {_either(creators)}",
                      value=True, hint="only a replacement or a value is something to create")
+
+
+#: why a kind-specific ``[[patch]]`` key needs its kind
+_KEY_HINTS = {"guard": "the guard chooses between the replacement and the original"}
+
+
+def _either(kinds: list[str]) -> str:
+    return " or ".join(f"`{k}`" for k in kinds)
 
 
 @_entry_check("op")
@@ -361,13 +372,13 @@ def _check_op(checker: _Checker, entry: Entry) -> None:
     unless the op or the manifest has a ``when``: it may then come from a
     package that is only installed where the condition holds."""
     from npatch.extensions import OPS_GROUP, names
-    from npatch.plan import OP_KINDS
 
     kind = entry.data.get("kind")
     if not isinstance(kind, str):
         return
-    if kind in OP_KINDS:
-        table = {"alias": "[[alias]]", "stub": "[[stub]]", "register": "[[register]]"}.get(kind, f"[[patch]] with `{kind} = ...`")
+    if kind in BUILTIN_OP_KINDS:
+        declared = BUILTIN_OP_KINDS[kind].table
+        table = f"[[patch]] with `{kind} = ...`" if declared == "patch" else f"[[{declared}]]"
         checker.fail(entry.path + ("kind",), f"`{kind}` is a built-in kind: write it as {table}", value=True,
                      hint="[[op]] is for kinds that installed packages provide (`npatch list --ops`)")
         return
@@ -384,14 +395,14 @@ def _check_op(checker: _Checker, entry: Entry) -> None:
 
 @_entry_check("rewrite")
 def _check_rewrite(checker: _Checker, entry: Entry) -> None:
-    from npatch.rewrite.kinds import REWRITE_KINDS
+    from npatch.rewrite_kinds import REWRITE_KINDS
 
     kinds = [k for k in REWRITE_KINDS if k in entry.data]
     if len(kinds) != 1:
         checker.fail(entry.path, f"a rewrite needs exactly one rule kind (found {', '.join(kinds) or 'none'})",
                      hint=f"one of: {', '.join(REWRITE_KINDS)}")
         return
-    from npatch.rewrite.prefilter import glob_problem
+    from npatch.rewrite_kinds import glob_problem
 
     for key in ("include", "exclude"):
         patterns = entry.data.get(key)

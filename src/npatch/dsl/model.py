@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from npatch.plan import BUILTIN_OP_KINDS
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 PATCH_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]*$"
 
-#: the keys of a ``[[patch]]`` of which exactly one must be present
-PATCH_ACTIONS = ("replace", "wrap", "value", "delete", "call")
+#: the keys of a ``[[patch]]`` of which exactly one must be present: the op
+#: kinds of the plan's table that a ``[[patch]]`` declares
+PATCH_ACTIONS = tuple(name for name, info in BUILTIN_OP_KINDS.items() if info.table == "patch")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Table:
     """A top-level table: ``[name]`` or, with ``array``, ``[[name]]``.
 
     ``free`` tables (``[options]``) take any key; ``extra`` names keys whose
-    set is defined elsewhere (the rewrite kinds of :mod:`npatch.rewrite.kinds`).
+    set is defined elsewhere (the rewrite kinds of :mod:`npatch.rewrite_kinds`).
     """
 
     name: str
@@ -59,6 +62,12 @@ class Table:
             if key.name == name:
                 return key
         return None
+
+
+def _action_key(kind: str) -> Key:
+    """A ``[[patch]]`` action key, as the plan's op-kind table describes it."""
+    toml_type, form, doc = BUILTIN_OP_KINDS[kind].action
+    return Key(kind, toml_type, doc, form=form, choices=(True,) if toml_type == "bool" else ())
 
 
 _WHEN = Key("when", "str", "Condition; the entry applies only where it is true (e.g. `installed('mmcv')`).", form="condition")
@@ -102,11 +111,7 @@ _table(Table("patch", "One change to an attribute of a module or class.", (
     Key("name", "str", "Unique name, used by `disable` and `--disable`.", required=True, form="opname"),
     Key("target", "str", "`pkg.mod:Qual.name` (exact) or a dotted path split at the longest importable module.", required=True, form="target"),
     Key("also", "list[str]", "Re-export paths that get the same treatment (e.g. `mmcv.ops:nms`).", default=[], form="target"),
-    Key("replace", "str", "`module:qualname` of the object that replaces the target (installed as is: zero per-call cost).", form="object"),
-    Key("wrap", "str", "`module:qualname` of `make_wrapper(original, options) -> callable`.", form="object"),
-    Key("value", "any", "A TOML value that replaces the target."),
-    Key("delete", "bool", "`true`: remove the attribute (restored on exit).", choices=(True,)),
-    Key("call", "str", "`module:qualname` of `func(module, options)`, run once when the target module is loaded.", form="object"),
+    *(_action_key(name) for name in PATCH_ACTIONS),
     _PRIORITY,
     _WHEN,
     Key("guard", "str", "`module:qualname` of `pred(*args, **kwargs)`: the replacement runs only when it is true.", form="object"),

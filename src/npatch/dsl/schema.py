@@ -55,7 +55,7 @@ def _table_schema(table: Table) -> dict[str, Any]:
     if table.name == "patch":
         schema["oneOf"] = [{"required": [action]} for action in PATCH_ACTIONS]
     if table.extra == "rewrite-kinds":
-        from npatch.rewrite.kinds import REWRITE_KINDS
+        from npatch.rewrite_kinds import REWRITE_KINDS
 
         for name, kind in REWRITE_KINDS.items():
             properties[name] = {
@@ -98,7 +98,7 @@ def markdown_reference() -> str:
             choices = f" One of {', '.join(f'`{toml_repr(c)}`' for c in key.choices)}." if key.choices else ""
             lines.append(f"| `{key.name}` | {key.type} | {'yes' if key.required else ''} | {default} | {key.doc}{choices} |")
         if table.extra == "rewrite-kinds":
-            from npatch.rewrite.kinds import REWRITE_KINDS
+            from npatch.rewrite_kinds import REWRITE_KINDS
 
             lines += ["", "Rule kinds (exactly one per rule):", ""]
             for name, kind in REWRITE_KINDS.items():

@@ -2,6 +2,6 @@
 
 * :mod:`npatch.integrations.ray` -- a Ray ``runtime_env`` whose workers run under a plan
 
-Each builds on :func:`npatch.runtime.shipped.portable_environ`, the variables
+Each builds on :func:`npatch.plancache.portable_environ`, the variables
 ``npatch env`` prints; none imports its framework until it is used.
 """

@@ -36,7 +36,7 @@ def runtime_env(*manifests: str, sets: Mapping[str, str] | None = None, disable:
     error: one of the two would be lost silently.
     """
     from npatch.errors import UsageError
-    from npatch.runtime.shipped import portable_environ
+    from npatch.plancache import portable_environ
 
     if not manifests:
         raise UsageError("runtime_env() needs at least one manifest")

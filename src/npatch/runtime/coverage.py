@@ -38,6 +38,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # runs in every covered child: no typing
+    from collections.abc import Callable
     from typing import Any
 
 ENV_COVERAGE = "NPATCH_COVERAGE"
@@ -137,16 +138,18 @@ def merge(data: dict[str, Any], records: list[dict[str, Any]]) -> None:
 
 
 # -- the unhandled-error probes ------------------------------------------------------
-def start_probe() -> None:
-    """Wrap ``torch.cuda._lazy_init`` (when torch.cuda loads) and hook uncaught errors."""
+def start_probe(start_session: Callable[[Any, str], Any]) -> None:
+    """Wrap ``torch.cuda._lazy_init`` (when torch.cuda loads) and hook uncaught errors.
+
+    ``start_session(plan, label)`` starts the probe's plan (the launcher passes
+    the runtime's; the session imports this module, so it does not import the session)."""
     if _PROBE:
         return
     from npatch.plan import Op, Plan, Target
-    from npatch.runtime.session import Session
 
     plan = Plan(ops=(Op(kind="wrap", name=PROBE_OP, targets=(Target("torch.cuda", "_lazy_init"),),
                         source=f"{__name__}:probe", on_missing="ignore"),))
-    _PROBE.append(Session(plan, label="npatch coverage").start())
+    _PROBE.append(start_session(plan, "npatch coverage"))
     previous = sys.excepthook
 
     def excepthook(kind: Any, exc: Any, tb: Any) -> None:

@@ -33,13 +33,14 @@ import functools
 
 from npatch.plan import Op, Target
 from npatch.runtime.coverage import counting
-from npatch.runtime.ops import ApplyContext, op_kind
 from npatch.runtime.resolve import MISSING, AttrUndo, TargetMissing, locate, raw_lookup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from collections.abc import Callable
     from typing import Any
+
+    from npatch.runtime.ops import ApplyContext
 
 _DESCRIPTORS = (staticmethod, classmethod)
 
@@ -95,7 +96,6 @@ def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: 
     return undo
 
 
-@op_kind("replace")
 def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Install the ``source`` object itself (kept in the original's descriptor kind).
 
@@ -114,7 +114,6 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
     return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))
 
 
-@op_kind("wrap")
 def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Install ``make_wrapper(original, options)``; see the module docstring."""
     parent, name, _owner, raw = _existing(module, target)
@@ -126,7 +125,6 @@ def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUn
     return _install(ctx, op, parent, name, raw, wrapper)
 
 
-@op_kind("value")
 def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Set the attribute to the op's JSON value; a missing attribute is created
     (and deleted again on restore)."""
@@ -147,7 +145,6 @@ def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrU
     return undo
 
 
-@op_kind("delete")
 def apply_delete(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Delete the attribute from the object the target names.
 
@@ -163,3 +160,13 @@ def apply_delete(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Attr
     ctx.changing(undo)
     delattr(parent, name)
     return undo
+
+
+#: the kinds this module provides, name -> (apply, substitute, tree) (see
+#: :func:`npatch.runtime.ops.op_kind`); :mod:`npatch.runtime.ops` registers them
+KINDS = {
+    "replace": (apply_replace, None, False),
+    "wrap": (apply_wrap, None, False),
+    "value": (apply_value, None, False),
+    "delete": (apply_delete, None, False),
+}

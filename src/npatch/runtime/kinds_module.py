@@ -39,13 +39,14 @@ from importlib.machinery import ModuleSpec
 from npatch.errors import NpatchWarning
 from npatch.plan import Op, Target
 from npatch.runtime.errors import NpatchAliasError, declared_at
-from npatch.runtime.ops import ApplyContext, op_kind
 from npatch.runtime.resolve import MISSING, Skipped, TargetMissing, locate, own_dict
 from npatch.runtime.stubs import StubInfo, StubModule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from typing import Any
+
+    from npatch.runtime.ops import ApplyContext
 
 
 # -- call ---------------------------------------------------------------------
@@ -69,7 +70,6 @@ def _attribute(module: Any, target: Target) -> Any:
     return obj
 
 
-@op_kind("call")
 def apply_call(ctx: ApplyContext, op: Op, target: Target, module: Any) -> CallUndo:
     """Run ``func(module, options)``; a callable result is kept as the undo."""
     obj = _attribute(module, target) if target.qualname else module
@@ -132,7 +132,6 @@ class EntryUndo:
             self._put(self.old)
 
 
-@op_kind("register")
 def apply_register(ctx: ApplyContext, op: Op, target: Target, module: Any) -> EntryUndo:
     """Put ``source`` in the registry at ``target`` under the name ``value``.
 
@@ -314,7 +313,6 @@ def _source_spec(name: str) -> Any:
     return FINDER.real_spec(name, path)
 
 
-@op_kind("alias", substitute=_alias_substitute, tree=True)
 def apply_alias(ctx: ApplyContext, op: Op, target: Target, module: Any) -> ModuleUndo:
     """``target`` is already imported: alias it only with ``force``."""
     if module is not None and not op.force:
@@ -348,7 +346,6 @@ def _needed_by_interpreter(name: str) -> bool:
     return name in sys.builtin_module_names or root in getattr(sys, "stdlib_module_names", ())
 
 
-@op_kind("stub", substitute=_stub_substitute, tree=True)
 def apply_stub(ctx: ApplyContext, op: Op, target: Target, module: Any) -> ModuleUndo:
     """``target`` is already imported: the real module wins unless ``force``;
     a module of the interpreter itself is never replaced (a warning says so)."""
@@ -362,3 +359,13 @@ def apply_stub(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Module
     undo = ModuleUndo(target.module, _make_stub(op, target))
     undo.install()
     return undo
+
+
+#: the kinds this module provides, name -> (apply, substitute, tree) (see
+#: :func:`npatch.runtime.ops.op_kind`); :mod:`npatch.runtime.ops` registers them
+KINDS = {
+    "call": (apply_call, None, False),
+    "register": (apply_register, None, False),
+    "alias": (apply_alias, _alias_substitute, True),
+    "stub": (apply_stub, _stub_substitute, True),
+}

@@ -24,7 +24,7 @@ In each process :func:`boot` (called by the bootstrap ``sitecustomize``)
 starts one session per plan file.  When nothing asks for a report, a plan
 whose ops all wait for imports is not even loaded: a tiny meta-path finder
 watches the module names listed next to the plan (see
-:func:`npatch.runtime.cache.trigger_modules`) and starts the real session on
+:func:`npatch.plancache.trigger_modules`) and starts the real session on
 the first import of one of them, so a process that never imports a target
 pays a set lookup per import and nothing else.
 
@@ -71,7 +71,7 @@ def child_environ(plan_path: str | None, *, strict: bool = False, report: str | 
                   data: str | None = None, coverage: bool = False) -> dict[str, str]:
     """The environment that puts a process and its descendants under ``plan_path``
     (or, when no file could hold the plan, under ``data``, an inline
-    ``NPATCH_PLAN_DATA`` value: see :func:`npatch.runtime.cache.compiled_plan`).
+    ``NPATCH_PLAN_DATA`` value: see :func:`npatch.plancache.compiled_plan`).
 
     Settings not given are inherited, so a nested ``npatch apply`` keeps the
     outer report and strictness and adds its plan after the outer ones.
@@ -269,8 +269,9 @@ def start_plans(paths: list[str], *, deferred: bool) -> None:
         _start_source(path, identity, lambda path=path: _read_modules(path), None, deferred)
     if os.environ.get("NPATCH_COVERAGE") == "1" and os.environ.get(ENV_REPORT):
         from npatch.runtime.coverage import start_probe
+        from npatch.runtime.session import Session
 
-        start_probe()
+        start_probe(lambda plan, label: Session(plan, label=label).start())
 
 
 def start_shipped(value: str) -> None:

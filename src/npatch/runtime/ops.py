@@ -24,11 +24,14 @@ module load.  Their ``apply`` handles a name that is already imported.
 
 The built-in kinds live in :mod:`npatch.runtime.kinds_attr` (replace, wrap,
 value, delete) and :mod:`npatch.runtime.kinds_module` (call, register,
-alias, stub).
+alias, stub); each lists its kinds in a ``KINDS`` dict, which this module
+registers (they do not import it).  What the other layers know about each
+built-in kind is its entry in :data:`npatch.plan.BUILTIN_OP_KINDS`.
 """
 from __future__ import annotations
 
-from npatch.extensions import OPS_GROUP, Registry, adopt_op_kind
+from npatch.extensions import OPS_GROUP, Registry, unusable
+from npatch.plan import BUILTIN_OP_KINDS
 from npatch.runtime.resolve import import_object
 
 TYPE_CHECKING = False
@@ -65,10 +68,25 @@ class OpKind:
         return f"OpKind({self.name!r})"
 
 
+def adopt_op_kind(registry: Any, name: str, obj: Any, ep: Any) -> None:
+    """Register an ``npatch.ops`` entry point's object as op kind ``name``."""
+    if isinstance(obj, OpKind):
+        registry[name] = obj if obj.name == name else OpKind(name, obj.apply, obj.restore, obj.substitute, obj.tree)
+    elif callable(obj) and not isinstance(obj, type):
+        op_kind(name)(obj)
+    else:
+        raise unusable(ep, OPS_GROUP, obj, f"an apply function, an OpKind, or a module that registers @op_kind({name!r})")
+
+
+
+def _builtin(name: str, kind: Any) -> bool:
+    return name in BUILTIN_OP_KINDS
+
+
 #: Every op kind by name (filled by :func:`op_kind`; a name not registered here is
 #: looked up among the ``npatch.ops`` entry points of installed packages, see
 #: :mod:`npatch.extensions`).
-OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind)
+OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind, _builtin)
 
 
 def _restore_undo(undo: Any) -> None:
@@ -131,7 +149,16 @@ class ApplyContext:
         self.session._serve_failed(self.slot, exc)
 
 
-# the built-in kinds register themselves on import
-from npatch.runtime import kinds_attr, kinds_module  # noqa: E402,F401
+# the built-in kinds: each module lists its own (it does not import this one)
+from npatch.runtime import kinds_attr, kinds_module  # noqa: E402
+
+
+def _register_builtins() -> None:
+    for module in (kinds_attr, kinds_module):
+        for name, (apply, substitute, tree) in module.KINDS.items():
+            op_kind(name, substitute=substitute, tree=tree)(apply)
+
+
+_register_builtins()
 
 __all__ = ["OP_KINDS", "OpKind", "op_kind", "ApplyContext"]

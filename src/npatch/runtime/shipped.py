@@ -11,7 +11,7 @@ the plan from its ``npatch.pth`` (see :func:`npatch.runtime.launcher.boot_from_s
 
 ``route`` is ``inline``: the payload is ``base64(zlib(marshal((modules,
 plan))))``, the plan in its marshal form (:meth:`Plan.to_marshal`) and the
-module names that start it (:func:`npatch.runtime.cache.trigger_modules`).
+module names that start it (:func:`npatch.plancache.trigger_modules`).
 The built-in manifests take 1-14 KiB this way; anything up to
 :data:`INLINE_LIMIT` travels inline.  ``reference``: the payload holds the
 manifest names (absolute paths for files), ``--set`` and ``--disable``; the
@@ -45,43 +45,15 @@ INLINE_LIMIT = 32 * 1024
 MAX_VARIABLE = 128 * 1024
 
 
-# -- sending side --------------------------------------------------------------------
-def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str = "auto") -> str:
-    """The ``NPATCH_PLAN_DATA`` value for a request (compiled through the cache)."""
-    from npatch.runtime.cache import _looks_like_path, compiled_plan
-
-    cached = compiled_plan(specs, sets, disable)
-    if cached.notes:
-        import sys
-
-        sys.stderr.write(cached.notes)
-    stem = cached.path[: -len(".json")]
-    plan_hash = os.path.basename(stem)
-    modules = _read_text(stem + ".modules")
-    modules = tuple(modules.split()) if modules is not None else None
-
-    if ship != "reference":
-        with open(stem + ".marshal", "rb") as handle:
-            inline = _value(plan_hash, "inline", (modules, handle.read()))
-        if len(inline) <= INLINE_LIMIT or ship == "inline" and _fits(inline):
-            return inline
-        if ship == "inline":
-            from npatch.errors import UsageError
-
-            raise UsageError(f"the plan takes {len(inline)} characters inline, more than one environment variable "
-                             f"can hold ({MAX_VARIABLE}); use --ship reference")
-    portable = [os.path.abspath(s) if _looks_like_path(s) else s for s in specs]
-    return _value(plan_hash, "reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
-
-
+# -- sending side (encode and portable_environ, which compile, are in npatch.plancache) ---
 def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: bytes) -> str | None:
     """The inline ``NPATCH_PLAN_DATA`` value of a plan held in memory, or
     None when it is too long for one environment variable."""
-    value = _value(plan_hash, "inline", (modules, marshalled))
-    return value if _fits(value) else None
+    value = value_for(plan_hash, "inline", (modules, marshalled))
+    return value if fits(value) else None
 
 
-def _value(plan_hash: str, route: str, body: Any) -> str:
+def value_for(plan_hash: str, route: str, body: Any) -> str:
     import binascii
     import marshal
     import zlib
@@ -92,33 +64,8 @@ def _value(plan_hash: str, route: str, body: Any) -> str:
     return f"{FORMAT}:{__version__}:{plan_hash}:{route}:{payload}"
 
 
-def _fits(value: str) -> bool:
+def fits(value: str) -> bool:
     return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str], *, strict: bool = False,
-                     verbose: bool = False, ship: str = "auto") -> dict[str, str]:
-    """The variables that put a Python process under the plan, on any node.
-
-    No path of this machine is named: the receiving interpreter boots from
-    the ``npatch.pth`` of its own npatch installation, wherever that is.
-    """
-    from npatch.runtime.launcher import ENV_STRICT, ENV_VERBOSE
-
-    env = {ENV_DATA: encode(specs, sets, disable, ship)}
-    if strict:
-        env[ENV_STRICT] = "1"
-    if verbose:
-        env[ENV_VERBOSE] = "1"
-    return env
 
 
 # -- receiving side --------------------------------------------------------------------
@@ -180,7 +127,7 @@ def _recompiled_plan(plan_hash: str, specs: tuple[str, ...], sets: tuple[tuple[s
                      disable: tuple[str, ...]) -> Any:
     """The plan compiled here from the same request, if it is the same plan."""
     from npatch.errors import NpatchError, PlanLoadError
-    from npatch.runtime.cache import compiled_plan
+    from npatch.plancache import compiled_plan
     from npatch.runtime.launcher import read_plan
 
     what = " ".join(specs)

@@ -31,7 +31,7 @@ from functools import lru_cache
 from npatch.compiler.static import StaticIndex, dotted_name
 from npatch.plan import Op, Plan, Rewrite
 from npatch.rewrite.importutil import under
-from npatch.rewrite.kinds import map_string, values_map
+from npatch.rewrite_kinds import map_string, values_map
 from npatch.scan.finder import Use
 from npatch.scan.table import Api
 

@@ -13,7 +13,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from npatch.rewrite.kinds import map_string
+from npatch.rewrite_kinds import map_string
 from npatch.scan.finder import Scope, Walk, resolve
 
 Hook = Callable[[ast.AST, Scope, Walk], bool]

@@ -30,7 +30,7 @@ RULES: dict[str, type["Rule"]] = {}
 
 
 def rule(kind: str):
-    """Register a rule class for a kind of :data:`npatch.rewrite.kinds.REWRITE_KINDS`."""
+    """Register a rule class for a kind of :data:`npatch.rewrite_kinds.REWRITE_KINDS`."""
 
     def register(cls: type[Rule]) -> type[Rule]:
         cls.kind = kind

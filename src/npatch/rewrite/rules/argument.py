@@ -4,7 +4,7 @@
 needs ``QualifiedNameProvider``), ``*.name`` (method ``name`` on any receiver)
 or ``*`` (any call).  The arguments looked at are the keyword arguments named
 in ``keywords`` and the positional ones at ``positions`` (counting stops at a
-``*args``).  Values map with prefix semantics (:func:`npatch.rewrite.kinds.map_string`):
+``*args``).  Values map with prefix semantics (:func:`npatch.rewrite_kinds.map_string`):
 ``'cuda'`` -> ``'npu'`` also maps ``'cuda:0'`` and ``f'cuda:{rank}'``; quotes and
 string prefixes are kept.  Strings with escapes, bytes and concatenations are
 left alone.
@@ -15,7 +15,7 @@ from typing import Any
 
 import libcst as cst
 
-from npatch.rewrite.kinds import map_string, values_map
+from npatch.rewrite_kinds import map_string, values_map
 from npatch.rewrite.rules import Rule, rule
 
 

@@ -1,7 +1,9 @@
-"""Rewrite rule kinds: which keys each ``[[rewrite]]`` kind table accepts.
+"""Rewrite rule kinds: which keys each ``[[rewrite]]`` kind table accepts,
+and what its ``include`` / ``exclude`` globs mean.
 
-This module is the contract between the compiler and the rewriter, and it
-imports nothing heavy (no libcst): the compiler validates ``[[rewrite]]``
+This module is the contract between the compiler and the rewriter (it sits
+in the plan layer, beside :mod:`npatch.plan`, so the dsl reads it without
+importing the rewriter), and it imports nothing heavy (no libcst): the compiler validates ``[[rewrite]]``
 tables with it, and the libcst visitors in :mod:`npatch.rewrite.rules` are
 looked up by the same kind names.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 Problem = tuple[str, str]
@@ -312,5 +315,60 @@ def validate(kind: str, params: Any) -> list[Problem]:
     return spec.validate(params)
 
 
+# -- include / exclude globs ---------------------------------------------------
+@lru_cache(maxsize=256)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """gitignore-like glob: ``*`` and ``?`` stay in one path segment, ``**`` spans
+    segments, a pattern with no ``/`` but a trailing one matches at any depth
+    (``*.py``, ``tests/``), and a trailing ``/`` matches everything below.
+    :class:`ValueError` for an invalid bracket expression (``[z-a]``)."""
+    pattern = pattern.removeprefix("./")
+    if "/" not in pattern.rstrip("/"):
+        pattern = "**/" + pattern
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                out.append(re.escape("["))
+                i += 1
+            else:
+                body = pattern[i + 1:end].replace("\\", "\\\\")
+                if body in ("", "!"):
+                    raise ValueError(f"invalid glob {pattern.removeprefix('**/')!r}: empty [...]")
+                out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+                i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    if pattern.endswith("/"):
+        out.append(".*")
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as exc:     # a bracket expression such as [z-a]
+        raise ValueError(f"invalid glob {pattern.removeprefix('**/')!r}: {exc.msg}") from None
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid glob, or None."""
+    try:
+        glob_regex(pattern)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 __all__ = ["Param", "RewriteKind", "REWRITE_KINDS", "rewrite_kind", "kind_of", "validate",
-           "values_map", "map_string"]
+           "values_map", "map_string", "glob_regex", "glob_problem"]

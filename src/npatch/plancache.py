@@ -50,9 +50,6 @@ if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child proc
     from typing import Any
 
 FORMAT = 3
-#: op kinds whose work waits for an import of their target modules; a plan
-#: with any other kind (an extension) is started eagerly by the bootstrap
-DEFERRABLE_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register", "alias", "stub"})
 
 
 def _sha256_type() -> Any:
@@ -131,7 +128,7 @@ def resolved_spec(spec: str) -> str:
 #: which copy of npatch this is: a built-in manifest is named, not given by
 #: path, so two installations of one version sharing a user cache (two
 #: checkouts, two virtual environments) must not get each other's plans
-_INSTALLATION = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+_INSTALLATION = os.path.dirname(os.path.realpath(__file__))
 
 
 def request_key(specs: list[str], sets: dict[str, str], disable: list[str], resolve: str = "none") -> str:
@@ -272,9 +269,12 @@ def trigger_modules(plan: Any) -> list[str] | None:
     is always correct; the list only lets a process that imports none of
     them skip loading the plan.
     """
+    from npatch.plan import BUILTIN_OP_KINDS
+
     names: set[str] = set()
     for op in plan.ops:
-        if op.kind not in DEFERRABLE_KINDS:
+        info = BUILTIN_OP_KINDS.get(op.kind)
+        if info is None or not info.deferrable:  # an extension kind starts the plan at once
             return None
         modules = [t.module for t in op.targets] + ([op.during] if op.during else [])
         for module in modules:
@@ -455,3 +455,57 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tupl
             if d.origin else ManifestError(d.message) for d in errors
         ])
     return result.plan, list(result.sources), notes
+
+
+# -- NPATCH_PLAN_DATA, sending side (the receiving side is npatch.runtime.shipped) --------
+def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str = "auto") -> str:
+    """The ``NPATCH_PLAN_DATA`` value for a request (compiled through the cache)."""
+    from npatch.runtime.shipped import INLINE_LIMIT, MAX_VARIABLE, fits, value_for
+
+    cached = compiled_plan(specs, sets, disable)
+    if cached.notes:
+        import sys
+
+        sys.stderr.write(cached.notes)
+    stem = cached.path[: -len(".json")]
+    plan_hash = os.path.basename(stem)
+    modules = _read_text(stem + ".modules")
+    modules = tuple(modules.split()) if modules is not None else None
+
+    if ship != "reference":
+        with open(stem + ".marshal", "rb") as handle:
+            inline = value_for(plan_hash, "inline", (modules, handle.read()))
+        if len(inline) <= INLINE_LIMIT or ship == "inline" and fits(inline):
+            return inline
+        if ship == "inline":
+            from npatch.errors import UsageError
+
+            raise UsageError(f"the plan takes {len(inline)} characters inline, more than one environment variable "
+                             f"can hold ({MAX_VARIABLE}); use --ship reference")
+    portable = [os.path.abspath(s) if _looks_like_path(s) else s for s in specs]
+    return value_for(plan_hash, "reference", (modules, tuple(portable), tuple(sorted(sets.items())), tuple(disable)))
+
+
+def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str], *, strict: bool = False,
+                     verbose: bool = False, ship: str = "auto") -> dict[str, str]:
+    """The variables that put a Python process under the plan, on any node.
+
+    No path of this machine is named: the receiving interpreter boots from
+    the ``npatch.pth`` of its own npatch installation, wherever that is.
+    """
+    from npatch.runtime.launcher import ENV_DATA, ENV_STRICT, ENV_VERBOSE
+
+    env = {ENV_DATA: encode(specs, sets, disable, ship)}
+    if strict:
+        env[ENV_STRICT] = "1"
+    if verbose:
+        env[ENV_VERBOSE] = "1"
+    return env
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None
