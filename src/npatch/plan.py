@@ -243,6 +243,10 @@ BUILTIN_OP_KINDS: dict[str, OpKindInfo] = _kinds(
     OpKindInfo("stub", "stub", "import"),
 )
 
+#: kinds that act on a module once it has executed, not on what importing it
+#: finds: a session prepares their ops at the module's first import (npatch.planfile)
+LAZY_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if info.acts_on != "import")
+
 
 class Rewrite(Record):
     """A static rewrite rule, kept as validated data for ``npatch diff``.
@@ -312,7 +316,7 @@ class Plan(Record):
         :meth:`load` decodes an op only when it is read (:mod:`npatch.planfile`)."""
         from npatch.planfile import dumps_json
 
-        return dumps_json(self.to_dict(), indent)
+        return dumps_json(self.to_dict(), LAZY_KINDS, indent)
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
@@ -346,7 +350,7 @@ class Plan(Record):
         """
         from npatch.planfile import dumps_marshal
 
-        return dumps_marshal(MARSHAL_TAG, self.to_dict())
+        return dumps_marshal(MARSHAL_TAG, self.to_dict(), LAZY_KINDS)
 
     @classmethod
     def from_marshal(cls, data: bytes) -> "Plan":
@@ -387,7 +391,7 @@ class Plan(Record):
         from npatch.planfile import build_index
 
         return build_index([{"kind": op.kind, "targets": [{"module": t.module} for t in op.targets],
-                             "during": op.during, "when": op.when} for op in self.ops])
+                             "during": op.during, "when": op.when} for op in self.ops], LAZY_KINDS)
 
     def op(self, name: str) -> Op:
         for op in self.ops:

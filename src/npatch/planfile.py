@@ -42,9 +42,6 @@ import marshal
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-#: op kinds that act on a module once it has executed: prepared at its first import
-LAZY_KINDS = frozenset({"replace", "wrap", "value", "delete", "call", "register"})
 #: condition functions whose answer the plan's own work cannot change
 LAZY_FUNCTIONS = frozenset({"installed", "version", "env", "option"})
 
@@ -67,12 +64,13 @@ def op_modules(raw: dict[str, Any]) -> list[str]:
     return modules
 
 
-def build_index(raw_ops: list[dict[str, Any]]) -> tuple[dict[str, list[int]], list[int]]:
-    """``(modules, eager)`` of the index for the ops' JSON objects, in plan order."""
+def build_index(raw_ops: list[dict[str, Any]], lazy_kinds: frozenset[str]) -> tuple[dict[str, list[int]], list[int]]:
+    """``(modules, eager)`` of the index for the ops' JSON objects, in plan order;
+    ``lazy_kinds`` are the kinds that may wait (:data:`npatch.plan.LAZY_KINDS`)."""
     modules: dict[str, list[int]] = {}
     eager: list[int] = []
     for number, raw in enumerate(raw_ops):
-        if raw.get("kind") not in LAZY_KINDS or not _waits(raw.get("when")):
+        if raw.get("kind") not in lazy_kinds or not _waits(raw.get("when")):
             eager.append(number)
             continue
         for module in dict.fromkeys(op_modules(raw)):
@@ -81,7 +79,7 @@ def build_index(raw_ops: list[dict[str, Any]]) -> tuple[dict[str, list[int]], li
 
 
 # -- JSON ------------------------------------------------------------------------------
-def dumps_json(data: dict[str, Any], indent: int | None = None) -> str:
+def dumps_json(data: dict[str, Any], lazy_kinds: frozenset[str], indent: int | None = None) -> str:
     """``data`` (a plan's :meth:`~npatch.plan.Plan.to_dict`) as an indexed JSON object."""
     import json
 
@@ -98,7 +96,7 @@ def dumps_json(data: dict[str, Any], indent: int | None = None) -> str:
         starts.append(offset + len(pad) * 2)
         offset += len(pad) * 2 + len(text) + len(item_sep)
     array = "[" + newline + item_sep.join(pad * 2 + t for t in texts) + newline + pad + "]" if texts else "[]"
-    modules, eager = build_index(raw_ops)
+    modules, eager = build_index(raw_ops, lazy_kinds)
     index = {"length": len(array), "starts": starts, "modules": modules, "eager": eager}
     fields = [("index", json.dumps(index, sort_keys=True, separators=(",", ":")))]
     fields += [(key, array if key == "ops" else dump(data[key], 1)) for key in sorted({*data, "ops"})]
@@ -211,11 +209,11 @@ def json_op_decoder(text: str, base: int) -> Any:
 
 
 # -- marshal ---------------------------------------------------------------------------
-def dumps_marshal(tag: str, data: dict[str, Any]) -> bytes:
+def dumps_marshal(tag: str, data: dict[str, Any], lazy_kinds: frozenset[str]) -> bytes:
     """``(tag, header, index, [marshal bytes of each op])``."""
     header = dict(data)
     raw_ops = header.pop("ops", [])
-    modules, eager = build_index(raw_ops)
+    modules, eager = build_index(raw_ops, lazy_kinds)
     return marshal.dumps((tag, header, {"modules": modules, "eager": eager}, [marshal.dumps(r) for r in raw_ops]))
 
 

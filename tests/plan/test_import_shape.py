@@ -29,6 +29,7 @@ AREAS = {
     "npatch.extensions": "base",        # entry-point lookup; knows no registry
     # the plan layer: the IR and the contracts every side reads
     "npatch.plan": "plan",              # records, the op-kind table
+    "npatch.planfile": "base",          # the saved forms of a plan, indexed by module (plain data)
     "npatch.conditions": "plan",        # what a plan's `when` nodes mean, evaluated without the grammar
     "npatch.rewrite_kinds": "plan",     # which keys each rewrite kind takes
     # building plans
