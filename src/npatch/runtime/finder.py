@@ -147,14 +147,16 @@ class Finder:
         return None
 
     def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
-        for client in self.clients:  # the ops of this module are read (and their conditions evaluated) now
+        real = self.real_spec(fullname, path, target)
+        # the ops of this module are read (and their conditions evaluated) now, by every
+        # session: those a deferred plan started while the other finders were asked too
+        for client in self.clients:
             client._prepare_module(fullname)
         module = sys.modules.get(fullname)
         if module is not None and getattr(module, "__spec__", None) is not None:
             # preparing imported the very module (a condition's function did): patch it as it is
             self.notify("_module_loaded", fullname, module)
             return loaded_spec(module)
-        real = self.real_spec(fullname, path, target)
         spec = real
         for client in reversed(self.clients):
             substitute = client._substitute(fullname, real)
