@@ -128,6 +128,17 @@ def diff_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
                    ("diff", "speed-up, wall (per round)"), why="the prefilter lets too many files through")]
 
 
+#: each section's targets, from its results (also used to re-render a saved run: --render)
+TARGETS = {"startup": startup.targets, "percall": percall.targets, "import_hook": importhook.targets,
+           "compile": compile_targets, "diff": diff_targets, "children": children.targets,
+           "migration_tax": migration_targets}
+
+
+def all_targets(sections: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for key, section in sections.items() if key in TARGETS and "skipped" not in section
+            for t in TARGETS[key](section)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: few rounds, no torch program")
@@ -138,9 +149,18 @@ def main() -> int:
     parser.add_argument("--only", metavar="SECTION", action="append", choices=SECTIONS,
                         help="run only this section (repeatable); the others are reported as skipped")
     parser.add_argument("--md", help="markdown output (default: docs/benchmarks.md, full runs only)")
+    parser.add_argument("--render", metavar="RESULTS",
+                        help="measure nothing: rewrite docs/benchmarks.md and the README table from a saved "
+                             "results JSON (targets recomputed from its sections, e.g. after a reason changed)")
     parser.add_argument("--json", dest="json_out",
                         help="raw results output (default: bench/results/latest.json, full runs only)")
     args = parser.parse_args()
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        results["targets"] = all_targets(results["sections"])
+        write_outputs(results, report.render(results), args.md or REPO / "docs" / "benchmarks.md",
+                      args.render, results["mode"] == "full")
+        return 0
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     settings = SETTINGS[mode]
     wanted = set(args.only or SECTIONS)
@@ -151,7 +171,6 @@ def main() -> int:
     mx_driving, mx_note = harness.ensure_mx_driving(not args.no_install, log) if needs_mx else (None, "")
     notes = [n for n in (venv_note, mx_note) if n]
     sections: dict[str, Any] = {}
-    targets: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="npatch-bench-"))
     try:
         for key in SECTIONS:
@@ -163,41 +182,35 @@ def main() -> int:
                 tools = {"venv": venv, "mx_driving": mx_driving, "notes": notes, "caps": settings["caps"]}
                 sections[key] = startup.run_section(work, tools, list(settings["programs"]), settings["programs"],
                                                     settings["in_child"], log)
-                targets += startup.targets(sections[key])
             elif key == "percall":
                 log("per-call overhead")
                 loops, rounds = settings["percall"]
                 sections[key] = percall.run_section(loops, rounds, str(mx_driving) if mx_driving else None)
-                targets += percall.targets(sections[key])
             elif key == "import_hook":
                 sections[key] = importhook.run_section(work, settings["import_hook"], log, warm=mode == "full")
-                targets += importhook.targets(sections[key])
             elif key == "compile":
                 log("compile and plan load (bench_compile.py)")
                 ops, repeat = settings["compile"]
                 sections[key] = external(key, BENCH_DIR / "bench_compile.py", ["--ops", ops, "--repeat", repeat],
                                          False)
-                targets += compile_targets(sections[key])
             elif key == "diff":
                 log("static diff throughput (bench_diff.py)")
                 sections[key] = external(key, BENCH_DIR / "bench_diff.py", [], mode != "full")
-                targets += diff_targets(sections[key])
             elif key == "check":
                 log("the static check on a cache miss (bench_check.py)")
                 sections[key] = external(key, BENCH_DIR / "bench_check.py", [], mode != "full")
             elif key == "children":
                 sections[key] = children.run_section(work, list(settings["children"]), settings["children"], log)
-                targets += children.targets(sections[key])
             else:
                 log("per-call migration tax (migration_tax.py)")
                 loops, rounds = settings["migration_tax"]
                 sections[key] = external(key, BENCH_DIR / "migration_tax.py", ["--loops", loops, "--rounds", rounds],
                                          False)
-                targets += migration_targets(sections[key])
             sections[key]["seconds"] = round(time.perf_counter() - t0, 1)
             log(f"  {key}: {sections[key]['seconds']} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    targets = all_targets(sections)
     results = {"mode": mode, "notes": [] if mode == "full" else [
                    f"{mode} run: fewer rounds than the published numbers; the torch program runs in full runs only"],
                "meta": harness.machine_info(venv), "seconds": round(time.perf_counter() - started, 1),
@@ -206,24 +219,30 @@ def main() -> int:
     print(markdown)
     # the published files hold full runs only: a quick run writes where it is told to
     full = mode == "full" and not args.no_write
-    outputs = [(args.md or (REPO / "docs" / "benchmarks.md" if full else None), markdown),
-               (args.json_out or (BENCH_DIR / "results" / "latest.json" if full else None),
-                json.dumps(results, indent=1) + "\n")]
-    for path, text in outputs:
-        if path is not None and not args.no_write:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text)
-            log(f"wrote {path}")
-    if full and not args.only:
-        readme = REPO / "README.md"
-        readme.write_text(report.replace_readme_table(readme.read_text(), report.readme_table(results)))
-        log(f"wrote the Speed table of {readme}")
+    if not args.no_write:
+        write_outputs(results, markdown, args.md or (REPO / "docs" / "benchmarks.md" if full else None),
+                      args.json_out or (BENCH_DIR / "results" / "latest.json" if full else None),
+                      full and not args.only)
     missed = [t for t in targets if t["status"] == "MISS"]
     log(f"{len(targets) - len(missed)} of {len(targets)} targets met in {results['seconds']} s"
         + "".join(f"\n  MISS {t['what']}: {t['value']:g}{t['unit']} (limit {t['sense']} {t['limit']:g})"
                   + ("" if t["resolved"] else f", within noise (± {t['error'] or 'n/a'})") + f": {t['why']}"
                   for t in missed))
     return 0
+
+
+def write_outputs(results: dict[str, Any], markdown: str, md: Any, json_out: Any, readme: bool) -> None:
+    """docs/benchmarks.md (or ``md``), the raw results (``json_out``) and, for a
+    complete full run, the Speed table of README.md."""
+    for path, text in ((md, markdown), (json_out, json.dumps(results, indent=1) + "\n")):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+            log(f"wrote {path}")
+    if readme:
+        path = REPO / "README.md"
+        path.write_text(report.replace_readme_table(path.read_text(), report.readme_table(results)))
+        log(f"wrote the Speed table of {path}")
 
 
 if __name__ == "__main__":
