@@ -77,21 +77,23 @@ def median_error(stats: dict[str, Any]) -> float:
 
 
 def target(what: str, value: float, limit: float, unit: str, sense: str, detail: str = "",
-           where: tuple[str, ...] = (), error: float | None = None) -> dict[str, Any]:
+           where: tuple[str, ...] = (), error: float | None = None, why: str = "") -> dict[str, Any]:
     """One line of the targets table: ``value`` against ``limit`` (``sense`` is ``<=`` or ``>=``).
 
     ``where`` names the table row the number belongs to (section, program,
     row label), so the report prints the verdict next to the number too.
     ``error``: the value's standard error; a verdict whose value lies within
     two of them of the limit is marked ``resolved: false`` -- the noise of
-    this run could have decided it either way.
+    this run could have decided it either way.  ``why``: what makes the
+    number miss its limit, printed next to a MISS (a MISS without one says so).
     """
     ok = value <= limit if sense == "<=" else value >= limit
     resolved = error is None or abs(value - limit) > 2 * error  # an infinite error (one sample) never resolves
     finite = error is not None and error != float("inf")
     return {"what": what, "value": round(value, 3), "limit": round(limit, 3), "unit": unit, "sense": sense,
             "status": "PASS" if ok else "MISS", "resolved": resolved,
-            "error": round(error, 3) if finite else None, "detail": detail, "where": list(where)}
+            "error": round(error, 3) if finite else None, "detail": detail, "where": list(where),
+            "why": "" if ok else (why or "no reason recorded for this target")}
 
 
 # -- running commands ---------------------------------------------------------------

@@ -104,4 +104,6 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
     return [target("`import torch` under a plan, % slower than bare (CPU)", section["slower_cpu_pct"]["median"], 3,
                    "%", "<=", f"{section['ops']} ops, {section['ops_applied']} applied during the import; "
                    f"wall: {section['slower_wall_pct']['median']:+.1f} %",
-                   ("import_hook", "import torch, under the plan"), median_error(section["slower_cpu_pct"]))]
+                   ("import_hook", "import torch, under the plan"), median_error(section["slower_cpu_pct"]),
+                   why="the finder's per-import lookups and the ops applied during the import; one `import "
+                       "torch` varies by more than 3 % between rounds on this machine")]

@@ -14,7 +14,8 @@ torch-npu     npatch.library.npu.devices.device_args against transfer_to_npu's
 Targets: npatch's wrapper costs at most +150 ns over the native call, and at
 most half of transfer_to_npu's per-call overhead.  Prints JSON.
 
-Usage: ``python bench/migration_tax.py [--loops N] [--rounds R]``
+Usage: ``python bench/migration_tax.py [--loops N] [--rounds R] [--quick]`` (``--json``
+is accepted for bench/run.py, which reads the JSON this prints anyway).
 """
 from __future__ import annotations
 
@@ -84,7 +85,11 @@ def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--loops", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3,000 loops x 3 rounds")
+    parser.add_argument("--json", action="store_true", help="(the output is always JSON)")
     args = parser.parse_args()
+    if args.quick:
+        args.loops, args.rounds = 3000, 3
     cases = variants()
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):

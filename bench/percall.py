@@ -178,16 +178,17 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
     out = [target("replace: patched attribute `is` the replacement (0 ns added per call)",
                   0 if section["replace_is_replacement"] else 1, 0, "", "<=",
                   "identity holds" if section["replace_is_replacement"] else "a different object is installed",
-                  ("percall", "npatch replace"))]
+                  ("percall", "npatch replace"), why="the installed object is not the replacement itself")]
     wrap = rows["npatch wrap"]["vs_closure"]["median"]
     same = section["wrap_is_factory_result"]
     out.append(target("wrap / hand-written closure, per call", wrap, 1.5, "x", "<=",
                       "the factory's closure itself is installed" if same else "npatch adds a layer",
-                      ("percall", "npatch wrap")))
+                      ("percall", "npatch wrap"), why="npatch adds a layer around the factory's wrapper"))
     if "wrapt.FunctionWrapper" in rows:
         ratio = rows["wrapt.FunctionWrapper"]["ns"]["median"] / max(rows["npatch wrap"]["ns"]["median"], 0.1)
         out.append(target("wrapt.FunctionWrapper / npatch wrap, per call", ratio, 1, "x", ">=",
-                          "npatch wrap well under wrapt", ("percall", "wrapt.FunctionWrapper")))
+                          "npatch wrap well under wrapt", ("percall", "wrapt.FunctionWrapper"),
+                          why="npatch's wrap costs more than wrapt's C wrapper"))
     return out
 
 

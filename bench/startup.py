@@ -221,6 +221,22 @@ def run_section(work: Path, tools: dict[str, Any], programs: list[str], rounds: 
     return result
 
 
+#: why a start-up target can miss (shown next to a MISS)
+_LAUNCH_WHY = {
+    "pass": "`npatch apply` is one more interpreter start-up (of which this machine's site-packages "
+            ".pth files are a large part) plus the hot path (imports of npatch.cli.hot, npatch.plancache, "
+            "npatch.runtime.launcher; the cache check hashes the plan files)",
+    "numpy": "as for `pass`; the numpy import adds its own spread to both sides of the difference",
+    "torch": "as for `pass`; one `import torch` varies by tens of ms between rounds here, more than the limit",
+}
+_PEER_WHY = {
+    "otel": "npatch's extra is one whole interpreter start-up (the launcher execs the command), and one "
+            "start-up on this machine is already more than a tenth of opentelemetry-instrument's",
+    "drivingsdk": "a program that imports torch pays most of what the DrivingSDK patcher's apply() costs "
+                  "(importing torch) anyway, so the ratio falls towards 1",
+}
+
+
 def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
     """PASS/MISS of the start-up targets, for every program measured, on CPU time
     (wall time stretches with the machine's load; both are in the tables)."""
@@ -238,10 +254,12 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         label, extra, spread = PROGRAMS[program], ours["extra_cpu_ms"]["median"], ours["extra_cpu_ms"]
         if bare_pass is not None:
-            out.append(target(f"start-up overhead of `npatch apply`, `{label}` (CPU)", extra, bare_pass + 10, "ms",
-                              "<=", f"one bare start-up ({bare_pass:.1f} ms CPU) + 10 ms; IQR {spread['p25']:.1f}–"
-                              f"{spread['p75']:.1f} ms; wall: +{ours['extra_wall_ms']['median']:.1f} ms",
-                              ("startup", program, ours["label"]), median_error(spread)))
+            out.append(target(f"start-up overhead of `npatch apply`, `{label}` (CPU)", extra, bare_pass + 3, "ms",
+                              "<=", f"one bare start-up ({bare_pass:.1f} ms CPU) + 3 ms (issue 16); IQR "
+                              f"{spread['p25']:.1f}–{spread['p75']:.1f} ms; wall: "
+                              f"+{ours['extra_wall_ms']['median']:.1f} ms",
+                              ("startup", program, ours["label"]), median_error(spread),
+                              why=_LAUNCH_WHY.get(program, _LAUNCH_WHY["pass"])))
         for kind, factor, name in (("otel", 10, "opentelemetry-instrument"), ("drivingsdk", 50, "DrivingSDK apply")):
             theirs = row_of(program, kind)
             if theirs is not None:
@@ -250,16 +268,19 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
                             + (median_error(spread) / max(extra, 0.1)) ** 2) ** 0.5
                 out.append(target(f"{name} extra / npatch extra, `{label}` (CPU)", ratio, factor, "x", ">=",
                                   f"{value:.0f} ms / {extra:.1f} ms", ("startup", program, theirs["label"]),
-                                  ratio * relative))
+                                  ratio * relative, why=_PEER_WHY[kind]))
     child = section.get("in_child")
     if child:
         out.append(target("in-child bootstrap with the deferred 200-op plan (CPU, child - bare)",
                           child["bootstrap_cpu_ms"]["median"], 3, "ms", "<=",
                           f"what `npatch apply` costs each Python process; `-X importtime`: "
                           f"{child['bootstrap_importtime_ms']['median']:.2f} ms", ("in_child", "bootstrap"),
-                          median_error(child["bootstrap_cpu_ms"])))
+                          median_error(child["bootstrap_cpu_ms"]),
+                          why="start-up noise of two interpreters on a shared machine (see `-X importtime`)"))
         out.append(target("in-child eager plan load + session start, 200 ops (CPU, runtime import included)",
                           child["eager_total_cpu_ms"]["median"], 3, "ms", "<=",
                           "paid once a target module is imported", ("in_child", "eager"),
-                          median_error(child["eager_total_cpu_ms"])))
+                          median_error(child["eager_total_cpu_ms"]),
+                          why="importing the runtime (session, finder, op kinds) is most of it; a real child "
+                              "has imported the launcher already"))
     return out

@@ -14,10 +14,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # NPATCH_LOG=debug turns on logging in every process that imports npatch (the
-# CLI, each child's bootstrap, the pytest plugin); unset, this costs a lookup.
-from npatch import log as _log  # noqa: E402
+# CLI, each child's bootstrap, the pytest plugin); unset, this costs a lookup
+# (not even the import of npatch.log: every process of a job pays it).
+import os as _os  # noqa: E402 - loaded already by every interpreter
 
-_log.configure()
+if _os.environ.get("NPATCH_LOG", "").strip():
+    from npatch import log as _log
+
+    _log.configure()
 
 
 def load(*manifests: str, **kwargs: Any):

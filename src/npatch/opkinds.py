@@ -8,14 +8,16 @@ plan cache decides whether a plan can wait for an import
 (:func:`npatch.plancache.trigger_modules`), and the runtime registers each
 kind's apply/restore pair under the same name (:mod:`npatch.runtime.ops`;
 ``tests/plan/test_op_kind_table.py`` holds the two in step).  A patched
-child process never imports this module.
+child process never imports this module (a saved plan carries its index
+of which ops wait; only a hand-edited plan file has it rebuilt).
 """
 from __future__ import annotations
 
-from npatch.plan import Record
+from dataclasses import dataclass
 
 
-class OpKindInfo(Record):
+@dataclass(frozen=True)
+class OpKindInfo:
     """What every layer knows about a built-in op kind: the dsl validates with
     it, the compiler builds and checks ops with it, the plan cache decides a
     deferred start with it, and the runtime registers the kind's apply/restore
@@ -80,4 +82,9 @@ BUILTIN_OP_KINDS: dict[str, OpKindInfo] = _kinds(
 )
 
 
-__all__ = ["BUILTIN_OP_KINDS", "OpKindInfo"]
+#: kinds that act on a module once it has executed, not on what importing it
+#: finds: a session prepares their ops at the module's first import; a saved
+#: plan's index says which ops wait (:mod:`npatch.planfile`)
+LAZY_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if info.acts_on != "import")
+
+__all__ = ["BUILTIN_OP_KINDS", "LAZY_KINDS", "OpKindInfo"]

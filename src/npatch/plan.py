@@ -240,6 +240,8 @@ class Plan(Record):
     def from_dict(cls, data: dict[str, Any]) -> "Plan":
         if not isinstance(data, dict):
             raise PlanError(f"malformed plan: a JSON object was expected, not {type(data).__name__}")
+        if "index" in data:  # a saved file's index of its ops (npatch.planfile): rebuilt from the ops
+            data = {key: value for key, value in data.items() if key != "index"}
         schema = data.get("schema")
         if schema != SCHEMA_VERSION:
             raise PlanError(f"plan schema {schema!r} is not supported (expected {SCHEMA_VERSION})")
@@ -249,23 +251,29 @@ class Plan(Record):
             raise PlanError(f"malformed plan: {exc}") from None
 
     def to_json(self, indent: int | None = None) -> str:
-        import json
+        """The plan as one JSON object whose first key indexes the ops, so that
+        :meth:`load` decodes an op only when it is read (:mod:`npatch.planfile`)."""
+        from npatch.opkinds import LAZY_KINDS
+        from npatch.planfile import dumps_json
 
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, ensure_ascii=False)
+        return dumps_json(self.to_dict(), LAZY_KINDS, indent)
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
-        import json
+        from npatch.planfile import json_op_decoder, loads_json
 
         try:
-            data = json.loads(text)
+            data, ops, index = loads_json(text)
         except ValueError as exc:
             raise PlanError(f"plan is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        if ops is None:
+            return cls.from_dict(data)
+        return _with_lazy_ops(cls.from_dict(data), index["starts"], json_op_decoder(*ops), index)
 
     @classmethod
     def load(cls, path: str) -> "Plan":
-        """Read a saved plan file.  Imports nothing beyond ``json``."""
+        """Read a saved plan file.  Imports nothing beyond ``json``; reads no op
+        until it is asked for."""
         with open(path, encoding="utf-8") as handle:
             return cls.from_json(handle.read())
 
@@ -277,19 +285,23 @@ class Plan(Record):
         dicts and lists several times faster.  The JSON file stays the plan
         of record (hashed, human-readable); this is a cache beside it.  Its
         format is stable for these types across Python 3 versions, and a
-        reader that fails on it falls back to the JSON.
+        reader that fails on it falls back to the JSON.  Each op is
+        marshalled on its own and decoded when read (:mod:`npatch.planfile`).
         """
-        return marshal.dumps((MARSHAL_TAG, self.to_dict()))
+        from npatch.opkinds import LAZY_KINDS
+        from npatch.planfile import dumps_marshal
+
+        return dumps_marshal(MARSHAL_TAG, self.to_dict(), LAZY_KINDS)
 
     @classmethod
     def from_marshal(cls, data: bytes) -> "Plan":
+        from npatch.planfile import loads_marshal
+
         try:
-            tag, body = marshal.loads(data)
-        except (ValueError, EOFError, TypeError) as exc:
-            raise PlanError(f"damaged marshalled plan: {exc}") from None
-        if tag != MARSHAL_TAG:
-            raise PlanError(f"marshalled plan is {tag!r}, expected {MARSHAL_TAG!r}")
-        return cls.from_dict(body)
+            header, ops, index = loads_marshal(MARSHAL_TAG, data)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
+        return _with_lazy_ops(cls.from_dict(header), ops, marshal.loads, index)
 
     def canonical_json(self) -> bytes:
         """The plan as compact JSON with sorted keys: what :attr:`content_hash`
@@ -309,6 +321,19 @@ class Plan(Record):
     @property
     def options_dict(self) -> dict[str, Any]:
         return dict(self.options)
+
+    def ops_by_module(self) -> tuple[dict[str, list[int]], list[int]]:
+        """``(modules, eager)``: the numbers of the ops each module's first import
+        starts, and of the ops to prepare at once (see :mod:`npatch.planfile`).
+        A loaded plan has them from its index, without reading an op."""
+        index = self.ops.index if isinstance(self.ops, LazyRecords) else None
+        if index is not None:
+            return index["modules"], index["eager"]
+        from npatch.opkinds import LAZY_KINDS
+        from npatch.planfile import build_index
+
+        return build_index([{"kind": op.kind, "targets": [{"module": t.module} for t in op.targets],
+                             "during": op.during, "when": op.when} for op in self.ops], LAZY_KINDS)
 
     def op(self, name: str) -> Op:
         for op in self.ops:
@@ -333,14 +358,20 @@ class LazyRecords:
     """A read-only sequence of records, each decoded from its JSON object the
     first time it is read: a loaded plan pays for the ops a process looks at,
     not for all of them.  Compares, hashes and concatenates like the tuple of
-    its records (which ``tuple(records)`` is)."""
+    its records (which ``tuple(records)`` is).
 
-    __slots__ = ("_cls", "_raw", "_done")
+    ``raw`` holds the JSON objects, or what ``read`` turns into one (an
+    offset in a JSON file's text, an op's marshal bytes); ``index`` is the
+    saved plan's module index (:mod:`npatch.planfile`), when it had one."""
 
-    def __init__(self, cls: type, raw: list[Any]) -> None:
+    __slots__ = ("_cls", "_raw", "_done", "_read", "index")
+
+    def __init__(self, cls: type, raw: list[Any], read: Any = None, index: dict[str, Any] | None = None) -> None:
         self._cls = cls
         self._raw = raw
         self._done: list[Any] = [None] * len(raw)
+        self._read = read
+        self.index = index
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -351,8 +382,9 @@ class LazyRecords:
         found = self._done[index]
         if found is None:
             try:
-                found = self._done[index] = _from_json(self._cls, self._raw[index])
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raw = self._raw[index] if self._read is None else self._read(self._raw[index])
+                found = self._done[index] = _from_json(self._cls, raw)
+            except (KeyError, TypeError, ValueError, AttributeError, EOFError) as exc:
                 raise PlanError(f"malformed plan: {exc}") from None
         return found
 
@@ -453,6 +485,24 @@ def _lazy_ops(raw: list[Any]) -> LazyRecords:
                            for t in item["targets"]):
             _from_json(Op, item if type(item) is dict else {})  # raises, naming what is wrong
     return LazyRecords(Op, raw)
+
+
+def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any) -> Plan:
+    """``plan`` with the ops of a saved, indexed plan: ``raw[i]`` read by ``read``
+    when op ``i`` is first asked for.  The index is checked now."""
+    if plan.ops:
+        raise PlanError("malformed plan: ops both indexed and inline")
+    try:
+        count = len(raw)
+        modules, eager = index["modules"], index["eager"]
+        numbers = [n for numbers in modules.values() for n in numbers] + list(eager)
+        if type(modules) is not dict or not all(type(n) is int and 0 <= n < count for n in numbers) \
+                or not all(type(m) is str for m in modules):
+            raise ValueError("an op number out of range")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanError(f"malformed plan index: {exc}") from None
+    plan.__dict__["ops"] = LazyRecords(Op, raw, read, {"modules": modules, "eager": eager})
+    return plan
 
 
 def _from_json(cls: type, data: dict[str, Any]) -> Any:

@@ -16,7 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 SECTIONS = ("## Targets", "## 1. Start-up", "## 2. Per-call overhead", "## 3. Import-hook overhead",
-            "## 4. Compile and plan load", "## 5. Static diff throughput", "## 6. Static check on a cache miss")
+            "## 4. Compile and plan load", "## 5. Static diff throughput", "## 6. Static check on a cache miss",
+            "## 7. Children under the built-in manifests", "## 8. Migration tax per call")
 
 
 def test_run_smoke_emits_every_section() -> None:
@@ -30,3 +31,20 @@ def test_run_smoke_emits_every_section() -> None:
     check = out.stdout[out.stdout.index("## 6. Static check on a cache miss"):]
     assert "torch-npu: check adds (static - none)" in check and "mmcv-npu: apply miss" in check, check
     assert "targets met" in out.stderr
+
+
+def test_the_readme_speed_table_is_the_runs_own() -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    readme = (REPO / "README.md").read_text()
+    results = {"meta": {"date": "D", "commit": "C", "cpu_count": 2, "load_at_start": [1.0]},
+               "targets": [{"what": "w", "value": 4.0, "unit": "ms", "limit": 3, "sense": "<=", "status": "MISS",
+                            "resolved": True, "error": 0.1, "why": "because"}]}
+    table = report.readme_table(results)
+    again = report.replace_readme_table(report.replace_readme_table(readme, table), table)
+    assert again.count(report.README_START) == 1 and "| w | 4ms ± 0.1 | **MISS** (≤ 3ms) | because |" in again
+    assert again.replace(table, "") == readme.replace(readme[readme.index(report.README_START):
+                                                             readme.index(report.README_END) + len(report.README_END)], "")

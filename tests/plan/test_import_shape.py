@@ -30,6 +30,7 @@ AREAS = {
     # the plan layer: the IR and the contracts every side reads
     "npatch.plan": "plan",              # the records
     "npatch.opkinds": "plan",           # the op-kind table
+    "npatch.planfile": "base",          # the saved forms of a plan, indexed by module (plain data)
     "npatch.conditions": "plan",        # what a plan's `when` nodes mean, evaluated without the grammar
     "npatch.rewrite_kinds": "plan",     # which keys each rewrite kind takes
     # building plans

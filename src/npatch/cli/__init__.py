@@ -65,9 +65,16 @@ def _in_listed_order(commands: Iterable[Command]) -> list[Command]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["apply"]:
+        # the hottest path: a cached plan, straight to exec (npatch.cli.hot)
+        from npatch.cli.hot import launch_cached
+
+        code = launch_cached(argv[1:])
+        if code is not None:
+            return code
     from npatch.errors import NpatchError
 
-    argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["apply"]:
             # the hot path: a well-formed `apply` line skips building the parser

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sys
 
+from npatch.cli.hot import VALUED as _VALUED
+from npatch.cli.hot import Options, parse_fast
 from npatch.cli.registry import command, parse_sets
 from npatch.errors import UsageError
 
@@ -139,68 +141,18 @@ def _split(parser: argparse.ArgumentParser, args: argparse.Namespace,
     return args.manifests, program
 
 
-class Options:
-    """The options of ``apply``/``run`` (what argparse's Namespace holds too)."""
-
-    def __init__(self) -> None:
-        self.disable: list[str] = []
-        self.set: list[str] = []
-        self.strict = False
-        self.report: str | None = None
-        self.coverage: str | None = None
-        self.verbose = 0
-
-
-_VALUED = {"--disable": "disable", "--set": "set", "--report": "report", "--coverage": "coverage"}
-
-
 def fast_apply(argv: list[str]) -> int | None:
     """``npatch apply`` for the words after ``apply``, without argparse
     (whose import and parser building cost several ms per launch).
 
     Handles only the well-formed, unabbreviated form; returns ``None`` for
     anything else (help, a mistake, an abbreviated option) so that the
-    caller falls back to the full parser and its messages.
+    caller falls back to the full parser and its messages.  (A cache hit
+    without anything to report takes :func:`npatch.cli.hot.launch_cached`
+    before this.)
     """
     parsed = parse_fast(argv)
     return None if parsed is None else apply(*parsed)
-
-
-def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
-    """(manifests, command, options) of a well-formed ``apply`` line, else None."""
-    if "--" not in argv:
-        return None
-    cut = argv.index("--")
-    front, cmd = argv[:cut], argv[cut + 1:]
-    options = Options()
-    manifests = []
-    words = iter(front)
-    for word in words:
-        if not word.startswith("-"):
-            manifests.append(word)
-            continue
-        name, eq, value = word.partition("=")
-        if name in _VALUED:
-            if not eq:
-                value = next(words, None)
-                if value is None:
-                    return None
-            attr = _VALUED[name]
-            if attr in ("report", "coverage"):
-                setattr(options, attr, value)
-            else:
-                getattr(options, attr).append(value)
-        elif word == "--strict":
-            options.strict = True
-        elif word == "--verbose":
-            options.verbose += 1
-        elif len(word) > 1 and word[1:] == "v" * (len(word) - 1):
-            options.verbose += len(word) - 1
-        else:
-            return None
-    if not manifests or not cmd:
-        return None
-    return manifests, cmd, options
 
 
 def _plan(manifests: list[str], args: argparse.Namespace | Options, *, environment: bool = False):

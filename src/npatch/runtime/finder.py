@@ -8,6 +8,8 @@ name: every name under an alias or stub is watched too).  For a watched
 name it asks the *other* finders on ``sys.meta_path`` directly (never the
 import machinery, which would call it again: PITFALLS 5) and then:
 
+* lets each session prepare the ops of that module (decode them, evaluate
+  their conditions: see :meth:`npatch.runtime.session.Session._prepare_module`);
 * lets each session substitute a module (alias, stub), newest session first;
 * wraps the spec's loader in :class:`PatchingLoader`, whose ``exec_module``
   puts the real loader back on ``module.__loader__`` and ``__spec__.loader``,
@@ -154,6 +156,15 @@ class Finder:
 
     def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
         real = self.real_spec(fullname, path, target)
+        # the ops of this module are read (and their conditions evaluated) now, by every
+        # session: those a deferred plan started while the other finders were asked too
+        for client in self.clients:
+            client._prepare_module(fullname)
+        module = sys.modules.get(fullname)
+        if module is not None and getattr(module, "__spec__", None) is not None:
+            # preparing imported the very module (a condition's function did): patch it as it is
+            self.notify("_module_loaded", fullname, module)
+            return loaded_spec(module)
         spec = real
         for client in reversed(self.clients):
             substitute = client.substitute(fullname, real)

@@ -110,7 +110,9 @@ class Session:
         self.label = label or ",".join(m.name for m in plan.manifests) or "plan"
         self.disabled = frozenset(plan.disabled) | frozenset(disable)
         self.options: dict[str, Any] = plan.options_dict
-        self._states: list[_OpState] = []
+        self._states: list[_OpState | None] = []  # per op, in plan order; None until prepared
+        self._ops_of: dict[str, list[int]] = {}  # module -> numbers of the ops its first import prepares
+        self._verdicts: dict[Any, bool] = {}  # condition -> value, once per distinct condition
         self._pending: dict[str, list[_Slot]] = {}  # module -> slots applied when it loads
         self._subst: dict[str, list[_Slot]] = {}  # module -> alias/stub slots
         self._trees: dict[str, list[_Slot]] = {}  # module -> alias/stub slots that also serve names under it
@@ -150,11 +152,12 @@ class Session:
             self._prepare()
             FINDER.add(self)
             self._replaced = []
-            for state in self._states:
+            prepared = [state for state in self._states if state is not None]
+            for state in prepared:
                 if state.kind is not None and state.kind.module_level:
                     for slot in state.slots:
                         self._start_slot(slot, module_level=True)
-            for state in self._states:
+            for state in prepared:
                 if state.kind is not None and not state.kind.module_level:
                     for slot in state.slots:
                         self._start_slot(slot)
@@ -228,7 +231,10 @@ class Session:
         """One :class:`~npatch.runtime.report.OpStatus` per op, in plan order."""
         from npatch.runtime.report import collect_statuses
 
-        return collect_statuses(self._states, self.disabled, self.plan)
+        ops = self.plan.ops
+        states = [self._build_state(ops[n], quiet=True) if state is None else state
+                  for n, state in enumerate(self._states or [None] * len(ops))]
+        return collect_statuses(states, self.disabled, self.plan)
 
     def report_dict(self) -> dict[str, Any]:
         """The JSON-able report: pid, argv, plan hash, label, per-op statuses."""
@@ -241,43 +247,92 @@ class Session:
 
     # -- start-up ----------------------------------------------------------------
     def _prepare(self) -> None:
-        watched: set[str] = set()
-        verdicts: dict[Any, bool] = {}
-        for op in self.plan.ops:
-            state = _OpState(op)
-            self._states.append(state)
-            if op.name in self.disabled:
-                state.fixed = "disabled"
-                continue
-            state.kind = OP_KINDS.get(op.kind)
-            if state.kind is None:
-                self._fail_state(state, f"unknown op kind {op.kind!r} (known: {', '.join(sorted(OP_KINDS))})")
-                continue
-            if op.when is not None:
-                try:
-                    holds = self._condition(op.when, verdicts)
-                except Exception as exc:
-                    cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
-                    self._fail_state(state, f"condition {op.when_text or op.when!r}: {cause}", exc)
-                    continue
-                if not holds:
-                    state.fixed = "skipped"
-                    state.reason = f"condition is false: {op.when_text or op.when!r}"
-                    state.kind = None
-                    continue
-            watched.update(t.module for t in op.targets)
-            if op.during:
-                watched.add(op.during)
-                self._during.setdefault(op.during, []).append(state)
-                if op.during in sys.modules:
-                    state.fixed = "skipped"
-                    state.reason = f"during: {op.during!r} was already imported when the plan started"
-                continue
-            state.slots = [_Slot(state, target) for target in op.targets]
-            if state.kind.tree:
+        """Prepare the ops start() must see: module-level kinds and those of
+        modules already imported.  The rest wait, unread, for their module's
+        first import (:meth:`_prepare_module`): a loaded plan decodes an op and
+        evaluates its condition only then."""
+        modules, eager = self.plan.ops_by_module()
+        self._ops_of = modules
+        self._states = [None] * len(self.plan.ops)
+        self._watched = frozenset(modules)
+        ready = sorted({*eager, *(n for name, numbers in modules.items() if name in sys.modules for n in numbers)})
+        self._add_states(ready)
+
+    def _prepare_module(self, name: str) -> None:
+        """The first import of ``name`` is under way: prepare its ops (the
+        finder calls this before the module is found, for every session)."""
+        numbers = self._ops_of.get(name)
+        if numbers and self._phase == "active":
+            states = self._states
+            fresh = self._add_states([n for n in numbers if states[n] is None])
+            for state in fresh:
                 for slot in state.slots:
-                    self._trees.setdefault(slot.target.module, []).append(slot)
-        self._watched = frozenset(watched)
+                    self._start_slot(slot, module_level=state.kind.module_level)
+
+    def _add_states(self, numbers: list[int]) -> list[_OpState]:
+        """Build the states of ops ``numbers`` (conditions evaluated outside the
+        lock) and keep those no other thread built meanwhile, in plan order."""
+        built = [(n, self._build_state(self.plan.ops[n])) for n in numbers]
+        fresh: list[_OpState] = []
+        watched: set[str] = set()
+        with self._lock:
+            for number, state in built:
+                if self._states[number] is not None:
+                    continue
+                self._states[number] = state
+                fresh.append(state)
+                if state.kind is None:
+                    continue
+                op = state.op
+                watched.update(t.module for t in op.targets)
+                if op.during:
+                    watched.add(op.during)
+                    self._during.setdefault(op.during, []).append(state)
+                elif state.kind.tree:
+                    for slot in state.slots:
+                        self._trees.setdefault(slot.target.module, []).append(slot)
+        if not watched <= self._watched or any(s.kind is not None and s.kind.tree for s in fresh):
+            self._watched = self._watched | watched
+            if self._phase == "active" and self in FINDER.clients:
+                FINDER.refresh()
+        return fresh
+
+    def _build_state(self, op: Op, quiet: bool = False) -> _OpState:
+        """An op's state: fixed (disabled, skipped, failed) or with its slots.
+        ``quiet``: for a report, a failure is recorded without a warning."""
+        state = _OpState(op)
+        if op.name in self.disabled:
+            state.fixed = "disabled"
+            return state
+        state.kind = OP_KINDS.get(op.kind)
+        if state.kind is None:
+            reason = f"unknown op kind {op.kind!r} (known: {', '.join(sorted(OP_KINDS))})"
+            return self._failed_state(state, reason, None, quiet)
+        if op.when is not None:
+            try:
+                holds = self._condition(op.when, self._verdicts)
+            except Exception as exc:
+                cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
+                return self._failed_state(state, f"condition {op.when_text or op.when!r}: {cause}", exc, quiet)
+            if not holds:
+                state.fixed = "skipped"
+                state.reason = f"condition is false: {op.when_text or op.when!r}"
+                state.kind = None
+                return state
+        if op.during:
+            if op.during in sys.modules:
+                state.fixed = "skipped"
+                state.reason = f"during: {op.during!r} was already imported when the plan started"
+            return state
+        state.slots = [_Slot(state, target) for target in op.targets]
+        return state
+
+    def _failed_state(self, state: _OpState, reason: str, exc: BaseException | None, quiet: bool) -> _OpState:
+        if quiet:
+            state.fixed, state.reason, state.kind = "failed", reason, None
+        else:
+            self._fail_state(state, reason, exc)
+        return state
 
     def _condition(self, when: Any, verdicts: dict[Any, bool]) -> bool:
         """``evaluate(when)``, once per distinct condition in a start: the compiler

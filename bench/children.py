@@ -1,0 +1,84 @@
+"""Section 7: what each built-in manifest costs a child process (issue 16 item 2).
+
+Under ``npatch apply M`` every Python process of a job starts with the
+plan's environment (the bootstrap ``sitecustomize`` on ``PYTHONPATH``, the
+cached plan in ``NPATCH_PLAN``).  For each built-in manifest the program
+runs bare and with that environment (no launcher), interleaved, and the
+per-round CPU-time difference is what the plan costs the child: the
+bootstrap, and, when the program imports one of the plan's modules, loading
+the plan, starting its session and applying the ops of the modules it
+imports.  Target: at most 3 ms over the bare child, for ``pass``,
+``import numpy`` and ``import torch``.
+
+``-X importtime`` of the bootstrap ``sitecustomize`` is reported beside it:
+a number that does not drift with the machine's load.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import interleave, median_error, paired, summarize, target, user_env
+from startup import PROGRAMS, _importtime_sitecustomize, builtin_manifests, plan_env
+
+MANIFESTS = ("mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite")
+LIMIT_MS = 3.0
+#: why a child can miss the target, shown next to a MISS
+WHY = {
+    "torch": "the program imports torch, a target module of these plans: the plan is loaded, its session "
+             "started and the ops on the torch modules imported are applied (real work, not overhead); and one "
+             "`import torch` varies by more than the limit between rounds on this machine (see the spread)",
+    "numpy": "importing numpy starts a plan with ops on numpy: mmcv-npu includes numpy-compat, whose ~100 `call` "
+             "ops restore NumPy names at that import; and ops whose condition calls importable() (every op of "
+             "mmcv-npu's sub-manifests: `importable('mx_driving')`) are read and evaluated at the start, not at "
+             "their module's import; the others are within the noise of two numpy imports",
+    "pass": "the bootstrap alone: interpreter start-up noise on a shared machine",
+}
+
+def run_section(work: Path, programs: list[str], rounds: dict[str, int], log: Any) -> dict[str, Any]:
+    available = builtin_manifests()
+    manifests = [m for m in MANIFESTS if m in available]
+    result: dict[str, Any] = {"manifests": manifests, "programs": {}, "notes": []}
+    missing = [m for m in MANIFESTS if m not in available]
+    if missing:
+        result["notes"].append(f"not built in (skipped): {', '.join(missing)}")
+    envs = {m: plan_env(m, user_env()) for m in manifests}
+    for name in programs:
+        prog = work / f"child_{name}.py"
+        prog.write_text(PROGRAMS[name] + "\n")
+        variants = {"python": ([sys.executable, str(prog)], user_env())}
+        variants.update({m: ([sys.executable, str(prog)], envs[m]) for m in manifests})
+        log(f"children under built-in manifests, `{PROGRAMS[name]}`: {len(variants)} variants x {rounds[name]} rounds")
+        samples, failed = interleave(variants, rounds[name], log=log)
+        rows = []
+        for manifest in manifests:
+            if manifest in failed or "python" in failed:
+                rows.append({"manifest": manifest, "error": failed.get(manifest) or failed.get("python")})
+                continue
+            importtime = [_importtime_sitecustomize(str(prog), envs[manifest]) for _ in range(3)]
+            rows.append({"manifest": manifest,
+                         "cpu_ms": summarize(samples["cpu"][manifest]),
+                         "extra_cpu_ms": summarize(paired(samples["cpu"], manifest, "python"), 3),
+                         "extra_wall_ms": summarize(paired(samples["wall"], manifest, "python"), 3),
+                         "bootstrap_importtime_ms": summarize(importtime, 3)})
+        bare = summarize(samples["cpu"]["python"]) if "python" in samples.get("cpu", {}) else None
+        result["programs"][name] = {"program": PROGRAMS[name], "rounds": rounds[name], "bare_cpu_ms": bare,
+                                    "rows": rows}
+    return result
+
+
+def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, data in section.get("programs", {}).items():
+        for row in data["rows"]:
+            if "extra_cpu_ms" not in row:
+                continue
+            spread = row["extra_cpu_ms"]
+            out.append(target(f"child under `{row['manifest']}`, `{data['program']}`: CPU over the bare child",
+                              spread["median"], LIMIT_MS, "ms", "<=",
+                              f"IQR {spread['p25']:.1f}–{spread['p75']:.1f} ms, n={spread['n']}; bootstrap "
+                              f"`-X importtime` {row['bootstrap_importtime_ms']['median']:.2f} ms",
+                              ("children", name, row["manifest"]), median_error(spread), why=WHY[name]))
+    return out
+

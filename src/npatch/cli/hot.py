@@ -1,0 +1,94 @@
+"""The hot path of ``npatch apply``: a well-formed command line whose plan is
+in the cache goes from the console script to ``exec`` importing only this
+module, :mod:`npatch.plancache` and :mod:`npatch.runtime.launcher`.
+
+Every ``npatch apply`` of a training job's processes pays this path, so it
+imports no ``argparse``, no :mod:`npatch.errors`, no compiler, no ``json``
+(``tests/cli/test_apply_import_weight.py`` holds the list).  Anything else
+(no ``--``, an abbreviated option, ``--report``/``--coverage``, a cache
+miss, compiler notes to print, a Python flag that skips the bootstrap)
+returns ``None``, and :func:`npatch.cli.main` takes the general path, which
+says what is wrong or compiles.
+"""
+from __future__ import annotations
+
+
+class Options:
+    """The options of ``apply``/``run`` (what argparse's Namespace holds too)."""
+
+    def __init__(self) -> None:
+        self.disable: list[str] = []
+        self.set: list[str] = []
+        self.strict = False
+        self.report: str | None = None
+        self.coverage: str | None = None
+        self.verbose = 0
+
+
+#: options that take a value, and the Options attribute it goes to
+VALUED = {"--disable": "disable", "--set": "set", "--report": "report", "--coverage": "coverage"}
+
+
+def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
+    """(manifests, command, options) of a well-formed ``apply`` line, else None."""
+    if "--" not in argv:
+        return None
+    cut = argv.index("--")
+    front, cmd = argv[:cut], argv[cut + 1:]
+    options = Options()
+    manifests = []
+    words = iter(front)
+    for word in words:
+        if not word.startswith("-"):
+            manifests.append(word)
+            continue
+        name, eq, value = word.partition("=")
+        if name in VALUED:
+            if not eq:
+                value = next(words, None)
+                if value is None:
+                    return None
+            attr = VALUED[name]
+            if attr in ("report", "coverage"):
+                setattr(options, attr, value)
+            else:
+                getattr(options, attr).append(value)
+        elif word == "--strict":
+            options.strict = True
+        elif word == "--verbose":
+            options.verbose += 1
+        elif len(word) > 1 and word[1:] == "v" * (len(word) - 1):
+            options.verbose += len(word) - 1
+        else:
+            return None
+    if not manifests or not cmd:
+        return None
+    return manifests, cmd, options
+
+
+def launch_cached(argv: list[str]) -> int | None:
+    """Exec the command of ``npatch apply ARGV`` under its cached plan; ``None``
+    when this is not the plain case (see the module docstring)."""
+    parsed = parse_fast(argv)
+    if parsed is None:
+        return None
+    manifests, cmd, options = parsed
+    if options.report or options.coverage or any("=" not in pair for pair in options.set):
+        return None
+    from npatch.plancache import cache_dir, lookup, request_key
+
+    root = cache_dir()
+    if root is None:
+        return None
+    sets = {key.strip(): value for key, _, value in (pair.partition("=") for pair in options.set)}
+    if not all(sets):
+        return None
+    hit = lookup(root, request_key(manifests, sets, options.disable))
+    if hit is None or hit.notes:
+        return None
+    from npatch.runtime import launcher
+
+    if launcher.python_flag_problem(cmd):
+        return None
+    env = launcher.child_environ(hit.path, strict=options.strict, verbose=bool(options.verbose))
+    return launcher.exec_command(cmd, env)

@@ -1,0 +1,233 @@
+"""Saved forms of a plan that load without reading every op.
+
+A 1,000-op plan is about 1 MB of JSON; parsing all of it (and building its
+records) costs more than a process should pay to learn that it imports none
+of the plan's modules.  Both saved forms therefore keep each op apart and
+carry an *index*: which ops each module name starts.  Loading reads the
+plan's header and the index; an op is decoded the first time it is read
+(:class:`npatch.plan.LazyRecords`), and a session reads an op when one of its
+modules is first imported (:meth:`npatch.plan.Plan.ops_by_module`).
+
+The JSON file (``npatch compile -o``) stays one ordinary, readable JSON
+object; its first key is the index::
+
+    {"index": {"length": L, "starts": [s0, s1, ...], "modules": {"pkg.mod": [0, 3]}, "eager": [5]},
+     "manifests": [...], "ops": [{op 0}, {op 1}, ...], "options": ..., "schema": 1}
+
+``starts`` are the offsets of each op's text from the ``[`` of ``ops`` and
+``length`` is the length of that array's text, so a reader jumps over the
+ops and decodes op *i* alone (``raw_decode`` at ``starts[i]``).  A file whose
+ops do not end where the index says (edited by hand, written by another
+tool) is parsed in full instead, and its index rebuilt from the ops.
+
+The marshal form (``.marshal`` beside a cached plan, ``NPATCH_PLAN_DATA``)
+is ``(tag, header, index, [marshal bytes of each op])``.
+
+``modules`` lists, for each op that waits for an import, the modules that
+start it: its targets' and its ``during`` module.  ``eager`` lists the ops a
+session prepares at start, as every op was before: kinds that substitute
+whole modules (alias, stub: a name under a package that does not exist needs
+them before its parent is imported), kinds npatch does not know
+(extensions), and ops whose condition asks what the import system finds
+(``importable()``) or calls an extension's function: their answer depends on
+the moment, and after the start it would see the plan's own stubs and
+aliases (``not importable('mmcv._ext')`` turns false once ``mmcv._ext`` is
+stubbed).  ``installed``, ``version``, ``env``, ``option`` and the variables
+do not change with the plan, so their ops wait.
+"""
+from __future__ import annotations
+
+import marshal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+#: condition functions whose answer the plan's own work cannot change
+LAZY_FUNCTIONS = frozenset({"installed", "version", "env", "option"})
+
+
+def _waits(when: Any) -> bool:
+    """The condition tree ``when`` may be evaluated at the op's first import."""
+    if type(when) not in (list, tuple):
+        return True
+    if len(when) > 1 and when[0] == "call" and when[1] not in LAZY_FUNCTIONS:
+        return False
+    return all(_waits(node) for node in when)
+
+
+def op_modules(raw: dict[str, Any]) -> list[str]:
+    """The modules whose first import starts the op ``raw`` (a JSON object)."""
+    modules = [t["module"] for t in raw["targets"]]
+    during = raw.get("during")
+    if during:
+        modules.append(during)
+    return modules
+
+
+def build_index(raw_ops: list[dict[str, Any]], lazy_kinds: frozenset[str]) -> tuple[dict[str, list[int]], list[int]]:
+    """``(modules, eager)`` of the index for the ops' JSON objects, in plan order;
+    ``lazy_kinds`` are the kinds that may wait (:data:`npatch.opkinds.LAZY_KINDS`)."""
+    modules: dict[str, list[int]] = {}
+    eager: list[int] = []
+    for number, raw in enumerate(raw_ops):
+        if raw.get("kind") not in lazy_kinds or not _waits(raw.get("when")):
+            eager.append(number)
+            continue
+        for module in dict.fromkeys(op_modules(raw)):
+            modules.setdefault(module, []).append(number)
+    return modules, eager
+
+
+# -- JSON ------------------------------------------------------------------------------
+def dumps_json(data: dict[str, Any], lazy_kinds: frozenset[str], indent: int | None = None) -> str:
+    """``data`` (a plan's :meth:`~npatch.plan.Plan.to_dict`) as an indexed JSON object."""
+    import json
+
+    def dump(value: Any, level: int) -> str:
+        text = json.dumps(value, indent=indent, sort_keys=True, ensure_ascii=False)
+        return text.replace("\n", "\n" + " " * (indent * level)) if indent else text
+
+    newline, pad = ("\n", " " * indent) if indent else ("", "")
+    item_sep = "," + (newline or " ")
+    raw_ops = data.get("ops", [])
+    texts = [dump(raw, 2) for raw in raw_ops]
+    starts, offset = [], 1 + len(newline)
+    for text in texts:
+        starts.append(offset + len(pad) * 2)
+        offset += len(pad) * 2 + len(text) + len(item_sep)
+    array = "[" + newline + item_sep.join(pad * 2 + t for t in texts) + newline + pad + "]" if texts else "[]"
+    modules, eager = build_index(raw_ops, lazy_kinds)
+    index = {"length": len(array), "starts": starts, "modules": modules, "eager": eager}
+    fields = [("index", json.dumps(index, sort_keys=True, separators=(",", ":")))]
+    fields += [(key, array if key == "ops" else dump(data[key], 1)) for key in sorted({*data, "ops"})]
+    body = item_sep.join(f"{pad}{json.dumps(key)}: {text}" for key, text in fields)
+    return "{" + newline + body + newline + "}"
+
+
+class _Context:
+    """What the C scanner of ``json`` reads from a decoder (``JSONDecoder()``'s defaults)."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return float(name.replace("Infinity", "inf"))
+
+
+def scanner() -> Any:
+    """``scan(text, at) -> (value, end)`` for one JSON value at ``at``.
+
+    The ``json`` package's own C scanner, built without importing ``json``
+    (its modules cost a loading process ~1 ms); raises ``StopIteration`` or
+    ``ValueError`` where there is no value."""
+    try:
+        from _json import make_scanner
+    except ImportError:  # an interpreter without the C accelerator
+        import json
+
+        return json.JSONDecoder().raw_decode
+    return make_scanner(_Context())
+
+
+def loads_json(text: str) -> tuple[dict[str, Any], Any, Any]:
+    """``(data, ops, index)`` of a saved plan: ``ops`` are the ops' texts and
+    their offsets when the file is indexed (``data`` then lacks ``ops``);
+    otherwise ``data`` is the whole parsed object and ``ops``/``index`` None.
+    Raises ``ValueError`` for text that is not JSON."""
+    try:
+        found = _indexed(text, scanner())
+    except (ValueError, IndexError, KeyError, TypeError, StopIteration):
+        found = None
+    if found is not None:
+        return found
+    import json
+
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data.pop("index", None)
+    return data, None, None
+
+
+def _skip(text: str, at: int) -> int:
+    while text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _indexed(text: str, decode: Any) -> tuple[dict[str, Any], Any, Any] | None:
+    """Walk the top-level object, decoding every value but the ops' array."""
+    at = _skip(text, 0)
+    if text[at] != "{":
+        return None
+    data: dict[str, Any] = {}
+    index = ops = None
+    at += 1
+    while True:
+        at = _skip(text, at)
+        if text[at] == "}":
+            break
+        key, at = decode(text, at)
+        at = _skip(text, at)
+        if text[at] != ":":
+            return None
+        at = _skip(text, at + 1)
+        if key == "ops" and index is not None:
+            end = at + index["length"]
+            if text[at] != "[" or text[end - 1] != "]" or len(index["starts"]) != len(set(index["starts"])):
+                return None
+            ops, at = (text, at), end
+        else:
+            value, at = decode(text, at)
+            if key == "index":
+                index = value
+            else:
+                data[key] = value
+        at = _skip(text, at)
+        if text[at] == ",":
+            at += 1
+        elif text[at] != "}":
+            return None
+    if index is None or ops is None:
+        return None
+    return data, ops, index
+
+
+def json_op_decoder(text: str, base: int) -> Any:
+    """The decoder of one op of an indexed JSON file (``starts`` are relative to ``base``)."""
+    scan = scanner()
+
+    def decode(start: int) -> Any:
+        try:
+            return scan(text, base + start)[0]
+        except StopIteration:
+            raise ValueError(f"no JSON value at offset {base + start}") from None
+
+    return decode
+
+
+# -- marshal ---------------------------------------------------------------------------
+def dumps_marshal(tag: str, data: dict[str, Any], lazy_kinds: frozenset[str]) -> bytes:
+    """``(tag, header, index, [marshal bytes of each op])``."""
+    header = dict(data)
+    raw_ops = header.pop("ops", [])
+    modules, eager = build_index(raw_ops, lazy_kinds)
+    return marshal.dumps((tag, header, {"modules": modules, "eager": eager}, [marshal.dumps(r) for r in raw_ops]))
+
+
+def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], dict[str, Any]]:
+    """``(header, op bytes, index)``; ``ValueError`` for anything else (the
+    message says whether the tag or the body is wrong)."""
+    try:
+        parts = marshal.loads(data)
+    except (ValueError, EOFError, TypeError) as exc:
+        raise ValueError(f"damaged marshalled plan: {exc}") from None
+    if type(parts) is not tuple or not parts:
+        raise ValueError(f"damaged marshalled plan: {type(parts).__name__}, not a tuple")
+    if parts[0] != tag:
+        raise ValueError(f"marshalled plan is {parts[0]!r}, expected {tag!r}")
+    if len(parts) != 4 or type(parts[1]) is not dict or type(parts[3]) is not list or type(parts[2]) is not dict:
+        raise ValueError("damaged marshalled plan: not (tag, header, index, ops)")
+    return parts[1], parts[3], parts[2]
