@@ -22,7 +22,9 @@ from __future__ import annotations
 import os
 import stat
 
-from npatch.errors import UsageError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from npatch.errors import UsageError
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -47,6 +49,8 @@ def private_dir(path: str) -> str:
         problem = f"is writable by others (mode {mode:04o})"
     else:
         return path
+    from npatch.errors import UsageError  # the plan cache's hot path reads this module: errors only when needed
+
     raise UsageError(f"{path} {problem}; remove it or choose another file name")
 
 
@@ -122,6 +126,8 @@ def write_file(path: str, data: bytes, *, private: str | None = None) -> None:
 def check_writable(path: str, option: str) -> str:
     """The absolute ``path`` once a file can be written there; else
     :class:`UsageError` naming ``option`` (a one-line reason)."""
+    from npatch.errors import UsageError
+
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):

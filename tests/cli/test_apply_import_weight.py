@@ -18,7 +18,10 @@ import pytest
 from npatch_testutil import clean_env
 
 #: the modules `npatch apply` with a cached plan imports (npatch.cli.hot's docstring)
-HOT_PATH = {"npatch", "npatch.cli", "npatch.cli.hot", "npatch.plancache", "npatch.runtime", "npatch.runtime.launcher"}
+#: (cli.registry holds the command table, importing nothing; outfiles has the
+#: one private-cache-directory check, importing npatch.errors only to raise)
+HOT_PATH = {"npatch", "npatch.cli", "npatch.cli.hot", "npatch.cli.registry", "npatch.outfiles", "npatch.plancache",
+            "npatch.runtime", "npatch.runtime.launcher"}
 #: besides those, only what their own imports need: the interpreter's SHA-256 and __future__
 STDLIB_ALLOWED = {"__future__", "_sha256", "_sha2"}
 

@@ -9,7 +9,7 @@ name it asks the *other* finders on ``sys.meta_path`` directly (never the
 import machinery, which would call it again: PITFALLS 5) and then:
 
 * lets each session prepare the ops of that module (decode them, evaluate
-  their conditions: see :meth:`npatch.runtime.session.Session._prepare_module`);
+  their conditions: see :meth:`npatch.runtime.session.Session.prepare_module`);
 * lets each session substitute a module (alias, stub), newest session first;
 * wraps the spec's loader in :class:`PatchingLoader`, whose ``exec_module``
   puts the real loader back on ``module.__loader__`` and ``__spec__.loader``,
@@ -159,11 +159,12 @@ class Finder:
         # the ops of this module are read (and their conditions evaluated) now, by every
         # session: those a deferred plan started while the other finders were asked too
         for client in self.clients:
-            client._prepare_module(fullname)
+            client.prepare_module(fullname)
         module = sys.modules.get(fullname)
         if module is not None and getattr(module, "__spec__", None) is not None:
             # preparing imported the very module (a condition's function did): patch it as it is
-            self.notify("_module_loaded", fullname, module)
+            for client in self.clients:
+                client.module_loaded(fullname, module)
             return loaded_spec(module)
         spec = real
         for client in reversed(self.clients):

@@ -249,7 +249,7 @@ class Session:
     def _prepare(self) -> None:
         """Prepare the ops start() must see: module-level kinds and those of
         modules already imported.  The rest wait, unread, for their module's
-        first import (:meth:`_prepare_module`): a loaded plan decodes an op and
+        first import (:meth:`prepare_module`): a loaded plan decodes an op and
         evaluates its condition only then."""
         modules, eager = self.plan.ops_by_module()
         self._ops_of = modules
@@ -258,7 +258,7 @@ class Session:
         ready = sorted({*eager, *(n for name, numbers in modules.items() if name in sys.modules for n in numbers)})
         self._add_states(ready)
 
-    def _prepare_module(self, name: str) -> None:
+    def prepare_module(self, name: str) -> None:
         """The first import of ``name`` is under way: prepare its ops (the
         finder calls this before the module is found, for every session)."""
         numbers = self._ops_of.get(name)
