@@ -56,6 +56,8 @@ class ScanResult:
     from_names: set[str] = field(default_factory=set)
     #: the needle words the text prefilter found
     words: set[str] = field(default_factory=set)
+    #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
+    pinned: set[int] = field(default_factory=set)
 
     @property
     def found(self) -> bool:
@@ -93,12 +95,14 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
         elif kind is ast.Call:
             _call_facts(node, result)
         elif kind is ast.Import:
+            _pin(node, result)
             for alias in node.names:
                 result.modules.add(alias.name)
                 hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
+            _pin(node, result)
             if node.level or not node.module:
                 continue
             result.modules.add(node.module)
@@ -110,6 +114,9 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
                 bindings.setdefault(alias.asname or alias.name, set()).add(full)
         elif kind is ast.Global or kind is ast.Nonlocal:
             keep.add(node.lineno)
+            _pin(node, result)
+        elif kind is ast.NamedExpr:
+            _pin(node, result)
     for head, rest, line in chains:
         for qualified in bindings.get(head, ()):
             if f"{qualified}.{rest}" in targets:
@@ -125,6 +132,10 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
     result.hits = set(places)
     result.lines = set().union(*places.values(), keep) if places else set()
     return result
+
+
+def _pin(node: ast.stmt | ast.expr, result: ScanResult) -> None:
+    result.pinned.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
 
 
 def _call_facts(node: ast.Call, result: ScanResult) -> None:
