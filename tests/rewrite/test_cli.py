@@ -145,6 +145,7 @@ def test_progress_counts_every_file_as_the_summary_does(tmp_path):
     assert frames and {total for _, total in frames} == {"52"}
     assert "npatch diff: 52 files, 12 parsed" in text and "with 2 processes" in text
     counts = [int(done) for done, _ in frames]
+    assert counts[0] == 0                           # drawn before the first file is done
     assert counts == sorted(counts) and counts[-1] == 52
 
 

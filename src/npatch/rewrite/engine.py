@@ -9,15 +9,19 @@ The work per file, cheapest first:
    facts each rule's ``may_change`` asks about (methods called, string
    arguments, imports); no rule that may change or report anything means no
    libcst parse;
-3. parse with libcst; compute ``QualifiedNameProvider`` only when the scan
+3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
+   multi-line values that hold no needle word, no possible reference and no
+   import become placeholders of the same lines, put back after the pass;
+4. parse that with libcst; compute ``QualifiedNameProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
-   bodies are pruned (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
+   bodies, values and literal parts are pruned
+   (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
    run every rule in one combined pass.  Without metadata a rule matches
    only what it can see syntactically (``*.to`` calls, import statements);
-4. generate code only when some rule recorded a change.
+5. generate code only when some rule recorded a change.
 
-The scan over-approximates what the provider can report, so skipping or
-pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
+The scan over-approximates what the provider can report, so skipping,
+hollowing or pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
 everywhere, the straightforward codemod (the benchmark's baseline, and a
 cross-check in tests).
 """
@@ -191,7 +195,7 @@ class Engine:
         facts = scan(text, {t for r in rules for t in r.targets()}, words)
         if facts.tree is not None and not _may_change(rules, facts):
             return None
-        if self.hollowing and facts.tree is not None:
+        if self.hollowing and facts.tree is not None and all(r.needles() for r in rules):
             hollowed = hollow(text, facts.tree, self.words, facts.lines | facts.pinned)
             if hollowed.pieces:
                 try:

@@ -10,7 +10,10 @@ of lines:
   lines;
 * the right-hand side of an assignment, the value of a ``return`` and an
   expression statement other than a string (a docstring), when they span
-  several lines, become ``(...  #<tag><n>`` and blank lines and ``)``.
+  several lines, become ``(...  #<tag><n>``, blank lines, and ``)`` in the
+  column of the last character; when such a value cannot go whole, the
+  elements of a list, tuple, set or dict and the arguments of a call that
+  span several lines are tried one by one (``op_db = [OpInfo(...), ...]``).
 
 A region is touchable, and kept, when one of its lines holds a needle word of
 any rule (:class:`~npatch.rewrite.prefilter.Words`), a place the

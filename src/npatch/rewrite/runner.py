@@ -1,9 +1,11 @@
 """Run rewrite rules over files: discovery, rule selection, worker processes, progress.
 
-The parent reads every file once and runs the text prefilter itself, so only
-files that some rule can match travel to the worker processes (``-j N``,
-fork where available).  Results come back in the order the files were
-found, whatever order the workers finish in.
+The parent reads every file once, largest first, and runs the text prefilter
+itself; a file some rule can match goes to a worker process at once (``-j N``,
+fork where available), so workers parse while the parent still reads, and
+the largest files start first instead of finishing last.  The progress bar
+counts every file found, as the summary does.  Results come back in the
+order the files were found, whatever order the workers finish in.
 """
 from __future__ import annotations
 
@@ -297,6 +299,7 @@ class Progress:
         self.stream = stream if stream is not None and total >= min_total and _isatty(stream) else None
         self._last = 0.0
         self._lock = threading.Lock()       # steps come from the pool's thread too
+        self._draw()                        # 0/N at once: the files are known before any is read
 
     def step(self) -> None:
         with self._lock:
@@ -305,10 +308,15 @@ class Progress:
             if self.stream is None or (now - self._last < 0.1 and self.done < self.total):
                 return
             self._last = now
-            width = 30
-            filled = width * self.done // max(self.total, 1)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files")
-            self.stream.flush()
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.stream is None:
+            return
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files")
+        self.stream.flush()
 
     def close(self) -> None:
         if self.stream is not None:
