@@ -2,6 +2,7 @@
 
     python bench/diff_torch.py                      # all of torch (2,285 files), -j (CPUs)
     python bench/diff_torch.py --json --reference ref.diff
+    python bench/diff_torch.py --json --baseline /path/to/other/python   # before/after in one run
     python bench/diff_torch.py --write-check        # also: rewrite a copy, every file still compiles
     python bench/diff_torch.py --quick              # torch/cuda only (the harness's smoke run)
 
@@ -46,9 +47,10 @@ TARGET_S = 20.0
 FRAME = re.compile(rb"\] (\d+)/(\d+) files")
 
 
-def timed_run(package_dir: Path, target: str, manifest: str, jobs: int | None) -> dict[str, Any]:
+def timed_run(package_dir: Path, target: str, manifest: str, jobs: int | None,
+              python: str = sys.executable) -> dict[str, Any]:
     """One ``npatch diff`` with stderr on a terminal: times, frames, summary, diff digest."""
-    command = [sys.executable, "-m", "npatch", "diff", manifest, target]
+    command = [python, "-m", "npatch", "diff", manifest, target]
     if jobs:
         command += ["-j", str(jobs)]
     primary, secondary = pty.openpty()
@@ -100,7 +102,7 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
         reasons.append(f"first progress at {result['first_progress_s']} s")
     if result["frame_totals"] != [result["summary_files"]]:
         reasons.append(f"progress counts {result['frame_totals']} files, the summary {result['summary_files']}")
-    if result.get("same_as_reference") is False:
+    if result.get("same_as_reference") is False or result.get("same_as_baseline") is False:
         reasons.append("the diff differs from the reference")
     return {"status": "MISS" if reasons else "PASS", "idle_2_core_s": round(idle_wall, 2),
             "why": "; ".join(reasons) or "all met"}
@@ -140,6 +142,9 @@ def main() -> int:
     parser.add_argument("--reference", metavar="DIFF", help="a saved diff the output must equal byte for byte")
     parser.add_argument("--save", metavar="DIFF", help="save this run's diff (a reference for later runs)")
     parser.add_argument("--write-check", action="store_true", help="also rewrite a copy and compile every file")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="first run the same command with this interpreter (another npatch checkout): "
+                             "ratios and the diff are compared within this run")
     args = parser.parse_args()
     spec = importlib.util.find_spec(args.package)
     if spec is None or not spec.submodule_search_locations:
@@ -147,8 +152,17 @@ def main() -> int:
         return 2
     source = Path(next(iter(spec.submodule_search_locations)))
     target = f"{args.package}/cuda" if args.quick else args.package
+    baseline = None
+    if args.baseline:
+        baseline = timed_run(source.parent, target, args.manifest, args.jobs, args.baseline)
     result = timed_run(source.parent, target, args.manifest, args.jobs)
     diff = result.pop("_diff")
+    if baseline is not None:
+        result["baseline"] = {k: v for k, v in baseline.items() if k not in ("_diff", "cwd")}
+        result["baseline"]["python"] = args.baseline
+        result["same_as_baseline"] = baseline["_diff"] == diff
+        result["cpu_speedup"] = round(baseline["cpu_s"] / max(result["cpu_s"], 1e-9), 2)
+        result["wall_speedup"] = round(baseline["wall_s"] / max(result["wall_s"], 1e-9), 2)
     if args.save:
         Path(args.save).write_bytes(diff)
     if args.reference:
