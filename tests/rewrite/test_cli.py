@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -129,3 +130,35 @@ def test_rule_conditions_switch_rules_off(write_manifest, tmp_path):
     assert "  never   off: when = \"env('NPATCH_TEST_NEVER') == 'yes'\"" in out.stderr
     out = run_npatch("diff", str(manifest), str(code), cwd=tmp_path, env=clean_env(NPATCH_TEST_NEVER="yes"))
     assert "+x.npu().float()" in out.stdout
+
+
+def test_progress_counts_every_file_as_the_summary_does(tmp_path):
+    """Many files the prefilter rules out and some to parse, in worker
+    processes: the bar counts all of them, from the first frames on."""
+    for i in range(12):
+        (tmp_path / f"cuda{i}.py").write_text(CUDA_CODE)
+    for i in range(40):
+        (tmp_path / f"plain{i}.py").write_text(f"x = {i}\n")
+    code, text = npatch_on_terminal("diff", "cuda-to-npu", ".", "-j", "2", cwd=tmp_path)
+    assert code == 0
+    frames = re.findall(r"\] (\d+)/(\d+) files", text)
+    assert frames and {total for _, total in frames} == {"52"}
+    assert "npatch diff: 52 files, 12 parsed" in text and "with 2 processes" in text
+    counts = [int(done) for done, _ in frames]
+    assert counts[0] == 0                           # drawn before the first file is done
+    assert counts == sorted(counts) and counts[-1] == 52
+
+
+def test_worker_processes_and_one_process_print_the_same_bytes(tmp_path):
+    """-j 2 and -j 1 over installed mmengine sources: the same diff, byte for byte."""
+    import importlib.util
+    import shutil
+
+    source = importlib.util.find_spec("mmengine").submodule_search_locations[0]
+    shutil.copytree(source, tmp_path / "mmengine", ignore=shutil.ignore_patterns("__pycache__"))
+    serial = run_npatch("diff", "cuda-to-npu", "mmengine", "-j", "1", cwd=tmp_path)
+    parallel = run_npatch("diff", "cuda-to-npu", "mmengine", "-j", "2", cwd=tmp_path)
+    assert serial.returncode == parallel.returncode == 0, serial.stderr + parallel.stderr
+    assert serial.stdout.count("\n--- a/") >= 5
+    assert serial.stdout == parallel.stdout
+    assert "with 1 process" in serial.stderr and "with 2 processes" in parallel.stderr

@@ -182,3 +182,32 @@ def test_unified_diff_marks_a_missing_final_newline():
     diff = unified_diff("a\nb", "a\nc", "x.py")
     assert diff.splitlines()[:2] == ["--- a/x.py", "+++ b/x.py"]
     assert diff.endswith("-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n")
+
+
+def test_prune_drops_values_and_literal_parts_but_keeps_bindings():
+    """Right-hand sides and literal elements without a reference go from the
+    metadata copy; the names they bind stay, so a local `torch` still shadows."""
+    import libcst as cst
+
+    text = textwrap.dedent("""
+        import torch
+        def f():
+            torch = make_fake(
+                1)
+            return torch.cuda.current_device()
+        def g(x):
+            y = helper(x)
+            return torch.cuda.current_device(), y
+        TABLE = [torch.cuda.current_device(),
+                 other(1,
+                       2)]
+    """)
+    pruned = prune(cst.parse_module(text), scan(text, {"torch.cuda"})).code
+    assert "make_fake" not in pruned and "helper" not in pruned and "other" not in pruned
+    assert "torch = ..." in pruned and "y = ..." in pruned
+    fast = Engine(build_rules(list(ALL)), use_globs=False, positions=True).transform_text(text)
+    slow = Engine(build_rules(list(ALL)), use_globs=False, positions=True, optimize=False).transform_text(text)
+    assert fast == slow
+    assert "    return torch.cuda.current_device()\n" in fast[0]          # f: the local torch
+    assert "    return torch.npu.current_device(), y\n" in fast[0]        # g: the module
+    assert "TABLE = [torch.npu.current_device()," in fast[0]

@@ -64,6 +64,8 @@ class FileContext:
     transformer: Any = None
     has_metadata: bool = False
     events: list[Event] = field(default_factory=list)
+    #: the :class:`~npatch.rewrite.hollow.Hollowed` text ``module`` was parsed from
+    hollowed: Any = None
     #: (module, rule): ``import module`` is needed at the top of the file, in order
     needed_imports: list[tuple[str, Any]] = field(default_factory=list)
 

@@ -9,15 +9,19 @@ The work per file, cheapest first:
    facts each rule's ``may_change`` asks about (methods called, string
    arguments, imports); no rule that may change or report anything means no
    libcst parse;
-3. parse with libcst; compute ``QualifiedNameProvider`` only when the scan
+3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
+   multi-line values that hold no needle word, no possible reference and no
+   import become placeholders of the same lines, put back after the pass;
+4. parse that with libcst; compute ``QualifiedNameProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
-   bodies are pruned (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
+   bodies, values and literal parts are pruned
+   (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
    run every rule in one combined pass.  Without metadata a rule matches
    only what it can see syntactically (``*.to`` calls, import statements);
-4. generate code only when some rule recorded a change.
+5. generate code only when some rule recorded a change.
 
-The scan over-approximates what the provider can report, so skipping or
-pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
+The scan over-approximates what the provider can report, so skipping,
+hollowing or pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
 everywhere, the straightforward codemod (the benchmark's baseline, and a
 cross-check in tests).
 """
@@ -33,6 +37,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from npatch.rewrite.context import Event, FileContext, Record
+from npatch.rewrite.hollow import Hollowed, hollow
 from npatch.rewrite.importutil import has_top_level_import, import_line, insert_at_top
 from npatch.rewrite.prefilter import Words, selected
 from npatch.rewrite.rules import Rule
@@ -122,9 +127,10 @@ class Engine:
     """Runs a fixed list of rules over files (one engine per process)."""
 
     def __init__(self, rules: list[Rule], *, optimize: bool = True, positions: bool = False,
-                 use_globs: bool = True) -> None:
+                 use_globs: bool = True, hollowing: bool = True) -> None:
         self.rules = rules
         self.optimize = optimize
+        self.hollowing = hollowing
         self.positions = positions
         self.use_globs = use_globs
         self.words = Words(w for r in rules for w in r.needles())
@@ -181,7 +187,7 @@ class Engine:
         if not self.optimize:
             wrapper = MetadataWrapper(cst.parse_module(text))
             outcome.parsed = outcome.metadata = True
-            return self._run(wrapper.module, text, display, rules, wrapper)
+            return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text))
         words = self.words.found(text)
         rules = self._triggered(rules, words)
         if not rules:
@@ -189,19 +195,33 @@ class Engine:
         facts = scan(text, {t for r in rules for t in r.targets()}, words)
         if facts.tree is not None and not _may_change(rules, facts):
             return None
-        module = cst.parse_module(text)
+        if self.hollowing and facts.tree is not None and all(r.needles() for r in rules):
+            hollowed = hollow(text, facts.tree, self.words, facts.lines | facts.pinned)
+            if hollowed.pieces:
+                try:
+                    done = self._parse_and_run(text, display, outcome, rules, facts, hollowed)
+                except cst.ParserSyntaxError:
+                    done = (None,)      # reported by the parse of the whole text below
+                if done[0] is not None:
+                    return done
+        return self._parse_and_run(text, display, outcome, rules, facts, Hollowed(text))
+
+    def _parse_and_run(self, text: str, display: str, outcome: FileOutcome, rules: list, facts,
+                       hollowed: Hollowed):
+        module = cst.parse_module(hollowed.text)
         outcome.parsed = True
         if not any(r.needs_metadata for r in rules) or not facts.found:
-            return self._run(module, text, display, rules, None)
+            return self._run(module, text, display, rules, None, hollowed)
         outcome.metadata = True
         wrapper = MetadataWrapper(prune(module, facts), unsafe_skip_copy=True)
-        return self._run(module, text, display, rules, wrapper)
+        return self._run(module, text, display, rules, wrapper, hollowed)
 
     def _run(self, module: cst.Module, text: str, display: str, rules: list,
-             wrapper: MetadataWrapper | None):
+             wrapper: MetadataWrapper | None, hollowed: Hollowed):
         """One combined pass over ``module``; metadata (when given) comes from
-        ``wrapper``, whose module may be a pruned copy sharing ``module``'s nodes."""
-        ctx = FileContext(display, module, text)
+        ``wrapper``, whose module may be a pruned copy sharing ``module``'s nodes.
+        The new text is None when ``hollowed`` cannot restore the generated code."""
+        ctx = FileContext(display, module, text, hollowed=hollowed)
         if wrapper is None:
             new_module = module.visit(Pipeline(rules, ctx))
         else:
@@ -210,7 +230,7 @@ class Engine:
             with pipeline.resolve(wrapper):
                 new_module = module.visit(pipeline)
         changed = any(e.type == "change" for e in ctx.events)
-        return (new_module.code if changed or not self.optimize else text), ctx, wrapper
+        return (hollowed.restore(new_module.code) if changed or not self.optimize else text), ctx, wrapper
 
     def _records(self, ctx: FileContext, wrapper: MetadataWrapper | None, display: str) -> list[Record]:
         if not ctx.events:
@@ -220,7 +240,7 @@ class Engine:
             if wrapper is None or wrapper.module is not ctx.module:   # none, or a pruned copy
                 wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
             positions = wrapper.resolve(PositionProvider)
-        return [_record(e, display, positions) for e in ctx.events]
+        return [_record(e, display, positions, ctx.hollowed) for e in ctx.events]
 
 
 def _may_change(rules: list[Rule], facts) -> bool:
@@ -230,13 +250,13 @@ def _may_change(rules: list[Rule], facts) -> bool:
     return others or any(r.may_change(facts, others) for r in rules if r.follows)
 
 
-def _record(event: Event, display: str, positions) -> Record:
+def _record(event: Event, display: str, positions, hollowed: Hollowed) -> Record:
     line = column = 0
     if positions is not None and event.node in positions:
         start = positions[event.node].start
         line, column = start.line, start.column + 1
     return Record(event.type, display, event.rule, event.kind, event.message,
-                  event.before, event.after, line, column)
+                  hollowed.restore_part(event.before), hollowed.restore_part(event.after), line, column)
 
 
 def _lines(text: str) -> list[str]:

@@ -1,18 +1,22 @@
 """Run rewrite rules over files: discovery, rule selection, worker processes, progress.
 
-The parent reads every file once and runs the text prefilter itself, so only
-files that some rule can match travel to the worker processes (``-j N``,
-fork where available).  Results come back in the order the files were
-found, whatever order the workers finish in.
+The parent reads every file once, largest first, and runs the text prefilter
+itself; a file some rule can match goes to a worker process at once (``-j N``,
+fork where available), so workers parse while the parent still reads, and
+the largest files start first instead of finishing last.  The progress bar
+counts every file found, as the summary does.  Results come back in the
+order the files were found, whatever order the workers finish in.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import stat
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -143,45 +147,101 @@ def _display(path: Path, cwd: str) -> str:
 
 def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | None = None,
         positions: bool = False, optimize: bool = True, progress: TextIO | None = None) -> RunResult:
-    """Rewrite ``files`` with ``rewrites`` (already selected by condition)."""
+    """Rewrite ``files`` with ``rewrites`` (already selected by condition).
+
+    Files are read largest first, and each one the prefilter keeps goes to a
+    worker at once, so the workers start while the parent still reads and
+    the largest files do not finish last.  The progress bar counts every
+    file, as the summary does: one read and ruled out, or one whose outcome
+    came back."""
     start = time.perf_counter()
     engine = Engine(build_rules(rewrites), optimize=optimize, positions=positions)
     result = RunResult(files=len(files), rules=list(rewrites), skipped=list(getattr(files, "skipped", ())))
-    work: list[tuple[str, str, bytes]] = []
+    wanted = _jobs(jobs, len(files))
+    bar = Progress(len(files), progress)
     outcomes: dict[str, FileOutcome] = {}
-    for path, display in files:
-        try:
-            data = read_regular(path)
-        except (OSError, Refused) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            outcomes[display] = FileOutcome(path, display, b"", error=f"cannot read: {reason}")
-            continue
-        if not optimize or _may_match(engine, display, data):
-            work.append((path, display, data))
-    jobs = _jobs(jobs, len(work))
-    result.jobs = jobs
-    bar = Progress(len(work), progress)
-    if jobs == 1:
-        for path, display, data in work:
-            outcomes[display] = _process(engine, path, display, data)
-            bar.step()
-    else:
-        data_by = {display: data for _, display, data in work}
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(tuple(rewrites), optimize, positions)) as pool:
-            ordered = sorted(work, key=lambda w: len(w[2]), reverse=True)
-            futures = [pool.submit(_work, path, display, data) for path, display, data in ordered]
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcome.old_data = data_by[outcome.display]
-                outcomes[outcome.display] = outcome
+    work: list[tuple[str, str, bytes]] = []
+    pool = _Pool(wanted, rewrites, optimize, positions, bar) if wanted > 1 else None
+    try:
+        for path, display in _largest_first(files):
+            try:
+                data = read_regular(path)
+            except (OSError, Refused) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                outcomes[display] = FileOutcome(path, display, b"", error=f"cannot read: {reason}")
                 bar.step()
+                continue
+            if optimize and not _may_match(engine, display, data):
+                bar.step()
+                continue
+            work.append((path, display, data))
+            if pool is not None and len(work) >= MIN_PARALLEL_FILES:
+                pool.submit(work[pool.submitted:])
+        if pool is not None and pool.submitted:
+            outcomes.update(pool.results())
+        else:
+            for path, display, data in work:
+                outcomes[display] = _process(engine, path, display, data)
+                bar.step()
+    finally:
+        if pool is not None:
+            pool.close()
     bar.close()
+    result.jobs = min(wanted, len(work)) if len(work) >= MIN_PARALLEL_FILES else 1
     result.outcomes = [outcomes[d] for _, d in files if d in outcomes
                        and (outcomes[d].parsed or outcomes[d].error or outcomes[d].records)]
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _largest_first(files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Files by size, largest first (a file that cannot be looked at: last)."""
+    def size(item: tuple[str, str]) -> int:
+        try:
+            return os.stat(item[0]).st_size
+        except OSError:
+            return -1
+    return sorted(files, key=size, reverse=True)
+
+
+class _Pool:
+    """Worker processes, started when the first files to parse are known; the
+    progress bar steps as each outcome arrives."""
+
+    def __init__(self, jobs: int, rewrites: list[Rewrite], optimize: bool, positions: bool,
+                 bar: Progress) -> None:
+        self.jobs, self.bar = jobs, bar
+        self.args = (tuple(rewrites), optimize, positions)
+        self.executor: ProcessPoolExecutor | None = None
+        self.futures: list[Future] = []
+        self.data: dict[str, bytes] = {}
+
+    @property
+    def submitted(self) -> int:
+        return len(self.futures)
+
+    def submit(self, work: list[tuple[str, str, bytes]]) -> None:
+        if self.executor is None:
+            context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+            self.executor = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
+                                                initargs=self.args)
+        for path, display, data in work:
+            self.data[display] = data
+            future = self.executor.submit(_work, path, display, data)
+            future.add_done_callback(lambda _: self.bar.step())
+            self.futures.append(future)
+
+    def results(self) -> dict[str, FileOutcome]:
+        outcomes = {}
+        for future in self.futures:
+            outcome = future.result()
+            outcome.old_data = self.data[outcome.display]
+            outcomes[outcome.display] = outcome
+        return outcomes
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
 
 
 def _may_match(engine: Engine, display: str, data: bytes) -> bool:
@@ -190,12 +250,14 @@ def _may_match(engine: Engine, display: str, data: bytes) -> bool:
     return bool(engine.active(display, data.decode("utf-8", "replace")))
 
 
-def _jobs(jobs: int | None, work: int) -> int:
+def _jobs(jobs: int | None, files: int) -> int:
+    """Processes wanted: ``-j`` or the CPUs available, never more than files
+    (1: no worker processes)."""
     if jobs is not None and jobs < 1:
         raise UsageError(f"-j needs a positive number of processes, got {jobs}")
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     jobs = jobs or available
-    return 1 if work < MIN_PARALLEL_FILES else min(jobs, work)
+    return 1 if files < MIN_PARALLEL_FILES else min(jobs, files)
 
 
 _ENGINE: Engine | None = None
@@ -214,10 +276,18 @@ def _work(path: str, display: str, data: bytes) -> FileOutcome:
 
 
 def _process(engine: Engine, path: str, display: str, data: bytes) -> FileOutcome:
+    """One file; the cyclic garbage collector waits meanwhile (libcst builds
+    hundreds of thousands of nodes, few of them in cycles, and each collection
+    would walk them all)."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return engine.process(path, display, data)
     except Exception as exc:  # a rule bug must not lose the whole run: the file gets the error
         return FileOutcome(path, display, data, error=f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class Progress:
@@ -228,13 +298,21 @@ class Progress:
         self.done = 0
         self.stream = stream if stream is not None and total >= min_total and _isatty(stream) else None
         self._last = 0.0
+        self._lock = threading.Lock()       # steps come from the pool's thread too
+        self._draw()                        # 0/N at once: the files are known before any is read
 
     def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.stream is None or (now - self._last < 0.1 and self.done < self.total):
+        with self._lock:
+            self.done += 1
+            now = time.monotonic()
+            if self.stream is None or (now - self._last < 0.1 and self.done < self.total):
+                return
+            self._last = now
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.stream is None:
             return
-        self._last = now
         width = 30
         filled = width * self.done // max(self.total, 1)
         self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files")
@@ -242,8 +320,9 @@ class Progress:
 
     def close(self) -> None:
         if self.stream is not None:
-            self.stream.write("\r" + " " * 60 + "\r")
-            self.stream.flush()
+            with self._lock:
+                self.stream.write("\r" + " " * 60 + "\r")
+                self.stream.flush()
 
 
 def _isatty(stream: TextIO) -> bool:

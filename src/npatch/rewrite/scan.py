@@ -56,6 +56,8 @@ class ScanResult:
     from_names: set[str] = field(default_factory=set)
     #: the needle words the text prefilter found
     words: set[str] = field(default_factory=set)
+    #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
+    pinned: set[int] = field(default_factory=set)
 
     @property
     def found(self) -> bool:
@@ -93,12 +95,14 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
         elif kind is ast.Call:
             _call_facts(node, result)
         elif kind is ast.Import:
+            _pin(node, result)
             for alias in node.names:
                 result.modules.add(alias.name)
                 hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
+            _pin(node, result)
             if node.level or not node.module:
                 continue
             result.modules.add(node.module)
@@ -110,6 +114,9 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
                 bindings.setdefault(alias.asname or alias.name, set()).add(full)
         elif kind is ast.Global or kind is ast.Nonlocal:
             keep.add(node.lineno)
+            _pin(node, result)
+        elif kind is ast.NamedExpr:
+            _pin(node, result)
     for head, rest, line in chains:
         for qualified in bindings.get(head, ()):
             if f"{qualified}.{rest}" in targets:
@@ -125,6 +132,10 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
     result.hits = set(places)
     result.lines = set().union(*places.values(), keep) if places else set()
     return result
+
+
+def _pin(node: ast.stmt | ast.expr, result: ScanResult) -> None:
+    result.pinned.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
 
 
 def _call_facts(node: ast.Call, result: ScanResult) -> None:
@@ -151,32 +162,115 @@ def _dotted(node: ast.Attribute) -> tuple[str, str, int] | None:
 
 
 def prune(module: cst.Module, result: ScanResult) -> cst.Module:
-    """The module for the metadata pass: unneeded function bodies become ``...``."""
+    """The module for the metadata pass: unneeded function bodies become ``...``,
+    and so do right-hand sides, expression statements and parts of literals
+    and calls without a place the scan found (or a ``:=``)."""
     if result.tree is None or not result.lines:
         return module
-    body = _prune_body(module.body, result.tree.body, result.lines)
+    pruner = _Pruner(result.lines, result.pinned)
+    body = pruner.body(module.body, result.tree.body)
     return module if body is None else module.with_changes(body=body)
 
 
-def _prune_body(body, ast_body, lines: set[int]):
-    compound = [s for s in body if isinstance(s, cst.BaseCompoundStatement)]
-    ast_compound = [s for s in ast_body if isinstance(s, _COMPOUND)]
-    if len(compound) != len(ast_compound):
-        return None
-    replace: dict[int, cst.CSTNode] = {}
-    for node, ast_node in zip(compound, ast_compound, strict=True):
+_VALUED = {cst.Assign: ast.Assign, cst.AnnAssign: ast.AnnAssign, cst.AugAssign: ast.AugAssign,
+           cst.Expr: ast.Expr, cst.Return: ast.Return}
+_CONTAINERS = {cst.List: ast.List, cst.Tuple: ast.Tuple, cst.Set: ast.Set}
+
+
+class _Pruner:
+    """Walks a libcst body beside the :mod:`ast` body of the same code.  Names
+    keep their bindings (assignment targets, ``def``/``class`` names, loop and
+    ``with`` targets stay); what is dropped binds nothing."""
+
+    def __init__(self, lines: set[int], pinned: set[int]) -> None:
+        self.lines = lines
+        self.pinned = pinned
+
+    def free(self, node: ast.AST) -> bool:
+        """Neither a possible reference nor a ``:=`` in ``node``'s lines."""
+        span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        return not any(line in self.lines or line in self.pinned for line in span)
+
+    def body(self, body, ast_body):
+        """The pruned statements, or None when nothing changes (or the two do not line up)."""
+        out, k, changed = [], 0, False
+        for node in body:
+            if isinstance(node, cst.SimpleStatementLine):
+                group = ast_body[k:k + len(node.body)]
+                k += len(node.body)
+                if len(group) != len(node.body):
+                    return None
+                small = [self.small(s, a) for s, a in zip(node.body, group, strict=True)]
+                new = node if all(a is b for a, b in zip(small, node.body)) else node.with_changes(body=small)
+            elif isinstance(node, cst.BaseCompoundStatement) and k < len(ast_body):
+                new = self.compound(node, ast_body[k])
+                k += 1
+                if new is None:
+                    return None
+            else:
+                return None
+            changed = changed or new is not node
+            out.append(new)
+        return out if changed and k == len(ast_body) else None
+
+    def compound(self, node, ast_node):
         if isinstance(node, cst.FunctionDef):
             if not isinstance(ast_node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.value != ast_node.name:
                 return None
             start, end = ast_node.body[0].lineno, ast_node.end_lineno or ast_node.lineno
-            if not any(start <= line <= end for line in lines):
-                replace[id(node)] = node.with_changes(body=_STUB)
-        elif isinstance(node, cst.ClassDef) and isinstance(node.body, cst.IndentedBlock):
+            if not any(start <= line <= end for line in self.lines):
+                return node.with_changes(body=_STUB)
+        elif isinstance(node, cst.ClassDef):
             if not isinstance(ast_node, ast.ClassDef) or node.name.value != ast_node.name:
                 return None
-            inner = _prune_body(node.body.body, ast_node.body, lines)
-            if inner is not None:
-                replace[id(node)] = node.with_changes(body=node.body.with_changes(body=inner))
-    if not replace:
-        return None
-    return [replace.get(id(s), s) for s in body]
+        elif type(node).__name__ != type(ast_node).__name__.removeprefix("Async"):
+            return None
+        if not isinstance(getattr(node, "body", None), cst.IndentedBlock) or not hasattr(ast_node, "body"):
+            return node
+        inner = self.body(node.body.body, ast_node.body)
+        return node if inner is None else node.with_changes(body=node.body.with_changes(body=inner))
+
+    def small(self, node, ast_node):
+        """A small statement with its value pruned (targets and annotations stay)."""
+        if _VALUED.get(type(node)) is not type(ast_node) or getattr(node, "value", None) is None:
+            return node
+        if ast_node.value is None:
+            return node
+        if self.free(ast_node):
+            return node.with_changes(value=cst.Ellipsis())
+        value = self.expr(node.value, ast_node.value)
+        return node if value is node.value else node.with_changes(value=value)
+
+    def expr(self, node, ast_node):
+        """Parts of a literal or call without a possible reference become ``...``."""
+        if _CONTAINERS.get(type(node)) is type(ast_node) and len(node.elements) == len(ast_node.elts):
+            elements = [e if isinstance(e, cst.StarredElement) else _with_value(e, self.part(e.value, _unstar(a)))
+                        for e, a in zip(node.elements, ast_node.elts)]
+            return _with(node, "elements", elements)
+        if isinstance(node, cst.Call) and isinstance(ast_node, ast.Call):
+            positional = [a for a in node.args if a.keyword is None and a.star != "**"]
+            named = [a for a in node.args if a.keyword is not None or a.star == "**"]
+            if len(positional) != len(ast_node.args) or len(named) != len(ast_node.keywords):
+                return node
+            parts = dict(zip(map(id, positional), ast_node.args))
+            parts.update(zip(map(id, named), (k.value for k in ast_node.keywords)))
+            args = [_with_value(a, self.part(a.value, _unstar(parts[id(a)]))) for a in node.args]
+            return _with(node, "args", args)
+        return node
+
+    def part(self, node, ast_node):
+        return cst.Ellipsis() if self.free(ast_node) else self.expr(node, ast_node)
+
+
+def _with_value(node, value):
+    return node if value is node.value else node.with_changes(value=value)
+
+
+def _with(node, name: str, parts: list):
+    """``node`` itself when every part is the same object."""
+    same = all(a is b for a, b in zip(parts, getattr(node, name)))
+    return node if same else node.with_changes(**{name: parts})
+
+
+def _unstar(node: ast.expr) -> ast.expr:
+    return node.value if isinstance(node, ast.Starred) else node

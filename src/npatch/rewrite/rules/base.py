@@ -17,6 +17,12 @@ Besides the handlers a rule tells the engine how to skip work:
                 the needles are missing (an import that depends on changes)
 ``may_change``  from facts an :mod:`ast` walk collected, whether the rule
                 could change or report anything (False: no libcst parse)
+
+Hollowing (:mod:`npatch.rewrite.hollow`) relies on one promise of every rule:
+it changes or reports only import statements, references to its targets (by
+qualified name), nodes whose source text holds one of its needles, and the
+module as a whole (``leave_Module``); a rule without needles turns hollowing off
+(and the text prefilter), so it may act anywhere.
 """
 from __future__ import annotations
 

@@ -1,0 +1,214 @@
+"""Hollowing: a smaller text for libcst, with the same lines, and the way back.
+
+libcst parses several times slower than :mod:`ast`, and the combined pass
+visits every node it built, so a large file costs seconds even when the rules
+touch three lines of it.  Before libcst sees a file, :func:`hollow` replaces
+the regions that no rule can touch by a placeholder spanning the same number
+of lines:
+
+* the body of a function (at any depth) becomes ``...  #<tag><n>`` and blank
+  lines;
+* the right-hand side of an assignment, the value of a ``return`` and an
+  expression statement other than a string (a docstring), when they span
+  several lines, become ``(...  #<tag><n>``, blank lines, and ``)`` in the
+  column of the last character; when such a value cannot go whole, the
+  elements of a list, tuple, set or dict and the arguments of a call that
+  span several lines are tried one by one (``op_db = [OpInfo(...), ...]``).
+
+A region is touchable, and kept, when one of its lines holds a needle word of
+any rule (:class:`~npatch.rewrite.prefilter.Words`), a place the
+:mod:`~npatch.rewrite.scan` marks as a possible reference to a rule's target,
+an import statement, a ``global``/``nonlocal`` statement or an assignment
+expression (``:=``).  That is enough because a rule changes or reports only
+import statements, references to its targets, nodes whose text holds one of
+its needles, and the top of the module (see :class:`npatch.rewrite.rules.Rule`);
+and what a hollowed region could tell the rest of the file (the names it
+binds) stays: a function body binds nothing outside itself without
+``global``/``nonlocal``, and a right-hand side without ``:=`` binds nothing.
+
+Lines keep their numbers and kept lines their columns, so positions in
+reports are those of the original text.  :meth:`Hollowed.restore` puts the
+original text back into the generated code and says None when a placeholder
+did not come back exactly once (the engine then runs on the whole text).
+"""
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from npatch.rewrite.prefilter import Words
+
+#: regions shorter than this many lines are not worth a placeholder
+MIN_LINES = 2
+
+_VALUED = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return, ast.Expr)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@dataclass
+class Hollowed:
+    """The text libcst parses, and each placeholder with the text it stands for."""
+
+    text: str
+    tag: str = ""
+    #: placeholder number -> (placeholder, original text)
+    pieces: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def restore(self, code: str) -> str | None:
+        """``code`` with every placeholder replaced by its original text; None
+        unless every placeholder occurs exactly once."""
+        out, seen = self._replace(code)
+        return out if seen == len(self.pieces) else None
+
+    def restore_part(self, code: str) -> str:
+        """The placeholders found in ``code`` (the text of one node) replaced."""
+        return self._replace(code)[0] if self.pieces and self.tag in code else code
+
+    def _replace(self, code: str) -> tuple[str, int]:
+        if not self.pieces:
+            return code, 0
+        out, last, seen = [], 0, set()
+        for match in re.finditer(re.escape(self.tag) + r"(\d+)\n", code):
+            number = int(match.group(1))
+            placeholder, original = self.pieces.get(number, ("", ""))
+            start = match.start() - 1 - placeholder.index("#")
+            if not placeholder or number in seen or start < last \
+                    or not code.startswith(placeholder, start):
+                return code, -1
+            seen.add(number)
+            out += [code[last:start], original]
+            last = start + len(placeholder)
+        out.append(code[last:])
+        return "".join(out), len(seen)
+
+
+def hollow(text: str, tree: ast.Module, words: Words, touched: set[int]) -> Hollowed:
+    """``text`` with the regions no rule can touch hollowed out.
+
+    ``tree`` is ``ast.parse(text)``; ``touched`` holds the lines that must stay
+    (scan hits, imports, ``global``/``nonlocal``, ``:=``); lines with needle
+    words are added here.  A text with carriage returns is left whole (the
+    line arithmetic below counts ``\\n`` only)."""
+    if "\r" in text:
+        return Hollowed(text)
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    blocked = set(touched)
+    if words.pattern is not None:
+        for match in words.pattern.finditer(text):
+            blocked.add(bisect_left(starts, match.start() + 1))
+    finder = _Regions(text, lines, starts, sorted(blocked))
+    finder.block(tree.body)
+    if not finder.regions:
+        return Hollowed(text)
+    tag = "npatch-hollow-"
+    while tag in text:
+        tag += "x"
+    out, last, pieces = [], 0, {}
+    for number, (start, end, make) in enumerate(sorted(finder.regions)):
+        placeholder = make(f"{tag}{number}")
+        pieces[number] = (placeholder, text[start:end])
+        out += [text[last:start], placeholder]
+        last = end
+    out.append(text[last:])
+    return Hollowed("".join(out), tag, pieces)
+
+
+class _Regions:
+    """Find the hollowable regions: ``(start, end, placeholder maker)`` offsets."""
+
+    def __init__(self, text: str, lines: list[str], starts: list[int], blocked: list[int]) -> None:
+        self.text, self.lines, self.starts, self.blocked = text, lines, starts, blocked
+        self.regions: list[tuple[int, int, object]] = []
+
+    def free(self, first: int, last: int) -> bool:
+        """No blocked line in ``first..last`` (1-based, inclusive)."""
+        i = bisect_left(self.blocked, first)
+        return i == len(self.blocked) or self.blocked[i] > last
+
+    def offset(self, line: int, col: int) -> int:
+        """Text offset of an ast position (``col`` counts UTF-8 bytes)."""
+        text = self.lines[line - 1]
+        if not text.isascii():
+            col = len(text.encode("utf-8")[:col].decode("utf-8", "replace"))
+        return self.starts[line - 1] + col
+
+    def block(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, _FUNCTIONS):
+                if not self.function(stmt):
+                    self.block(stmt.body)
+            elif isinstance(stmt, _VALUED):
+                self.value(stmt)
+            else:
+                for name in ("body", "orelse", "finalbody"):
+                    self.block(getattr(stmt, name, []))
+                for part in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
+                    self.block(part.body)
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        head = node.body[0]
+        decorators = getattr(head, "decorator_list", [])
+        first = min([head.lineno, *(d.lineno for d in decorators)])
+        last = node.end_lineno or node.lineno
+        if last - first + 1 < MIN_LINES or not self.free(first, last) or last >= len(self.lines):
+            return False
+        start = self.starts[first - 1]
+        if decorators:          # a decorator line starts with `@` after the indentation
+            indent = self.lines[first - 1][:len(self.lines[first - 1]) - len(self.lines[first - 1].lstrip(" \t"))]
+        else:
+            indent = self.text[start:self.offset(first, head.col_offset)]
+        if indent.strip(" \t"):
+            return False            # the body starts on the line of the `def`
+        end = self.starts[last]     # the start of the line after the body
+        gap = "\n" * (last - first)
+        self.regions.append((start, end, lambda mark: f"{indent}...  #{mark}\n{gap}"))
+        return True
+
+    def value(self, stmt: ast.stmt) -> None:
+        value = getattr(stmt, "value", None)
+        if value is None or (isinstance(stmt, ast.Expr) and isinstance(value, ast.Constant)
+                             and isinstance(value.value, str)):
+            return                  # a docstring stays one
+        self.expr(value)
+
+    def expr(self, node: ast.expr) -> None:
+        """Hollow ``node``, or else the parts of a literal or call that span lines."""
+        if isinstance(node, (ast.JoinedStr, ast.GeneratorExp)):
+            return                  # positions of f-strings and lone generators are unreliable
+        first, last = node.lineno, node.end_lineno or node.lineno
+        if last - first + 1 < MIN_LINES:
+            return
+        if self.free(first, last):
+            start, end = self.offset(first, node.col_offset), self.offset(last, node.end_col_offset or 0)
+            if _is_expression(self.text[start:end]):
+                # `)` where the last character was: what follows keeps its column
+                tail = " " * (end - self.starts[last - 1] - 1) + ")"
+                gap = "\n" * (last - first)
+                self.regions.append((start, end, lambda mark: f"(...  #{mark}{gap}{tail}"))
+                return
+        for part in _parts(node):
+            self.expr(part)
+
+
+def _parts(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return node.elts
+    if isinstance(node, ast.Dict):
+        return [*(k for k in node.keys if k is not None), *node.values]
+    if isinstance(node, ast.Call):
+        return [*node.args, *(k.value for k in node.keywords)]
+    return []
+
+
+def _is_expression(piece: str) -> bool:
+    """``piece`` is one whole expression (a guard against a wrong position)."""
+    try:
+        ast.parse(f"({piece})", mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    return True

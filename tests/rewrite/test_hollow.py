@@ -1,0 +1,135 @@
+"""Hollowing (npatch.rewrite.hollow): regions no rule can touch are left out
+of the libcst parse, and nothing a user sees changes: the same new text, the
+same records with the same line and column, on rule examples and on real
+files of installed packages."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from npatch.rewrite.engine import Engine
+from npatch.rewrite.hollow import Hollowed, hollow
+from npatch.rewrite.rules import build_rules
+from npatch.rewrite.scan import scan
+
+#: a function and a literal that mention no needle: both become placeholders
+FILLER = '''
+
+def helper(values):
+    total = 0
+    for value in values:
+        total += value
+    return total
+
+
+TABLE = {
+    "a": [1, 2, 3],
+    "b": (4, 5,
+          6),
+}
+'''
+
+
+def engines(rewrites) -> tuple[Engine, Engine]:
+    rules = build_rules(list(rewrites))
+    return (Engine(rules, use_globs=False, positions=True),
+            Engine(build_rules(list(rewrites)), use_globs=False, positions=True, hollowing=False))
+
+
+def outcome(engine: Engine, text: str, name: str = "m.py"):
+    result = engine.process(name, name, text.encode())
+    return result.error, result.new_data, result.diff, result.records
+
+
+def hollowed(engine: Engine, text: str) -> Hollowed:
+    words = engine.words.found(text)
+    facts = scan(text, {t for r in engine.rules for t in r.targets()}, words)
+    return hollow(text, facts.tree, engine.words, facts.lines | facts.pinned)
+
+
+def test_rule_examples_inside_hollowed_files_give_the_same_result(builtin_rewrites):
+    """Every example of every built-in rule, with hollowable code before and
+    after it (and inside a function around it): the same text and records as
+    without hollowing, and the filler did become placeholders."""
+    fast, full = engines(builtin_rewrites)
+    cases = 0
+    for rewrite in builtin_rewrites:
+        for before, after in rewrite.examples:
+            indented = "".join("    " + line if line.strip() else line for line in before.splitlines(True))
+            for text in (before + FILLER, FILLER.lstrip() + "\n" + before + FILLER,
+                         FILLER.lstrip() + "\n\ndef wrapper():\n" + indented + FILLER):
+                try:
+                    ast.parse(text)
+                except SyntaxError:
+                    continue        # an example that is not a whole module (a bare `return`)
+                assert len(hollowed(fast, text).pieces) >= 2, (rewrite.id, text)
+                assert outcome(fast, text) == outcome(full, text), (rewrite.id, text)
+                cases += 1
+    assert cases >= 20
+
+
+def test_restore_gives_back_the_original_text_and_refuses_a_lost_placeholder(builtin_rewrites):
+    fast, _ = engines(builtin_rewrites)
+    text = "import torch\n" + FILLER + "\nx = torch.cuda.current_device()\n"
+    h = hollowed(fast, text)
+    assert len(h.pieces) == 2 and len(h.text.splitlines()) == len(text.splitlines())
+    assert h.restore(h.text) == text
+    placeholder = h.pieces[0][0]
+    assert h.restore(h.text.replace(placeholder, "")) is None           # a rule removed it
+    assert h.restore(h.text + placeholder) is None                      # or copied it
+
+
+@pytest.mark.parametrize("source", [
+    # a decorated class first in a body: its region starts at the decorator
+    "def f():\n    @dataclass\n    class S:\n        x: int\n    return S\n",
+    # non-ASCII before a multi-line value (ast columns count UTF-8 bytes)
+    "def g():\n    torch.cuda.synchronize()\n    ü = 'é' + str([1,\n        2])\n    return ü\n",
+    # tabs, a body on the `def` line, a one-line body
+    "def h():\n\tx = [1,\n\t\t2]\n\treturn x\ndef k(): return [1,\n 2]\n",
+    # a value followed by more code on its last line, and by a comment
+    "def m():\n    torch.cuda.synchronize()\n    a = (1,\n         2); b = x.cuda()\n    c = [3,\n         4]  # c\n",
+    # carriage returns: left whole
+    "def n():\r\n    return [1,\r\n        2]\r\nx.cuda()\r\n",
+])
+def test_awkward_layouts_give_the_same_result(builtin_rewrites, source):
+    fast, full = engines(builtin_rewrites)
+    text = "import torch\nfrom dataclasses import dataclass\n" + source + "y = torch.cuda.is_available()\n"
+    assert outcome(fast, text) == outcome(full, text)
+    h = hollowed(fast, text)
+    ast.parse(h.text)                           # a wrong region would break the syntax
+    assert h.restore(h.text) == text
+    assert len(h.text.split("\n")) == len(text.split("\n"))
+
+
+def _real_files() -> list[Path]:
+    """Files of installed packages that the built-in rules change or report on."""
+    torch = Path(importlib.util.find_spec("torch").submodule_search_locations[0])
+    mmdet = Path(importlib.util.find_spec("mmdet").submodule_search_locations[0])
+    mmengine = Path(importlib.util.find_spec("mmengine").submodule_search_locations[0])
+    files = [*sorted((torch / "cuda").glob("*.py")), *sorted((torch / "amp").glob("*.py")),
+             torch / "utils" / "data" / "_utils" / "pin_memory.py",
+             *sorted((mmdet / "apis").glob("*.py")), *sorted((mmengine / "runner").glob("*.py")),
+             *sorted((mmengine / "device").glob("*.py"))]
+    return [f for f in files if f.is_file() and f.stat().st_size < 200_000]
+
+
+def test_real_files_give_the_same_diff_and_records(builtin_rewrites):
+    """torch.cuda, torch.amp, mmdet.apis, mmengine.runner
+    and mmengine.device: hollowing changes neither diffs nor records."""
+    fast, full = engines(builtin_rewrites)
+    files = _real_files()
+    assert len(files) > 40
+    changed = hollowed_any = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        name = path.as_posix()
+        if not fast.active(name, text):
+            continue
+        got = outcome(fast, text, name)
+        assert got == outcome(full, text, name), name
+        changed += got[1] is not None
+        hollowed_any += bool(hollowed(fast, text).pieces)
+    assert changed >= 15 and hollowed_any >= 15
