@@ -79,6 +79,44 @@ def test_tensor_to_leaves_dtype_and_tensor_arguments():
     assert to(x, "cuda") is x  # no copy when nothing changes, as Tensor.to
 
 
+def _record(*args, **kwargs):
+    return args, kwargs
+
+
+@pytest.mark.parametrize("args, kwargs, expected", [
+    ((), {}, ((), {})),
+    (("cuda",), {}, (("cpu",), {})),
+    (("cuda:2", torch.float16), {"copy": True}, (("cpu", torch.float16), {"copy": True})),
+    ((0,), {}, (("cpu",), {})),
+    ((True,), {}, ((True,), {})),
+    (("cudax",), {}, (("cudax",), {})),
+    (("meta",), {}, (("meta",), {})),
+    ((torch.device("cuda", 1),), {}, (("cpu",), {})),
+    ((torch.device("cpu"),), {}, ((torch.device("cpu"),), {})),
+    ((torch.float16,), {}, ((torch.float16,), {})),
+    (([1],), {}, (([1],), {})),
+    ((), {"device": "cuda", "dtype": torch.float16}, ((), {"device": "cpu", "dtype": torch.float16})),
+    ((), {"device": None}, ((), {"device": None})),
+    ((), {"first": "cuda", "self": 1}, ((), {"first": "cuda", "self": 1})),
+])
+def test_to_passes_exactly_what_it_was_given_but_cuda_devices(args, kwargs, expected):
+    to = devices.to_method(_record, {})
+    for _ in range(2):  # the second call answers from the remembered devices
+        assert to("self", *args, **dict(kwargs)) == (("self", *expected[0]), expected[1])
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({}, {}), ({"device": "cuda:1"}, {"device": "cpu"}), ({"device": 3}, {"device": "cpu"}),
+    ({"device": True}, {"device": True}), ({"device": "cpu", "pin_memory": True}, {"device": "cpu", "pin_memory": False}),
+    ({"device": [0]}, {"device": [0]}), ({"device": torch.device("cuda")}, {"device": "cpu"}),
+    ({"pin_memory": False, "dtype": None}, {"pin_memory": False, "dtype": None}),
+])
+def test_factory_passes_exactly_what_it_was_given_but_cuda_devices(kwargs, expected):
+    factory = devices.device_kwarg(_record, {})
+    for _ in range(2):
+        assert factory(2, 3, **dict(kwargs)) == ((2, 3), expected)
+
+
 def test_module_to_and_cuda():
     to = devices.to_method(torch.nn.Module.to, {})
     model = torch.nn.Linear(2, 2)

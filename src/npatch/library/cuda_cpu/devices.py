@@ -2,9 +2,10 @@
 
 Wrapper factories here follow the ``wrap`` contract,
 ``make(original, options) -> replacement``; plain functions are ``replace``
-targets.  The wrappers are closures that do one dictionary look-up and
-call the original (0.15-0.3 µs per call here), because factories and ``.to``
-sit on hot paths.
+targets.  The wrappers are closures on hot paths (factories, ``.to``): a device
+value already seen is mapped by one dictionary look-up (:data:`_SEEN`), and
+the original is called with the arguments as they came, without rebuilding
+them when nothing maps (bench/migration_tax.py measures the cost per call).
 
 What counts as a CUDA device: ``'cuda'``, ``'cuda:N'``, ``torch.device`` of
 type ``cuda`` and, where an API takes a device ordinal, a bare ``int``
@@ -38,6 +39,32 @@ def to_cpu(device: Any, ordinals: bool = True) -> Any:
     return CPU if is_cuda_device(device, ordinals) else device
 
 
+#: what :func:`_cpu_for` answered for str and torch.device values (never ints:
+#: ``True == 1`` and numpy ints hash alike but are no ordinals); bounded
+_SEEN: dict[Any, Any] = {}
+_SEEN_MAX = 1024
+_MISSING: Any = object()
+#: classes of ``.to``'s first argument that never name a device (no look-up needed)
+_NOT_DEVICES = frozenset({object, torch.dtype, torch.Tensor, torch.nn.Parameter})
+
+
+def _cpu_for(device: Any) -> Any:
+    """:func:`to_cpu` (ordinals included), remembered for str and torch.device values."""
+    mapped = to_cpu(device)
+    if (device.__class__ is str or device.__class__ is torch.device) and len(_SEEN) < _SEEN_MAX:
+        _SEEN[device] = mapped
+    return mapped
+
+
+def _mapped(device: Any) -> Any:
+    """The device to pass on for a non-None device argument (one look-up when seen before)."""
+    try:
+        mapped = _SEEN.get(device, _MISSING)
+    except TypeError:  # unhashable: let torch reject it as before
+        return to_cpu(device)
+    return _cpu_for(device) if mapped is _MISSING else mapped
+
+
 def _torchscript_alias(original: Any, wrapper: Callable[..., Any]) -> None:
     """Let TorchScript compile calls to the wrapper as the original's aten op.
 
@@ -65,14 +92,19 @@ def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Calla
     matters for host-to-GPU copies; on a CPU-only build it raises).  The
     device of torch's factories is keyword-only."""
 
+    seen = _SEEN.get
+
     def factory(*args: Any, **kwargs: Any) -> Any:
         if kwargs:
-            device = kwargs.get("device")
-            if device is not None and is_cuda_device(device):
-                kwargs["device"] = CPU
-            if kwargs.get("pin_memory"):
+            if "device" in kwargs:
+                device = kwargs["device"]
+                if device is not None:
+                    mapped = seen(device) if type(device) is str else None
+                    kwargs["device"] = _mapped(device) if mapped is None else mapped
+            if "pin_memory" in kwargs and kwargs["pin_memory"]:
                 kwargs["pin_memory"] = False
-        return original(*args, **kwargs)
+            return original(*args, **kwargs)
+        return original(*args)
 
     _torchscript_alias(original, factory)
     return functools.update_wrapper(factory, original)
@@ -83,18 +115,27 @@ def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable
     ``device=`` becomes the CPU (``x.to('cuda')``, ``x.to(0)``,
     ``m.to(torch.device('cuda', rank))``).  Dtype and tensor arguments pass."""
 
-    def to(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if args:
-            first = args[0]
-            # dtypes and tensors, the common first arguments, fail the cheap tests
-            if (first.__class__ is str and first[:4] == "cuda") or (
-                    first.__class__ is not str and is_cuda_device(first)):
-                args = (CPU, *args[1:])
+    seen = _SEEN.get
+
+    def to(self: Any, first: Any = _MISSING, /, *args: Any, **kwargs: Any) -> Any:
+        # the common calls (one positional argument, no keywords) reach the
+        # original without star-arguments, the costly part of a wrapper
+        if type(first) is str:
+            mapped = seen(first)
+            first = _cpu_for(first) if mapped is None else mapped
+        elif type(first) not in _NOT_DEVICES:
+            first = _mapped(first)
         if kwargs:
-            device = kwargs.get("device")
-            if device is not None and is_cuda_device(device):
-                kwargs["device"] = CPU
-        return original(self, *args, **kwargs)
+            if "device" in kwargs and kwargs["device"] is not None:
+                kwargs["device"] = _mapped(kwargs["device"])
+            if first is _MISSING:
+                return original(self, **kwargs)
+            return original(self, first, *args, **kwargs)
+        if args:
+            return original(self, first, *args)
+        if first is _MISSING:
+            return original(self)
+        return original(self, first)
 
     return functools.update_wrapper(to, original)
 
