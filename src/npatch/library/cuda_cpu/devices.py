@@ -94,17 +94,17 @@ def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Calla
 
     seen = _SEEN.get
 
-    def factory(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            if "device" in kwargs:
-                device = kwargs["device"]
-                if device is not None:
-                    mapped = seen(device) if type(device) is str else None
-                    kwargs["device"] = _mapped(device) if mapped is None else mapped
-            if "pin_memory" in kwargs and kwargs["pin_memory"]:
-                kwargs["pin_memory"] = False
-            return original(*args, **kwargs)
-        return original(*args)
+    # ``device`` binds as a keyword-only parameter (cheaper than looking it up
+    # in ``kwargs``) and is passed on only when it was given
+    def factory(*args: Any, device: Any = _MISSING, **kwargs: Any) -> Any:
+        if kwargs and "pin_memory" in kwargs and kwargs["pin_memory"]:
+            kwargs["pin_memory"] = False
+        if device is _MISSING:
+            return original(*args, **kwargs) if kwargs else original(*args)
+        if device is not None:
+            mapped = seen(device) if type(device) is str else None
+            device = _mapped(device) if mapped is None else mapped
+        return original(*args, device=device, **kwargs) if kwargs else original(*args, device=device)
 
     _torchscript_alias(original, factory)
     return functools.update_wrapper(factory, original)

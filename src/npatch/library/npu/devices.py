@@ -19,13 +19,31 @@ from typing import Any, Callable
 
 #: keyword arguments that carry a device (same list as transfer_to_npu's ``device_kwargs_list``)
 DEVICE_KWARGS = ("device", "device_type", "map_location", "device_id")
+#: the keywords :func:`translate` looks at: a call without any of them keeps its keywords
+_DEVICE_KEYS = frozenset((*DEVICE_KWARGS, "device_ids"))
 
 _CUDA_SPEC = re.compile(r"cuda(:\d+)?")
+
+#: :func:`to_npu`'s answers for str and torch.device values (bounded: strings
+#: are also paths and names); never ints, as ``True == 1``
+_SPECS: dict[Any, Any] = {}
+_SPECS_MAX = 1024
+_MISSING: Any = object()
+#: exact classes that :func:`to_npu` returns unchanged whatever ``ints`` says
+#: (learned as calls come); plus ``int`` where ints are not translated
+_UNCHANGED: set[type] = {bool, float, complex, bytes, list, tuple, type(None)}
+_UNCHANGED_NOT_INTS: set[type] = _UNCHANGED | {int}
 
 
 def is_cuda_spec(text: str) -> bool:
     """``'cuda'`` or ``'cuda:N'``: the strings that name a CUDA device."""
     return _CUDA_SPEC.fullmatch(text) is not None
+
+
+def _remember(value: Any, translated: Any) -> Any:
+    if len(_SPECS) < _SPECS_MAX:
+        _SPECS[value] = translated
+    return translated
 
 
 def to_npu(value: Any, ints: bool = False) -> Any:
@@ -36,6 +54,11 @@ def to_npu(value: Any, ints: bool = False) -> Any:
     has its keys and values translated; with ``ints``, an int ``N`` (not a
     bool) → ``'npu:N'``, as ``Tensor.to(0)`` means device 0.
     """
+    if type(value) is str:
+        known = _SPECS.get(value)
+        if known is not None:
+            return known
+        return _remember(value, value.replace("cuda", "npu", 1) if is_cuda_spec(value) else value)
     if isinstance(value, str):
         return value.replace("cuda", "npu", 1) if is_cuda_spec(value) else value
     if isinstance(value, int) and not isinstance(value, bool):  # sizes, mostly: before the torch import
@@ -43,12 +66,34 @@ def to_npu(value: Any, ints: bool = False) -> Any:
     import torch
 
     if isinstance(value, torch.device):
+        known = _SPECS.get(value)
+        if known is not None:
+            return known
         if value.type != "cuda":
-            return value
-        return torch.device("npu" if value.index is None else f"npu:{value.index}")
+            return _remember(value, value)
+        return _remember(value, torch.device("npu" if value.index is None else f"npu:{value.index}"))
     if isinstance(value, dict):
         return {to_npu(k): to_npu(v) for k, v in value.items()}
+    if len(_UNCHANGED) < _SPECS_MAX:  # bounded: mocks make a class per instance
+        _UNCHANGED.add(type(value))
+        _UNCHANGED_NOT_INTS.add(type(value))
     return value
+
+
+def _args_to_npu(args: tuple, ints: bool) -> tuple:
+    return tuple([to_npu(a, ints) for a in args])
+
+
+def _kwargs_to_npu(kwargs: dict[str, Any], ints: bool) -> None:
+    """Translate the device keywords of ``kwargs`` in place (see :func:`translate`)."""
+    for key in _DEVICE_KEYS.intersection(kwargs):  # each key on its own: the order does not matter
+        value = kwargs[key]
+        if key == "device_ids":
+            if isinstance(value, (list, tuple)):
+                kwargs[key] = type(value)([to_npu(i, ints) for i in value])
+        elif value is not None:
+            known = _SPECS.get(value) if type(value) is str else None  # to_npu's first step, inline
+            kwargs[key] = to_npu(value, ints=True) if known is None else known
 
 
 def translate(args: tuple, kwargs: dict[str, Any], ints: bool = False) -> tuple[tuple, dict[str, Any]]:
@@ -58,15 +103,10 @@ def translate(args: tuple, kwargs: dict[str, Any], ints: bool = False) -> tuple[
     as in transfer_to_npu; ``device_ids`` lists are translated element-wise.
     """
     if args:
-        args = tuple(to_npu(a, ints) for a in args)
+        args = _args_to_npu(args, ints)
     if kwargs:
         kwargs = dict(kwargs)
-        for key in DEVICE_KWARGS:
-            if kwargs.get(key) is not None:
-                kwargs[key] = to_npu(kwargs[key], ints=True)
-        ids = kwargs.get("device_ids")
-        if isinstance(ids, (list, tuple)):
-            kwargs["device_ids"] = type(ids)(to_npu(i, ints) for i in ids)
+        _kwargs_to_npu(kwargs, ints)
     return args, kwargs
 
 
@@ -75,14 +115,30 @@ def device_args(original: Callable, options: dict[str, Any]) -> Callable:
 
     ``options.ints = true`` also turns positional ints into ``'npu:N'``
     (``Tensor.to(0)``, ``Module.to(0)``); transfer_to_npu does that for
-    ``to`` and ``to_empty`` only.
+    ``to`` and ``to_empty`` only.  Arguments of classes that never name a
+    device and calls without device keywords pass as they came, unbuilt.
     """
     ints = bool(options.get("ints", False))
+    unchanged = _UNCHANGED if ints else _UNCHANGED_NOT_INTS
 
+    specs = _SPECS.get
+
+    # ``device``, the usual device keyword, binds as a keyword-only parameter
+    # (cheaper than a look-up in ``kwargs``) and is passed on only when given
     @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        args, kwargs = translate(args, kwargs, ints)
-        return original(*args, **kwargs)
+    def wrapper(*args: Any, device: Any = _MISSING, **kwargs: Any) -> Any:
+        for arg in args:
+            if type(arg) not in unchanged:
+                args = _args_to_npu(args, ints)
+                break
+        if kwargs and not _DEVICE_KEYS.isdisjoint(kwargs):
+            _kwargs_to_npu(kwargs, ints)  # a fresh dict of this call's own
+        if device is _MISSING:
+            return original(*args, **kwargs) if kwargs else original(*args)
+        if device is not None:
+            known = specs(device) if type(device) is str else None
+            device = to_npu(device, ints=True) if known is None else known
+        return original(*args, device=device, **kwargs) if kwargs else original(*args, device=device)
 
     return wrapper
 
