@@ -1,7 +1,8 @@
 """Per-call migration tax of the device-mapping wrappers (issue 16 item 5).
 
 Every call forwards to the CPU.  Two comparisons, each interleaved in one run
-(rounds alternate the variants; the empty timeit loop is subtracted):
+(rounds alternate the variants; the empty timeit loop is subtracted; an
+overhead is the median of the per-round differences, with its standard error):
 
 cuda-to-cpu   ``torch.zeros(4, device='cuda')``, ``x.to('cuda')``, ``torch.empty(4)``
               through npatch.library.cuda_cpu.devices' wrappers, against the
@@ -10,6 +11,8 @@ torch-npu     npatch.library.npu.devices.device_args against transfer_to_npu's
               own ``_wrapper_cuda`` taken from the real torch-npu wheel's source
               (tests/npu_sources.py), both around the same inner function that
               drops the (translated) device and calls the CPU factory
+floor         a bare ``def f(*a, **k): return torch.zeros(*a, **k)``: what
+              entering any Python wrapper costs, for scale
 
 Targets: npatch's wrapper costs at most +150 ns over the native call, and at
 most half of transfer_to_npu's per-call overhead.  Prints JSON.
@@ -32,6 +35,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import median_error, paired, summarize  # noqa: E402
 
 
 def transfer_to_npu_wrapper() -> object:
@@ -56,6 +61,10 @@ def _cpu_zeros(*args, **kwargs):
     return torch.zeros(*args, **kwargs)
 
 
+def _pass_through(*args, **kwargs):
+    return torch.zeros(*args, **kwargs)
+
+
 def variants() -> dict[str, tuple[str, dict]]:
     from npatch.library.cuda_cpu import devices as cpu
     from npatch.library.npu import devices as npu
@@ -63,11 +72,12 @@ def variants() -> dict[str, tuple[str, dict]]:
     x = torch.ones(4)
     env = {"torch": torch, "x": x, "zeros_c": cpu.device_kwarg(torch.zeros, {}),
            "empty_c": cpu.device_kwarg(torch.empty, {}), "to_c": cpu.to_method(torch.Tensor.to, {}),
-           "inner": _cpu_zeros, "zeros_n": npu.device_args(_cpu_zeros, {}),
+           "inner": _cpu_zeros, "bare": _pass_through, "zeros_n": npu.device_args(_cpu_zeros, {}),
            "zeros_t": transfer_to_npu_wrapper()(_cpu_zeros)}
     return {
         "zeros native": ("torch.zeros(4, device='cpu')", env),
         "zeros cuda-to-cpu": ("zeros_c(4, device='cuda')", env),
+        "zeros floor": ("bare(4, device='cpu')", env),
         "to native": ("x.to('cpu')", env),
         "to cuda-to-cpu": ("to_c(x, 'cuda')", env),
         "empty native": ("torch.empty(4)", env),
@@ -98,17 +108,21 @@ def main() -> dict:
             took = timeit.Timer(stmt, globals=env, timer=time.process_time).timeit(args.loops)
             samples[name].append((took - empty) / args.loops * 1e9)
     ns = {name: statistics.median(values) for name, values in samples.items()}
-    extra = {
-        "zeros": ns["zeros cuda-to-cpu"] - ns["zeros native"],
-        "to": ns["to cuda-to-cpu"] - ns["to native"],
-        "empty": ns["empty cuda-to-cpu"] - ns["empty native"],
-        "npu npatch": ns["npu npatch"] - ns["npu inner"],
-        "npu transfer_to_npu": ns["npu transfer_to_npu"] - ns["npu inner"],
-        "npu npatch (no device)": ns["npu npatch (no device)"] - ns["npu inner (no device)"],
-        "npu transfer_to_npu (no device)": ns["npu transfer_to_npu (no device)"] - ns["npu inner (no device)"],
+    pairs = {  # overhead: (wrapper, baseline)
+        "zeros": ("zeros cuda-to-cpu", "zeros native"),
+        "zeros floor": ("zeros floor", "zeros native"),
+        "to": ("to cuda-to-cpu", "to native"),
+        "empty": ("empty cuda-to-cpu", "empty native"),
+        "npu npatch": ("npu npatch", "npu inner"),
+        "npu transfer_to_npu": ("npu transfer_to_npu", "npu inner"),
+        "npu npatch (no device)": ("npu npatch (no device)", "npu inner (no device)"),
+        "npu transfer_to_npu (no device)": ("npu transfer_to_npu (no device)", "npu inner (no device)"),
     }
+    spread = {key: summarize(paired(samples, *pair), 1) for key, pair in pairs.items()}
+    extra = {key: s["median"] for key, s in spread.items()}
     report = {"ns_per_call": {k: round(v, 1) for k, v in ns.items()},
-              "extra_ns": {k: round(v, 1) for k, v in extra.items()},
+              "extra_ns": extra,
+              "extra_error_ns": {k: round(median_error(s), 1) for k, s in spread.items()},
               "npu_ratio": round(extra["npu npatch"] / extra["npu transfer_to_npu"], 3),
               "npu_ratio_no_device": round(extra["npu npatch (no device)"] / extra["npu transfer_to_npu (no device)"], 3),
               "loops": args.loops, "rounds": args.rounds}

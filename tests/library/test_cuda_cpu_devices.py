@@ -109,7 +109,7 @@ def test_to_passes_exactly_what_it_was_given_but_cuda_devices(args, kwargs, expe
     ({}, {}), ({"device": "cuda:1"}, {"device": "cpu"}), ({"device": 3}, {"device": "cpu"}),
     ({"device": True}, {"device": True}), ({"device": "cpu", "pin_memory": True}, {"device": "cpu", "pin_memory": False}),
     ({"device": [0]}, {"device": [0]}), ({"device": torch.device("cuda")}, {"device": "cpu"}),
-    ({"pin_memory": False, "dtype": None}, {"pin_memory": False, "dtype": None}),
+    ({"pin_memory": False, "dtype": None}, {"pin_memory": False, "dtype": None}), ({"device": None}, {"device": None}),
 ])
 def test_factory_passes_exactly_what_it_was_given_but_cuda_devices(kwargs, expected):
     factory = devices.device_kwarg(_record, {})
