@@ -44,8 +44,10 @@ def to_cpu(device: Any, ordinals: bool = True) -> Any:
 _SEEN: dict[Any, Any] = {}
 _SEEN_MAX = 1024
 _MISSING: Any = object()
-#: classes of ``.to``'s first argument that never name a device (no look-up needed)
-_NOT_DEVICES = frozenset({object, torch.dtype, torch.Tensor, torch.nn.Parameter})
+#: exact classes that never name a device (``.to``'s dtypes and tensors: no
+#: look-up needed), learned as calls come (this module loads while torch is
+#: importing, before ``torch.Tensor`` exists); bounded, as mocks make a class each
+_NOT_DEVICES: set[type] = {object, bool, type(None)}
 
 
 def _cpu_for(device: Any) -> Any:
@@ -62,7 +64,12 @@ def _mapped(device: Any) -> Any:
         mapped = _SEEN.get(device, _MISSING)
     except TypeError:  # unhashable: let torch reject it as before
         return to_cpu(device)
-    return _cpu_for(device) if mapped is _MISSING else mapped
+    if mapped is not _MISSING:
+        return mapped
+    cls = type(device)
+    if not issubclass(cls, (str, int, torch.device)) and len(_NOT_DEVICES) < _SEEN_MAX:
+        _NOT_DEVICES.add(cls)
+    return _cpu_for(device)
 
 
 def _torchscript_alias(original: Any, wrapper: Callable[..., Any]) -> None:
