@@ -99,8 +99,6 @@ def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Calla
     matters for host-to-GPU copies; on a CPU-only build it raises).  The
     device of torch's factories is keyword-only."""
 
-    seen = _SEEN.get
-
     # ``device`` binds as a keyword-only parameter (cheaper than looking it up
     # in ``kwargs``) and is passed on only when it was given
     def factory(*args: Any, device: Any = _MISSING, **kwargs: Any) -> Any:
@@ -108,9 +106,13 @@ def device_kwarg(original: Callable[..., Any], options: dict[str, Any]) -> Calla
             kwargs["pin_memory"] = False
         if device is _MISSING:
             return original(*args, **kwargs) if kwargs else original(*args)
-        if device is not None:
-            mapped = seen(device) if type(device) is str else None
-            device = _mapped(device) if mapped is None else mapped
+        if type(device) is str:
+            try:
+                device = _SEEN[device]  # a subscript is cheaper than .get
+            except KeyError:
+                device = _cpu_for(device)
+        elif device is not None:
+            device = _mapped(device)
         return original(*args, device=device, **kwargs) if kwargs else original(*args, device=device)
 
     _torchscript_alias(original, factory)
@@ -122,14 +124,14 @@ def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable
     ``device=`` becomes the CPU (``x.to('cuda')``, ``x.to(0)``,
     ``m.to(torch.device('cuda', rank))``).  Dtype and tensor arguments pass."""
 
-    seen = _SEEN.get
-
     def to(self: Any, first: Any = _MISSING, /, *args: Any, **kwargs: Any) -> Any:
         # the common calls (one positional argument, no keywords) reach the
         # original without star-arguments, the costly part of a wrapper
         if type(first) is str:
-            mapped = seen(first)
-            first = _cpu_for(first) if mapped is None else mapped
+            try:
+                first = _SEEN[first]  # a subscript is cheaper than .get
+            except KeyError:
+                first = _cpu_for(first)
         elif type(first) not in _NOT_DEVICES:
             first = _mapped(first)
         if kwargs:
