@@ -150,7 +150,8 @@ def _children(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[
 def _migration_tax(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[str]:
     raw = section.get("raw", {})
     out = [f"From `{section['command']}`: ns per call on the process CPU clock, medians of interleaved rounds, "
-           "the empty loop subtracted.", ""]
+           "the empty loop subtracted; an overhead is the median of the per-round differences (± its standard error "
+           "in the targets).", ""]
     out += _table(["Call", "ns/call"], [[name, f"{value:.0f}"] for name, value in raw.get("ns_per_call", {}).items()])
     rows = []
     for key, value in raw.get("extra_ns", {}).items():
