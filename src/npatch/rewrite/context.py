@@ -66,6 +66,8 @@ class FileContext:
     events: list[Event] = field(default_factory=list)
     #: the :class:`~npatch.rewrite.hollow.Hollowed` text ``module`` was parsed from
     hollowed: Any = None
+    #: the :class:`~npatch.rewrite.scan.ScanResult` of the text, None when not scanned
+    facts: Any = None
     #: (module, rule): ``import module`` is needed at the top of the file, in order
     needed_imports: list[tuple[str, Any]] = field(default_factory=list)
 
