@@ -12,10 +12,12 @@ The work per file, cheapest first:
 3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
    multi-line values that hold no needle word, no possible reference and no
    import become placeholders of the same lines, put back after the pass;
-4. parse that with libcst; compute ``QualifiedNameProvider`` only when the scan
+4. parse that with libcst; compute ``ScopeProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
    bodies, values and literal parts are pruned
-   (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
+   (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
+   scope for the qualified names of the nodes it looks at (what
+   ``QualifiedNameProvider`` gives, without its pass over every node);
    run every rule in one combined pass.  Without metadata a rule matches
    only what it can see syntactically (``*.to`` calls, import statements);
 5. generate code only when some rule recorded a change.
@@ -34,7 +36,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
 from npatch.rewrite.context import Event, FileContext, Record
 from npatch.rewrite.hollow import Hollowed, hollow
@@ -110,7 +112,7 @@ class Pipeline(cst.CSTTransformer):
 
 
 class MetadataPipeline(Pipeline):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider)
+    METADATA_DEPENDENCIES = (ScopeProvider,)     # qualified names: asked of the scope per node
 
 
 _HANDLERS: dict[type, tuple[str, ...]] = {}
