@@ -146,8 +146,9 @@ def diff_torch_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
     out = [target("`npatch diff cuda-to-npu` over all of torch, on 2 idle cores", verdict["idle_2_core_s"], 20, "s",
                   "<=", f"{scope}; {rows['wall_s']} s wall, {rows['cpu_s']} s CPU; the figure is "
                   f"{verdict['idle_basis']}", where,
-                  why="libcst metadata (scope, qualified names), the rule pass and libcst parsing of the "
-                      "files that reference torch.cuda")]
+                  why="what remains is libcst on the ~230 files that reference torch.cuda; profiled in one "
+                      "process: ScopeProvider ~45 %, the rule pass and code generation ~30 %, parsing ~10 %, "
+                      "the add-import rule's walk for an existing import ~8 %")]
     first = rows["first_progress_s"]
     out.append(target("`npatch diff` over torch: first progress frame (s)", 99.0 if first is None else first, 1, "s",
                       "<=", "stderr on a pseudo-terminal; interpreter start, imports and discovery", where,
