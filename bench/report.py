@@ -60,7 +60,8 @@ def render(results: dict[str, Any]) -> str:
                            ("diff", "5. Static diff throughput", _external),
                            ("check", "6. Static check on a cache miss", _external),
                            ("children", "7. Children under the built-in manifests", _children),
-                           ("migration_tax", "8. Migration tax per call", _migration_tax)):
+                           ("migration_tax", "8. Migration tax per call", _migration_tax),
+                           ("diff_torch", "9. `npatch diff cuda-to-npu` over all of torch", _diff_torch)):
         out += [f"## {title}", ""]
         section = sections.get(key)
         if section is None or "skipped" in section:
@@ -231,3 +232,24 @@ def _external(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[
             value = str(stats)
         rows.append([name, value, f"{_value(verdict)} {_verdict(verdict)}" if verdict else ""])
     return out + _table(["Measurement", "Value", "Target"], rows)
+
+
+def _diff_torch(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> list[str]:
+    """Issue 16 item 4: one timed ``npatch diff`` with its progress frames and output digest."""
+    rows = section["rows"]
+    out = [f"From `{section['command']}`: `{rows['command']}` in {rows['cwd']} (nothing written), stderr on a "
+           "pseudo-terminal so the progress bar shows as a user sees it.  *CPU* is user + system time of the whole "
+           "process tree (workers included).  The machine's 2 cores are shared, so wall time stretches with the "
+           "load; when it was busy the 2-idle-core figure is CPU / 2 (the work is spread over both worker "
+           "processes, largest files first), else the larger of that and the wall time.", ""]
+    verdict = rows["verdict"]
+    table = [["wall time", f"{rows['wall_s']} s (load {rows['load_at_start']} at the start)"],
+             ["CPU time", f"{rows['cpu_s']} s"],
+             ["on 2 idle cores", f"{verdict['idle_2_core_s']} s ({verdict['idle_basis']})"],
+             ["first progress frame", f"{rows['first_progress_s']} s"],
+             ["progress frames", f"{rows['frames']}, out of {rows['frame_totals']}, last {rows['last_frame']}"],
+             ["summary", rows["summary"]], ["exit status", str(rows["exit"])],
+             ["diff", f"{rows['diff_bytes']} bytes, SHA-256 {rows['diff_sha256']}"],
+             ["same as the reference", {True: "yes", False: "no", None: "not checked (no reference given)"}[
+                 rows.get("same_as_reference")]]]
+    return out + _table(["Measurement", "Value"], table)

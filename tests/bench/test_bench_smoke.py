@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 SECTIONS = ("## Targets", "## 1. Start-up", "## 2. Per-call overhead", "## 3. Import-hook overhead",
             "## 4. Compile and plan load", "## 5. Static diff throughput", "## 6. Static check on a cache miss",
-            "## 7. Children under the built-in manifests", "## 8. Migration tax per call")
+            "## 7. Children under the built-in manifests", "## 8. Migration tax per call",
+            "## 9. `npatch diff cuda-to-npu` over all of torch")
 
 
 def test_run_smoke_emits_every_section() -> None:

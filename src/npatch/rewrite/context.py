@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider, QualifiedNameSource, ScopeProvider
+from libcst.metadata import QualifiedNameSource, ScopeProvider
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class FileContext:
     events: list[Event] = field(default_factory=list)
     #: the :class:`~npatch.rewrite.hollow.Hollowed` text ``module`` was parsed from
     hollowed: Any = None
+    #: the :class:`~npatch.rewrite.scan.ScanResult` of the text, None when not scanned
+    facts: Any = None
     #: (module, rule): ``import module`` is needed at the top of the file, in order
     needed_imports: list[tuple[str, Any]] = field(default_factory=list)
 
@@ -73,7 +75,10 @@ class FileContext:
         """Qualified names of ``node`` that come from imports (locals never match)."""
         if not self.has_metadata:
             return set()
-        names = self.transformer.get_metadata(QualifiedNameProvider, node, None) or ()
+        # what QualifiedNameProvider would give, asked only for the nodes the
+        # rules look at instead of a pass setting it on every node
+        scope = self.transformer.get_metadata(ScopeProvider, node, None)
+        names = scope.get_qualified_names_for(node) if scope is not None else ()
         return {q.name for q in names if q.source is QualifiedNameSource.IMPORT}
 
     def binding_of(self, node: cst.CSTNode, name: str) -> set[str] | None:

@@ -12,10 +12,12 @@ The work per file, cheapest first:
 3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
    multi-line values that hold no needle word, no possible reference and no
    import become placeholders of the same lines, put back after the pass;
-4. parse that with libcst; compute ``QualifiedNameProvider`` only when the scan
+4. parse that with libcst; compute ``ScopeProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
    bodies, values and literal parts are pruned
-   (``MetadataWrapper(pruned, unsafe_skip_copy=True)``);
+   (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
+   scope for the qualified names of the nodes it looks at (what
+   ``QualifiedNameProvider`` gives, without its pass over every node);
    run every rule in one combined pass.  Without metadata a rule matches
    only what it can see syntactically (``*.to`` calls, import statements);
 5. generate code only when some rule recorded a change.
@@ -34,14 +36,14 @@ import tokenize
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
 from npatch.rewrite.context import Event, FileContext, Record
 from npatch.rewrite.hollow import Hollowed, hollow
 from npatch.rewrite.importutil import has_top_level_import, import_line, insert_at_top
 from npatch.rewrite.prefilter import Words, selected
 from npatch.rewrite.rules import Rule
-from npatch.rewrite.scan import prune, scan
+from npatch.rewrite.scan import ScanResult, prune, scan
 
 
 @dataclass
@@ -110,7 +112,7 @@ class Pipeline(cst.CSTTransformer):
 
 
 class MetadataPipeline(Pipeline):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider)
+    METADATA_DEPENDENCIES = (ScopeProvider,)     # qualified names: asked of the scope per node
 
 
 _HANDLERS: dict[type, tuple[str, ...]] = {}
@@ -187,12 +189,12 @@ class Engine:
         if not self.optimize:
             wrapper = MetadataWrapper(cst.parse_module(text))
             outcome.parsed = outcome.metadata = True
-            return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text))
+            return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text), None)
         words = self.words.found(text)
         rules = self._triggered(rules, words)
         if not rules:
             return None
-        facts = scan(text, {t for r in rules for t in r.targets()}, words)
+        facts = scan(text, {t for r in rules for t in r.targets()}, words, {a for r in rules for a in r.watched()})
         if facts.tree is not None and not _may_change(rules, facts):
             return None
         if self.hollowing and facts.tree is not None and all(r.needles() for r in rules):
@@ -211,17 +213,17 @@ class Engine:
         module = cst.parse_module(hollowed.text)
         outcome.parsed = True
         if not any(r.needs_metadata for r in rules) or not facts.found:
-            return self._run(module, text, display, rules, None, hollowed)
+            return self._run(module, text, display, rules, None, hollowed, facts)
         outcome.metadata = True
         wrapper = MetadataWrapper(prune(module, facts), unsafe_skip_copy=True)
-        return self._run(module, text, display, rules, wrapper, hollowed)
+        return self._run(module, text, display, rules, wrapper, hollowed, facts)
 
     def _run(self, module: cst.Module, text: str, display: str, rules: list,
-             wrapper: MetadataWrapper | None, hollowed: Hollowed):
+             wrapper: MetadataWrapper | None, hollowed: Hollowed, facts: ScanResult | None):
         """One combined pass over ``module``; metadata (when given) comes from
         ``wrapper``, whose module may be a pruned copy sharing ``module``'s nodes.
         The new text is None when ``hollowed`` cannot restore the generated code."""
-        ctx = FileContext(display, module, text, hollowed=hollowed)
+        ctx = FileContext(display, module, text, hollowed=hollowed, facts=facts)
         if wrapper is None:
             new_module = module.visit(Pipeline(rules, ctx))
         else:

@@ -58,14 +58,20 @@ class ScanResult:
     words: set[str] = field(default_factory=set)
     #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
     pinned: set[int] = field(default_factory=set)
+    #: qualified names an attribute chain ending in a watched name may have
+    #: (through calls and subscripts too, as libcst's full names go), by every
+    #: import binding of its head, scopes ignored
+    resolved: set[str] = field(default_factory=set)
 
     @property
     def found(self) -> bool:
         return self.tree is None or bool(self.hits)
 
 
-def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanResult:
-    """Possible references to ``targets`` and the call/import facts rules ask about."""
+def scan(text: str, targets: set[str], words: set[str] | None = None,
+         watched: set[str] | frozenset[str] = frozenset()) -> ScanResult:
+    """Possible references to ``targets``, the call/import facts rules ask
+    about, and what chains ending in a ``watched`` attribute name may resolve to."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
@@ -74,6 +80,7 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
     lasts = {t.rsplit(".", 1)[-1] for t in targets}
     bindings: dict[str, set[str]] = {}
     chains: list[tuple[str, str, int]] = []
+    watched_chains: list[tuple[str, str]] = []
     names: list[ast.Name] = []
     places: dict[str, set[int]] = {}
     keep: set[int] = set()
@@ -88,6 +95,10 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
         if kind is ast.Name:
             names.append(node)
         elif kind is ast.Attribute:
+            if node.attr in watched:
+                full = _full_name(node)
+                if full is not None:
+                    watched_chains.append(full)
             if node.attr in lasts:
                 chain = _dotted(node)
                 if chain is not None:
@@ -129,6 +140,8 @@ def scan(text: str, targets: set[str], words: set[str] | None = None) -> ScanRes
     for name in names:
         for target in bound.get(name.id, ()):
             places.setdefault(target, set()).add(name.lineno)
+    result.resolved = {f"{qualified}.{rest}" for head, rest in watched_chains
+                       for qualified in bindings.get(head, ())}
     result.hits = set(places)
     result.lines = set().union(*places.values(), keep) if places else set()
     return result
@@ -159,6 +172,26 @@ def _dotted(node: ast.Attribute) -> tuple[str, str, int] | None:
     if not isinstance(current, ast.Name):
         return None
     return current.id, ".".join(reversed(parts)), node.lineno
+
+
+def _full_name(node: ast.Attribute) -> tuple[str, str] | None:
+    """(head name, dotted rest) as libcst's ``get_full_name_for_node`` spells
+    an attribute chain: calls and subscripts are looked through."""
+    parts = []
+    current: ast.expr = node
+    while True:
+        if isinstance(current, ast.Attribute):
+            parts.append(current.attr)
+            current = current.value
+        elif isinstance(current, ast.Call):
+            current = current.func
+        elif isinstance(current, ast.Subscript):
+            current = current.value
+        else:
+            break
+    if not isinstance(current, ast.Name):
+        return None
+    return current.id, ".".join(reversed(parts))
 
 
 def prune(module: cst.Module, result: ScanResult) -> cst.Module:

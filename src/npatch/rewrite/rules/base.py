@@ -72,6 +72,11 @@ class Rule:
     def targets(self) -> tuple[str, ...]:
         return ()
 
+    def watched(self) -> tuple[str, ...]:
+        """Attribute names whose import-resolved chains the scan should report
+        (``ScanResult.resolved``), for rules that ask about them in ``begin``."""
+        return ()
+
     def may_change(self, facts: Any, others: bool) -> bool:
         """Could this rule change or report anything in a file with these
         :class:`~npatch.rewrite.scan.ScanResult` facts?  Must over-approximate

@@ -55,13 +55,25 @@ class RenameRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return (self.old,)
 
+    def watched(self) -> tuple[str, ...]:
+        return tuple(sorted(self._kept_last))
+
     def may_change(self, facts, others: bool) -> bool:
         return self.old in facts.hits
 
     # -- names kept by `except` ----------------------------------------------------------
     def visit_Module(self, node: cst.Module) -> None:
-        if self.kept and self.ctx.has_metadata:
+        if self.kept and self.ctx.has_metadata and self._may_reach_kept():
             node.visit(_KeptUses(self))
+
+    def _may_reach_kept(self) -> bool:
+        """Could some attribute chain of the file name a kept name?  The scan
+        resolves every chain ending in a kept name's last part through every
+        import binding, scopes ignored: a superset of what the provider finds."""
+        facts = self.ctx.facts
+        if facts is None or facts.tree is None:
+            return True
+        return any(self.kept_name(name) for name in facts.resolved)
 
     def kept_name(self, qualified: str) -> str | None:
         """The ``except`` entry ``qualified`` (a name under ``from``) falls under, if any."""
