@@ -60,10 +60,11 @@ STOP_WAIT_S = 5.0
 class _OpState:
     """Run-time state of one op: its slots (one per target) or a fixed status."""
 
-    __slots__ = ("op", "kind", "fixed", "reason", "slots", "during_state")
+    __slots__ = ("op", "number", "kind", "fixed", "reason", "slots", "during_state")
 
-    def __init__(self, op: Op) -> None:
+    def __init__(self, op: Op, number: int) -> None:
         self.op = op
+        self.number = number  # its place in the plan: what orders the work waiting on one module
         self.kind: OpKind | None = None
         self.fixed: str | None = None  # disabled / skipped / failed, decided for the whole op
         self.reason = ""
@@ -232,7 +233,7 @@ class Session:
         from npatch.runtime.report import collect_statuses
 
         ops = self.plan.ops
-        states = [self._build_state(ops[n], quiet=True) if state is None else state
+        states = [self._build_state(ops[n], n, quiet=True) if state is None else state
                   for n, state in enumerate(self._states or [None] * len(ops))]
         return collect_statuses(states, self.disabled, self.plan)
 
@@ -272,7 +273,7 @@ class Session:
     def _add_states(self, numbers: list[int]) -> list[_OpState]:
         """Build the states of ops ``numbers`` (conditions evaluated outside the
         lock) and keep those no other thread built meanwhile, in plan order."""
-        built = [(n, self._build_state(self.plan.ops[n])) for n in numbers]
+        built = [(n, self._build_state(self.plan.ops[n], n)) for n in numbers]
         fresh: list[_OpState] = []
         watched: set[str] = set()
         with self._lock:
@@ -287,20 +288,20 @@ class Session:
                 watched.update(t.module for t in op.targets)
                 if op.during:
                     watched.add(op.during)
-                    self._during.setdefault(op.during, []).append(state)
+                    _in_plan_order(self._during.setdefault(op.during, []), state, _state_number)
                 elif state.kind.tree:
                     for slot in state.slots:
-                        self._trees.setdefault(slot.target.module, []).append(slot)
+                        _in_plan_order(self._trees.setdefault(slot.target.module, []), slot, _slot_number)
         if not watched <= self._watched or any(s.kind is not None and s.kind.tree for s in fresh):
             self._watched = self._watched | watched
             if self._phase == "active" and self in FINDER.clients:
                 FINDER.refresh()
         return fresh
 
-    def _build_state(self, op: Op, quiet: bool = False) -> _OpState:
-        """An op's state: fixed (disabled, skipped, failed) or with its slots.
-        ``quiet``: for a report, a failure is recorded without a warning."""
-        state = _OpState(op)
+    def _build_state(self, op: Op, number: int, quiet: bool = False) -> _OpState:
+        """The state of op ``number``: fixed (disabled, skipped, failed) or with
+        its slots.  ``quiet``: for a report, a failure is recorded without a warning."""
+        state = _OpState(op, number)
         if op.name in self.disabled:
             state.fixed = "disabled"
             return state
@@ -356,7 +357,9 @@ class Session:
             self._apply(slot, module, immediate=True)
             return
         with self._lock:
-            (self._subst if module_level else self._pending).setdefault(name, []).append(slot)
+            # ops are prepared as their modules are first imported, not in plan order:
+            # what waits on one module is kept in plan order (priority), as it applies
+            _in_plan_order((self._subst if module_level else self._pending).setdefault(name, []), slot, _slot_number)
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
@@ -594,7 +597,7 @@ class Session:
         with self._lock:
             self._by_module.pop(name, None)
             undos = self._take(set(map(id, applied)))
-            self._pending[name] = list(applied) + self._pending.get(name, [])
+            self._pending[name] = sorted([*applied, *self._pending.get(name, [])], key=_slot_number)
         for slot, kind, undo in reversed(undos):
             _restore(slot, kind, undo)
             slot.status, slot.reason = "waiting", "reloading"
@@ -621,6 +624,22 @@ class Session:
         for slot in state.slots:
             if slot.status == "applied":
                 slot.reason = reason
+
+
+def _state_number(state: _OpState) -> int:
+    return state.number
+
+
+def _slot_number(slot: _Slot) -> int:
+    return slot.state.number
+
+
+def _in_plan_order(items: list, item: Any, number: Any) -> None:
+    """Add ``item`` to ``items``, which are in plan order (a stable sort keeps
+    one op's targets in their order)."""
+    items.append(item)
+    if len(items) > 1 and number(items[-2]) > number(item):
+        items.sort(key=number)
 
 
 def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
