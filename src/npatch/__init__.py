@@ -11,6 +11,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from npatch.plan import Plan
+    from npatch.runtime.session import Session
+
 __version__ = "0.1.0"
 
 # NPATCH_LOG=debug turns on logging in every process that imports npatch (the
@@ -24,16 +27,45 @@ if _os.environ.get("NPATCH_LOG", "").strip():
     _log.configure()
 
 
-def load(*manifests: str, **kwargs: Any):
-    """Compile manifests (paths, built-in names, entry-point names, or a saved
-    ``plan.json``) and return the :class:`~npatch.plan.Plan`.
+def load(*manifests: str, resolve: str = "none", sets: dict[str, str] | None = None,
+         disable: list[str] | tuple[str, ...] = (), paths: list[str] | None = None,
+         strict: bool = False) -> Plan:
+    """Compile ``manifests`` into a :class:`~npatch.plan.Plan`.
 
-    ``with npatch.load("m.toml").apply(): main()`` applies it for a block.
-    Keyword arguments go to :func:`npatch.compiler.compile_manifests`.
+    Each manifest is a ``.toml`` path, a built-in name (``npatch list``), a
+    name an installed package provides through the ``npatch.manifests``
+    entry-point group, or one saved ``plan.json``.
+
+    ``resolve``   check target paths: ``"none"`` (default), ``"static"`` or
+                  ``"import"``, as ``npatch compile --resolve``
+    ``sets``      manifest options, as ``--set key=value`` (``{"key": "value"}``)
+    ``disable``   op names to switch off, as ``--disable``
+    ``paths``     extra directories for ``resolve`` to search
+    ``strict``    a target in a package not installed here is an error
+
+    Raises :class:`~npatch.errors.ManifestErrors` (each with file:line:col)
+    for an invalid manifest.  ``with npatch.load("m.toml").apply(): main()``
+    applies the plan for a block.
     """
     from npatch.compiler import load_plan
 
-    return load_plan(list(manifests), **kwargs)
+    return load_plan(list(manifests), resolve=resolve, sets=sets, disable=list(disable), paths=paths,
+                     strict=strict)
+
+
+def apply(*manifests: str, sets: dict[str, str] | None = None, disable: list[str] | tuple[str, ...] = (),
+          strict: bool = False, rebind: bool = False, label: str | None = None) -> Session:
+    """Compile ``manifests`` and apply the plan in this process, lazily; returns
+    the started :class:`~npatch.runtime.session.Session`, a context manager
+    (``with npatch.apply("cuda-to-cpu"): main()``; ``session.stop()``
+    restores everything, in reverse).
+
+    ``sets`` and ``disable`` are as for :func:`load`.  ``strict``: an op that
+    fails raises :class:`~npatch.errors.PatchError` instead of warning.
+    ``rebind``: every patch also replaces ``from x import f`` copies made
+    before it applied.  ``label`` names the session in warnings and reports.
+    """
+    return load(*manifests, sets=sets, disable=disable).apply(strict=strict, rebind=rebind, label=label)
 
 
 def __getattr__(name: str) -> Any:
@@ -46,4 +78,17 @@ def __getattr__(name: str) -> Any:
         from npatch.errors import NpatchWarning
 
         return NpatchWarning
+    if name == "Plan":
+        from npatch.plan import Plan
+
+        return Plan
     raise AttributeError(f"module 'npatch' has no attribute {name!r}")
+
+
+__all__ = ["NpatchWarning", "Patch", "Patcher", "PatcherBuilder", "Plan", "__version__", "apply",
+           "inject_module_alias", "inject_module_aliases_batch", "load"]
+
+
+def __dir__() -> list[str]:
+    # submodules imported so far and the helpers above are not the API
+    return sorted(__all__)

@@ -247,3 +247,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = ["WIDTH", "manifest_reference", "cli_reference", "DOCS", "drifted", "main"]

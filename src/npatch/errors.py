@@ -134,3 +134,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
+
+
+__all__ = ["NpatchError", "UsageError", "PlanLoadError", "STATIC_CHECK_MARK", "NpatchWarning", "Span", "ManifestError",
+           "ManifestErrors", "ConditionError", "did_you_mean"]

@@ -150,3 +150,6 @@ def _fresh_dir(directory: str) -> str:
             continue
         return path
     raise FileExistsError(f"cannot make a private directory in {directory}")
+
+
+__all__ = ["private_dir", "user_cache_dir", "write_file", "check_writable"]

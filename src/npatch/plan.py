@@ -353,6 +353,29 @@ class Plan(Record):
 
         return apply_plan(self, strict=strict, rebind=rebind, label=label, disable=disable)
 
+    def __repr__(self) -> str:
+        """One line: the manifests, the counts and the content hash (the
+        records themselves are in ``str(plan)`` and ``npatch compile -v``)."""
+        names = ", ".join(m.name for m in self.manifests) or "no manifest"
+        return (f"<Plan {names}: {len(self.ops)} ops, {len(self.rewrites)} rewrites, "
+                f"sha256 {self.content_hash[:12]}>")
+
+    def __str__(self) -> str:
+        """A readable listing: manifests, options, then one line per op in plan
+        order (``priority kind name: targets [when ...] [disabled]``)."""
+        lines = [repr(self)]
+        lines += [f"  manifest {m.name}" + (f" ({m.path})" if m.path else "") for m in self.manifests]
+        lines += [f"  option {key} = {value!r}" for key, value in self.options]
+        disabled = set(self.disabled)
+        for op in self.ops:
+            targets = ", ".join(str(t) for t in op.targets)
+            when = op.when_text if op.when_text else repr(op.when)
+            extra = (f"  when {when}" if op.when is not None else "") + \
+                    ("  [disabled]" if op.name in disabled else "")
+            lines.append(f"  {op.priority:>4} {op.kind:<8} {op.name}: {targets}{extra}")
+        lines += [f"  rewrite {r.kind:<8} {r.id}" for r in self.rewrites]
+        return "\n".join(lines)
+
 
 class LazyRecords:
     """A read-only sequence of records, each decoded from its JSON object the

@@ -450,3 +450,8 @@ def fits(value: str) -> bool:
     from npatch.runtime.launcher import ENV_DATA
 
     return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
+
+
+__all__ = ["FORMAT", "sha256", "digest", "cache_dir", "looks_like_path", "resolved_spec", "request_key", "Entry",
+           "CachedPlan", "lookup", "trigger_modules", "store", "compiled_plan", "MAX_VARIABLE", "inline_value",
+           "value_for", "fits"]

@@ -231,3 +231,7 @@ def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], d
     if len(parts) != 4 or type(parts[1]) is not dict or type(parts[3]) is not list or type(parts[2]) is not dict:
         raise ValueError("damaged marshalled plan: not (tag, header, index, ops)")
     return parts[1], parts[3], parts[2]
+
+
+__all__ = ["LAZY_FUNCTIONS", "op_modules", "build_index", "dumps_json", "scanner", "loads_json", "json_op_decoder",
+           "dumps_marshal", "loads_marshal"]

@@ -347,3 +347,8 @@ class RewriteCheck(_Check):
         result = check_rewrite(self.rewrite)
         if result.status == "failed":
             raise CheckFailed(format_results([result]))
+
+
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "NpatchFixture", "npatch",
+           "pytest_runtest_setup", "pytest_runtest_teardown", "pytest_collect_file", "ManifestFile", "CheckFailed",
+           "CompileCheck", "RewriteCheck"]

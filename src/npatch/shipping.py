@@ -95,3 +95,6 @@ def recompiled_plan(plan_hash: str, specs: tuple[str, ...], sets: tuple[tuple[st
                             f"{plan_hash[:12]}: its manifests differ from the sender's): install the same "
                             "manifests, or send the plan inline (`npatch env --ship inline`)")
     return read_plan(cached.path)
+
+
+__all__ = ["INLINE_LIMIT", "encode", "portable_environ", "recompiled_plan"]

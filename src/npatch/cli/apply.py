@@ -235,3 +235,6 @@ def run(manifests: list[str], program: list[str], args: argparse.Namespace | Opt
     report = _report_file(args)
     return launcher.run_program(plan_path, program, strict=args.strict, report=report,
                                 verbose=bool(args.verbose), coverage=bool(args.coverage))
+
+
+__all__ = ["setup_apply", "setup_run", "fast_apply", "apply", "run"]

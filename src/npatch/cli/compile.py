@@ -125,3 +125,6 @@ def unverifiable_summary(found: list, verbose: bool) -> str:
     if own:
         hint += "; if one is your own code, pass --path DIR"
     return f"{len(found)} unverifiable: {', '.join(f'{n} {g}' for g, n in sorted(groups.items()))}{hint}"
+
+
+__all__ = ["add_manifest_arguments", "RESOLVE_HELP", "compile_from_args", "run_compile", "unverifiable_summary"]

@@ -127,3 +127,6 @@ def _test(args: argparse.Namespace) -> int:
     results = check_rewrites(plan.rewrites)
     print(format_results(results, verbose=args.verbose))
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+__all__ = ["setup_diff", "setup_test"]

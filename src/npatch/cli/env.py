@@ -73,3 +73,6 @@ def run_env(args: argparse.Namespace) -> int:
                            verbose=args.verbose, ship=args.ship)
     sys.stdout.write(FORMATS[args.format](env) + "\n")
     return 0
+
+
+__all__ = ["FORMATS", "setup_env", "run_env"]

@@ -94,3 +94,6 @@ def launch_cached(argv: list[str]) -> int | None:
         return None
     env = launcher.child_environ(hit.path, strict=options.strict, verbose=bool(options.verbose))
     return launcher.exec_command(cmd, env)
+
+
+__all__ = ["Options", "VALUED", "parse_fast", "launch_cached"]

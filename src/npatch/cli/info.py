@@ -164,3 +164,6 @@ def run_schema(args: argparse.Namespace) -> int:
 
     print(markdown_reference() if args.markdown else json.dumps(json_schema(), indent=2))
     return 0
+
+
+__all__ = ["run_show", "render_tree", "run_explain", "run_list", "render_extensions", "run_schema"]

@@ -181,3 +181,6 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{_q(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise NpatchError(f"option value {value!r} cannot be written as TOML")
+
+
+__all__ = ["verdict", "record_manifest"]

@@ -156,3 +156,6 @@ def render_tree(data: dict[str, Any]) -> str:
                    Target.parse(op.get("target") or "?"),)) for op in ops))
         parts.append(show_tree(plan, note=lambda op: notes.get(op.name, "")))
     return "\n\n".join(parts + ["\n".join(_unhandled_lines(data))]).rstrip()
+
+
+__all__ = ["setup_report", "run_report", "load", "render_table", "render_tree"]

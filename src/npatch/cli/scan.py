@@ -81,3 +81,6 @@ def _scan(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     uncovered = any(u.status == "uncovered" for u in result.uses)
     return 1 if uncovered or result.errors else 0
+
+
+__all__ = ["setup_scan"]

@@ -30,3 +30,6 @@ def write_text(path: str, text: str, option: str) -> None:
         write_file(path, text.encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+
+
+__all__ = ["write_text"]

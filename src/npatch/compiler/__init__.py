@@ -253,3 +253,5 @@ def _off_here(draft: Draft, options: dict[str, Any]) -> str:
     except NpatchError:
         return ""
 
+
+__all__ = ["CompileResult", "compile_manifests", "search_roots", "CHECK_CODES", "run_notes", "load_plan", "read_plan"]

@@ -159,3 +159,6 @@ def build_rewrite(manifest: Manifest, entry: Entry) -> Rewrite:
         valid=tuple(data.get("valid", ())), manifest=manifest.name,
         origin=_origin(manifest, entry.path),
     )
+
+
+__all__ = ["Draft", "Builder", "BUILDERS", "builder", "common_keys", "build_rewrite"]

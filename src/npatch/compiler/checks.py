@@ -259,3 +259,7 @@ def check_resolved(plan: Plan) -> list[Diagnostic]:
                                               op.origin, op.name))
             seen[key] = op.name
     return diagnostics
+
+
+__all__ = ["check_drafts", "interpreter_modules", "option_names", "check_options", "check_disables",
+           "check_rewrite_ids", "check_resolved"]

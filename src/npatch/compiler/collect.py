@@ -120,3 +120,5 @@ def _coerce(key: str, text: str, default: Any) -> Any:
             raise UsageError(f"--set {key}={text}: expected a number") from None
     return text
 
+
+__all__ = ["Collected", "MAX_INCLUDE_DEPTH", "collect", "merge_options"]

@@ -265,3 +265,7 @@ def call_incompatibility(old: inspect.Signature, new: inspect.Signature) -> str:
         if p.name not in required_old:
             return f"the replacement requires {p.name!r}, which callers of the target may omit"
     return ""
+
+
+__all__ = ["Diagnostic", "Resolver", "RESOLVERS", "resolver", "NoResolver", "StaticResolver", "ImportResolver",
+           "Callee", "call_incompatibility"]

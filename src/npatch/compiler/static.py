@@ -395,3 +395,6 @@ class _Source:
 
     def __repr__(self) -> str:
         return self.text
+
+
+__all__ = ["EXTENSION_SUFFIXES", "Lookup", "not_installed", "StaticIndex", "dotted_name", "def_signature"]

@@ -59,3 +59,6 @@ def _brake(manifest: Manifest, entry: Entry) -> list[Draft]:
 @builder("profile")
 def _profile(manifest: Manifest, entry: Entry) -> list[Draft]:
     return expand("profile", manifest, entry)
+
+
+__all__ = ["STEP_HOOKS", "PRIORITIES", "WRAPPERS", "expand"]

@@ -129,3 +129,6 @@ def _entry_point_path(name: str, obj: Any) -> Path:
     if directory is None:
         raise TypeError(f"expected a path, a callable returning a path, or a module; got {type(obj).__name__}")
     return (directory / f"{name}.toml").resolve()
+
+
+__all__ = ["BUILTIN_DIR", "Available", "looks_like_path", "find_manifest", "list_manifests"]

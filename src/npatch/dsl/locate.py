@@ -258,3 +258,6 @@ class _Scanner:
         else:
             match = _VALUE_ATOM.match(self.text, self.pos)
             self.pos = match.end() if match else self.pos + 1
+
+
+__all__ = ["KeyPath", "Located", "format_path", "load", "MAX_NESTING"]

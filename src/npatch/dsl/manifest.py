@@ -416,3 +416,6 @@ def _check_rewrite(checker: _Checker, entry: Entry) -> None:
             checker.fail(entry.path + ("examples", index),
                          "each example is { before = \"...\", after = \"...\" }",
                          hint=f"missing: {', '.join(sorted(missing)) or '-'}; unknown: {', '.join(sorted(unknown)) or '-'}")
+
+
+__all__ = ["Entry", "Manifest", "load_manifest", "MAX_MANIFEST_BYTES", "read_manifest_bytes", "toml_repr"]

@@ -170,3 +170,6 @@ _table(Table("rewrite", "A static rewrite rule for `npatch diff` (exactly one ki
     Key("valid", "list[str]", "Code that the rule must leave unchanged.", default=[]),
     _WHEN,
 ), array=True, extra="rewrite-kinds"))
+
+
+__all__ = ["NAME_PATTERN", "PATCH_NAME_PATTERN", "PATCH_ACTIONS", "Key", "Table", "TABLES"]

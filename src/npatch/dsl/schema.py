@@ -107,3 +107,5 @@ def markdown_reference() -> str:
         lines.append("")
     return "\n".join(lines)
 
+
+__all__ = ["SCHEMA_ID", "json_schema", "markdown_reference"]

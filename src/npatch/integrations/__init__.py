@@ -5,3 +5,5 @@
 Each builds on :func:`npatch.shipping.portable_environ`, the variables
 ``npatch env`` prints; none imports its framework until it is used.
 """
+
+__all__: list[str] = []

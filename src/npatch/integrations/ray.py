@@ -50,3 +50,6 @@ def runtime_env(*manifests: str, sets: Mapping[str, str] | None = None, disable:
     env_vars.update(ours)
     merged["env_vars"] = env_vars
     return merged
+
+
+__all__ = ["runtime_env"]

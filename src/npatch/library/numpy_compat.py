@@ -275,3 +275,8 @@ def __getattr__(name: str) -> Any:
     if built is not None:
         return built()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["NOT_RESTORED", "PZERO", "NZERO", "NINF", "restore", "asfarray", "msort", "in1d", "issubclass_",
+           "obj2sctype", "issctype", "issubsctype", "sctype2char", "maximum_sctype", "fastCopyAndTranspose", "disp",
+           "recfromtxt", "recfromcsv"]

@@ -77,3 +77,6 @@ def allow_saved_globals(original: Callable[..., Any], options: dict[str, Any]) -
             return original(*args, **kwargs)
 
     return load
+
+
+__all__ = ["saved_globals", "allow_saved_globals"]

@@ -352,3 +352,7 @@ def profile_wrapper(original: Callable[..., Any], options: dict[str, Any]) -> Ca
     TRACKER.set_profile(Profile(options["path"], int(options.get("level", 0)),
                                 int(options.get("start", 1)), int(options.get("steps", 1))))
     return _wrapper(original, str(options.get("hook", "")))
+
+
+__all__ = ["Profile", "make_profiler", "StepTracker", "TRACKER", "Shape", "SHAPES", "shape", "brake_wrapper",
+           "profile_wrapper"]

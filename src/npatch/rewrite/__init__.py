@@ -4,3 +4,5 @@
 of the package (rules, prefilter, runner, diff/write) imports libcst and is
 loaded only by ``npatch diff`` and ``npatch test``.
 """
+
+__all__: list[str] = []

@@ -113,3 +113,6 @@ class FileContext:
 
     def skipped(self, rule: Any, node: cst.CSTNode, message: str) -> None:
         self.events.append(Event("skipped", rule.id, rule.kind, message, node, self.code(node).strip()))
+
+
+__all__ = ["Record", "Event", "FileContext"]

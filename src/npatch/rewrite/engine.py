@@ -298,3 +298,6 @@ def unified_diff(old: str, new: str, display: str) -> str:
         else:
             out.append(line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+__all__ = ["FileOutcome", "Pipeline", "MetadataPipeline", "Engine", "git_quote", "unified_diff"]

@@ -212,3 +212,6 @@ def _is_expression(piece: str) -> bool:
     except (SyntaxError, ValueError):
         return False
     return True
+
+
+__all__ = ["MIN_LINES", "Hollowed", "hollow"]

@@ -281,3 +281,8 @@ def rename_import_line(rule: Any, original: cst.SimpleStatementLine, updated: cs
         return updated
     rule.ctx.change(rule, original, "\n".join(cst.Module([]).code_for_node(line).rstrip("\n") for line in lines))
     return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
+
+
+__all__ = ["SmallStatement", "dotted", "dotted_node", "under", "move", "imported_modules", "imports",
+           "iter_small_statements", "insert_after_first", "insert_at_top", "import_line", "has_top_level_import",
+           "rename_in_import", "rename_in_import_from", "drop_trailing_comma", "rename_in_line", "rename_import_line"]

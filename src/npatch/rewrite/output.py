@@ -133,3 +133,6 @@ def summary(result: RunResult, *, written: WriteResult | None = None, check: boo
         for display, reason in written.failed:
             lines.append(f"  failed {git_quote(display)}: {reason}")
     return "\n".join(lines)
+
+
+__all__ = ["REPORT_FIELDS", "WriteResult", "write_changes", "report_format", "write_report", "plural", "summary"]

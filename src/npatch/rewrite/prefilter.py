@@ -35,3 +35,6 @@ class Words:
         if self.pattern is None:
             return set()
         return set(self.pattern.findall(text))
+
+
+__all__ = ["glob_match", "selected", "Words"]

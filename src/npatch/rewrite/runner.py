@@ -331,3 +331,5 @@ def _isatty(stream: TextIO) -> bool:
     except (AttributeError, ValueError):
         return False
 
+
+__all__ = ["MIN_PARALLEL_FILES", "RunResult", "select_rewrites", "Discovered", "discover", "run", "Progress"]

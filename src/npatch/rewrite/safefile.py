@@ -250,3 +250,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+__all__ = ["Refused", "kind", "read_regular", "replace"]

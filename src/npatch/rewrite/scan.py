@@ -307,3 +307,6 @@ def _with(node, name: str, parts: list):
 
 def _unstar(node: ast.expr) -> ast.expr:
     return node.value if isinstance(node, ast.Starred) else node
+
+
+__all__ = ["ScanResult", "scan", "prune"]

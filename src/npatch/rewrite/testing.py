@@ -143,3 +143,6 @@ def format_results(results: list[RuleResult], verbose: bool = False) -> str:
         counts[result.status] = counts.get(result.status, 0) + 1
     lines.append(f"{len(results)} rules: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines)
+
+
+__all__ = ["CaseResult", "RuleResult", "normalize", "check_rewrite", "check_rewrites", "format_results"]

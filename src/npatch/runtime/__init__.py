@@ -35,3 +35,6 @@ def __getattr__(name: str) -> Any:
 
         return Session
     raise AttributeError(f"module 'npatch.runtime' has no attribute {name!r}")
+
+
+__all__ = ["apply_plan"]

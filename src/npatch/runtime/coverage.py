@@ -231,3 +231,7 @@ def _in_torch(frame: Any, parts: tuple[str, ...] = ()) -> bool:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+__all__ = ["ENV_COVERAGE", "PROBE_OP", "CALLS", "UNHANDLED", "enabled", "counting", "annotate", "merge", "start_probe",
+           "probe"]

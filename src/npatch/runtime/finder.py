@@ -252,3 +252,6 @@ def loaded_spec(module: Any) -> ModuleSpec:
 
 #: the process-wide finder; it is on ``sys.meta_path`` while any session is active
 FINDER = Finder()
+
+
+__all__ = ["PatchingLoader", "Finder", "loaded_spec", "FINDER"]

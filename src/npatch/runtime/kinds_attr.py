@@ -170,3 +170,6 @@ KINDS = {
     "value": (apply_value, None, False),
     "delete": (apply_delete, None, False),
 }
+
+
+__all__ = ["apply_replace", "apply_wrap", "apply_value", "apply_delete", "KINDS"]

@@ -369,3 +369,6 @@ KINDS = {
     "alias": (apply_alias, _alias_substitute, True),
     "stub": (apply_stub, _stub_substitute, True),
 }
+
+
+__all__ = ["CallUndo", "apply_call", "EntryUndo", "apply_register", "ModuleUndo", "apply_alias", "apply_stub", "KINDS"]

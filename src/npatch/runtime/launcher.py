@@ -473,3 +473,9 @@ def _user_traceback(tb: Any) -> Any:
     while tb is not None and tb.tb_next is not None and tb.tb_frame.f_globals.get("__name__") in ours:
         tb = tb.tb_next
     return tb
+
+
+__all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "ENV_BOOTING",
+           "STRICT_EXIT", "SESSIONS", "child_environ", "exec_command", "start_failed", "python_flag_problem",
+           "prepare_report", "boot_from_site", "boot", "start_plans", "start_shipped", "start_plan", "read_plan",
+           "run_program"]

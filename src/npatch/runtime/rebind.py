@@ -79,3 +79,6 @@ class GlobalUndo:
     def restore(self) -> None:
         if self.entries.get(self.key) is self.new:
             self.entries[self.key] = self.old
+
+
+__all__ = ["worth_tracking", "find_copies", "GlobalUndo"]

@@ -211,3 +211,7 @@ def print_trees(sessions: list[tuple[str, Any]], stream: Any = None) -> None:
         lines.append(format_tree(session.statuses(), title=title))
     stream.write("\n".join(lines) + "\n")
     stream.flush()
+
+
+__all__ = ["LOCK_WAIT", "STATUS_ORDER", "process_record", "prepare", "add_process", "merged_ops", "write_merged",
+           "print_trees"]

@@ -105,3 +105,6 @@ def _recompiled_plan(plan_hash: str, specs: tuple[str, ...], sets: tuple[tuple[s
     from npatch.shipping import recompiled_plan
 
     return recompiled_plan(plan_hash, specs, sets, disable)
+
+
+__all__ = ["FORMAT", "ROUTES", "Shipped", "decode"]

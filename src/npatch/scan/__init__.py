@@ -99,3 +99,6 @@ def _init_worker(apis: list[Api]) -> None:
 def _work(item: tuple[str, str]) -> tuple[list[Use], str | None]:
     assert _FINDER is not None
     return scan_file(_FINDER, *item)
+
+
+__all__ = ["MIN_PARALLEL_FILES", "ScanResult", "scan_file", "scan_files"]

@@ -273,3 +273,6 @@ def _argument(params: dict, use: Use) -> bool:
     if use.keyword not in params.get("keywords", ()) and use.position not in params.get("positions", ()):
         return False
     return map_string(use.value, values_map(params["values"])) is not None
+
+
+__all__ = ["STATUSES", "Names", "Coverage", "OP_TARGETS", "REWRITE_MATCHERS", "rewrite_matcher"]

@@ -236,3 +236,6 @@ class Finder:
                 return
         for child in ast.iter_child_nodes(node):
             self._visit(child, scope, walk)
+
+
+__all__ = ["Use", "Scope", "resolve", "Walk", "Finder"]

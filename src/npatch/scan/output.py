@@ -84,3 +84,6 @@ def write_csv(result: ScanResult, manifests: list[str], out: TextIO, err: TextIO
     for use in result.uses:
         writer.writerow(_row(use))
     write_summary(summary(result, manifests), err)
+
+
+__all__ = ["FIELDS", "FORMATS", "output_format", "summary", "write_text", "write_summary", "write_json", "write_csv"]

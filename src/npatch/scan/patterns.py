@@ -349,3 +349,8 @@ class Comparisons(Pattern):
                     walk.add(operand, api, ast.unparse(operand), detail="comparison", value=found[1])
                     break
         return False
+
+
+__all__ = ["Hook", "PATTERNS", "pattern", "hooks", "Pattern", "callee", "callable_matches", "string_value", "claim",
+           "Names", "Members", "Methods", "Attributes", "CallPattern", "Arguments", "Keywords", "Requires", "Strings",
+           "Comparisons"]

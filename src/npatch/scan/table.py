@@ -94,3 +94,6 @@ def load_tables(extra: list[str] | None = None) -> list[Api]:
         for api in load_table(path):
             by_id[api.id] = api
     return list(by_id.values())
+
+
+__all__ = ["BUILTIN_TABLE", "Api", "load_table", "load_tables"]

@@ -53,3 +53,5 @@ may still be importing (``torch.cuda`` and ``torch.distributed`` finish
 before ``torch`` does): they ``import torch`` (the partial module) and
 nothing below it, and touch torch attributes only inside functions.
 """
+
+__all__: list[str] = []

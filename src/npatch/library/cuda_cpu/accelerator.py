@@ -129,3 +129,6 @@ def legacy_type(original: Any, options: dict[str, Any]) -> Any:
     make CPU tensors of the type named, and ``isinstance`` checks agree."""
     return getattr(torch, original.__name__)
 
+
+__all__ = ["current_accelerator", "CUDAGraph", "graph", "make_graphed_callables", "is_current_stream_capturing",
+           "graph_pool_handle", "DEFAULT_GENERATORS", "Generator", "legacy_type"]

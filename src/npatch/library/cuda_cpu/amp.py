@@ -65,3 +65,6 @@ def grad_scaler_init(original: Callable[..., Any], options: dict[str, Any]) -> C
         original(*bound.args, **bound.kwargs)
 
     return __init__
+
+
+__all__ = ["autocast_init", "grad_scaler_init"]

@@ -49,3 +49,6 @@ UNSUPPORTED: dict[str, str] = {
     "torch.accelerator.get_device_capability": "a backend-defined dict that torch 2.13 defines for no CPU device; "
                                                "torch.cuda.get_device_capability answers (0, 0)",
 }
+
+
+__all__ = ["PASSED_THROUGH", "UNSUPPORTED"]

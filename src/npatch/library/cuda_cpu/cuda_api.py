@@ -309,3 +309,14 @@ def nvtx_range_end(range_id: int) -> None:
 
 def nvtx_mark(msg: str) -> None:
     return None
+
+
+__all__ = ["DEVICE_NAME", "is_available", "device_count", "current_device", "set_device", "device", "device_of",
+           "synchronize", "init", "ipc_collect", "DeviceProperties", "get_device_name", "get_device_capability",
+           "get_device_properties", "is_bf16_supported", "utilization", "is_initialized", "is_tf32_supported",
+           "get_arch_list", "get_gencode_flags", "can_device_access_peer", "get_sync_debug_mode",
+           "set_sync_debug_mode", "get_allocator_backend", "get_per_process_memory_fraction", "manual_seed",
+           "manual_seed_all", "seed", "seed_all", "initial_seed", "get_rng_state", "set_rng_state",
+           "get_rng_state_all", "set_rng_state_all", "memory_zero", "memory_nothing", "memory_stats",
+           "memory_snapshot", "memory_summary", "mem_get_info", "set_per_process_memory_fraction",
+           "list_gpu_processes", "nvtx_range_push", "nvtx_range_pop", "nvtx_range_start", "nvtx_range_end", "nvtx_mark"]

@@ -218,3 +218,7 @@ def device_constructors(original: Callable[[], Any], options: dict[str, Any]) ->
         return result
 
     return functools.update_wrapper(constructors, original)
+
+
+__all__ = ["CPU", "is_cuda_device", "to_cpu", "device_kwarg", "to_method", "tensor_cuda", "module_cuda",
+           "tensor_pin_memory", "load", "device_context_init", "device_constructors"]

@@ -368,3 +368,8 @@ def fsdp_accept_cpu_module_states(module_states: list[torch.Tensor]) -> None:
     ``sync_module_states=True`` (it wants them on the GPU its ``device_id``
     names, which this manifest makes the CPU); gloo broadcasts CPU tensors,
     so accept them."""
+
+__all__ = ["init_process_group", "new_group", "GLOO_WORKER", "thread_states", "settle_gloo_workers", "barrier",
+           "all_gather_into_tensor", "fsdp_init", "device_mesh", "dtensor_attention", "ddp_init", "data_parallel_init",
+           "sync_batchnorm_forward", "ddp_accept_sync_batchnorm", "ddp_check_comm_hook",
+           "fsdp_accept_cpu_module_states"]

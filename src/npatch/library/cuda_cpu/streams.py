@@ -187,3 +187,7 @@ def record_stream(original: Callable[..., Any], options: dict[str, Any]) -> Call
         return original(self, stream)
 
     return record_stream
+
+
+__all__ = ["Event", "Stream", "ExternalStream", "GenericStream", "current_stream", "default_stream", "set_stream",
+           "StreamContext", "stream", "record_stream"]

@@ -11,3 +11,5 @@ gives the same results on a CPU.
 One op per module: :mod:`.nms`, :mod:`.soft_nms`, :mod:`.roi_align`,
 :mod:`.focal_loss`, :mod:`.msda`.  Nothing here imports mmcv.
 """
+
+__all__: list[str] = []

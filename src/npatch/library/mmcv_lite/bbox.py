@@ -36,3 +36,6 @@ def bbox_overlaps(bboxes1: torch.Tensor, bboxes2: torch.Tensor, mode: str = "iou
         return overlap / area1
     area2 = (b[..., 2] - b[..., 0] + offset) * (b[..., 3] - b[..., 1] + offset)
     return overlap / (area1 + area2 - overlap)
+
+
+__all__ = ["bbox_overlaps"]

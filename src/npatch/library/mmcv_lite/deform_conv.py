@@ -78,3 +78,6 @@ def modulated_deform_conv2d(input: torch.Tensor, offset: torch.Tensor, mask: tor
     weight = weight.type_as(input)
     bias = bias.type_as(input) if bias is not None and bias.numel() else None
     return _deform(input, offset, mask.type_as(input), weight, bias, stride, padding, dilation, groups, deform_groups)
+
+
+__all__ = ["deform_conv2d", "modulated_deform_conv2d"]

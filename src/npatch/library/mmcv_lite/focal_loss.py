@@ -94,3 +94,6 @@ def sigmoid_focal_loss(input: Tensor, target: Tensor, gamma: float = 2.0, alpha:
                        weight: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
     """Drop-in for ``mmcv.ops.sigmoid_focal_loss``: logits (N, C), class indices (N,)."""
     return SigmoidFocalLossFunction.apply(input, target, gamma, alpha, weight, reduction)
+
+
+__all__ = ["FLT_MIN", "SigmoidFocalLossFunction", "sigmoid_focal_loss"]

@@ -78,3 +78,6 @@ class MultiScaleDeformableAttnFunction:
               sampling_locations: Tensor, attention_weights: Tensor, im2col_step: int = 64) -> Tensor:
         return multi_scale_deformable_attn(value, value_spatial_shapes, sampling_locations,
                                            attention_weights)
+
+
+__all__ = ["Shapes", "multi_scale_deformable_attn", "MultiScaleDeformableAttnFunction"]

@@ -120,3 +120,6 @@ def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float | None = None,
     if is_numpy:
         return dets.cpu().numpy(), inds.cpu().numpy()
     return dets, inds
+
+
+__all__ = ["ArrayLike", "BLOCK", "TILE", "nms_indices", "nms"]

@@ -49,3 +49,6 @@ def nms_match(dets: Any, iou_threshold: float) -> list[Any]:
     if isinstance(dets, torch.Tensor):
         return [dets.new_tensor(m, dtype=torch.long) for m in matched]
     return [np.array(m, dtype=int) for m in matched]
+
+
+__all__ = ["nms_match"]

@@ -126,3 +126,6 @@ def roi_align(input: Tensor, rois: Tensor, output_size, spatial_scale: float = 1
     if pool_mode == "avg":
         out = out / count.repeat_interleave(pooled_h * pooled_w).to(out.dtype)
     return out.view(channels, rois.size(0), pooled_h, pooled_w).transpose(0, 1).contiguous()
+
+
+__all__ = ["CHUNK_ELEMENTS", "MAX_POOL_INIT", "roi_align"]

@@ -79,3 +79,6 @@ class RoIPoolFunction(Function):
 
 #: what ``mmcv.ops.roi_pool`` is (mmcv's ``RoIPool`` module calls this global)
 roi_pool = RoIPoolFunction.apply
+
+
+__all__ = ["RoIPoolFunction", "roi_pool"]

@@ -104,3 +104,6 @@ def soft_nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float = 0.3, si
         return dets, inds
     device = boxes.device
     return torch.from_numpy(dets).to(device), torch.from_numpy(inds).to(device)
+
+
+__all__ = ["ArrayLike", "METHODS", "soft_nms_arrays", "soft_nms"]

@@ -22,3 +22,5 @@ functions only *work* on an Ascend NPU with CANN, torch_npu and mx_driving
 installed; on a CPU they are checked statically (names) and, where their
 body is plain PyTorch, numerically against the code they replace.
 """
+
+__all__: list[str] = []

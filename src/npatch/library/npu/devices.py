@@ -194,3 +194,7 @@ tensor_is_cuda = property(_tensor_on_npu, doc="True when the tensor is on an NPU
 
 #: ``TypedStorage.is_cuda`` → ``TypedStorage.is_npu``
 typed_storage_is_cuda = property(_typed_storage_on_npu, doc="True when the storage is on an NPU (npatch torch-npu).")
+
+
+__all__ = ["DEVICE_KWARGS", "is_cuda_spec", "to_npu", "translate", "device_args", "distributed_backend", "tensor_cuda",
+           "module_cuda", "tensor_is_cuda", "typed_storage_is_cuda"]

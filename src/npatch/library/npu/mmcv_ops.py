@@ -29,3 +29,6 @@ def msda_forward(ctx: Any, value: Any, value_spatial_shapes: Any, value_level_st
 def msda_backward(ctx: Any, grad_output: Any) -> tuple:
     """mx_driving's five gradients, plus None for mmcv's ``im2col_step`` input."""
     return (*_mx_msda().backward(ctx, grad_output), None)
+
+
+__all__ = ["msda_forward", "msda_backward"]

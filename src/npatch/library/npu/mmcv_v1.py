@@ -39,3 +39,6 @@ def ddp_forward(self: Any, *inputs: Any, **kwargs: Any) -> Any:
         inputs, kwargs = self.to_kwargs(inputs, kwargs, self.device_ids[0])
         return self.module(*inputs[0], **kwargs[0])
     return self.module(*inputs, **kwargs)
+
+
+__all__ = ["scatter_forward", "ddp_forward"]

@@ -98,3 +98,6 @@ def bottleneck_forward(self: Any, x: Any) -> Any:
 def resnet_forward(self: Any, x: Any) -> tuple:
     """``ResNet.forward`` with ``npu_max_pool2d`` in inference."""
     return _resnet_forward(self, x, _mx("npu_max_pool2d"))
+
+
+__all__ = ["basic_block_forward", "bottleneck_forward", "resnet_forward"]

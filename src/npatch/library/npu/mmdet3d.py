@@ -72,3 +72,6 @@ def nusc_boxes_metric(detection: dict) -> tuple[list, Any]:
     else:
         raise NotImplementedError(f"Do not support convert {type(bbox3d)} bboxes")
     return boxes, attrs
+
+
+__all__ = ["nusc_boxes_v0", "nusc_boxes_metric"]

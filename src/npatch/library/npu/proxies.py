@@ -40,3 +40,6 @@ class EventProxy(torch.Event, metaclass=_ProxyMeta):
     def __new__(cls, *args: Any, **kwargs: Any) -> torch.Event:
         args, kwargs = translate(args, kwargs)
         return torch.Event.__new__(torch.Event, *args, **kwargs)
+
+
+__all__ = ["GeneratorProxy", "EventProxy"]

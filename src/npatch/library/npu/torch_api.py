@@ -214,3 +214,9 @@ def set_allow_internal_format(module: Any, options: dict[str, Any]) -> Callable[
             torch_npu.npu.config.allow_internal_format = previous.decode() == "enable"
 
     return undo
+
+
+__all__ = ["is_autocast_enabled", "set_autocast_enabled", "profiler_config", "jit_script", "jit_script_method",
+           "has_triton", "get_gpu_type", "get_available_device_type", "can_device_access_peer", "get_device_name",
+           "get_device_properties", "memory_snapshot", "without_cuda_backend", "set_attributes",
+           "set_allow_internal_format"]

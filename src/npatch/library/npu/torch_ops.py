@@ -51,3 +51,6 @@ def batch_matmul(a: Any, b: Any) -> Any:
     from mx_driving import npu_batch_matmul
 
     return npu_batch_matmul(a, b)
+
+
+__all__ = ["tensor_index_guard", "tensor_index", "batch_matmul_guard", "batch_matmul"]

@@ -197,3 +197,10 @@ def resetlocale(category: int | None = None) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)  # getdefaultlocale is what 3.12's resetlocale used
         default = locale.getdefaultlocale()
     locale.setlocale(locale.LC_ALL if category is None else category, locale._build_localename(default))
+
+
+__all__ = ["ArgSpec", "getargspec", "formatargspec", "coroutine", "makeSuite", "findTestCases", "getTestCaseNames",
+           "assertEquals", "failUnlessEqual", "assertNotEquals", "failIfEqual", "assertAlmostEquals",
+           "failUnlessAlmostEqual", "assertNotAlmostEquals", "failIfAlmostEqual", "assert_", "failUnless", "failIf",
+           "failUnlessRaises", "assertRaisesRegexp", "assertRegexpMatches", "assertNotRegexpMatches",
+           "assertDictContainsSubset", "readfp", "locale_format", "resetlocale"]

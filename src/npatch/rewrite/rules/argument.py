@@ -103,3 +103,6 @@ class ArgumentRule(Rule):
 
 def _plain(text: str, quote: str) -> bool:
     return "\\" not in text and "\n" not in text and quote[0] not in text
+
+
+__all__ = ["ArgumentRule"]

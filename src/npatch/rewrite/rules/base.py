@@ -96,3 +96,6 @@ class Rule:
     def roots(self) -> tuple[str, ...]:
         """Top-level packages the rule's targets live in (rule tests import them)."""
         return tuple(dict.fromkeys(t.split(".", 1)[0] for t in self.targets()))
+
+
+__all__ = ["RULES", "rule", "Rule"]

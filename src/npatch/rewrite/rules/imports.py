@@ -168,3 +168,6 @@ class ImportRule(Rule):
         if isinstance(updated, cst.IndentedBlock) and not body:
             body = [cst.SimpleStatementLine(body=[cst.Pass()])]
         return updated.with_changes(body=body, footer=footer)
+
+
+__all__ = ["ImportRule"]

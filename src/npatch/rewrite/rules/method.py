@@ -34,3 +34,6 @@ class MethodRule(Rule):
         new_func = func.with_changes(attr=func.attr.with_changes(value=self.new))
         self.ctx.change(self, original.func, new_func)
         return updated.with_changes(func=new_func)
+
+
+__all__ = ["MethodRule"]

@@ -183,3 +183,6 @@ class _KeptUses(cst.CSTVisitor):
             rule._kept_heads[id(head)] = kept
             if isinstance(head, cst.Name):
                 rule._binding_kept = True   # `cuda.CUDAGraph` after `from torch import cuda`
+
+
+__all__ = ["RenameRule"]

@@ -82,3 +82,6 @@ class UnsupportedRule(Rule):
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in self.methods:
             self.ctx.unsupported(self, func)
+
+
+__all__ = ["UnsupportedRule"]
