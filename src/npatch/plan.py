@@ -522,6 +522,8 @@ def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any) -> Plan:
         if type(modules) is not dict or not all(type(n) is int and 0 <= n < count for n in numbers) \
                 or not all(type(m) is str for m in modules):
             raise ValueError("an op number out of range")
+        if len(set(numbers)) != count:
+            raise ValueError(f"{count - len(set(numbers))} op(s) in no module's list and not eager")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanError(f"malformed plan index: {exc}") from None
     plan.__dict__["ops"] = LazyRecords(Op, raw, read, {"modules": modules, "eager": eager})

@@ -18,7 +18,10 @@ object; its first key is the index::
 ``length`` is the length of that array's text, so a reader jumps over the
 ops and decodes op *i* alone (``raw_decode`` at ``starts[i]``).  A file whose
 ops do not end where the index says (edited by hand, written by another
-tool) is parsed in full instead, and its index rebuilt from the ops.
+tool) is parsed in full instead, and its index rebuilt from the ops.  An
+index that leaves an op out is refused (``PlanError``): that op would never
+apply.  An edit that keeps every op where it was but changes a target module
+is not seen: recompile a plan file after editing it by hand.
 
 The marshal form (``.marshal`` beside a cached plan, ``NPATCH_PLAN_DATA``)
 is ``(tag, header, index, [marshal bytes of each op])``.
@@ -73,7 +76,10 @@ def build_index(raw_ops: list[dict[str, Any]], lazy_kinds: frozenset[str]) -> tu
         if raw.get("kind") not in lazy_kinds or not _waits(raw.get("when")):
             eager.append(number)
             continue
-        for module in dict.fromkeys(op_modules(raw)):
+        waiting = dict.fromkeys(op_modules(raw))
+        if not waiting:  # no module to wait for (a record built by hand): prepared at start
+            eager.append(number)
+        for module in waiting:
             modules.setdefault(module, []).append(number)
     return modules, eager
 

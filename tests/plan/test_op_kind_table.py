@@ -1,6 +1,6 @@
 """The plan's op-kind table and the runtime's registered appliers agree.
 
-``npatch.plan.BUILTIN_OP_KINDS`` is what the dsl, the compiler and the plan
+``npatch.opkinds.BUILTIN_OP_KINDS`` is what the dsl, the compiler and the plan
 cache know about each built-in kind; ``npatch.runtime.ops.OP_KINDS`` holds the
 apply/restore pairs.  A kind in one and not the other, or a kind whose table
 entry says it acts on imports while the runtime gives it no import hook (or

@@ -100,6 +100,10 @@ def test_options_anywhere_before_the_command(env, manifest):
     (["--", "python"], "no manifest"),
     (["npatch-no-such-manifest", "--", "python"], "unknown manifest"),
     (["M", "--set", "novalue", "--", "python"], "KEY=VALUE"),
+    # an option word is not another option's value (the cached path agrees with argparse)
+    (["M", "--disable", "--strict", "--", "python"], "argument --disable: expected one argument"),
+    (["M", "--set", "-v", "--", "python"], "argument --set: expected one argument"),
+    (["--report", "--strict", "M", "--", "python"], "argument --report: expected one argument"),
 ])
 def test_usage_errors_exit_2(env, manifest, args, message):
     proc = npatch("apply", *[str(manifest) if a == "M" else a for a in args], env=env)

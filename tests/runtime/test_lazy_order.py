@@ -95,3 +95,27 @@ def test_a_module_imported_before_the_plan_starts_keeps_the_order(tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["W(rep)", "orig"]
+
+
+def test_an_index_that_leaves_an_op_out_is_refused(tmp_path):
+    """A hand-edited index that drops an op: the op would silently never apply
+    (found by review); loading the file refuses it and says why."""
+    (tmp_path / "npt_order_helpers.py").write_text(HELPERS)
+    (tmp_path / "m.toml").write_text('[manifest]\nname = "order"\n\n'
+                                     + _patch("a", 'replace = "npt_order_helpers:rep"', 0, LAZY)
+                                     + _patch("b", 'wrap = "npt_order_helpers:wrapper"', 10, LAZY))
+    env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = run_npatch("compile", "m.toml", "-o", "plan.json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "plan.json").read_text()
+    assert '"npt_order_tgt":[0,1]' in text
+    for edited, message in [('"npt_order_tgt":[1]', "1 op(s) in no module's list"),
+                            ('"npt_order_tgt":[0,1,7]', "out of range")]:
+        (tmp_path / "edited.json").write_text(text.replace('"npt_order_tgt":[0,1]', edited))
+        code = ("import sys\nfrom npatch.plan import Plan, PlanError\n"
+                "try:\n    Plan.load('edited.json')\nexcept PlanError as exc:\n    print(exc)\n")
+        loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert message in loaded.stdout, (loaded.stdout, loaded.stderr)
+        applied = run_npatch("apply", "edited.json", "--", sys.executable, "-c", "pass", cwd=tmp_path, env=env)
+        assert applied.returncode != 0 and message in applied.stderr and "Traceback" not in applied.stderr

@@ -48,8 +48,8 @@ def parse_fast(argv: list[str]) -> tuple[list[str], list[str], Options] | None:
         if name in VALUED:
             if not eq:
                 value = next(words, None)
-                if value is None:
-                    return None
+                if value is None or (value.startswith("-") and value != "-"):
+                    return None  # argparse says what is missing
             attr = VALUED[name]
             if attr in ("report", "coverage"):
                 setattr(options, attr, value)
