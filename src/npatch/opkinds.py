@@ -7,50 +7,41 @@ from it), the compiler builds drafts and checks collisions with it, the
 plan cache decides whether a plan can wait for an import
 (:func:`npatch.plancache.trigger_modules`), and the runtime registers each
 kind's apply/restore pair under the same name (:mod:`npatch.runtime.ops`;
-``tests/plan/test_op_kind_table.py`` holds the two in step).  A patched
-child process never imports this module (a saved plan carries its index
-of which ops wait; only a hand-edited plan file has it rebuilt).
+``tests/plan/test_op_kind_table.py`` holds the two in step).  A child that
+loads a saved plan reads its index and never imports this module.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple  # loaded by every interpreter's site: a child pays nothing for it
 
-
-@dataclass(frozen=True)
-class OpKindInfo:
-    """What every layer knows about a built-in op kind: the dsl validates with
-    it, the compiler builds and checks ops with it, the plan cache decides a
-    deferred start with it, and the runtime registers the kind's apply/restore
-    pair under the same name (:mod:`npatch.runtime.ops`; a test holds the two
-    in step).
-
-    table       the manifest table that declares it; ``patch`` kinds are that
-                table's action keys (``replace = "mod:f"``)
-    acts_on     ``attribute`` (of the target), ``module`` (the target module,
-                once loaded) or ``import`` (what importing the target name finds;
-                these kinds are installed before any other)
-    source      the op's ``source`` is an object to load (``module:qualname``)
-    value       the action key's value is the op's ``value``
-    overrides   it sets the target outright, so a later op on it overrides it
-    creates     ``on-missing = "create"`` may make an absent target
-    deferrable  its work waits for an import of its target modules, so a
-                plan made of such ops starts at the first such import
-    keys        ``[[patch]]`` keys only this kind takes
-    action      ``patch`` kinds: (TOML type, form, doc) of the action key
-    summary     ``patch`` kinds: what it does, in a few words (for hints)
-    """
-
-    name: str
-    table: str
-    acts_on: str
-    source: bool = False
-    value: bool = False
-    overrides: bool = False
-    creates: bool = False
-    deferrable: bool = True
-    keys: tuple[str, ...] = ()
-    action: tuple[str, str, str] = ("", "", "")
-    summary: str = ""
+#: What every layer knows about a built-in op kind: the dsl validates with
+#: it, the compiler builds and checks ops with it, the plan cache decides a
+#: deferred start with it, and the runtime registers the kind's apply/restore
+#: pair under the same name (:mod:`npatch.runtime.ops`; a test holds the two
+#: in step).  A named tuple, not a dataclass: a plan without a saved index (an
+#: in-process plan, the cache's JSON fallback) imports this module to index its
+#: ops, and ``dataclasses`` brings ``inspect`` (several ms).
+#:
+#: table       the manifest table that declares it; ``patch`` kinds are that
+#:             table's action keys (``replace = "mod:f"``)
+#: acts_on     ``attribute`` (of the target), ``module`` (the target module,
+#:             once loaded) or ``import`` (what importing the target name finds;
+#:             these kinds are installed before any other)
+#: source      the op's ``source`` is an object to load (``module:qualname``)
+#: value       the action key's value is the op's ``value``
+#: overrides   it sets the target outright, so a later op on it overrides it
+#: creates     ``on-missing = "create"`` may make an absent target
+#: deferrable  its work waits for an import of its target modules, so a
+#:             plan made of such ops starts at the first such import
+#: keys        ``[[patch]]`` keys only this kind takes
+#: action      ``patch`` kinds: (TOML type, form, doc) of the action key
+#: summary     ``patch`` kinds: what it does, in a few words (for hints)
+OpKindInfo = namedtuple(
+    "OpKindInfo",
+    ["name", "table", "acts_on", "source", "value", "overrides", "creates", "deferrable", "keys", "action",
+     "summary"],
+    defaults=(False, False, False, False, True, (), ("", "", ""), ""),
+)
 
 
 def _kinds(*infos: OpKindInfo) -> dict[str, OpKindInfo]:
