@@ -38,13 +38,14 @@ def command(name: str, help: str, description: str = "") -> Callable[[Setup], Se
 
 
 def parse_sets(pairs: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error."""
-    from npatch.errors import UsageError
-
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without ``=`` is a usage error.
+    (A cached ``npatch apply`` calls this: :mod:`npatch.errors` only to raise.)"""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
+            from npatch.errors import UsageError
+
             raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
         out[key.strip()] = value
     return out
