@@ -96,6 +96,13 @@ def run(manifests: tuple[str, ...], command: list[str], cwd: Path, env: dict[str
     return run_npatch("apply", *manifests, "--", *command, cwd=cwd, env=env, timeout=timeout)
 
 
+def fails_plainly(command: list[str], cwd: Path, env: dict[str, str], message: str) -> None:
+    """Without a manifest the program must fail, and for the reason the manifest addresses."""
+    plain = run((), command, cwd, env)
+    assert plain.returncode != 0
+    assert message in plain.stderr, plain.stderr[-3000:]
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     # HF_HOME: no accelerate config of the user's; HOME: nothing written to the user's home
@@ -112,9 +119,7 @@ def test_accelerate_fsdp_merge_weights(tmp_path, env):
     script = pinned("accelerate", "1.15.0", "accelerate/test_utils/scripts/test_merge_weights.py")
     command = accelerate_launch("--use_fsdp", script=script)
 
-    plain = run((), command, tmp_path, env)
-    assert plain.returncode != 0
-    assert "There are currently no available devices found" in plain.stderr
+    fails_plainly(command, tmp_path, env, "There are currently no available devices found")
 
     done = run(("cuda-to-cpu",), command, tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -129,9 +134,8 @@ def test_accelerate_ddp_comm_hooks(tmp_path, env):
     script = pinned("accelerate", "1.15.0", "accelerate/test_utils/scripts/test_ddp_comm_hook.py")
     command = accelerate_launch("--multi_gpu", script=script)
 
-    plain = run((), command, tmp_path, env)
-    assert plain.returncode != 0
-    assert "device_ids and output_device arguments only work with single-device/multiple-device GPU" in plain.stderr
+    fails_plainly(command, tmp_path, env,
+                  "device_ids and output_device arguments only work with single-device/multiple-device GPU")
 
     done = run(("cuda-to-cpu",), command, tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -147,9 +151,7 @@ def test_torchft_http_checkpoint_transport_on_the_accelerator(tmp_path, env):
     script = pinned("torchft", "0.2.0", "torchft/checkpointing/http_transport_bench.py")
     command = [sys.executable, str(script), "--device", "cuda", "--total-size", "12000000", "--chunk-size", "3000000"]
 
-    plain = run((), command, tmp_path, env)
-    assert plain.returncode != 0
-    assert "Torch not compiled with CUDA enabled" in plain.stderr
+    fails_plainly(command, tmp_path, env, "Torch not compiled with CUDA enabled")
 
     done = run_npatch("apply", "cuda-to-cpu", "--coverage", "cov.json", "--", *command, cwd=tmp_path, env=env,
                       timeout=600)
@@ -173,9 +175,7 @@ def test_nose_runs_transforms3d_tests(env):
     pinned("transforms3d", "0.3.1", "transforms3d/quaternions.py", root)
     command = [sys.executable, "-m", "nose", "transforms3d", "-e", "test_affines|test_aa_points"]
 
-    plain = run((), command, root, env)
-    assert plain.returncode != 0
-    assert "module 'collections' has no attribute 'Callable'" in plain.stderr
+    fails_plainly(command, root, env, "module 'collections' has no attribute 'Callable'")
 
     old_python_only = run(("py-compat",), command, root, env)
     assert old_python_only.returncode != 0
@@ -200,9 +200,7 @@ def test_pep8_checks_style(tmp_path, env):
     (tmp_path / "good.py").write_text(GOOD_STYLE)
     command = [sys.executable, str(root / "pep8.py"), "bad.py", "good.py"]
 
-    plain = run((), command, tmp_path, env)
-    assert plain.returncode != 0
-    assert "module 'inspect' has no attribute 'getargspec'" in plain.stderr
+    fails_plainly(command, tmp_path, env, "module 'inspect' has no attribute 'getargspec'")
 
     done = run(("py-compat",), command, tmp_path, env)
     assert done.returncode == 1, done.stderr[-3000:]  # pep8's exit status when it reports something
@@ -221,6 +219,4 @@ def test_mmdet_tools_need_mmcv_lite(tmp_path, env):
     for tool in ("train", "test"):
         script = pinned("mmdet", "3.3.0", f"mmdet/.mim/tools/{tool}.py")
         args = [str(config)] + (["missing.pth"] if tool == "test" else []) + ["--work-dir", "work"]
-        plain = run((), [sys.executable, str(script), *args], tmp_path, env)
-        assert plain.returncode != 0
-        assert "MMCV==2.2.0 is used but incompatible" in plain.stderr
+        fails_plainly([sys.executable, str(script), *args], tmp_path, env, "MMCV==2.2.0 is used but incompatible")
