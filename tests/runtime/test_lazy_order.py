@@ -9,12 +9,11 @@ prepared first (found by review: the wrap was lost, ``rep`` instead of
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 
-from npatch_testutil import clean_env, run_npatch
+from npatch_testutil import clean_env, run_npatch, run_python
 
 HELPERS = '''
 def rep():
@@ -37,11 +36,16 @@ def _patch(name: str, action: str, priority: int, when: str | None) -> str:
             f"priority = {priority}\n{cond}\n")
 
 
-def _run(tmp_path, patches: list[str], program: str) -> str:
+def _setup(tmp_path, patches: list[str]) -> dict[str, str]:
+    """The target module, the helpers and ``m.toml`` in ``tmp_path``; the environment to run them in."""
     (tmp_path / "npt_order_tgt.py").write_text('def f():\n    return "orig"\n')
     (tmp_path / "npt_order_helpers.py").write_text(HELPERS)
     (tmp_path / "m.toml").write_text('[manifest]\nname = "order"\n\n' + "".join(patches))
-    env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    return clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+
+
+def _run(tmp_path, patches: list[str], program: str) -> str:
+    env = _setup(tmp_path, patches)
     proc = run_npatch("apply", "m.toml", "--", sys.executable, "-c", program, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.strip()
@@ -81,18 +85,13 @@ def test_order_survives_a_reload(tmp_path):
 def test_a_module_imported_before_the_plan_starts_keeps_the_order(tmp_path):
     """The module is imported by a .pth-like early import: here, by the program
     before a nested in-process apply of the same plan."""
-    (tmp_path / "npt_order_tgt.py").write_text('def f():\n    return "orig"\n')
-    (tmp_path / "npt_order_helpers.py").write_text(HELPERS)
-    (tmp_path / "m.toml").write_text('[manifest]\nname = "order"\n\n'
-                                     + _patch("a", 'replace = "npt_order_helpers:rep"', 0, LAZY)
-                                     + _patch("b", 'wrap = "npt_order_helpers:wrapper"', 10, EAGER))
-    env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env = _setup(tmp_path, [_patch("a", 'replace = "npt_order_helpers:rep"', 0, LAZY),
+                            _patch("b", 'wrap = "npt_order_helpers:wrapper"', 10, EAGER)])
     program = ("import npt_order_tgt, npatch\n"
                "with npatch.load('m.toml').apply():\n"
                "    print(npt_order_tgt.f())\n"
                "print(npt_order_tgt.f())\n")
-    proc = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = run_python(program, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["W(rep)", "orig"]
 
@@ -100,11 +99,8 @@ def test_a_module_imported_before_the_plan_starts_keeps_the_order(tmp_path):
 def test_an_index_that_leaves_an_op_out_is_refused(tmp_path):
     """A hand-edited index that drops an op: the op would silently never apply
     (found by review); loading the file refuses it and says why."""
-    (tmp_path / "npt_order_helpers.py").write_text(HELPERS)
-    (tmp_path / "m.toml").write_text('[manifest]\nname = "order"\n\n'
-                                     + _patch("a", 'replace = "npt_order_helpers:rep"', 0, LAZY)
-                                     + _patch("b", 'wrap = "npt_order_helpers:wrapper"', 10, LAZY))
-    env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env = _setup(tmp_path, [_patch("a", 'replace = "npt_order_helpers:rep"', 0, LAZY),
+                            _patch("b", 'wrap = "npt_order_helpers:wrapper"', 10, LAZY)])
     proc = run_npatch("compile", "m.toml", "-o", "plan.json", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "plan.json").read_text()
@@ -114,8 +110,7 @@ def test_an_index_that_leaves_an_op_out_is_refused(tmp_path):
         (tmp_path / "edited.json").write_text(text.replace('"npt_order_tgt":[0,1]', edited))
         code = ("import sys\nfrom npatch.plan import Plan, PlanError\n"
                 "try:\n    Plan.load('edited.json')\nexcept PlanError as exc:\n    print(exc)\n")
-        loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                                text=True, timeout=300)
+        loaded = run_python(code, cwd=tmp_path, env=env)
         assert message in loaded.stdout, (loaded.stdout, loaded.stderr)
         applied = run_npatch("apply", "edited.json", "--", sys.executable, "-c", "pass", cwd=tmp_path, env=env)
         assert applied.returncode != 0 and message in applied.stderr and "Traceback" not in applied.stderr
