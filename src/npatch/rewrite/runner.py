@@ -187,7 +187,7 @@ def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | No
         if pool is not None:
             pool.close()
     bar.close()
-    result.jobs = min(wanted, len(work)) if len(work) >= MIN_PARALLEL_FILES else 1
+    result.jobs = _jobs(jobs, len(work))
     result.outcomes = [outcomes[d] for _, d in files if d in outcomes
                        and (outcomes[d].parsed or outcomes[d].error or outcomes[d].records)]
     result.seconds = time.perf_counter() - start
