@@ -158,9 +158,13 @@ def _alias_path(target: str, sources: dict[str, str]) -> tuple[list[str], list[s
 @functools.cache
 def interpreter_modules() -> frozenset[str]:
     """Modules the interpreter needs: built into it, or imported before any
-    plan can start (what a bare ``python -I -c pass`` has in ``sys.modules``,
-    ``.pth`` imports of this environment included)."""
-    code = "import sys; print(*sys.modules, sep='\\n')"
+    plan can start: what a bare ``python -I -c pass`` has in ``sys.modules``
+    (``.pth`` imports of this environment included) plus what npatch's own
+    runtime imports to start a plan (``importlib`` among them, which a bare
+    start in a fresh virtual environment does not import)."""
+    code = ("import sys\ntry:\n    import npatch.runtime.launcher, npatch.runtime.session\n"
+            "except Exception:\n    pass\n"
+            "print(*(n for n in sys.modules if n.partition('.')[0] != 'npatch'), sep='\\n')")
     try:
         proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
         started = proc.stdout.split() if proc.returncode == 0 else []
