@@ -56,7 +56,13 @@ class Dist:
 
     @property
     def key(self) -> str:
-        return f"{self.name}-{self.version}"
+        """``name-version``, plus what is kept when that is more than the ``.py`` files of every package.
+
+        What is unpacked depends on ``packages``, ``stubs`` and ``data`` too, so
+        a directory unpacked before one of them changed is not reused.
+        """
+        kept = (*self.packages, *((".pyi",) if self.stubs else ()), *self.data)
+        return f"{self.name}-{self.version}" + (f"~{','.join(kept)}" if kept else "")
 
 
 _WHEEL_311 = ("--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
@@ -86,8 +92,8 @@ def cache_root() -> Path:
 def sources(*dists: Dist) -> Path:
     """A directory with the Python sources of ``dists``, downloaded and unpacked once.
 
-    The directory name holds every name and version, so a new version gets a
-    new directory.  It is built in a temporary directory and renamed into
+    The directory name holds every name and version (and what is kept), so a
+    new version, or another choice of files to keep, gets a new directory.  It is built in a temporary directory and renamed into
     place, so concurrent test runs never see half of it.
     """
     root = cache_root()
