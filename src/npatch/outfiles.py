@@ -37,21 +37,28 @@ def private_dir(path: str) -> str:
         return path
     except FileExistsError:
         pass
-    st = os.lstat(path)
-    mode = stat.S_IMODE(st.st_mode)
-    if stat.S_ISLNK(st.st_mode):
-        problem = "is a symbolic link"
-    elif not stat.S_ISDIR(st.st_mode):
-        problem = "exists and is not a directory"
-    elif st.st_uid != os.geteuid():
-        problem = f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
-    elif mode & 0o022:
-        problem = f"is writable by others (mode {mode:04o})"
-    else:
+    problem = _unsafe_dir(os.lstat(path))
+    if problem is None:
         return path
     from npatch.errors import UsageError  # the plan cache's hot path reads this module: errors only when needed
 
     raise UsageError(f"{path} {problem}; remove it or choose another file name")
+
+
+def _unsafe_dir(st: os.stat_result) -> str | None:
+    """Why a directory with ``lstat`` result ``st`` is not safe to write into
+    (a link, not a directory, another user's, writable by others); ``None``
+    when it is."""
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "exists and is not a directory"
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        return f"is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
+    if mode & 0o022:
+        return f"is writable by others (mode {mode:04o})"
+    return None
 
 
 def user_cache_dir() -> str | None:
@@ -79,11 +86,7 @@ def _private_cache_dir(path: str) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    if not stat.S_ISDIR(info.st_mode):  # a symlink or a file is refused
-        return False
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return False
-    if info.st_mode & 0o022:
+    if _unsafe_dir(info) is not None:
         return False
     if info.st_mode & 0o077:
         try:
