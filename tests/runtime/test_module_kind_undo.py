@@ -1,4 +1,5 @@
-"""Exact undo of the ``alias``, ``stub`` and ``call`` kinds: each records its
+"""Exact undo of the ``alias``, ``stub`` and ``call`` kinds (and of a
+``replace`` that creates its attribute): each records its
 undo before it changes anything, so an op that fails half-way, or a
 KeyboardInterrupt at any moment of ``start()``/``stop()``, leaves
 ``sys.modules``, the parent packages' attributes and what a ``call`` changed
@@ -117,7 +118,7 @@ def test_an_alias_or_stub_whose_parent_refuses_the_attribute_changes_nothing(tmp
     for table in ("[[alias]]\ntarget = 'npt_ro.locked'\nsource = 'npt_new'\nreplace = true",
                   "[[stub]]\nmodule = 'npt_ro.locked'\nforce = true"):
         proc = _run(tmp_path, """
-            import npatch, warnings, npt_ro.locked
+            import npatch, warnings, npt_ro.locked, npt_new
             from npatch.runtime.errors import PatchError
             locked = npt_ro.locked
             before = snapshot()[0]
@@ -192,6 +193,9 @@ KIND = {kind!r}
 if KIND == "call":
     ops = tuple(Op(kind="call", name="op%d" % i, targets=(Target("npt_many"),), source="npt_source:call",
                    options=(("name", "m%d" % i),)) for i in range(N))
+elif KIND == "create":  # replace with on-missing = create: the attribute is new
+    ops = tuple(Op(kind="replace", name="op%d" % i, targets=(Target("npt_many", "new%d" % i),),
+                   source="npt_source:call", on_missing="create") for i in range(N))
 else:
     ops = tuple(Op(kind=KIND, name="op%d" % i, targets=(Target("npt_many.m%d" % i),), source="npt_source",
                    force=True) for i in range(N))
@@ -234,7 +238,7 @@ print("STATS", stats)
 '''
 
 
-def _interrupt(kind: str, seed: int, runs: int = 40):
+def _interrupt(kind: str, seed: int, runs: int = 80):
     proc = run_python(INTERRUPT.format(kind=kind, seed=seed, runs=runs), env=clean_env(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "STATS" in proc.stdout
@@ -250,3 +254,7 @@ def test_sigint_during_stub_ops_start_and_stop():
 
 def test_sigint_during_call_ops_start_and_stop():
     _interrupt("call", seed=6)
+
+
+def test_sigint_during_replace_ops_that_create_start_and_stop():
+    _interrupt("create", seed=7)
