@@ -193,6 +193,9 @@ KIND = {kind!r}
 if KIND == "call":
     ops = tuple(Op(kind="call", name="op%d" % i, targets=(Target("npt_many"),), source="npt_source:call",
                    options=(("name", "m%d" % i),)) for i in range(N))
+elif KIND == "served":  # names imported only while the session is active: the finder serves them
+    ops = tuple(Op(kind="alias" if i % 2 else "stub", name="op%d" % i, targets=(Target("npt_many.lazy%d" % i),),
+                   source="npt_source") for i in range(N))
 elif KIND == "create":  # replace with on-missing = create: the attribute is new
     ops = tuple(Op(kind="replace", name="op%d" % i, targets=(Target("npt_many", "new%d" % i),),
                    source="npt_source:call", on_missing="create") for i in range(N))
@@ -204,9 +207,17 @@ plan = Plan(ops=ops)
 def same(a, b):
     return a.keys() == b.keys() and all(a[k] is b[k] for k in a)
 
+def imports():
+    if KIND == "served":
+        import importlib
+        for i in range(N):
+            importlib.import_module("npt_many.lazy%d" % i)
+
 ours, attrs = {{k: v for k, v in sys.modules.items() if k.startswith("npt_")}}, dict(vars(package))
 began = time.perf_counter()
-Session(plan).start().stop()
+session = Session(plan).start()
+imports()
+session.stop()
 span = time.perf_counter() - began
 assert same(ours, {{k: v for k, v in sys.modules.items() if k.startswith("npt_")}}) and same(attrs, vars(package))
 modules = dict(sys.modules)  # with what npatch imported to start (nothing more from here on)
@@ -215,13 +226,15 @@ def intact():
     return same(modules, dict(sys.modules)) and same(attrs, vars(package))
 signal.signal(signal.SIGALRM, signal.default_int_handler)  # SIGINT's own handler
 rng = random.Random({seed})
-stats = {{"start": 0, "stop": 0, "none": 0}}
+stats = {{"start": 0, "import": 0, "stop": 0, "none": 0}}
 for run in range({runs}):
     session = Session(plan)
     stage = "start"
     signal.setitimer(signal.ITIMER_REAL, rng.uniform(0, span))
     try:
         session.start()
+        stage = "import"
+        imports()
         stage = "stop"
         session.stop()
         stage = "none"
@@ -254,6 +267,10 @@ def test_sigint_during_stub_ops_start_and_stop():
 
 def test_sigint_during_call_ops_start_and_stop():
     _interrupt("call", seed=6)
+
+
+def test_sigint_while_alias_and_stub_modules_are_served_at_import():
+    _interrupt("served", seed=8)
 
 
 def test_sigint_during_replace_ops_that_create_start_and_stop():
