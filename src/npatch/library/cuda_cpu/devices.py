@@ -9,8 +9,9 @@ them when nothing maps (bench/migration_tax.py measures the cost per call).
 
 A mapped device is passed on as one ``torch.device('cpu')`` object (see
 :func:`_cpu_target`), not the string ``'cpu'``: torch treats both alike, and
-the object spares its argument parser a string parse on every call (about
-100 ns here, more than the wrapper itself costs).
+the object spares its argument parser a string parse on every call (110-150
+ns here, about what the wrapper itself costs: bench/migration_tax.py's
+``to (nothing mapped)`` row).
 
 What counts as a CUDA device: ``'cuda'``, ``'cuda:N'``, ``torch.device`` of
 type ``cuda`` and, where an API takes a device ordinal, a bare ``int``
