@@ -13,6 +13,10 @@ torch-npu     npatch.library.npu.devices.device_args against transfer_to_npu's
               drops the (translated) device and calls the CPU factory
 floor         a bare ``def f(*a, **k): return torch.zeros(*a, **k)``: what
               entering any Python wrapper costs, for scale
+nothing mapped  ``x.to('cpu')`` through the wrapper against the native call:
+              the wrapper's own Python cost, with nothing for it to win back
+              (a mapped CUDA device is passed on as a ``torch.device``, which
+              torch parses faster than the string ``'cpu'`` of the native call)
 
 Targets: npatch's wrapper costs at most +150 ns over the native call, and at
 most half of transfer_to_npu's per-call overhead.  Prints JSON.
@@ -80,6 +84,7 @@ def variants() -> dict[str, tuple[str, dict]]:
         "zeros floor": ("bare(4, device='cpu')", env),
         "to native": ("x.to('cpu')", env),
         "to cuda-to-cpu": ("to_c(x, 'cuda')", env),
+        "to cuda-to-cpu (nothing mapped)": ("to_c(x, 'cpu')", env),
         "empty native": ("torch.empty(4)", env),
         "empty cuda-to-cpu": ("empty_c(4)", env),
         "npu inner": ("inner(4, device='cpu')", env),
@@ -112,6 +117,7 @@ def main() -> dict:
         "zeros": ("zeros cuda-to-cpu", "zeros native"),
         "zeros floor": ("zeros floor", "zeros native"),
         "to": ("to cuda-to-cpu", "to native"),
+        "to (nothing mapped)": ("to cuda-to-cpu (nothing mapped)", "to native"),
         "empty": ("empty cuda-to-cpu", "empty native"),
         "npu npatch": ("npu npatch", "npu inner"),
         "npu transfer_to_npu": ("npu transfer_to_npu", "npu inner"),

@@ -157,7 +157,7 @@ def _migration_tax(section: dict[str, Any], at: dict[tuple, dict[str, Any]]) -> 
     rows = []
     for key, value in raw.get("extra_ns", {}).items():
         verdict = at.get(("migration_tax", key))
-        rows.append([key, f"+{value:.0f} ns", f"{_value(verdict)} {_verdict(verdict)}" if verdict else ""])
+        rows.append([key, f"{value:+.0f} ns", f"{_value(verdict)} {_verdict(verdict)}" if verdict else ""])
     for key in ("npu_ratio", "npu_ratio_no_device"):
         if key in raw:
             verdict = at.get(("migration_tax", key))

@@ -2,6 +2,7 @@
 torch builtins (the wrappers are built here, never installed into torch)."""
 from __future__ import annotations
 
+import enum
 import pickle
 
 import pytest
@@ -83,38 +84,112 @@ def _record(*args, **kwargs):
     return args, kwargs
 
 
+#: what the wrappers pass for a CUDA device: a torch.device, which torch parses faster than ``'cpu'``
+CPU = torch.device("cpu")
+
+
+class Ordinal(enum.IntEnum):
+    RANK = 1
+
+
 @pytest.mark.parametrize("args, kwargs, expected", [
     ((), {}, ((), {})),
-    (("cuda",), {}, (("cpu",), {})),
-    (("cuda:2", torch.float16), {"copy": True}, (("cpu", torch.float16), {"copy": True})),
-    ((0,), {}, (("cpu",), {})),
+    (("cuda",), {}, ((CPU,), {})),
+    (("cuda:0",), {}, ((CPU,), {})),
+    (("cuda:2", torch.float16), {"copy": True}, ((CPU, torch.float16), {"copy": True})),
+    (("cuda",), {"non_blocking": True}, ((CPU,), {"non_blocking": True})),
+    (("cuda", torch.float16, True, True), {}, ((CPU, torch.float16, True, True), {})),
+    ((0,), {}, ((CPU,), {})),
+    ((3, torch.float64), {}, ((CPU, torch.float64), {})),
+    ((Ordinal.RANK,), {}, ((CPU,), {})),
     ((True,), {}, ((True,), {})),
+    ((None,), {}, ((None,), {})),
     (("cudax",), {}, (("cudax",), {})),
+    (("cpu",), {}, (("cpu",), {})),
     (("meta",), {}, (("meta",), {})),
-    ((torch.device("cuda", 1),), {}, (("cpu",), {})),
+    ((torch.device("cuda"),), {}, ((CPU,), {})),
+    ((torch.device("cuda", 1),), {}, ((CPU,), {})),
     ((torch.device("cpu"),), {}, ((torch.device("cpu"),), {})),
+    ((torch.device("meta"),), {}, ((torch.device("meta"),), {})),
     ((torch.float16,), {}, ((torch.float16,), {})),
+    ((torch.float16,), {"non_blocking": True}, ((torch.float16,), {"non_blocking": True})),
     (([1],), {}, (([1],), {})),
-    ((), {"device": "cuda", "dtype": torch.float16}, ((), {"device": "cpu", "dtype": torch.float16})),
+    ((), {"device": "cuda", "dtype": torch.float16}, ((), {"device": CPU, "dtype": torch.float16})),
+    ((), {"device": 2}, ((), {"device": CPU})),
+    ((), {"device": torch.device("cuda", 0)}, ((), {"device": CPU})),
+    ((), {"device": "meta"}, ((), {"device": "meta"})),
+    ((), {"device": "cpu", "copy": True}, ((), {"device": "cpu", "copy": True})),
     ((), {"device": None}, ((), {"device": None})),
+    ((), {"dtype": torch.float16}, ((), {"dtype": torch.float16})),
+    ((), {"memory_format": torch.channels_last}, ((), {"memory_format": torch.channels_last})),
     ((), {"first": "cuda", "self": 1}, ((), {"first": "cuda", "self": 1})),
 ])
 def test_to_passes_exactly_what_it_was_given_but_cuda_devices(args, kwargs, expected):
     to = devices.to_method(_record, {})
     for _ in range(2):  # the second call answers from the remembered devices
-        assert to("self", *args, **dict(kwargs)) == (("self", *expected[0]), expected[1])
+        out = to("self", *args, **dict(kwargs))
+        assert out == (("self", *expected[0]), expected[1])
+        assert [type(a) for a in out[0]] == [type(a) for a in ("self", *expected[0])]
+
+
+def test_to_passes_a_tensor_argument_itself():
+    to = devices.to_method(_record, {})
+    other = torch.zeros(1, dtype=torch.int64)
+    for _ in range(2):
+        args, kwargs = to("self", other, non_blocking=True)
+        assert args[1] is other and kwargs == {"non_blocking": True}
 
 
 @pytest.mark.parametrize("kwargs, expected", [
-    ({}, {}), ({"device": "cuda:1"}, {"device": "cpu"}), ({"device": 3}, {"device": "cpu"}),
-    ({"device": True}, {"device": True}), ({"device": "cpu", "pin_memory": True}, {"device": "cpu", "pin_memory": False}),
-    ({"device": [0]}, {"device": [0]}), ({"device": torch.device("cuda")}, {"device": "cpu"}),
+    ({}, {}), ({"device": "cuda:1"}, {"device": CPU}), ({"device": 3}, {"device": CPU}),
+    ({"device": Ordinal.RANK}, {"device": CPU}), ({"device": True}, {"device": True}),
+    ({"device": "cpu", "pin_memory": True}, {"device": "cpu", "pin_memory": False}),
+    ({"device": [0]}, {"device": [0]}), ({"device": torch.device("cuda")}, {"device": CPU}),
     ({"pin_memory": False, "dtype": None}, {"pin_memory": False, "dtype": None}), ({"device": None}, {"device": None}),
 ])
 def test_factory_passes_exactly_what_it_was_given_but_cuda_devices(kwargs, expected):
     factory = devices.device_kwarg(_record, {})
     for _ in range(2):
-        assert factory(2, 3, **dict(kwargs)) == ((2, 3), expected)
+        out = factory(2, 3, **dict(kwargs))
+        assert out == ((2, 3), expected)
+        assert {k: type(v) for k, v in out[1].items()} == {k: type(v) for k, v in expected.items()}
+
+
+#: ``x.to(...)`` with CUDA arguments, and the call a CPU program makes instead
+TO_CALLS = [
+    (("cuda",), {}, ("cpu",), {}),
+    (("cuda:0",), {}, ("cpu",), {}),
+    ((torch.device("cuda"),), {}, ("cpu",), {}),
+    ((torch.device("cuda", 1),), {}, ("cpu",), {}),
+    ((0,), {}, ("cpu",), {}),
+    ((1, torch.float64), {}, ("cpu", torch.float64), {}),
+    (("cuda", torch.float16, True, True), {}, ("cpu", torch.float16, True, True), {}),
+    (("cuda",), {"non_blocking": True}, ("cpu",), {"non_blocking": True}),
+    (("cuda",), {"copy": True}, ("cpu",), {"copy": True}),
+    (("cuda",), {"memory_format": torch.channels_last}, ("cpu",), {"memory_format": torch.channels_last}),
+    ((), {"device": "cuda", "dtype": torch.float64}, (), {"device": "cpu", "dtype": torch.float64}),
+    ((), {"device": 0, "copy": True}, (), {"device": "cpu", "copy": True}),
+    ((torch.float16,), {}, (torch.float16,), {}),
+    ((torch.float16,), {"copy": True}, (torch.float16,), {"copy": True}),
+    ((), {"dtype": torch.float16}, (), {"dtype": torch.float16}),
+    (("cpu",), {}, ("cpu",), {}),
+    (("meta",), {}, ("meta",), {}),
+    ((), {"device": "meta"}, (), {"device": "meta"}),
+]
+
+
+@pytest.mark.parametrize("args, kwargs, cpu_args, cpu_kwargs", TO_CALLS)
+def test_tensor_to_answers_as_the_cpu_call(args, kwargs, cpu_args, cpu_kwargs):
+    to = devices.to_method(torch._C.TensorBase.to, {})
+    x = torch.arange(24.0).reshape(1, 2, 3, 4)
+    for _ in range(2):
+        out, native = to(x, *args, **kwargs), x.to(*cpu_args, **cpu_kwargs)
+        assert (out is x) == (native is x)
+        assert (out.device, out.dtype, out.stride()) == (native.device, native.dtype, native.stride())
+        if out.device.type == "cpu":
+            assert torch.equal(out, native)
+    other = torch.zeros(1, dtype=torch.int64)
+    assert to(x, other).dtype == torch.int64 and to(x, other, copy=True).data_ptr() != x.data_ptr()
 
 
 def test_module_to_and_cuda():

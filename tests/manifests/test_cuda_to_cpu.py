@@ -248,3 +248,64 @@ def test_python_api_restores_torch(env):
     before, inside, after = json.loads(proc.stdout.strip().splitlines()[-1])
     assert before == after == [False, "builtin_function_or_method", False]
     assert inside == [True, "cpu", "cpu", "function", True]
+
+
+TO_SHAPES = r'''
+import json
+import torch
+from torch.overrides import TorchFunctionMode
+
+class Seen(TorchFunctionMode):
+    """What torch itself receives as the device of each ``Tensor.to`` call."""
+    devices = []
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.to:
+            first = args[1] if len(args) > 1 else None
+            device = kwargs.get("device", first if isinstance(first, (str, int, torch.device)) else None)
+            self.devices.append(None if device is None else str(torch.device(device)))
+        return func(*args, **kwargs)
+
+x = torch.arange(24.0).reshape(1, 2, 3, 4)
+other = torch.zeros(1, dtype=torch.int64)
+calls = [  # (CUDA call, the CPU program's call)
+    (lambda: x.to("cuda"), lambda: x.to("cpu")),
+    (lambda: x.to("cuda:0"), lambda: x.to("cpu")),
+    (lambda: x.to(torch.device("cuda", 1)), lambda: x.to("cpu")),
+    (lambda: x.to(0), lambda: x.to("cpu")),
+    (lambda: x.to(1, torch.float64), lambda: x.to("cpu", torch.float64)),
+    (lambda: x.to("cuda", non_blocking=True), lambda: x.to("cpu", non_blocking=True)),
+    (lambda: x.to("cuda", copy=True), lambda: x.to("cpu", copy=True)),
+    (lambda: x.to("cuda", memory_format=torch.channels_last), lambda: x.to("cpu", memory_format=torch.channels_last)),
+    (lambda: x.to(device="cuda", dtype=torch.float16), lambda: x.to(device="cpu", dtype=torch.float16)),
+    (lambda: x.to(torch.float16), lambda: x.to(torch.float16)),
+    (lambda: x.to(other), lambda: x.to(other)),
+    (lambda: x.to("cpu"), lambda: x.to("cpu")),
+    (lambda: x.to("meta"), lambda: x.to("meta")),
+]
+report = []
+for cuda_call, cpu_call in calls:
+    with Seen():
+        out = cuda_call()
+    native = cpu_call()
+    report.append([out is x, native is x, str(out.device), str(native.device), str(out.dtype), str(native.dtype),
+                   list(out.stride()), list(native.stride())])
+model = torch.nn.Linear(2, 2)
+report.append([model.to("cuda:0") is model, str(model.to(0, torch.float64).weight.dtype), str(model.weight.device)])
+print(json.dumps({"calls": report, "seen": Seen.devices}))
+'''
+
+
+def test_tensor_to_answers_as_the_cpu_call(tmp_path, env):
+    script = tmp_path / "to_shapes.py"
+    script.write_text(TO_SHAPES)
+    proc = run_npatch("apply", "cuda-to-cpu", "--", sys.executable, str(script), env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    *calls, model = report["calls"]
+    for out_is_x, native_is_x, device, native_device, dtype, native_dtype, stride, native_stride in calls:
+        assert (out_is_x, device, dtype, stride) == (native_is_x, native_device, native_dtype, native_stride)
+    assert [c[0] for c in calls] == [True] * 4 + [False, True, False, False, False, False, False, True, False]
+    assert model == [True, "torch.float64", "cpu"]
+    # torch itself only ever hears of the CPU for a CUDA device
+    assert report["seen"] == ["cpu"] * 9 + [None, None, "cpu", "meta"]

@@ -123,8 +123,8 @@ class Finder:
         key = (get_ident(), fullname)
         if key in self._searching:  # another finder asked the import system again
             return None
-        self._searching.add(key)
-        try:
+        try:  # added inside: a KeyboardInterrupt right after add() must not leave the name unimportable
+            self._searching.add(key)
             return self._find(fullname, path, target)
         finally:
             self._searching.discard(key)

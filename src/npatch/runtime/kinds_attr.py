@@ -107,8 +107,10 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
         if raw_lookup(parent, name)[1] is MISSING:
             if op.guard:
                 raise TypeError("a guard needs an original; the target is absent (on-missing = create)")
+            source = ctx.resolve(op.source)
             undo = AttrUndo(parent, name)
-            setattr(parent, name, ctx.resolve(op.source))
+            ctx.changing(undo)
+            setattr(parent, name, source)
             return undo
     parent, name, _owner, raw = _existing(module, target)
     return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))

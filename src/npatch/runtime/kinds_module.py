@@ -3,7 +3,11 @@
 *call*: ``func(module, options)`` runs once, right after the target module
 has executed, in the style of the patcher functions this project replaces.
 If it returns a callable, that callable is the undo and runs on restore;
-otherwise restore does nothing (a call op is not reversible by itself).
+otherwise restore does nothing (a call op is not reversible by itself).  The
+undo record is on the session's stack before ``func`` runs and receives the
+result in C (``list.extend``), so an interrupt as ``func`` returns cannot lose
+it; a ``func`` that raises returned no undo: what it changed before raising is
+its own to put back (as ``npatch.library.npu.torch_api.set_attributes`` does).
 
 *register*: adds (or, with ``force``, overrides) an entry in an OpenMMLab
 ``Registry`` (mmengine's or mmcv's: anything with a ``_module_dict``).
@@ -51,14 +55,18 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
 
 # -- call ---------------------------------------------------------------------
 class CallUndo:
-    __slots__ = ("undo",)
+    """What a call op's function returned (empty until it has returned); a
+    callable result is the undo."""
 
-    def __init__(self, undo: Any) -> None:
-        self.undo = undo if callable(undo) else None
+    __slots__ = ("results",)
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
 
     def restore(self) -> None:
-        if self.undo is not None:
-            self.undo()
+        for result in self.results:
+            if callable(result):
+                result()
 
 
 def _attribute(module: Any, target: Target) -> Any:
@@ -74,7 +82,13 @@ def apply_call(ctx: ApplyContext, op: Op, target: Target, module: Any) -> CallUn
     """Run ``func(module, options)``; a callable result is kept as the undo."""
     obj = _attribute(module, target) if target.qualname else module
     func = ctx.resolve(op.source)
-    return CallUndo(func(obj, op.options_dict))
+    undo = CallUndo()
+    ctx.changing(undo)
+    # map and list.extend call func and store its result in C: no point in between
+    # raises a pending KeyboardInterrupt (``append(func(...))`` has one when func is
+    # a C callable: the check after a call returns)
+    undo.results.extend(map(func, (obj,), (op.options_dict,)))
+    return undo
 
 
 # -- register -----------------------------------------------------------------
@@ -238,6 +252,7 @@ class _SubstituteLoader:
             substitute.__loader__ = self
         undo = ModuleUndo(name, substitute)
         undo.old = MISSING
+        self.ctx.changing(undo)
         sys.modules[name] = substitute
         self.ctx.served(undo)
 
@@ -320,6 +335,7 @@ def apply_alias(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Modul
     if not op.source:
         raise ValueError("alias op has no source module")
     undo = ModuleUndo(target.module, ctx.resolve(op.source.rstrip(":") + ":"))
+    ctx.changing(undo)
     undo.install()
     return undo
 
@@ -357,6 +373,7 @@ def apply_stub(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Module
         warnings.warn(message, NpatchWarning, stacklevel=2)
         raise Skipped(message.partition("not applied: ")[2])
     undo = ModuleUndo(target.module, _make_stub(op, target))
+    ctx.changing(undo)
     undo.install()
     return undo
 

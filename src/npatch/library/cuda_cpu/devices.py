@@ -7,6 +7,12 @@ value already seen is mapped by one dictionary look-up (:data:`_SEEN`), and
 the original is called with the arguments as they came, without rebuilding
 them when nothing maps (bench/migration_tax.py measures the cost per call).
 
+A mapped device is passed on as one ``torch.device('cpu')`` object (see
+:func:`_cpu_target`), not the string ``'cpu'``: torch treats both alike, and
+the object spares its argument parser a string parse on every call (110-150
+ns here, about what the wrapper itself costs: bench/migration_tax.py's
+``to (nothing mapped)`` row).
+
 What counts as a CUDA device: ``'cuda'``, ``'cuda:N'``, ``torch.device`` of
 type ``cuda`` and, where an API takes a device ordinal, a bare ``int``
 (``x.to(0)``, ``torch.zeros(2, device=local_rank)``: an ordinal names a CUDA
@@ -23,6 +29,9 @@ from typing import Any
 import torch
 
 CPU = "cpu"
+#: what the wrappers pass on for a CUDA device: ``'cpu'`` until :func:`_cpu_target`
+#: makes it ``torch.device('cpu')`` (immutable, so one object serves every call)
+_TARGET: Any = CPU
 
 
 def is_cuda_device(device: Any, ordinals: bool = True) -> bool:
@@ -42,6 +51,7 @@ def to_cpu(device: Any, ordinals: bool = True) -> Any:
 #: what :func:`_cpu_for` answered for str and torch.device values (never ints:
 #: ``True == 1`` and numpy ints hash alike but are no ordinals); bounded
 _SEEN: dict[Any, Any] = {}
+_DEVICE = torch.device
 _SEEN_MAX = 1024
 _MISSING: Any = object()
 #: exact classes that never name a device (``.to``'s dtypes and tensors: no
@@ -50,9 +60,25 @@ _MISSING: Any = object()
 _NOT_DEVICES: set[type] = {object, bool, type(None)}
 
 
+def _cpu_target() -> Any:
+    """What a CUDA device maps to: ``torch.device('cpu')`` once torch has
+    finished importing, ``'cpu'`` before (this module loads while torch
+    imports, and making a torch.device then imports torch.fx, which needs
+    the rest of torch: the interpreter aborts)."""
+    global _TARGET
+    if _TARGET is CPU and not getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        _TARGET = torch.device(CPU)
+    return _TARGET
+
+
 def _cpu_for(device: Any) -> Any:
-    """:func:`to_cpu` (ordinals included), remembered for str and torch.device values."""
-    mapped = to_cpu(device)
+    """:func:`_cpu_target` for a CUDA device (ordinals included), anything else
+    unchanged; remembered for str and torch.device values once the target is final."""
+    mapped = device
+    if is_cuda_device(device):
+        mapped = _cpu_target()
+        if mapped is CPU:  # torch is still importing: not remembered, asked again next time
+            return mapped
     if (device.__class__ is str or device.__class__ is torch.device) and len(_SEEN) < _SEEN_MAX:
         _SEEN[device] = mapped
     return mapped
@@ -60,10 +86,12 @@ def _cpu_for(device: Any) -> Any:
 
 def _mapped(device: Any) -> Any:
     """The device to pass on for a non-None device argument (one look-up when seen before)."""
+    if type(device) is int:  # an ordinal (``device=local_rank``); never a bool
+        return _cpu_target()
     try:
         mapped = _SEEN.get(device, _MISSING)
     except TypeError:  # unhashable: let torch reject it as before
-        return to_cpu(device)
+        return _cpu_target() if is_cuda_device(device) else device
     if mapped is not _MISSING:
         return mapped
     cls = type(device)
@@ -126,17 +154,24 @@ def to_method(original: Callable[..., Any], options: dict[str, Any]) -> Callable
 
     def to(self: Any, first: Any = _MISSING, /, *args: Any, **kwargs: Any) -> Any:
         # the common calls (one positional argument, no keywords) reach the
-        # original without star-arguments, the costly part of a wrapper
-        if type(first) is str:
+        # original without star-arguments, the costly part of a wrapper; the
+        # first argument's exact class picks its path: a device string or
+        # torch.device (one look-up), an ordinal, a class that names no device
+        # (dtypes, tensors)
+        cls = type(first)
+        if cls is str or cls is _DEVICE:
             try:
                 first = _SEEN[first]  # a subscript is cheaper than .get
             except KeyError:
                 first = _cpu_for(first)
-        elif type(first) not in _NOT_DEVICES:
+        elif cls is int:
+            first = _cpu_target()
+        elif cls not in _NOT_DEVICES:
             first = _mapped(first)
         if kwargs:
-            if "device" in kwargs and kwargs["device"] is not None:
-                kwargs["device"] = _mapped(kwargs["device"])
+            device = kwargs.get("device")
+            if device is not None:
+                kwargs["device"] = _mapped(device)
             if first is _MISSING:
                 return original(self, **kwargs)
             return original(self, first, *args, **kwargs)
@@ -154,8 +189,8 @@ def tensor_cuda(self: torch.Tensor, device: Any = None, non_blocking: bool = Fal
     """``Tensor.cuda``: the tensor on the CPU (itself when it is there already,
     as ``Tensor.cuda`` returns itself on its own device)."""
     if memory_format is None:
-        return torch._C.TensorBase.to(self, CPU, non_blocking=non_blocking)
-    return torch._C.TensorBase.to(self, CPU, non_blocking=non_blocking, memory_format=memory_format)
+        return torch._C.TensorBase.to(self, _cpu_target(), non_blocking=non_blocking)
+    return torch._C.TensorBase.to(self, _cpu_target(), non_blocking=non_blocking, memory_format=memory_format)
 
 
 def module_cuda(self: torch.nn.Module, device: Any = None) -> torch.nn.Module:
