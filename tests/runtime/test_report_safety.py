@@ -125,3 +125,47 @@ def test_the_report_is_written_through_a_private_directory_and_leaves_none(share
     result, _ = apply(shared, str(shared / "shared" / "ok.json"))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (shared / "shared").iterdir()) == ["ok.json"]
+
+
+def _stand_ins(root: Path) -> dict[str, Path]:
+    """Copies, inside ``root``, of the special names users pass as an output
+    (``/dev/stdout``, ``/dev/null``, a link to a pipe; named .json for ``diff``): the real ones must
+    never be at stake in a test.  ``stdout`` is a link into /proc exactly as
+    ``/dev/stdout`` is; ``devnull`` a device node (root only)."""
+    made = {"stdout": root / "stdout.json", "fifo-link": root / "fifo-link.json", "socket": root / "sock.json"}
+    made["stdout"].symlink_to("/proc/self/fd/1")
+    os.mkfifo(root / "a-fifo")
+    made["fifo-link"].symlink_to(root / "a-fifo")
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(made["socket"]))
+    sock.close()
+    if IS_ROOT:
+        try:
+            os.mknod(root / "devnull.json", 0o020666, os.makedev(1, 3))
+            made["devnull"] = root / "devnull.json"
+        except PermissionError:     # a container without CAP_MKNOD
+            pass
+    return made
+
+
+@pytest.mark.parametrize("kind", ["stdout", "fifo-link", "socket", "devnull"])
+def test_a_device_a_socket_or_a_link_into_proc_is_refused_not_replaced(shared, kind):
+    """``-o /dev/stdout`` run as root replaced the system's /dev/stdout link by
+    a regular file (and ``/dev/null`` likewise): an output that exists and is
+    not a file, or a link to a pipe, a device or into /proc, is a one-line
+    error (exit 2) before anything runs, and stays what it was."""
+    made = _stand_ins(shared / "shared")
+    if kind not in made:
+        pytest.skip("no device node can be made here")
+    path = made[kind]
+    before = os.lstat(path)
+    result, ran = apply(shared, str(path))
+    assert "not a regular file" in one_line_error(result) and not ran
+    compiled = run_npatch("compile", "m.toml", "-o", str(path), cwd=shared)
+    assert "not a regular file" in one_line_error(compiled)
+    diff = run_npatch("diff", "cuda-to-npu", "py", "--report", str(path), cwd=shared)
+    assert "not a regular file" in one_line_error(diff)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
