@@ -489,6 +489,9 @@ def _run_main(program: list[str]) -> int:
         raise
     except BaseException as exc:  # noqa: BLE001 - reported like the interpreter would
         tb = _user_traceback(exc.__traceback__)
+        if isinstance(exc, ImportError) and tb.tb_next is None and tb.tb_frame.f_globals.get("__name__") == "runpy":
+            print(f"npatch: error: {exc}", file=sys.stderr)  # runpy found no module to run: no traceback (as python -m)
+            return 1
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints exc.__traceback__
         return 1
     return 0
