@@ -150,6 +150,27 @@ def check_writable(path: str, option: str) -> str:
     return path
 
 
+def refuse_foreign(path: str, option: str) -> None:
+    """:class:`UsageError` when ``path`` is a regular, non-empty file that is
+    not JSON (a manifest, a script): a JSON output (``--report``, ``-o``)
+    named after one by mistake would replace it.  Links and special files are
+    :func:`check_writable`'s."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        head = os.read(fd, 512) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head and not head.startswith(b"{"):
+        from npatch.errors import UsageError
+
+        raise UsageError(f"{option} {path}: exists and is not a JSON file (a manifest? a script?); "
+                         "npatch does not replace it: remove it or choose another name")
+
+
 def _special(path: str) -> str | None:
     """What ``path`` is when replacing it would destroy more than a file:
     a device or a socket, or a link to one, to a pipe or into ``/proc``
@@ -184,4 +205,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "user_cache_dir", "write_file", "check_writable"]
+__all__ = ["private_dir", "user_cache_dir", "write_file", "check_writable", "refuse_foreign"]

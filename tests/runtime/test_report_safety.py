@@ -169,3 +169,33 @@ def test_a_device_a_socket_or_a_link_into_proc_is_refused_not_replaced(shared, k
     assert "not a regular file" in one_line_error(diff)
     after = os.lstat(path)
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+
+
+@pytest.mark.parametrize("victim,text", [("m.toml", MANIFEST), ("prog.py", "print('hello')\n"),
+                                         ("notes.txt", "\ufeffnot json\n")])
+def test_an_output_named_after_a_manifest_or_a_script_does_not_replace_it(shared, victim, text):
+    """``npatch apply m.toml --report m.toml``, ``--coverage helper.py`` and
+    ``npatch compile m.toml -o m.toml`` replaced the manifest or script with
+    JSON: an existing file that is not JSON is refused (one line, exit 2,
+    before the program runs); an earlier report or plan is replaced."""
+    path = shared / victim
+    path.write_text(text)
+    result, ran = apply(shared, str(path))
+    assert "exists and is not a JSON file" in one_line_error(result) and not ran
+    coverage = run_npatch("apply", str(shared / "m.toml"), "--coverage", str(path), "--", "python", "-c", "pass",
+                          cwd=shared)
+    assert "exists and is not a JSON file" in one_line_error(coverage)
+    compiled = run_npatch("compile", str(shared / "m.toml"), "-o", str(path), cwd=shared)
+    assert "exists and is not a JSON file" in one_line_error(compiled)
+    assert path.read_text() == text
+
+
+def test_an_earlier_report_or_plan_is_replaced(shared):
+    report = shared / "r.json"
+    for _ in range(2):
+        result, ran = apply(shared, str(report))
+        assert result.returncode == 0 and ran, result.stderr
+    plan = shared / "plan.json"
+    for _ in range(2):
+        assert run_npatch("compile", "m.toml", "-o", str(plan), cwd=shared).returncode == 0
+    assert json.loads(plan.read_text())
