@@ -11,6 +11,9 @@ often runs as root there, so:
 * such a directory, when it already exists, must be a real directory owned
   by this user and not writable by group or others: otherwise the run stops
   with a one-line error (:class:`~npatch.errors.UsageError`, exit 2);
+* only files are written: a device, a socket, or a link to one, to a pipe
+  or into ``/proc`` (``/dev/null``, ``/dev/stdout``) is refused, since
+  replacing it (as root) would break the system, not write a file;
 * :func:`check_writable` tries all this before a program starts, so a
   missing directory or an impossible path (``/proc/x.json``) is an error
   up front, not a traceback at exit.
@@ -137,11 +140,58 @@ def check_writable(path: str, option: str) -> str:
         raise UsageError(f"{option} {path}: no such directory: {directory}")
     if os.path.isdir(path) and not os.path.islink(path):
         raise UsageError(f"{option} {path}: is a directory")
+    special = _special(path)
+    if special:
+        raise UsageError(f"{option} {path}: {special}, not a regular file; npatch writes only files")
     try:
         os.rmdir(_fresh_dir(directory))
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot write in {directory}: {exc.strerror or exc}") from None
     return path
+
+
+def refuse_foreign(path: str, option: str) -> None:
+    """:class:`UsageError` when ``path`` is a regular, non-empty file that is
+    not JSON (a manifest, a script): a JSON output (``--report``, ``-o``)
+    named after one by mistake would replace it.  Links and special files are
+    :func:`check_writable`'s."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        head = os.read(fd, 512) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head and not head.startswith(b"{"):
+        from npatch.errors import UsageError
+
+        raise UsageError(f"{option} {path}: exists and is not a JSON file (a manifest? a script?); "
+                         "npatch does not replace it: remove it or choose another name")
+
+
+def _special(path: str) -> str | None:
+    """What ``path`` is when replacing it would destroy more than a file:
+    a device or a socket, or a link to one, to a pipe or into ``/proc``
+    (``/dev/stdout``).  A FIFO or a link planted at the name itself is
+    replaced, never followed (the module doc)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    kinds = ((stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISFIFO, "a pipe"))
+    if not stat.S_ISLNK(info.st_mode):
+        return next((f"is {what}" for test, what in kinds[:3] if test(info.st_mode)), None)
+    target = os.path.join(os.path.dirname(path), os.readlink(path))
+    if os.path.realpath(os.path.dirname(target)).startswith("/proc/"):
+        return "is a link into /proc (a process's open file)"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((f"is a link to {what}" for test, what in kinds if test(mode)), None)
 
 
 def _fresh_dir(directory: str) -> str:
@@ -155,4 +205,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "user_cache_dir", "write_file", "check_writable"]
+__all__ = ["private_dir", "user_cache_dir", "write_file", "check_writable", "refuse_foreign"]

@@ -266,6 +266,24 @@ def test_record_never_writes_through_a_link(pkg, env):
     assert run_npatch("compile", "other/covdemo.toml", cwd=pkg, env=demo_env(env, pkg)).returncode == 0
 
 
+def test_record_never_replaces_a_manifest_it_did_not_write(pkg, env):
+    """``--record mine.toml`` silently replaced a hand-written manifest of that
+    name; a manifest an earlier --record wrote is refreshed."""
+    assert run_npatch("apply", "--coverage", "cov.json", "m.toml", "--", sys.executable, "prog.py",
+                      cwd=pkg, env=demo_env(env, pkg)).returncode == 0
+    (pkg / "mine.toml").write_text("# my own manifest\n")
+    (pkg / "empty.toml").write_text("")
+    for name in ("mine.toml", "empty.toml"):
+        proc = run_npatch("report", "cov.json", "--record", name, cwd=pkg, env=env)
+        assert proc.returncode == 2 and "exists and was not written by --record" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert (pkg / "mine.toml").read_text() == "# my own manifest\n" and (pkg / "empty.toml").read_text() == ""
+    for _ in range(2):      # written, then refreshed in place
+        proc = run_npatch("report", "cov.json", "--record", "again.toml", cwd=pkg, env=env)
+        assert proc.returncode == 0, proc.stderr
+    assert (pkg / "again.toml").read_text().startswith("# Recorded by `npatch report --record`")
+
+
 # -- the README's walk-through, as written, on examples/train_cuda.py ---------------
 @pytest.fixture
 def checkout(tmp_path) -> Path:

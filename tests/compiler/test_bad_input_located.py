@@ -138,3 +138,17 @@ def test_utf8_bom_is_accepted(tmp_path):
     bad = tmp_path / "bombad.toml"
     bad.write_bytes(b"\xef\xbb\xbf[manifest]\nname = 1\n")
     located(run_npatch("compile", str(bad)), bad, 2, "`name` must be a string")
+
+
+@pytest.mark.parametrize("data,line,col,message", [
+    (b'[manifest]\nname = "caf\xe9"\n', 2, 12, "not UTF-8 text: invalid continuation byte 0xe9"),   # Latin-1
+    (b'[manifest]\n# \xc3\xa9t\xc3\xa9\ndescription = "\xff"\n', 3, 16, "invalid start byte 0xff"),
+    (b'\xff\xfe[\x00m\x00', 1, 1, "(UTF-16? save it as UTF-8)"),
+])
+def test_a_manifest_that_is_not_utf8_is_located_at_the_bad_byte(tmp_path, data, line, col, message):
+    """It said ``bad.toml:1:1`` wherever the byte was: the line and column
+    (in characters, as an editor counts) of the first byte that is not UTF-8."""
+    path = tmp_path / "bad.toml"
+    path.write_bytes(data)
+    first = located(run_npatch("compile", str(path)), path, line, message)
+    assert first.startswith(f"{path}:{line}:{col}: "), first

@@ -375,6 +375,22 @@ def test_run_uncaught_exception_and_strict(tmp_path, env):
     assert missing.returncode == 2 and "script not found" in missing.stderr
 
 
+def test_run_a_module_that_cannot_be_found_is_one_line_as_python_says_it(tmp_path, env, manifest):
+    """``npatch run M -m nosuch`` printed runpy's traceback; ``python -m nosuch``
+    prints one line and exits 1.  An ImportError raised by the module's own
+    code keeps its traceback."""
+    write(tmp_path / "pkg/__init__.py", "")
+    write(tmp_path / "boom.py", "import npatch_no_such_dependency\n")
+    for name, message in (("nosuchmod", "No module named nosuchmod"),
+                          ("pkg", "'pkg' is a package and cannot be directly executed")):
+        proc = npatch("run", manifest, "-m", name, env=env, cwd=tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("npatch: error: ") and message in lines[0], proc.stderr
+    proc = npatch("run", manifest, "-m", "boom", env=env, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "boom.py" in proc.stderr, proc.stderr
+
+
 def test_fast_parser_agrees_with_argparse_or_defers():
     from npatch.cli.apply import parse_fast
 

@@ -125,3 +125,77 @@ def test_the_report_is_written_through_a_private_directory_and_leaves_none(share
     result, _ = apply(shared, str(shared / "shared" / "ok.json"))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (shared / "shared").iterdir()) == ["ok.json"]
+
+
+def _stand_ins(root: Path) -> dict[str, Path]:
+    """Copies, inside ``root``, of the special names users pass as an output
+    (``/dev/stdout``, ``/dev/null``, a link to a pipe; named .json for ``diff``): the real ones must
+    never be at stake in a test.  ``stdout`` is a link into /proc exactly as
+    ``/dev/stdout`` is; ``devnull`` a device node (root only)."""
+    made = {"stdout": root / "stdout.json", "fifo-link": root / "fifo-link.json", "socket": root / "sock.json"}
+    made["stdout"].symlink_to("/proc/self/fd/1")
+    os.mkfifo(root / "a-fifo")
+    made["fifo-link"].symlink_to(root / "a-fifo")
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(made["socket"]))
+    sock.close()
+    if IS_ROOT:
+        try:
+            os.mknod(root / "devnull.json", 0o020666, os.makedev(1, 3))
+            made["devnull"] = root / "devnull.json"
+        except PermissionError:     # a container without CAP_MKNOD
+            pass
+    return made
+
+
+@pytest.mark.parametrize("kind", ["stdout", "fifo-link", "socket", "devnull"])
+def test_a_device_a_socket_or_a_link_into_proc_is_refused_not_replaced(shared, kind):
+    """``-o /dev/stdout`` run as root replaced the system's /dev/stdout link by
+    a regular file (and ``/dev/null`` likewise): an output that exists and is
+    not a file, or a link to a pipe, a device or into /proc, is a one-line
+    error (exit 2) before anything runs, and stays what it was."""
+    made = _stand_ins(shared / "shared")
+    if kind not in made:
+        pytest.skip("no device node can be made here")
+    path = made[kind]
+    before = os.lstat(path)
+    result, ran = apply(shared, str(path))
+    assert "not a regular file" in one_line_error(result) and not ran
+    compiled = run_npatch("compile", "m.toml", "-o", str(path), cwd=shared)
+    assert "not a regular file" in one_line_error(compiled)
+    diff = run_npatch("diff", "cuda-to-npu", "py", "--report", str(path), cwd=shared)
+    assert "not a regular file" in one_line_error(diff)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+
+
+@pytest.mark.parametrize("victim,text", [("m.toml", MANIFEST), ("prog.py", "print('hello')\n"),
+                                         ("notes.txt", "\ufeffnot json\n")])
+def test_an_output_named_after_a_manifest_or_a_script_does_not_replace_it(shared, victim, text):
+    """``npatch apply m.toml --report m.toml``, ``--coverage helper.py`` and
+    ``npatch compile m.toml -o m.toml`` replaced the manifest or script with
+    JSON: an existing file that is not JSON is refused (one line, exit 2,
+    before the program runs); an earlier report or plan is replaced."""
+    path = shared / victim
+    path.write_text(text)
+    result, ran = apply(shared, str(path))
+    assert "exists and is not a JSON file" in one_line_error(result) and not ran
+    coverage = run_npatch("apply", str(shared / "m.toml"), "--coverage", str(path), "--", "python", "-c", "pass",
+                          cwd=shared)
+    assert "exists and is not a JSON file" in one_line_error(coverage)
+    compiled = run_npatch("compile", str(shared / "m.toml"), "-o", str(path), cwd=shared)
+    assert "exists and is not a JSON file" in one_line_error(compiled)
+    assert path.read_text() == text
+
+
+def test_an_earlier_report_or_plan_is_replaced(shared):
+    report = shared / "r.json"
+    for _ in range(2):
+        result, ran = apply(shared, str(report))
+        assert result.returncode == 0 and ran, result.stderr
+    plan = shared / "plan.json"
+    for _ in range(2):
+        assert run_npatch("compile", "m.toml", "-o", str(plan), cwd=shared).returncode == 0
+    assert json.loads(plan.read_text())

@@ -74,9 +74,11 @@ def compile_from_args(args: argparse.Namespace, **extra: object):
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from npatch.outfiles import check_writable, write_file
+    from npatch.outfiles import check_writable, refuse_foreign, write_file
 
     output = check_writable(args.output, "-o") if args.output else None
+    if output:
+        refuse_foreign(output, "-o")
     result = compile_from_args(args, resolve=args.resolve, paths=args.path, strict=args.strict)
     plan = result.plan
     if output:

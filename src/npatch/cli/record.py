@@ -34,6 +34,26 @@ def verdict(op: dict[str, Any]) -> tuple[bool, str]:
     return False, f"{status}: {reason}" if reason else str(status)
 
 
+#: the first line of every manifest --record writes (one that may be written again)
+HEADER = "# Recorded by `npatch report --record`"
+
+
+def _refuse_someone_elses(out_path: str) -> None:
+    """A regular file at ``out_path`` that an earlier ``--record`` did not
+    write (a hand-written manifest) is never replaced: :class:`UsageError`.
+    Links and special files are left to :func:`npatch.cli.writing.write_text`."""
+    if os.path.islink(out_path) or not os.path.isfile(out_path):
+        return
+    try:
+        with open(out_path, "rb") as handle:
+            first = handle.read(len(HEADER.encode()))
+    except OSError as exc:
+        raise UsageError(f"--record {out_path}: cannot read it: {exc.strerror or exc}") from None
+    if first != HEADER.encode():
+        raise UsageError(f"--record {out_path}: exists and was not written by --record; "
+                         "remove it or write the new manifest elsewhere")
+
+
 def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tuple[str, int, int]:
     """(TOML text, ops kept, ops disabled or left out) for ``data``, a merged coverage report."""
     if not data.get("coverage"):
@@ -45,11 +65,12 @@ def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tu
     used = {m["name"]: m["path"] for infos in data.get("manifests", {}).values() for m in infos}
     if os.path.realpath(out_path) in {os.path.realpath(path) for path in used.values()}:
         raise UsageError(f"--record {out_path}: is a manifest of the recorded run; write the new one elsewhere")
+    _refuse_someone_elses(out_path)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(out_path).stem).strip("-") or "recorded"
     if name in used:  # a manifest may not include one of its own name
         name += "-recorded"
     command = _command(data)
-    head = [f"# Recorded by `npatch report --record` from a run of: {command}",
+    head = [f"{HEADER} from a run of: {command}",
             f"# {len(data.get('processes', []))} process(es); {len(kept)} of {len(ops)} ops exercised "
             "(applied and called, or applied where calls are not counted).",
             "# Review before shipping: an op this run did not reach may be needed by another input.",

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 def setup_report(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("file", metavar="FILE", help="a file written by `npatch apply --coverage FILE`")
     parser.add_argument("--tree", action="store_true", help="draw the manifest tree annotated with counts")
-    parser.add_argument("--record", metavar="NEW.toml", help="write a manifest of the ops this run exercised")
+    parser.add_argument("--record", metavar="NEW.toml", help="write a manifest of the ops this run exercised (never over a file an "
+                        "earlier --record did not write)")
     parser.add_argument("--standalone", action="store_true",
                         help="with --record: copy the exercised ops instead of including the manifests")
     return run_report

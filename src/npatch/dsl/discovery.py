@@ -53,7 +53,7 @@ def find_manifest(spec: str, base: Path | None = None) -> Path:
             if path.is_dir():
                 raise UsageError(f"manifest path is a directory: {path}")
             if not path.exists():
-                raise UsageError(f"manifest file not found: {path}")
+                raise UsageError(f"manifest file not found: {path}{_builtin_hint(spec)}")
             return path.resolve()
         except OSError as exc:      # a name too long, a loop of symlinks...
             raise UsageError(f"cannot use manifest path {str(path)[:200]}: {exc.strerror or exc}") from None
@@ -69,6 +69,14 @@ def find_manifest(spec: str, base: Path | None = None) -> Path:
     hint = did_you_mean(spec, names)
     listing = ", ".join(names) or "none"
     raise UsageError(f"unknown manifest {spec!r}{' (' + hint + ')' if hint else ''}; available: {listing}")
+
+
+def _builtin_hint(spec: str) -> str:
+    """`` (the built-in manifest is named `cuda-to-cpu`)`` for ``cuda-to-cpu.toml``."""
+    stem = spec.removeprefix("./").removesuffix(".toml")
+    if "/" in stem or os.sep in stem or not _is_file(BUILTIN_DIR / f"{stem}.toml"):
+        return ""
+    return f" (the built-in manifest is named `{stem}`, without a path or .toml)"
 
 
 def list_manifests() -> list[Available]:

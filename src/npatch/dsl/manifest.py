@@ -59,10 +59,11 @@ class Manifest:
 
 def load_manifest(file: Path) -> Manifest:
     """Read and check one manifest file (its includes are not followed here)."""
+    data = read_manifest_bytes(file)
     try:
-        text = read_manifest_bytes(file).decode("utf-8").removeprefix("\ufeff")   # a BOM (Windows editors)
+        text = data.decode("utf-8").removeprefix("\ufeff")   # a BOM (Windows editors)
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"not UTF-8 text: {exc.reason}", file=str(file), line=1, col=1) from None
+        raise _not_utf8(file, data, exc) from None
     doc = load(text, str(file))
     checker = _Checker(doc)
     manifest = checker.run()
@@ -70,6 +71,16 @@ def load_manifest(file: Path) -> Manifest:
         raise ManifestErrors(checker.errors)
     assert manifest is not None
     return manifest
+
+
+def _not_utf8(file: Path, data: bytes, exc: UnicodeDecodeError) -> ManifestError:
+    """The error at the first byte that is not UTF-8 (its column in characters)."""
+    before = data[:exc.start]
+    start = before.rfind(b"\n") + 1
+    col = len(before[start:].decode("utf-8", "replace")) + 1
+    hint = " (UTF-16? save it as UTF-8)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+    return ManifestError(f"not UTF-8 text: {exc.reason} 0x{data[exc.start]:02x}{hint}", file=str(file),
+                         line=before.count(b"\n") + 1, col=col)
 
 
 #: a manifest is a few KiB; anything near this is not one

@@ -80,11 +80,21 @@ class Discovered(list):
         self.skipped: list[tuple[str, str]] = []
 
 
+def _installed_tree(path: str) -> bool:
+    """A directory of installed code inside a project: a virtual environment
+    (``venv/``, with its ``pyvenv.cfg``) or a ``site-packages`` /
+    ``dist-packages`` directory.  ``--write`` there would edit the
+    libraries the project runs on, not the project."""
+    name = os.path.basename(path)
+    return name in ("site-packages", "dist-packages") or os.path.isfile(os.path.join(path, "pyvenv.cfg"))
+
+
 def discover(paths: list[str], include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
              cwd: str | None = None) -> Discovered:
     """``(path, display)`` for every Python file under ``paths``, sorted per argument.
 
-    Directories are walked skipping hidden directories and ``__pycache__``;
+    Directories are walked skipping hidden directories, ``__pycache__`` and
+    installed code below them (a virtual environment, ``site-packages``);
     a file named explicitly is taken whatever its suffix (through a symlink
     if it is one: the user named it).  Inside a directory a symlink is
     followed only to a file inside the given paths (which is then edited
@@ -122,6 +132,10 @@ def discover(paths: list[str], include: tuple[str, ...] = (), exclude: tuple[str
         else:
             for root, dirs, files in os.walk(arg):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+                for name in [d for d in dirs if _installed_tree(os.path.join(root, d))]:
+                    dirs.remove(name)
+                    skip(os.path.join(root, name), "installed packages (a virtual environment or site-packages): "
+                                                   "not walked; name it to rewrite it")
                 for name in sorted(f for f in files if f.endswith(".py")):
                     path = os.path.join(root, name)
                     mode = os.lstat(path).st_mode

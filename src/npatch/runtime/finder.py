@@ -155,13 +155,14 @@ class Finder:
         return None
 
     def _find(self, fullname: str, path: Any, target: Any) -> ModuleSpec | None:
+        before = sys.modules.get(fullname)  # importlib.reload asks with the module still there
         real = self.real_spec(fullname, path, target)
         # the ops of this module are read (and their conditions evaluated) now, by every
         # session: those a deferred plan started while the other finders were asked too
         for client in self.clients:
             client.prepare_module(fullname)
         module = sys.modules.get(fullname)
-        if module is not None and getattr(module, "__spec__", None) is not None:
+        if module is not None and module is not before and getattr(module, "__spec__", None) is not None:
             # preparing imported the very module (a condition's function did): patch it as it is
             for client in self.clients:
                 client.module_loaded(fullname, module)

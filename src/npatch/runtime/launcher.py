@@ -63,6 +63,10 @@ _BOOTED = False
 _FINISH_REGISTERED = False
 #: identities of the plans started or waiting in this process (see _start_source)
 _IDENTITIES: set[str] = set()
+#: while :func:`boot` starts plans at interpreter start-up: the directory Python
+#: will put first on ``sys.path`` for the program, not there yet; a replacement's
+#: module is also looked for there (:func:`npatch.runtime.resolve.import_object`)
+STARTUP_PATH: str | None = None
 
 
 # -- parent side -----------------------------------------------------------------
@@ -217,6 +221,8 @@ def boot() -> None:
     if not (plans or shipped) or environ.get(ENV_BOOTING):
         return
     environ[ENV_BOOTING] = str(os.getpid())
+    global STARTUP_PATH
+    STARTUP_PATH = _program_path()
     if _strict() and not environ.get(ENV_VERBOSE):
         from npatch.runtime.errors import install_concise_hook
 
@@ -234,6 +240,28 @@ def boot() -> None:
                 _boot_failed(exc)
     finally:
         environ.pop(ENV_BOOTING, None)
+        STARTUP_PATH = None
+
+
+def _program_path() -> str | None:
+    """``sys.path[0]`` as Python will set it for the program (from ``sys.argv``
+    as ``site`` sees it); ``None`` when Python adds none (``-P``, ``-I``)."""
+    if getattr(sys.flags, "safe_path", False) or sys.flags.isolated or not sys.argv:
+        return None
+    first = sys.argv[0]
+    if first == "-m":
+        return os.getcwd()
+    if first in ("-c", "-", ""):
+        return ""
+    if os.path.isdir(first):
+        return os.path.abspath(first)
+    import zipimport
+
+    try:
+        zipimport.zipimporter(first)
+    except (zipimport.ZipImportError, OSError):
+        return os.path.dirname(os.path.realpath(first))
+    return os.path.abspath(first)
 
 
 def _strict() -> bool:
@@ -430,6 +458,7 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     """
     global _BOOTED
     os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
+    sys.path[0] = os.getcwd() if program[0] == "-m" else os.path.dirname(os.path.abspath(program[0]))
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
     try:
         start_plans([plan_path], deferred=False)
@@ -450,11 +479,9 @@ def _run_main(program: list[str]) -> int:
 
     if program[0] == "-m":
         sys.argv = [program[1], *program[2:]]
-        sys.path[0] = os.getcwd()
         run = lambda: runpy.run_module(program[1], run_name="__main__", alter_sys=True)  # noqa: E731
     else:
         sys.argv = list(program)
-        sys.path[0] = os.path.dirname(os.path.abspath(program[0]))
         run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731
     try:
         run()
@@ -462,6 +489,9 @@ def _run_main(program: list[str]) -> int:
         raise
     except BaseException as exc:  # noqa: BLE001 - reported like the interpreter would
         tb = _user_traceback(exc.__traceback__)
+        if isinstance(exc, ImportError) and tb.tb_next is None and tb.tb_frame.f_globals.get("__name__") == "runpy":
+            print(f"npatch: error: {exc}", file=sys.stderr)  # runpy found no module to run: no traceback (as python -m)
+            return 1
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints exc.__traceback__
         return 1
     return 0

@@ -71,9 +71,10 @@ def prepare(report: str, option: str = "--report") -> str:
     otherwise) and write an empty report, so the file always reflects this
     run; returns the absolute path."""
     from npatch.errors import UsageError
-    from npatch.outfiles import check_writable
+    from npatch.outfiles import check_writable, refuse_foreign
 
     report = check_writable(report, option)
+    refuse_foreign(report, option)
     try:
         write_merged(report, [])
     except OSError as exc:

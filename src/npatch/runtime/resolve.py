@@ -16,6 +16,7 @@ Two rules shape this module:
 from __future__ import annotations
 
 import importlib
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
@@ -37,6 +38,27 @@ class SourceError(Exception):
     """A replacement, wrapper, guard or call function could not be loaded."""
 
 
+def _import_module(name: str) -> Any:
+    """:func:`importlib.import_module`; at interpreter start-up (a target
+    imported before the program), a module the program would find in its own
+    directory, which Python has not put on ``sys.path`` yet, is imported from
+    there (``STARTUP_PATH`` of :mod:`npatch.runtime.launcher`, looked up
+    without importing it)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        launcher = sys.modules.get("npatch.runtime.launcher")
+        where = getattr(launcher, "STARTUP_PATH", None)
+        if where is None or where in sys.path or exc.name != name.partition(".")[0]:
+            raise
+    sys.path.insert(0, where)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if where in sys.path:
+            sys.path.remove(where)
+
+
 def import_object(ref: str) -> Any:
     """Load ``module:qual.name`` (or, without a colon, ``module.attr``).
 
@@ -49,7 +71,7 @@ def import_object(ref: str) -> Any:
         if not module_name:
             raise SourceError(f"{ref!r} is not a 'module:name' reference")
     try:
-        obj = importlib.import_module(module_name)
+        obj = _import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
             raise SourceError(f"module {module_name!r} (from {ref!r}) is not installed") from exc

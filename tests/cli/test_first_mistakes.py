@@ -1,0 +1,25 @@
+"""A newcomer's first mistakes get a one-line answer that says what to type."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from npatch_testutil import run_npatch
+
+
+@pytest.mark.parametrize("command", [["compile"], ["show"], ["explain"],
+                                     ["apply", "--", sys.executable, "-c", "pass"]])
+@pytest.mark.parametrize("typed", ["cuda-to-cpu.toml", "./cuda-to-cpu.toml"])
+def test_a_built_in_name_typed_as_a_file_names_the_built_in(tmp_path, command, typed):
+    """``npatch apply cuda-to-cpu.toml -- ...`` said only "manifest file not
+    found": the built-in is there, under its name."""
+    result = run_npatch(command[0], typed, *command[1:], cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the built-in manifest is named `cuda-to-cpu`" in lines[0], result.stderr
+
+
+def test_a_missing_file_that_is_no_built_in_gets_no_hint(tmp_path):
+    result = run_npatch("compile", "cuda-to-tpu.toml", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == "npatch: error: manifest file not found: cuda-to-tpu.toml"
