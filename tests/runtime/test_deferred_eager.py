@@ -245,3 +245,30 @@ def test_builtin_manifest_deferred_equals_eager(tmp_path, name, baseline):
 @pytest.mark.parametrize("name", TOP_LEVEL)
 def test_builtin_manifest_deferred_equals_eager_without_pth(tmp_path, name, bare_baseline):
     _compare(tmp_path, name, _order(name), deferred_runs=1, baseline=bare_baseline, bare=True)
+
+
+def test_start_imports_lists_what_a_start_imports():
+    """What the deferred finder waits for (``launcher.START_IMPORTS``) holds every
+    Python module that starting a plan and evaluating ``python_version`` and
+    versions imports in a bare interpreter, beyond what booting imported."""
+    code = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import npatch.runtime.launcher
+before = set(sys.modules)
+import npatch.runtime.session, npatch.conditions, npatch.pep440
+npatch.pep440.parse("1.0")
+npatch.conditions.VARIABLES["python_version"]()
+for name in sorted(set(sys.modules) - before):
+    spec = getattr(sys.modules[name], "__spec__", None)
+    if not name.startswith("npatch") and spec is not None and spec.name == name and spec.origin != "built-in":
+        print(name)
+"""
+    from npatch.runtime.launcher import START_IMPORTS
+
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(REPO / "src")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    imported = set(proc.stdout.split())
+    assert {"functools", "collections", "contextlib", "platform"} <= imported  # the check sees the start
+    assert imported <= START_IMPORTS, sorted(imported - START_IMPORTS)

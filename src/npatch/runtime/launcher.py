@@ -350,7 +350,7 @@ def read_plan(path: str) -> Any:
 #: condition evaluator, ``platform`` for ``python_version``, ``re`` for
 #: versions), beyond what a bare interpreter has loaded: a deferred plan does
 #: not start while one of them is being imported (see :class:`_Deferred`);
-#: ``tests/runtime/test_deferred_nested.py`` recomputes the list
+#: ``tests/runtime/test_deferred_eager.py`` recomputes the list
 START_IMPORTS = frozenset((
     "collections", "contextlib", "copyreg", "enum", "functools", "importlib", "importlib._abc",
     "importlib.machinery", "importlib.util", "itertools", "keyword", "operator", "platform", "re",
