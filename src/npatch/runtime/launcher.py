@@ -441,7 +441,9 @@ class _Deferred:
 
 def _being_imported() -> list[Any]:
     """The specs of the modules a start imports (:data:`START_IMPORTS`, npatch's
-    own) whose import is under way, in any thread."""
+    own) whose import is under way, in any thread: a start in another thread
+    would wait for that import while holding the finder's lock, which the
+    importing thread may need for a target it imports (a deadlock)."""
     modules = sys.modules
     names = [name for name in START_IMPORTS if name in modules]
     names += [name for name in list(modules) if name.startswith("npatch.")]
