@@ -477,8 +477,11 @@ def _when_imported(spec: Any, then: Any) -> None:
                 for call in calls:
                     call()
 
-        spec.__class__ = type(original.__name__, (original,),
-                              {"__slots__": (), "__setattr__": __setattr__, "_npatch_calls": calls})
+        try:
+            spec.__class__ = type(original.__name__, (original,),
+                                  {"__slots__": (), "__setattr__": __setattr__, "_npatch_calls": calls})
+        except TypeError:  # not a class of the import system's kind: the plan starts at the next import
+            return
     if then not in calls:
         calls.append(then)
 
@@ -559,6 +562,6 @@ def _user_traceback(tb: Any) -> Any:
 
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "ENV_BOOTING",
-           "STRICT_EXIT", "SESSIONS", "child_environ", "exec_command", "start_failed", "python_flag_problem",
-           "prepare_report", "boot_from_site", "boot", "start_plans", "start_shipped", "start_plan", "read_plan",
-           "run_program"]
+           "STRICT_EXIT", "START_IMPORTS", "SESSIONS", "child_environ", "exec_command", "start_failed",
+           "python_flag_problem", "prepare_report", "boot_from_site", "boot", "start_plans", "start_shipped",
+           "start_plan", "read_plan", "run_program"]
