@@ -12,12 +12,24 @@ target, which the outer import then executed a second time: the wrap landed
 on the first copy and the program got the second (``platform.machine``
 unwrapped, two ``platform`` modules).
 
+A deferred plan can also start inside the import of a module its own start
+imports: ``json`` imports ``functools``, which imports ``collections``, a
+target of py-compat.  The start then found ``functools`` half executed:
+``contextlib`` and ``npatch.conditions`` failed to import and were executed
+again by the next condition, ``linecache`` and ``tokenize`` twice by the
+warnings about it.  Only an interpreter that had not imported ``functools``
+before the bootstrap showed it (a fresh virtual environment; the system
+Python's ``.pth`` files import it): the ``bare`` runs below start the
+bootstrap without ``site``'s ``.pth`` files, so every interpreter shows it.
+
 Executions are counted by an audit hook on ``exec`` of ``<module>`` code,
-installed before ``site`` runs the bootstrap (``python -S`` + ``site.main()``).
+installed before ``site`` runs the bootstrap (``python -S`` + ``site.main()``,
+or, ``bare``, only the paths and ``sitecustomize`` of ``site``).
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,17 +49,32 @@ def _hook(event, args):
     if event == "exec" and getattr(args[0], "co_name", None) == "<module>":
         COUNTS[args[0].co_filename] = COUNTS.get(args[0].co_filename, 0) + 1
 sys.addaudithook(_hook)
-import site
-site.main()  # runs the bootstrap sitecustomize: the plan starts here (eager) or waits (deferred)
-import importlib, json
-order, targets = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+START_UP
+import importlib
 imported = {}
-for name in order:
+def load(name, barrier=None):
+    if barrier is not None:
+        barrier.wait()
     try:
         importlib.import_module(name)
         imported[name] = True
     except Exception as exc:
         imported[name] = type(exc).__name__
+for step in sys.argv[1].split():  # "a+b": a and b imported at once by two threads
+    names = step.split("+")
+    if len(names) == 1:
+        load(names[0])
+        continue
+    import threading
+    barrier = threading.Barrier(len(names))
+    threads = [threading.Thread(target=load, args=(name, barrier)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads), "deadlock"
+import json
+order, targets = [n for step in sys.argv[1].split() for n in step.split("+")], sys.argv[2].split()
 
 def describe(path):
     module, _, qualname = path.partition(":")
@@ -73,6 +100,10 @@ print("PROBE " + json.dumps({"imported": imported, "statuses": statuses, "twice"
                               "objects": {t: describe(t) for t in targets},
                               "executions": {n: executions.get(n) for n in order}}))
 """
+#: the start-up of the probe: ``site`` in full, .pth files included (they may import anything) ...
+SITE = "import site\nsite.main()  # runs the bootstrap sitecustomize: the plan starts here (eager) or waits (deferred)"
+#: ... or bare: the same paths, no .pth file executed, then the bootstrap sitecustomize as site runs it
+BARE = "import os, site\nsys.path.extend(sys.argv[3].split(os.pathsep))\nsite.execsitecustomize()"
 
 WRAPPERS = """
 def make(original, options):
@@ -91,6 +122,11 @@ SYNTHETIC = {
     "csv-providing": ('csv:reader', "version('mmcv') >= '2.0'", ["tempfile", "csv"]),
     "datetime-installed": ('calendar:monthrange', "installed('torch') and importable('json')", ["calendar"]),
     "textwrap-false": ('textwrap:dedent', "version('torch') < '1.0'", ["textwrap"]),
+    # first imported inside the import of modules the start imports (json > re > enum > functools)
+    "keyword-in-functools": ('keyword:iskeyword', "python_version >= '3.8'", ["json", "keyword"]),
+    "collections-package": ('collections:namedtuple', "version('numpy') >= '1.0'", ["json", "collections"]),
+    "re-submodule": ('re._parser:parse', "importable('json') and python_version >= '3.8'", ["json", "re"]),
+    "threads-keyword": ('keyword:iskeyword', "version('torch') >= '2.0'", ["json+keyword+inspect"]),
 }
 
 
@@ -102,11 +138,16 @@ def _synthetic(tmp_path: Path, key: str) -> Path:
     return path
 
 
-def _run(tmp_path: Path, manifest: str | None, order: list[str], targets: list[str], eager: bool) -> dict:
-    """The probe under ``npatch apply`` (``-v`` when ``eager``), or without npatch (``manifest`` None)."""
+def _run(tmp_path: Path, manifest: str | None, order: list[str], targets: list[str], eager: bool,
+         bare: bool = False) -> dict:
+    """The probe under ``npatch apply`` (``-v`` when ``eager``), or without npatch (``manifest`` None);
+    ``bare``: started without the .pth files of this environment."""
     env = clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    probe = [sys.executable, "-S", "-c", PROBE.replace("from npatch.runtime.launcher import SESSIONS", "SESSIONS = []")
-             if manifest is None else PROBE, json.dumps(order), json.dumps(targets)]
+    code = PROBE.replace("START_UP", BARE if bare else SITE)
+    if manifest is None:
+        code = code.replace("from npatch.runtime.launcher import SESSIONS", "SESSIONS = []")
+    paths = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    probe = [sys.executable, "-S", "-c", code, " ".join(order), " ".join(targets), paths]
     if manifest is None:
         proc = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     else:
@@ -118,12 +159,12 @@ def _run(tmp_path: Path, manifest: str | None, order: list[str], targets: list[s
 
 
 def _compare(tmp_path: Path, manifest: str, order: list[str], deferred_runs: int = 2,
-             baseline: dict | None = None) -> dict:
+             baseline: dict | None = None, bare: bool = False) -> dict:
     plan = compile_manifests([manifest]).plan
     targets = sorted({str(t) for op in plan.ops for t in op.targets if t.qualname})
     # a first deferred run compiles and caches the plan; later runs use the cache, as users' do
-    deferred = [_run(tmp_path, manifest, order, targets, eager=False) for _ in range(deferred_runs)]
-    eager = _run(tmp_path, manifest, order, targets, eager=True)
+    deferred = [_run(tmp_path, manifest, order, targets, eager=False, bare=bare) for _ in range(deferred_runs)]
+    eager = _run(tmp_path, manifest, order, targets, eager=True, bare=bare)
     # what executes twice without npatch (cv2 runs its cv2.mat_wrapper twice itself) is all that may
     allowed = set((baseline or {}).get("twice", ()))
     for run in [*deferred, eager]:
@@ -142,11 +183,12 @@ def wrappers(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("bare", [False, True], ids=["site", "bare"])
 @pytest.mark.parametrize("key", sorted(SYNTHETIC))
-def test_synthetic_plan_with_condition_deferred_equals_eager(wrappers, key):
+def test_synthetic_plan_with_condition_deferred_equals_eager(wrappers, key, bare):
     manifest = _synthetic(wrappers, key)
     target, when, order = SYNTHETIC[key]
-    eager = _compare(wrappers, str(manifest), order)
+    eager = _compare(wrappers, str(manifest), order, bare=bare)
     expected = "skipped" if key.endswith("-false") else "applied"
     assert eager["statuses"]["w"][0] == expected, eager
     if expected == "applied":
@@ -169,15 +211,25 @@ TOP_LEVEL = ["cuda-to-cpu", "cuda-to-npu", "mmcv-lite", "mmcv-npu", "mmcv-npu-v1
 
 
 def _order(name: str) -> list[str]:
+    """``json`` (which imports modules a start imports), then the modules the manifest names."""
     plan = compile_manifests([name]).plan
-    return trigger_modules(plan) or sorted({t.module for op in plan.ops for t in op.targets})
+    return ["json", *(trigger_modules(plan) or sorted({t.module for op in plan.ops for t in op.targets}))]
+
+
+def _baseline(tmp_path: Path, bare: bool) -> dict:
+    """The probe without npatch, importing every module any built-in manifest names."""
+    order = sorted({module for name in TOP_LEVEL for module in _order(name)})
+    return _run(tmp_path, None, order, [], eager=False, bare=bare)
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory) -> dict:
-    """The probe without npatch, importing every module any built-in manifest names."""
-    order = sorted({module for name in TOP_LEVEL for module in _order(name)})
-    return _run(tmp_path_factory.mktemp("baseline"), None, order, [], eager=False)
+    return _baseline(tmp_path_factory.mktemp("baseline"), bare=False)
+
+
+@pytest.fixture(scope="module")
+def bare_baseline(tmp_path_factory) -> dict:
+    return _baseline(tmp_path_factory.mktemp("bare_baseline"), bare=True)
 
 
 def test_top_level_manifests_include_every_builtin():
@@ -188,3 +240,35 @@ def test_top_level_manifests_include_every_builtin():
 @pytest.mark.parametrize("name", TOP_LEVEL)
 def test_builtin_manifest_deferred_equals_eager(tmp_path, name, baseline):
     _compare(tmp_path, name, _order(name), deferred_runs=1, baseline=baseline)
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL)
+def test_builtin_manifest_deferred_equals_eager_without_pth(tmp_path, name, bare_baseline):
+    _compare(tmp_path, name, _order(name), deferred_runs=1, baseline=bare_baseline, bare=True)
+
+
+def test_start_imports_lists_what_a_start_imports():
+    """What the deferred finder waits for (``launcher.START_IMPORTS``) holds every
+    Python module that starting a plan and evaluating ``python_version`` and
+    versions imports in a bare interpreter, beyond what booting imported."""
+    code = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import npatch.runtime.launcher
+before = set(sys.modules)
+import npatch.runtime.session, npatch.conditions, npatch.pep440
+npatch.pep440.parse("1.0")
+npatch.conditions.VARIABLES["python_version"]()
+for name in sorted(set(sys.modules) - before):
+    spec = getattr(sys.modules[name], "__spec__", None)
+    if not name.startswith("npatch") and spec is not None and spec.name == name and spec.origin != "built-in":
+        print(name)
+"""
+    from npatch.runtime.launcher import START_IMPORTS
+
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(REPO / "src")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    imported = set(proc.stdout.split())
+    assert {"functools", "collections", "contextlib", "platform"} <= imported  # the check sees the start
+    assert imported <= START_IMPORTS, sorted(imported - START_IMPORTS)

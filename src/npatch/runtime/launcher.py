@@ -374,6 +374,17 @@ def read_plan(path: str) -> Any:
         raise PlanLoadError(f"{path}: {exc}") from None
 
 
+#: the standard-library modules starting a plan imports (npatch's runtime, the
+#: condition evaluator, ``platform`` for ``python_version``, ``re`` for
+#: versions), beyond what a bare interpreter has loaded: a deferred plan does
+#: not start while one of them is being imported (see :class:`_Deferred`);
+#: ``tests/runtime/test_deferred_eager.py`` recomputes the list
+START_IMPORTS = frozenset((
+    "collections", "contextlib", "copyreg", "enum", "functools", "importlib", "importlib._abc",
+    "importlib.machinery", "importlib.util", "itertools", "keyword", "operator", "platform", "re",
+    "re._casefix", "re._compiler", "re._constants", "re._parser", "reprlib", "types", "warnings"))
+
+
 class _Deferred:
     """A meta-path finder that starts one plan at the first import it needs.
 
@@ -382,6 +393,15 @@ class _Deferred:
     shared finder: the import machinery has already asked that finder
     (first on ``sys.meta_path`` when another plan is active) or passed the
     place where the new session inserted it.
+
+    Not while a module the start imports is itself being imported (``json``
+    imports ``functools``, which imports ``collections``, a target of
+    py-compat): the start would find that module half executed, fail to
+    import what needs it (``contextlib``, ``npatch.conditions``) and import
+    those again later, executing them twice.  The plan then starts as soon
+    as that import ends (:func:`_when_imported`), which is where the eager
+    start stands: it imports those modules before its session is active, and
+    so patches what they imported as already imported.
     """
 
     def __init__(self, path: str, modules: frozenset[str], load: Any = None) -> None:
@@ -392,31 +412,22 @@ class _Deferred:
         self.load = load
         self.lock = RLock()
         self.state = 0  # 0 waiting, 1 starting (in the thread holding the lock), 2 started
+        self.held = False  # a target was imported while the start could not run: start at the first chance
 
     def __repr__(self) -> str:
         return f"<npatch deferred plan {self.path!r}: {len(self.modules)} module(s)>"
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name not in self.modules:
+            if self.held:
+                self.start()
             return None
         before = sys.modules.get(name)
         with self.lock:
             if self.state == 1:  # the session's own start-up imports this name
                 return None
-            if self.state == 0:
-                self.state = 1
-                try:
-                    start_plan(self.path, self.load)
-                except Exception as exc:  # noqa: BLE001
-                    if _strict():
-                        raise
-                    _boot_failed(exc)
-                finally:
-                    self.state = 2
-                    try:
-                        sys.meta_path.remove(self)
-                    except ValueError:
-                        pass
+            if self.state == 0 and not self.start():
+                return None  # the import goes on without the plan, which starts when it can
         from npatch.runtime.finder import FINDER, loaded_spec
 
         module = sys.modules.get(name)
@@ -424,8 +435,83 @@ class _Deferred:
             return loaded_spec(module)  # the start imported it (and patched it): not a second execution
         return FINDER.find_spec(name, path, target)
 
+    def start(self) -> bool:
+        """Start the plan unless a module its start imports is being imported
+        (then wait for the end of those imports); False if it did not start."""
+        with self.lock:
+            if self.state != 0:
+                return self.state == 2
+            busy = _being_imported()
+            if busy:
+                self.held = True
+                for spec in busy:
+                    _when_imported(spec, self.start)
+                return False
+            self.state = 1
+            try:
+                start_plan(self.path, self.load)
+            except Exception as exc:  # noqa: BLE001
+                if _strict():
+                    raise
+                _boot_failed(exc)
+            finally:
+                self.state = 2
+                self.held = False
+                try:
+                    sys.meta_path.remove(self)
+                except ValueError:
+                    pass
+            return True
+
     def invalidate_caches(self) -> None:
         return None
+
+
+def _being_imported() -> list[Any]:
+    """The specs of the modules a start imports (:data:`START_IMPORTS`, npatch's
+    own) whose import is under way, in any thread: a start in another thread
+    would wait for that import while holding the finder's lock, which the
+    importing thread may need for a target it imports (a deadlock)."""
+    modules = sys.modules
+    names = [name for name in START_IMPORTS if name in modules]
+    names += [name for name in list(modules) if name.startswith("npatch.")]
+    specs = [getattr(modules.get(name), "__spec__", None) for name in names]
+    return [spec for spec in specs if getattr(spec, "_initializing", False)]
+
+
+def _when_imported(spec: Any, then: Any) -> None:
+    """Call ``then()`` when the import that executes ``spec``'s module ends.
+
+    The import system marks that end on the spec (``_initializing`` back to
+    False, the module in ``sys.modules``, before its importer goes on): the
+    spec's class becomes a subclass that notices it, then goes back.  A
+    submodule is bound on its parent first, as the import system does next.
+    """
+    calls = type(spec).__dict__.get("_npatch_calls")
+    if calls is None:
+        original, calls = type(spec), []
+
+        def __setattr__(self: Any, name: str, value: Any) -> None:
+            original.__setattr__(self, name, value)
+            if name == "_initializing" and not value and type(self).__dict__.get("_npatch_calls") is calls:
+                self.__class__ = original
+                parent, _, child = self.name.rpartition(".")
+                module = sys.modules.get(self.name)
+                if parent in sys.modules and module is not None:
+                    try:
+                        setattr(sys.modules[parent], child, module)
+                    except AttributeError:
+                        pass  # the import system only warns there, after us
+                for call in calls:
+                    call()
+
+        try:
+            spec.__class__ = type(original.__name__, (original,),
+                                  {"__slots__": (), "__setattr__": __setattr__, "_npatch_calls": calls})
+        except TypeError:  # not a class of the import system's kind: the plan starts at the next import
+            return
+    if then not in calls:
+        calls.append(then)
 
 
 def _finish() -> None:
@@ -506,6 +592,6 @@ def _user_traceback(tb: Any) -> Any:
 
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "ENV_BOOTING",
-           "STRICT_EXIT", "SESSIONS", "child_environ", "exec_command", "start_failed", "python_flag_problem",
-           "prepare_report", "boot_from_site", "boot", "start_plans", "start_shipped", "start_plan", "read_plan",
-           "run_program"]
+           "STRICT_EXIT", "START_IMPORTS", "SESSIONS", "child_environ", "exec_command", "start_failed",
+           "python_flag_problem", "prepare_report", "boot_from_site", "boot", "start_plans", "start_shipped",
+           "start_plan", "read_plan", "run_program"]
