@@ -67,36 +67,55 @@ def _unsafe_dir(st: os.stat_result) -> str | None:
 def user_cache_dir() -> str | None:
     """npatch's per-user cache directory (``$XDG_CACHE_HOME/npatch``, else
     ``~/.cache/npatch``), created if needed; ``None`` when it is missing and
-    cannot be made, or fails the ownership/mode check.  The plan cache and
-    the grammar's parser cache both live there."""
+    cannot be made, or fails the ownership/mode check
+    (:func:`user_cache_problem` says which).  The plan cache and the
+    grammar's parser cache both live there."""
+    path = _user_cache_path()
+    return path if _cache_dir_problem(path) is None else None
+
+
+def user_cache_problem() -> str | None:
+    """Why :func:`user_cache_dir` is ``None``, naming the directory; ``None`` when it is not."""
+    path = _user_cache_path()
+    problem = _cache_dir_problem(path)
+    return None if problem is None else f"{path} {problem}"
+
+
+def _user_cache_path() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):  # the XDG spec: relative values are invalid
         base = os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "npatch")
-    return path if _private_cache_dir(path) else None
+    return os.path.join(base, "npatch")
 
 
-def _private_cache_dir(path: str) -> bool:
-    """True for a directory we own that nobody else can write to.
+def _cache_dir_problem(path: str) -> str | None:
+    """Why ``path`` is not a directory we own that nobody else can write to; ``None`` when it is.
 
     A directory someone else controls could hand us a plan that runs their
     code in our processes, so it is refused (the caller then compiles
-    without a cache).  Our own directory that is merely readable by others
-    is tightened to 0700: plans name files and options of the user's jobs.
+    without a cache); so is a link, even to a directory of ours.  Our own
+    directory that is merely readable by others is tightened to 0700: plans
+    name files and options of the user's jobs.
     """
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        failed: OSError | None = exc  # a file or a link in its place says so below
+    else:
+        failed = None
+    try:
         info = os.lstat(path)
     except OSError:
-        return False
-    if _unsafe_dir(info) is not None:
-        return False
+        return f"cannot be made ({(failed and failed.strerror) or failed})"
+    problem = _unsafe_dir(info)
+    if problem is not None:
+        return problem
     if info.st_mode & 0o077:
         try:
             os.chmod(path, 0o700)
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            return f"cannot be closed to group and others ({exc.strerror or exc})"
+    return None
 
 
 def write_file(path: str, data: bytes, *, private: str | None = None) -> None:
@@ -205,4 +224,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "user_cache_dir", "write_file", "check_writable", "refuse_foreign"]
+__all__ = ["private_dir", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign"]

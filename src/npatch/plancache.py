@@ -331,8 +331,10 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
     started_ns = time.time_ns()
     plan, sources, notes = _compile(specs, sets, disable)
     if root is None:
-        problem = ("no private cache directory (check $XDG_CACHE_HOME or ~/.cache/npatch: "
-                   "it must be yours and not group/world-writable)")
+        from npatch.outfiles import user_cache_problem
+
+        problem = (f"no private cache directory: {user_cache_problem()} (it must be a directory of yours, "
+                   "not a link, not group/world-writable; or set $XDG_CACHE_HOME)")
     else:
         try:
             return store(root, key, plan, sources, notes, started_ns)

@@ -325,6 +325,30 @@ def test_cache_directory_is_private(tmp_path, env, manifest):
     os.chmod(root, 0o777)
     proc = ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env))
     assert "yiq 42" in proc.stdout and "no private cache directory" in proc.stderr
+    assert f"{root} is writable by others (mode 0777)" in proc.stderr  # the warning says why
+
+
+@pytest.mark.parametrize("shape", ["link to a private directory", "file", "dangling link", "unmakeable"])
+def test_cache_directory_that_is_not_a_plain_directory_is_refused_saying_why(tmp_path, env, manifest, shape):
+    root = tmp_path / "cache" / "npatch"
+    root.parent.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    if shape == "file":
+        root.write_text("")
+        why = "exists and is not a directory"
+    elif shape == "unmakeable":  # $XDG_CACHE_HOME is a file
+        root.parent.rmdir()
+        root.parent.write_text("")
+        why = "cannot be made (Not a directory)"
+    else:
+        if shape == "link to a private directory":
+            elsewhere.mkdir(mode=0o700)
+        root.symlink_to(elsewhere)
+        why = "is a symbolic link"
+    proc = ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env))
+    assert "yiq 42" in proc.stdout
+    assert f"no private cache directory: {root} {why}" in proc.stderr
+    assert not (elsewhere / "keys").exists()
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
@@ -333,7 +357,7 @@ def test_cache_directory_of_another_user_is_refused(tmp_path, env, manifest):
     root.mkdir(parents=True, mode=0o700)
     os.chown(root, 65534, 65534)
     proc = ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=env))
-    assert "yiq 42" in proc.stdout and "no private cache directory" in proc.stderr
+    assert "yiq 42" in proc.stdout and f"{root} is owned by uid 65534" in proc.stderr
     assert not (root / "keys").exists()
 
 
