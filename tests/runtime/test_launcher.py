@@ -415,6 +415,54 @@ def test_run_a_module_that_cannot_be_found_is_one_line_as_python_says_it(tmp_pat
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "boom.py" in proc.stderr, proc.stderr
 
 
+APP_MAIN = f"""
+import sys, helper_in_app
+{SHOW}
+print("path0", sys.path[0], "argv", sys.argv, "helper", helper_in_app.__file__)
+print("twice", sys.path.count(sys.path[0]))
+"""
+
+
+@pytest.mark.parametrize("shape", ["folder", "zip", "pyz"])
+def test_run_a_folder_or_zip_as_python_runs_it(tmp_path, env, manifest, shape):
+    """``npatch run M app`` runs ``app/__main__.py`` (or a zip's) as ``python app`` does:
+    same ``sys.path[0]``, ``sys.argv`` and imports from inside it; the plan applies."""
+    import zipfile
+
+    folder = tmp_path / "app"
+    write(folder / "__main__.py", APP_MAIN)
+    write(folder / "helper_in_app.py", "")
+    program = folder
+    if shape != "folder":
+        program = tmp_path / ("app.zip" if shape == "zip" else "app.pyz")
+        with zipfile.ZipFile(program, "w") as archive:
+            for name in ("__main__.py", "helper_in_app.py"):
+                archive.write(folder / name, name)
+    plain = ok(npatch("apply", manifest, "--", PY, program.name, "x", env=env, cwd=tmp_path)).stdout
+    assert "yiq 42" in plain and "twice 1" in plain
+    assert ok(npatch("run", manifest, "--", program.name, "x", env=env, cwd=tmp_path)).stdout == plain
+    if shape != "zip":  # without `--`: a folder with __main__.py or a .pyz is the program
+        assert ok(npatch("run", manifest, program.name, "x", env=env, cwd=tmp_path)).stdout == plain
+
+
+def test_run_a_folder_without_main_is_a_usage_error(tmp_path, env, manifest):
+    (tmp_path / "lib").mkdir()
+    proc = npatch("run", manifest, "--", "lib", env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "no __main__.py in the folder lib" in proc.stderr, proc.stderr
+    proc = npatch("run", manifest, "lib", env=env, cwd=tmp_path)  # not taken for the program without `--`
+    assert proc.returncode == 2 and "no program to run" in proc.stderr, proc.stderr
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "lib.zip", "w") as archive:
+        archive.writestr("other.py", "")
+    proc = npatch("run", manifest, "--", "lib.zip", env=env, cwd=tmp_path)  # as python: one line, exit 1
+    assert proc.returncode == 1 and proc.stderr == "npatch: error: can't find '__main__' module in 'lib.zip'\n"
+    write(tmp_path / "boom/__main__.py", "import colorsys\nraise ValueError('boom')\n")
+    proc = npatch("run", manifest, "--", "boom", env=env, cwd=tmp_path)
+    assert proc.returncode == 1 and "ValueError: boom" in proc.stderr and "__main__.py\", line 2" in proc.stderr
+    assert "launcher.py" not in proc.stderr, proc.stderr
+
+
 def test_fast_parser_agrees_with_argparse_or_defers():
     from npatch.cli.apply import parse_fast
 

@@ -91,7 +91,7 @@ def setup_apply(parser: argparse.ArgumentParser) -> Handler:
          description="Apply the plan of MANIFEST... in this process, then run SCRIPT (or -m MODULE) as "
                      "__main__, without exec; child processes get the plan as under `apply`.")
 def setup_run(parser: argparse.ArgumentParser) -> Handler:
-    _setup(parser, "%(prog)s [options] MANIFEST... [--] (SCRIPT.py | -m MODULE) [ARG...]",
+    _setup(parser, "%(prog)s [options] MANIFEST... [--] (SCRIPT.py | FOLDER | ZIP | -m MODULE) [ARG...]",
            "manifests, then the script or `-m module` and its arguments")
 
     def handler(args: argparse.Namespace) -> int:
@@ -105,11 +105,14 @@ def setup_run(parser: argparse.ArgumentParser) -> Handler:
 
 def _program_start(words: list[str]) -> int | None:
     """Where the program starts in ``run`` words without ``--``: the first
-    ``-m`` or ``*.py`` that is not the value of an option."""
+    ``-m``, ``*.py``, ``*.pyz`` or folder with a ``__main__.py`` that is not
+    the value of an option."""
+    import os
+
     for index, word in enumerate(words):
         if index and words[index - 1] in _VALUED:
             continue
-        if word == "-m" or word.endswith(".py"):
+        if word == "-m" or word.endswith((".py", ".pyz")) or os.path.isfile(os.path.join(word, "__main__.py")):
             return index
     return None
 
@@ -129,7 +132,7 @@ def _split(parser: argparse.ArgumentParser, args: argparse.Namespace,
     elif program_start is None:
         raise UsageError(f"missing `--` before the command: {parser.prog} MANIFEST... -- COMMAND [ARG...]")
     else:
-        raise UsageError(f"no program to run: {parser.prog} MANIFEST... SCRIPT.py|-m MODULE [ARG...]")
+        raise UsageError(f"no program to run: {parser.prog} MANIFEST... SCRIPT.py|FOLDER|-m MODULE [ARG...]")
     if not program:
         raise UsageError(f"no command after `--`: {parser.prog} MANIFEST... -- COMMAND [ARG...]")
     front_parser = argparse.ArgumentParser(prog=parser.prog, add_help=False)
@@ -230,7 +233,10 @@ def run(manifests: list[str], program: list[str], args: argparse.Namespace | Opt
     from npatch.runtime import launcher
 
     if program[0] != "-m" and not os.path.isfile(program[0]):
-        raise UsageError(f"script not found: {program[0]}")
+        if not os.path.isdir(program[0]):
+            raise UsageError(f"script not found: {program[0]}")
+        if not os.path.isfile(os.path.join(program[0], "__main__.py")):
+            raise UsageError(f"no __main__.py in the folder {program[0]}")
     plan_path = _plan(manifests, args).path
     report = _report_file(args)
     return launcher.run_program(plan_path, program, strict=args.strict, report=report,

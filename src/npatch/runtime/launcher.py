@@ -253,15 +253,21 @@ def _program_path() -> str | None:
         return os.getcwd()
     if first in ("-c", "-", ""):
         return ""
-    if os.path.isdir(first):
-        return os.path.abspath(first)
+    return os.path.abspath(first) if _is_archive_or_folder(first) else os.path.dirname(os.path.realpath(first))
+
+
+def _is_archive_or_folder(program: str) -> bool:
+    """A program Python runs by its ``__main__`` (a folder or a zip file), not as a script;
+    its own path is then ``sys.path[0]``."""
+    if os.path.isdir(program):
+        return True
     import zipimport
 
     try:
-        zipimport.zipimporter(first)
+        zipimport.zipimporter(program)
     except (zipimport.ZipImportError, OSError):
-        return os.path.dirname(os.path.realpath(first))
-    return os.path.abspath(first)
+        return False
+    return True
 
 
 def _strict() -> bool:
@@ -544,7 +550,12 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     """
     global _BOOTED
     os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
-    sys.path[0] = os.getcwd() if program[0] == "-m" else os.path.dirname(os.path.abspath(program[0]))
+    if program[0] == "-m":
+        sys.path[0] = os.getcwd()
+    elif _is_archive_or_folder(program[0]):
+        sys.path[0] = os.path.abspath(program[0])
+    else:
+        sys.path[0] = os.path.dirname(os.path.realpath(program[0]))
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
     try:
         start_plans([plan_path], deferred=False)
@@ -568,11 +579,17 @@ def _run_main(program: list[str]) -> int:
         run = lambda: runpy.run_module(program[1], run_name="__main__", alter_sys=True)  # noqa: E731
     else:
         sys.argv = list(program)
-        run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731
+        if _is_archive_or_folder(program[0]):
+            run = lambda: _run_main_module(program[0])  # noqa: E731
+        else:
+            run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731
     try:
         run()
     except (SystemExit, KeyboardInterrupt):
         raise
+    except _NoMain as exc:
+        print(f"npatch: error: {exc}", file=sys.stderr)
+        return 1
     except BaseException as exc:  # noqa: BLE001 - reported like the interpreter would
         tb = _user_traceback(exc.__traceback__)
         if isinstance(exc, ImportError) and tb.tb_next is None and tb.tb_frame.f_globals.get("__name__") == "runpy":
@@ -581,6 +598,29 @@ def _run_main(program: list[str]) -> int:
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints exc.__traceback__
         return 1
     return 0
+
+
+class _NoMain(Exception):
+    pass
+
+
+def _run_main_module(program: str) -> None:
+    """Run the ``__main__`` of a folder or zip file (``sys.path[0]`` already) as
+    python does: ``sys.argv[0]`` and ``sys.path`` as given, a fresh ``__main__``.
+    (``runpy.run_path`` would set ``sys.argv[0]`` and ``sys.path[0]`` to the path
+    as typed, where python makes ``sys.path[0]`` absolute.)"""
+    import types
+    from importlib.machinery import PathFinder
+
+    spec = PathFinder.find_spec("__main__", [sys.path[0]])
+    if spec is None or spec.loader is None:
+        raise _NoMain(f"can't find '__main__' module in {program!r}")
+    code = spec.loader.get_code("__main__")  # type: ignore[attr-defined]
+    module = types.ModuleType("__main__")
+    module.__dict__.update(__spec__=spec, __file__=spec.origin, __loader__=spec.loader, __package__="",
+                           __cached__=spec.cached, __builtins__=__builtins__)
+    sys.modules["__main__"] = module
+    exec(code, module.__dict__)
 
 
 def _user_traceback(tb: Any) -> Any:
