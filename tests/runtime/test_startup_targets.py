@@ -8,6 +8,7 @@ the current directory for ``-m`` and ``-c``.
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -95,3 +96,53 @@ def test_a_stdlib_name_beside_the_script_does_not_shadow_npatch_s_own_imports(tr
     (tree / "app" / "prog.py").write_text("import os.path\nprint(os.path.expandvars('x'), 'LOADED')\n")
     patched(npatch(tree, "apply", str(tree / "m.toml"), "--report", "r.json", "--", PY,
                    str(tree / "app" / "prog.py"), cwd=tree / "cwd"))
+
+
+# -- a replacement beside the manifest ----------------------------------------------
+# `npatch compile` looks for a replacement's module in the manifest's folder; the
+# run did not, so a check that passed was followed by "module ... is not installed"
+# (from any working directory but that folder, and in every child started elsewhere).
+BESIDE = """
+import json, os.path, subprocess, sys
+print(os.path.expandvars('x'), json.loads('1'))
+sys.stdout.flush()
+subprocess.run([sys.executable, "-c", {program!r}], cwd="/", check=True)
+"""
+
+
+@pytest.fixture
+def beside(tree: Path) -> Path:
+    """The helper moves next to the manifest, in ``patches/``; the script stays in ``app/``."""
+    (tree / "patches").mkdir()
+    (tree / "m.toml").rename(tree / "patches" / "m.toml")
+    (tree / "app" / "npatch_helper_mod.py").rename(tree / "patches" / "npatch_helper_mod.py")
+    (tree / "app" / "prog.py").write_text(BESIDE.format(program=PROGRAM))
+    return tree / "patches" / "m.toml"
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"]], ids=["deferred", "verbose"])
+def test_a_replacement_beside_the_manifest_is_found_as_compile_found_it(tree, beside, flags):
+    assert npatch(tree, "compile", str(beside), cwd=tree / "cwd").returncode == 0
+    result = npatch(tree, "apply", str(beside), *flags, "--", PY, str(tree / "app" / "prog.py"), cwd=tree / "cwd")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["PATCHED", "x", "LOADED"] * 2, result.stderr  # the child in / too
+    assert "not installed" not in result.stderr
+
+
+def test_a_replacement_beside_the_manifest_under_npatch_run_and_the_api(tree, beside):
+    result = npatch(tree, "run", str(beside), str(tree / "app" / "prog.py"), cwd=tree / "cwd")
+    assert result.stdout.split() == ["PATCHED", "x", "LOADED"] * 2, result.stderr
+    code = f"import npatch, json\nwith npatch.apply({str(beside)!r}):\n    print(json.loads('1'))\nprint(json.loads('1'))"
+    result = subprocess.run([PY, "-c", code], cwd=tree / "cwd", capture_output=True, text=True,
+                            env=clean_env(XDG_CACHE_HOME=str(tree / "cache")))
+    assert result.stdout.split() == ["LOADED", "1"], result.stderr
+
+
+def test_a_failing_import_inside_the_helper_beside_the_manifest_is_that_error(tree, beside):
+    """Found beside the manifest, the helper's own missing dependency is reported as
+    itself, not as the helper being "not installed"."""
+    helper = tree / "patches" / "npatch_helper_mod.py"
+    helper.write_text("import npatch_no_such_dependency\n" + helper.read_text())
+    result = npatch(tree, "apply", str(beside), "-v", "--", PY, "-c", PROGRAM, cwd=tree / "cwd")
+    assert "No module named 'npatch_no_such_dependency'" in result.stderr, result.stderr
+    assert "is not installed" not in result.stderr

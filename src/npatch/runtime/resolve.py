@@ -38,29 +38,39 @@ class SourceError(Exception):
     """A replacement, wrapper, guard or call function could not be loaded."""
 
 
-def _import_module(name: str) -> Any:
-    """:func:`importlib.import_module`; at interpreter start-up (a target
-    imported before the program), a module the program would find in its own
-    directory, which Python has not put on ``sys.path`` yet, is imported from
-    there (``STARTUP_PATH`` of :mod:`npatch.runtime.launcher`, looked up
-    without importing it)."""
+def _import_module(name: str, near: str | None = None) -> Any:
+    """:func:`importlib.import_module`; a module not found on ``sys.path`` is
+    then looked for where the program will find its own modules but Python
+    has not put them yet (at interpreter start-up, a target imported before
+    the program: ``STARTUP_PATH`` of :mod:`npatch.runtime.launcher`, looked up
+    without importing it), then in ``near`` (the folder of the manifest that
+    names it, where ``npatch compile`` found it)."""
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        launcher = sys.modules.get("npatch.runtime.launcher")
-        where = getattr(launcher, "STARTUP_PATH", None)
-        if where is None or where in sys.path or exc.name != name.partition(".")[0]:
+        if exc.name != name.partition(".")[0]:
             raise
-    sys.path.insert(0, where)
-    try:
-        return importlib.import_module(name)
-    finally:
-        if where in sys.path:
-            sys.path.remove(where)
+        launcher = sys.modules.get("npatch.runtime.launcher")
+        folders = [d for d in (getattr(launcher, "STARTUP_PATH", None), near) if d is not None and d not in sys.path]
+        if not folders:
+            raise
+        missing = exc
+    for folder in folders:
+        sys.path.insert(0, folder)
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name.partition(".")[0]:
+                raise
+        finally:
+            if folder in sys.path:
+                sys.path.remove(folder)
+    raise missing
 
 
-def import_object(ref: str) -> Any:
-    """Load ``module:qual.name`` (or, without a colon, ``module.attr``).
+def import_object(ref: str, near: str | None = None) -> Any:
+    """Load ``module:qual.name`` (or, without a colon, ``module.attr``);
+    ``near``: a folder to look in when the module is not found elsewhere.
 
     Raises :class:`SourceError` whose message says whether the module failed
     to import (with the exception raised inside it) or lacks the attribute.
@@ -71,7 +81,7 @@ def import_object(ref: str) -> Any:
         if not module_name:
             raise SourceError(f"{ref!r} is not a 'module:name' reference")
     try:
-        obj = _import_module(module_name)
+        obj = _import_module(module_name, near)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
             raise SourceError(f"module {module_name!r} (from {ref!r}) is not installed") from exc
