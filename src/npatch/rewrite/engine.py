@@ -231,6 +231,7 @@ class Engine:
             pipeline = MetadataPipeline(rules, ctx)
             with pipeline.resolve(wrapper):
                 new_module = module.visit(pipeline)
+        ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
         return (hollowed.restore(new_module.code) if changed or not self.optimize else text), ctx, wrapper
 

@@ -54,6 +54,9 @@ class ScanResult:
     #: modules named by import statements, and ``module.name`` of from-imports
     modules: set[str] = field(default_factory=set)
     from_names: set[str] = field(default_factory=set)
+    #: every name some import statement binds (relative ones too; not ``*``):
+    #: a reference whose head is none of these has no import-sourced qualified name
+    import_heads: set[str] = field(default_factory=set)
     #: the needle words the text prefilter found
     words: set[str] = field(default_factory=set)
     #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
@@ -108,12 +111,14 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
         elif kind is ast.Import:
             _pin(node, result)
             for alias in node.names:
+                result.import_heads.add(alias.asname or alias.name.split(".", 1)[0])
                 result.modules.add(alias.name)
                 hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
             _pin(node, result)
+            result.import_heads.update(a.asname or a.name for a in node.names if a.name != "*")
             if node.level or not node.module:
                 continue
             result.modules.add(node.module)
