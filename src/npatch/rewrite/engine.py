@@ -14,7 +14,7 @@ The work per file, cheapest first:
    import become placeholders of the same lines, put back after the pass;
 4. parse that with libcst; compute ``ScopeProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
-   bodies, values and literal parts are pruned
+   bodies (and whole signatures), annotations, values and literal parts are pruned
    (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
    scope for the qualified names of the nodes it looks at (what
    ``QualifiedNameProvider`` gives, without its pass over every node);
