@@ -70,6 +70,41 @@ SCOPES = [
     def f():
         return cuda.is_available()
     """,
+    # a head no import binds is never asked of the scope; star and relative imports,
+    # a class attribute and a parameter named like the module, a use before the import
+    """
+    from torch.cuda import *
+    from . import cuda
+    nvtx.range_push('before')
+    import torch.cuda.nvtx as nvtx
+    import torch.cuda as tc
+    class Config:
+        cuda = tc
+        torch: "torch.cuda.Stream" = None
+        def f(self, cuda=cuda):
+            return cuda.synchronize(), tc.synchronize(), self.cuda.synchronize(), nvtx.mark('x')
+    def shadow(nvtx):
+        tc = object()
+        return tc.synchronize(), nvtx.range_pop()
+    """,
+    # signatures of functions without a reference, and class annotations, leave the
+    # metadata copy; a `:=` in a signature keeps it
+    """
+    import torch
+    @register(torch.float32)
+    def unused(x: torch.Tensor = torch.zeros(1), *, y=(z := torch.cuda)) -> torch.Tensor:
+        return x
+    @register(torch.cuda)
+    def decorated(x: torch.Tensor) -> None:
+        return x
+    def annotated(s: torch.cuda.Stream = None):
+        pass
+    class C:
+        dtype: torch.dtype = torch.float32
+        stream: torch.cuda.Stream
+        def m(self) -> torch.cuda.Event:
+            return z.synchronize()
+    """,
 ]
 
 
@@ -211,3 +246,26 @@ def test_prune_drops_values_and_literal_parts_but_keeps_bindings():
     assert "    return torch.cuda.current_device()\n" in fast[0]          # f: the local torch
     assert "    return torch.npu.current_device(), y\n" in fast[0]        # g: the module
     assert "TABLE = [torch.npu.current_device()," in fast[0]
+
+
+def test_prune_drops_signatures_and_annotations_without_references():
+    """A function with no reference in it keeps only its name in the metadata
+    copy (decorators, defaults and annotations only read names); a class
+    annotation without one becomes ``...``; a ``:=`` keeps a signature."""
+    import libcst as cst
+
+    text = textwrap.dedent("""
+        import torch
+        @register(torch.float32)
+        def drop(x: torch.Tensor = torch.zeros(1)) -> torch.Tensor:
+            return x
+        def walrus(a=(n := 1)):
+            return a
+        class C:
+            dtype: torch.dtype = torch.float32
+            stream: torch.cuda.Stream = None
+    """)
+    pruned = prune(cst.parse_module(text), scan(text, {"torch.cuda"})).code
+    assert "register" not in pruned and "torch.Tensor" not in pruned and "def drop():" in pruned
+    assert "n := 1" in pruned
+    assert "dtype: ... = ..." in pruned and "stream: torch.cuda.Stream" in pruned

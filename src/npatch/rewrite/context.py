@@ -70,16 +70,32 @@ class FileContext:
     facts: Any = None
     #: (module, rule): ``import module`` is needed at the top of the file, in order
     needed_imports: list[tuple[str, Any]] = field(default_factory=list)
+    #: id of a node (alive for the pass) -> its import-sourced qualified names
+    _names: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
-    def qualified_names(self, node: cst.CSTNode) -> set[str]:
-        """Qualified names of ``node`` that come from imports (locals never match)."""
+    def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """Qualified names of ``node`` that come from imports (locals never match).
+
+        What ``QualifiedNameProvider`` would give, asked only for the nodes the
+        rules look at, once per node.  The provider builds every such name
+        from the head of the node's dotted name (as ``get_full_name_for_node``
+        spells it), so a head that no import statement of the file binds
+        (:attr:`~npatch.rewrite.scan.ScanResult.import_heads`) has none: the
+        scope is not asked."""
         if not self.has_metadata:
             return set()
-        # what QualifiedNameProvider would give, asked only for the nodes the
-        # rules look at instead of a pass setting it on every node
-        scope = self.transformer.get_metadata(ScopeProvider, node, None)
-        names = scope.get_qualified_names_for(node) if scope is not None else ()
-        return {q.name for q in names if q.source is QualifiedNameSource.IMPORT}
+        key = id(node)
+        names = self._names.get(key)
+        if names is None:
+            heads = self.facts.import_heads if self.facts is not None and self.facts.tree is not None else None
+            if heads is not None and _head(node) not in heads:
+                names = frozenset()
+            else:
+                scope = self.transformer.get_metadata(ScopeProvider, node, None)
+                found = scope.get_qualified_names_for(node) if scope is not None else ()
+                names = frozenset(q.name for q in found if q.source is QualifiedNameSource.IMPORT)
+            self._names[key] = names
+        return names
 
     def binding_of(self, node: cst.CSTNode, name: str) -> set[str] | None:
         """What ``name`` refers to where ``node`` is: qualified names, or None if unbound there."""
@@ -113,6 +129,17 @@ class FileContext:
 
     def skipped(self, rule: Any, node: cst.CSTNode, message: str) -> None:
         self.events.append(Event("skipped", rule.id, rule.kind, message, node, self.code(node).strip()))
+
+
+def _head(node: cst.CSTNode) -> str | None:
+    """The first name of ``get_full_name_for_node(node)`` (None when it has none)."""
+    while True:
+        if isinstance(node, cst.Attribute | cst.Subscript):
+            node = node.value
+        elif isinstance(node, cst.Call):
+            node = node.func
+        else:
+            return node.value if isinstance(node, cst.Name) else None
 
 
 __all__ = ["Record", "Event", "FileContext"]

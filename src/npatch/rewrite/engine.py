@@ -14,7 +14,7 @@ The work per file, cheapest first:
    import become placeholders of the same lines, put back after the pass;
 4. parse that with libcst; compute ``ScopeProvider`` only when the scan
    found such places, and then on a copy of the module whose other function
-   bodies, values and literal parts are pruned
+   bodies (and whole signatures), annotations, values and literal parts are pruned
    (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
    scope for the qualified names of the nodes it looks at (what
    ``QualifiedNameProvider`` gives, without its pass over every node);
@@ -231,6 +231,7 @@ class Engine:
             pipeline = MetadataPipeline(rules, ctx)
             with pipeline.resolve(wrapper):
                 new_module = module.visit(pipeline)
+        ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
         return (hollowed.restore(new_module.code) if changed or not self.optimize else text), ctx, wrapper
 

@@ -14,7 +14,9 @@ that mention ``cuda`` never reference ``torch.cuda``.  Before computing it:
   (methods called, string arguments, imported modules), so a file in which
   no rule can change anything is not parsed with libcst at all;
 * :func:`prune` gives the provider a copy of the module in which the bodies
-  of functions holding none of those places are replaced by ``...``.  Every
+  of functions holding none of those places are replaced by ``...`` (and,
+  when the whole function holds none, its decorators, parameters and return
+  annotation go too), as do class-level annotations without one.  Every
   other node is the very same object as in the real module, and no binding
   that a kept node can see is lost (a body with ``global``/``nonlocal`` is
   kept), so the metadata for kept nodes is what the full module would give.
@@ -32,6 +34,8 @@ _COMPOUND = tuple(getattr(ast, n) for n in (
     "FunctionDef", "AsyncFunctionDef", "ClassDef", "If", "For", "AsyncFor", "While",
     "With", "AsyncWith", "Try", "TryStar", "Match") if hasattr(ast, n))
 _STUB = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Expr(cst.Ellipsis())])])
+_NO_PARAMS = cst.Parameters()
+_ANY = cst.Annotation(cst.Ellipsis())
 
 
 @dataclass
@@ -54,6 +58,9 @@ class ScanResult:
     #: modules named by import statements, and ``module.name`` of from-imports
     modules: set[str] = field(default_factory=set)
     from_names: set[str] = field(default_factory=set)
+    #: every name some import statement binds (relative ones too; not ``*``):
+    #: a reference whose head is none of these has no import-sourced qualified name
+    import_heads: set[str] = field(default_factory=set)
     #: the needle words the text prefilter found
     words: set[str] = field(default_factory=set)
     #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
@@ -108,12 +115,14 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
         elif kind is ast.Import:
             _pin(node, result)
             for alias in node.names:
+                result.import_heads.add(alias.asname or alias.name.split(".", 1)[0])
                 result.modules.add(alias.name)
                 hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
             _pin(node, result)
+            result.import_heads.update(a.asname or a.name for a in node.names if a.name != "*")
             if node.level or not node.module:
                 continue
             result.modules.add(node.module)
@@ -221,8 +230,10 @@ class _Pruner:
 
     def free(self, node: ast.AST) -> bool:
         """Neither a possible reference nor a ``:=`` in ``node``'s lines."""
-        span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
-        return not any(line in self.lines or line in self.pinned for line in span)
+        return self.free_lines(node.lineno, node.end_lineno or node.lineno)
+
+    def free_lines(self, first: int, last: int) -> bool:
+        return not any(line in self.lines or line in self.pinned for line in range(first, last + 1))
 
     def body(self, body, ast_body):
         """The pruned statements, or None when nothing changes (or the two do not line up)."""
@@ -252,6 +263,11 @@ class _Pruner:
                 return None
             start, end = ast_node.body[0].lineno, ast_node.end_lineno or ast_node.lineno
             if not any(start <= line <= end for line in self.lines):
+                first = min([ast_node.lineno, *(d.lineno for d in ast_node.decorator_list)])
+                if self.free_lines(first, end):
+                    # decorators, defaults and annotations only read names; the parameters
+                    # bind names in the stubbed body alone: only the name stays
+                    return node.with_changes(body=_STUB, params=_NO_PARAMS, decorators=(), returns=None)
                 return node.with_changes(body=_STUB)
         elif isinstance(node, cst.ClassDef):
             if not isinstance(ast_node, ast.ClassDef) or node.name.value != ast_node.name:
@@ -265,6 +281,9 @@ class _Pruner:
 
     def small(self, node, ast_node):
         """A small statement with its value pruned (targets and annotations stay)."""
+        if isinstance(node, cst.AnnAssign) and isinstance(ast_node, ast.AnnAssign) and self.free(ast_node):
+            # the annotation only reads names; the target keeps its binding
+            return node.with_changes(annotation=_ANY, value=None if node.value is None else cst.Ellipsis())
         if _VALUED.get(type(node)) is not type(ast_node) or getattr(node, "value", None) is None:
             return node
         if ast_node.value is None:

@@ -98,6 +98,8 @@ class ImportRule(Rule):
             e.type == "change" and pattern.search(e.after) for e in self.ctx.events)
 
     def _already_imported(self, module: cst.Module) -> bool:
+        if not self._may_be_imported():
+            return False
         for stmt in iter_small_statements(module):
             if self.name is None and imports(stmt, self.add):
                 return True
@@ -106,6 +108,20 @@ class ImportRule(Rule):
                     and any(dotted(a.name) == self.name for a in stmt.names)):
                 return True
         return False
+
+    def _may_be_imported(self) -> bool:
+        """Could ``module`` import ``add`` (or ``add.name``)?  No when the scan
+        saw no such import in the text (imports are never hollowed) and no
+        change brought in text naming ``add``: walking every statement of a
+        large module costs more than the rest of this rule."""
+        facts = self.ctx.facts
+        if facts is None or facts.tree is None:
+            return True
+        if self.name is None:
+            seen = any(under(m, self.add) for m in facts.modules)
+        else:
+            seen = f"{self.add}.{self.name}" in facts.from_names
+        return seen or any(e.type == "change" and self.add in e.after for e in self.ctx.events)
 
     # -- replace -------------------------------------------------------------------------
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
