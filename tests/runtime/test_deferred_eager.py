@@ -91,6 +91,9 @@ SYNTHETIC = {
     "csv-providing": ('csv:reader', "version('mmcv') >= '2.0'", ["tempfile", "csv"]),
     "datetime-installed": ('calendar:monthrange', "installed('torch') and importable('json')", ["calendar"]),
     "textwrap-false": ('textwrap:dedent', "version('torch') < '1.0'", ["textwrap"]),
+    # evaluated when the session starts, the op read at the import
+    "shlex-importable": ('shlex:quote', "importable('json') and version('numpy') >= '1.0'", ["shlex"]),
+    "shlex-importable-false": ('shlex:quote', "not importable('shlex')", ["shlex"]),
 }
 
 
