@@ -8,6 +8,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from npatch_testutil import clean_env, run_npatch, run_python
 
 #: runs in a fresh interpreter: our answers first (importlib.metadata must not
@@ -113,20 +115,26 @@ def test_odd_metadata_shapes_answer_like_importlib_metadata(tmp_path):
 
 
 _WEIGHT = "import sys, json, {program}; print(json.dumps(sorted(sys.modules)))"
+#: what the bootstrap imports in every child: it waits for a module of the plan before loading it
+_BOOTSTRAP = {"sitecustomize", "npatch", "npatch.runtime", "npatch.runtime.launcher", "__future__",
+              "importlib.machinery"}
 
 
-def test_children_under_builtin_manifests_do_not_import_metadata_parsers(tmp_path):
+@pytest.mark.parametrize("program", ["os", "numpy"])  # `import os`: a child that imports nothing of a plan
+def test_children_under_builtin_manifests_do_not_import_metadata_parsers(tmp_path, program):
     env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
-    bare = run_python(_WEIGHT.format(program="numpy"), env=env)
+    bare = run_python(_WEIGHT.format(program=program), env=env)
     assert bare.returncode == 0, bare.stderr
     bare_modules = set(json.loads(bare.stdout))
     for manifest in ("mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite"):
-        out = run_npatch("apply", manifest, "--", sys.executable, "-c", _WEIGHT.format(program="numpy"), env=env)
+        out = run_npatch("apply", manifest, "--", sys.executable, "-c", _WEIGHT.format(program=program), env=env)
         assert out.returncode == 0, out.stderr
         added = set(json.loads(out.stdout.splitlines()[-1])) - bare_modules
         heavy = sorted(m for m in added if m.split(".")[0] in ("email", "csv", "zipfile")
                        or m.startswith("importlib.metadata"))
         assert heavy == [], (manifest, heavy)
+        if program == "os":  # no module of the plan imported: the bootstrap's own modules and nothing else
+            assert added <= _BOOTSTRAP, (manifest, sorted(added - _BOOTSTRAP))
 
 
 _PROVIDING = """

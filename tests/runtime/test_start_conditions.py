@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from npatch.compiler import compile_manifests
 from npatch_testutil import clean_env, run_npatch, run_python
 
 MODULES = {
@@ -233,3 +234,39 @@ def test_a_condition_that_raises_at_start_fails_its_ops_at_start_as_before(tree)
     assert why in lines["WARNED"], proc.stdout
     assert lines["STATUS"].startswith("[('failed', \"condition ") and lines["STATUS"].endswith(" a"), proc.stdout
     assert lines["STRICT"].startswith("RAISES FROM START npatch: replace 'bad'") and why in lines["STRICT"]
+
+
+# under a built-in manifest: what a child decodes is what its imports need
+BUILTIN_CHILD = """
+import json, sys
+import {program}
+from npatch.planfile import tree_key
+from npatch.runtime.launcher import SESSIONS
+out = []
+for _, session in SESSIONS:
+    plan = session.plan
+    modules, eager, conditions = plan.ops_by_module()
+    decoded = [n for n, op in enumerate(plan.ops._done) if op is not None]
+    false = {{n for when, numbers in conditions if session._verdicts[tree_key(when)] is False for n in numbers}}
+    needed = {{n for name, numbers in modules.items() if name in sys.modules for n in numbers}} | set(eager)
+    out.append({{"decoded": decoded, "false": sorted(false & set(decoded)), "unneeded": sorted(set(decoded) - needed),
+                "evaluated": len(session._verdicts), "distinct": len(conditions)}})
+print("CHILD " + json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("manifest", ["mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite"])
+@pytest.mark.parametrize("program", ["numpy", "torch"])
+def test_a_child_under_a_builtin_manifest_reads_only_the_ops_of_what_it_imports(tmp_path, manifest, program):
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = run_npatch("apply", manifest, "--", sys.executable, "-c", BUILTIN_CHILD.format(program=program), env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("CHILD ")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    for session in json.loads(lines[0][len("CHILD "):]):
+        assert session["false"] == [] and session["unneeded"] == [], session
+        # the start-time conditions, once each, and at most one per condition of what was read
+        assert session["distinct"] <= session["evaluated"] <= session["distinct"] + len(session["decoded"])
+    if manifest == "mmcv-npu" and program == "numpy":  # numpy-compat's ops and none other
+        plan = compile_manifests([manifest]).plan
+        numpy_ops = [n for n, op in enumerate(plan.ops) if any(t.module == "numpy" for t in op.targets)]
+        assert json.loads(lines[0][len("CHILD "):])[0]["decoded"] == numpy_ops
