@@ -105,6 +105,26 @@ def build_index(raw_ops: list[dict[str, Any]],
     return modules, eager, list(at_start.values())
 
 
+def started_index(modules: dict[str, list[int]], eager: list[int], conditions: list[list[Any]],
+                  verdict: Any) -> tuple[dict[str, list[int]], list[int]]:
+    """``(modules, eager)`` as a session starts: ``verdict(when)`` of each
+    start-time condition is taken now (the session keeps it for the ops'
+    first import); the ops of a false one wait for nothing, those of one
+    that raises are prepared at once (each then reports the failure)."""
+    eager, never = list(eager), set()
+    for when, numbers in conditions:
+        try:
+            holds = verdict(when)
+        except Exception:
+            eager += numbers
+        else:
+            if not holds:
+                never.update(numbers)
+    if never:
+        modules = {name: kept for name, numbers in modules.items() if (kept := [n for n in numbers if n not in never])}
+    return modules, eager
+
+
 # -- JSON ------------------------------------------------------------------------------
 def dumps_json(data: dict[str, Any], lazy_kinds: frozenset[str], indent: int | None = None) -> str:
     """``data`` (a plan's :meth:`~npatch.plan.Plan.to_dict`) as an indexed JSON object."""
@@ -261,5 +281,5 @@ def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], d
     return parts[1], parts[3], parts[2]
 
 
-__all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "dumps_json", "scanner", "loads_json",
-           "json_op_decoder", "dumps_marshal", "loads_marshal"]
+__all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner",
+           "loads_json", "json_op_decoder", "dumps_marshal", "loads_marshal"]

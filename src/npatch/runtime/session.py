@@ -251,24 +251,11 @@ class Session:
         """Prepare the ops start() must see: module-level kinds and those of
         modules already imported.  The rest wait, unread, for their module's
         first import (:meth:`prepare_module`): a loaded plan decodes an op and
-        evaluates its condition only then.  A condition whose answer depends
-        on the moment (``importable()``) is evaluated now, once, and its ops
-        find the verdict when they are read; an op whose condition is false
-        then waits for nothing (a condition that raises prepares its ops now,
-        each reporting the failure)."""
-        modules, eager, conditions = self.plan.ops_by_module()
-        eager, never = list(eager), set()
-        for when, numbers in conditions:
-            try:
-                holds = self._condition(when)
-            except Exception:
-                eager += numbers
-            else:
-                if not holds:
-                    never.update(numbers)
-        if never:
-            modules = {name: kept for name, numbers in modules.items()
-                       if (kept := [n for n in numbers if n not in never])}
+        evaluates its condition only then; the start-time conditions are
+        evaluated now (:func:`npatch.planfile.started_index`)."""
+        from npatch.planfile import started_index
+
+        modules, eager = started_index(*self.plan.ops_by_module(), self._condition)
         self._ops_of = modules
         self._states = [None] * len(self.plan.ops)
         self._watched = frozenset(modules)
