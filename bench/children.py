@@ -26,14 +26,25 @@ MANIFESTS = ("mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite")
 LIMIT_MS = 3.0
 #: why a child can miss the target, shown next to a MISS
 WHY = {
-    "torch": "the program imports torch, a target module of these plans: the plan is loaded, its session "
-             "started and the ops on the torch modules imported are applied (real work, not overhead); and one "
-             "`import torch` varies by more than the limit between rounds on this machine (see the spread)",
-    "numpy": "importing numpy starts a plan with ops on numpy: mmcv-npu includes numpy-compat, whose ~100 `call` "
-             "ops restore NumPy names at that import; and ops whose condition calls importable() (every op of "
-             "mmcv-npu's sub-manifests: `importable('mx_driving')`) are read and evaluated at the start, not at "
-             "their module's import; the others are within the noise of two numpy imports",
-    "pass": "the bootstrap alone: interpreter start-up noise on a shared machine",
+    "torch": "the program imports torch, a target module of these plans (not of mmcv-lite's, whose plan does not "
+             "start). In callgrind with the garbage collector off (bare `import torch`: 5.03 G instructions) "
+             "torch-npu adds 40 M: the bootstrap 7 M, the runtime's 16 modules ~20 M, the plan and its 4 "
+             "start-time conditions (`importable('torch_npu')`...), and no op is read without torch_npu; mmcv-npu "
+             "adds 66 M: torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`; cuda-to-cpu "
+             "adds 91 M: "
+             "193 ops (248 targets) replace and wrap torch's device functions, the ops' own work. One "
+             "`import torch` runs two full garbage collections over ~0.5 M objects (~200 M instructions, "
+             "100-230 ms here) whose moment and size shift with any allocation: most of the spread between rounds",
+    "numpy": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy names at "
+             "that import (the ops' own work). In callgrind that child executes ~65 M instructions more than the "
+             "bare one (~430 M; 539 M before start-time conditions were kept apart from their ops): ~20 M import "
+             "the runtime's 19 modules, ~5-10 M evaluate the plan's 8 start-time conditions once each "
+             "(`importable('mx_driving')`, `version('mmcv') >= ...`), ~20 M read and apply the 101 ops, ~2 M import "
+             "numpy.char and numpy.rec for two of them; no op of another module is read. The other manifests have "
+             "no op on numpy: their plan does not start, as for `pass`, and they are within the noise of two "
+             "numpy imports",
+    "pass": "the bootstrap alone (7 M instructions in callgrind, the same under every manifest: it imports three "
+            "small modules and waits for a module of the plan): interpreter start-up noise on a shared machine",
 }
 
 def run_section(work: Path, programs: list[str], rounds: dict[str, int], log: Any) -> dict[str, Any]:

@@ -183,24 +183,15 @@ def _version_from_named_dist_info(module: str) -> str | None:
     directory on sys.path (``mmcv_lite-2.2.0.dist-info``) whose ``top_level.txt``
     or ``RECORD`` shows that it installs ``module``.  Scanning all ~150
     distributions (``packages_distributions``) costs 100 ms or more per process."""
-    prefix = module.lower().replace("-", "_") + "_"
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if not (name.endswith(".dist-info") and name.lower().startswith(prefix)):
-                continue
-            path = os.path.join(entry, name)
-            provided = distributions.read_text(path, "top_level.txt")
-            if provided is not None:
-                if module in provided.split():
-                    return distributions.version_at(path)
-                continue
-            record = distributions.read_text(path, "RECORD") or ""
-            if f"\n{module}/__init__.py," in "\n" + record or f"\n{module}.py," in "\n" + record:
+    for path in distributions.dist_info_dirs(module.lower().replace("-", "_") + "_"):
+        provided = distributions.read_text(path, "top_level.txt")
+        if provided is not None:
+            if module in provided.split():
                 return distributions.version_at(path)
+            continue
+        record = distributions.read_text(path, "RECORD") or ""
+        if f"\n{module}/__init__.py," in "\n" + record or f"\n{module}.py," in "\n" + record:
+            return distributions.version_at(path)
     return None
 
 

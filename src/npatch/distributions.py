@@ -31,10 +31,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["normalize", "version", "version_at", "present", "metadata_dirs", "read_text"]
+__all__ = ["normalize", "version", "version_at", "present", "metadata_dirs", "dist_info_dirs", "read_text"]
 
-#: sys.path entry -> (mtime, {normalized name: [metadata paths]}, {legacy name: [EGG-INFO paths]})
-_LISTINGS: dict[str, tuple[float, dict[str, list[str]], dict[str, list[str]]]] = {}
+#: sys.path entry -> (mtime, {normalized name: [metadata paths]}, {legacy name: [EGG-INFO paths]},
+#: [(lower-cased name, path) of each *.dist-info child, in directory order])
+_LISTINGS: dict[str, tuple[float, dict[str, list[str]], dict[str, list[str]], list[tuple[str, str]]]] = {}
 #: metadata path -> its Version header
 _VERSIONS: dict[str, str] = {}
 
@@ -45,6 +46,8 @@ class _Unusual(Exception):
 
 def normalize(name: str) -> str:
     """PEP 503 normalization with dashes as underscores (``Foo.Bar-baz`` -> ``foo_bar_baz``)."""
+    if "-" not in name and "." not in name and "__" not in name:  # most names: nothing to collapse
+        return name.lower()
     out = []
     run = False
     for char in name:
@@ -62,16 +65,16 @@ def _legacy(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
-def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]], list[tuple[str, str]]]:
     root = entry or "."
     try:
         mtime = os.stat(root).st_mtime
     except OSError:
         _LISTINGS.pop(entry, None)
-        return {}, {}
+        return {}, {}, []
     cached = _LISTINGS.get(entry)
     if cached is not None and cached[0] == mtime:
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
     try:
         children = os.listdir(root)
     except NotADirectoryError:
@@ -80,17 +83,20 @@ def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         children = []
     infos: dict[str, list[str]] = {}
     eggs: dict[str, list[str]] = {}
+    dist_infos: list[tuple[str, str]] = []
     base = os.path.basename(entry).lower()
     for child in children:
         low = child.lower()
         if low.endswith((".dist-info", ".egg-info")):
-            infos.setdefault(normalize(low.rpartition(".")[0].partition("-")[0]), []).append(
-                os.path.join(entry, child))
+            path = os.path.join(entry, child)
+            infos.setdefault(normalize(low.rpartition(".")[0].partition("-")[0]), []).append(path)
+            if child.endswith(".dist-info"):
+                dist_infos.append((low, path))
         elif low == "egg-info" and base.endswith(".egg"):
             eggs.setdefault(_legacy(base.rpartition(".")[0].partition("-")[0]), []).append(
                 os.path.join(entry, child))
-    _LISTINGS[entry] = (mtime, infos, eggs)
-    return infos, eggs
+    _LISTINGS[entry] = (mtime, infos, eggs, dist_infos)
+    return infos, eggs, dist_infos
 
 
 def metadata_dirs(name: str) -> Iterator[str]:
@@ -100,9 +106,26 @@ def metadata_dirs(name: str) -> Iterator[str]:
     for entry in list(sys.path):
         if not isinstance(entry, str):
             continue
-        infos, eggs = _listing(entry)
+        infos, eggs, _ = _listing(entry)
         yield from infos.get(normalized, ())
         yield from eggs.get(legacy, ())
+
+
+def dist_info_dirs(prefix: str) -> Iterator[str]:
+    """The ``*.dist-info`` directories on ``sys.path`` whose lower-cased name
+    starts with ``prefix``, in ``sys.path`` and directory order, from the
+    listings :func:`metadata_dirs` caches (an entry that is no directory is
+    passed over)."""
+    for entry in list(sys.path):
+        if not isinstance(entry, str):
+            continue
+        try:
+            found = _listing(entry)[2]
+        except _Unusual:
+            continue
+        for low, path in found:
+            if low.startswith(prefix):
+                yield path
 
 
 def read_text(path: str, name: str) -> str | None:

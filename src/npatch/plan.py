@@ -322,13 +322,14 @@ class Plan(Record):
     def options_dict(self) -> dict[str, Any]:
         return dict(self.options)
 
-    def ops_by_module(self) -> tuple[dict[str, list[int]], list[int]]:
-        """``(modules, eager)``: the numbers of the ops each module's first import
-        starts, and of the ops to prepare at once (see :mod:`npatch.planfile`).
-        A loaded plan has them from its index, without reading an op."""
+    def ops_by_module(self) -> tuple[dict[str, list[int]], list[int], list[list[Any]]]:
+        """``(modules, eager, conditions)``: the numbers of the ops each module's
+        first import starts, of the ops to prepare at once, and the conditions
+        to evaluate at once with their ops (see :mod:`npatch.planfile`).  A
+        loaded plan has them from its index, without reading an op."""
         index = self.ops.index if isinstance(self.ops, LazyRecords) else None
         if index is not None:
-            return index["modules"], index["eager"]
+            return index["modules"], index["eager"], index["conditions"]
         from npatch.opkinds import LAZY_KINDS
         from npatch.planfile import build_index
 
@@ -517,16 +518,19 @@ def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any) -> Plan:
         raise PlanError("malformed plan: ops both indexed and inline")
     try:
         count = len(raw)
-        modules, eager = index["modules"], index["eager"]
-        numbers = [n for numbers in modules.values() for n in numbers] + list(eager)
-        if type(modules) is not dict or not all(type(n) is int and 0 <= n < count for n in numbers) \
+        modules, eager, conditions = index["modules"], index["eager"], index.get("conditions", [])
+        waiting = {n for numbers in modules.values() for n in numbers}
+        if type(modules) is not dict or not all(type(n) is int and 0 <= n < count for n in [*waiting, *eager]) \
                 or not all(type(m) is str for m in modules):
             raise ValueError("an op number out of range")
-        if len(set(numbers)) != count:
-            raise ValueError(f"{count - len(set(numbers))} op(s) in no module's list and not eager")
+        if len(waiting | set(eager)) != count:
+            raise ValueError(f"{count - len(waiting | set(eager))} op(s) in no module's list and not eager")
+        if type(conditions) is not list or not all(type(c) is list and len(c) == 2 and type(c[1]) is list
+                                                   and all(n in waiting for n in c[1]) for c in conditions):
+            raise ValueError("a condition evaluated at start for an op that waits for no module")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanError(f"malformed plan index: {exc}") from None
-    plan.__dict__["ops"] = LazyRecords(Op, raw, read, {"modules": modules, "eager": eager})
+    plan.__dict__["ops"] = LazyRecords(Op, raw, read, {"modules": modules, "eager": eager, "conditions": conditions})
     return plan
 
 

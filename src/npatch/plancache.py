@@ -20,7 +20,7 @@ writable by group or others, and is created with mode 0700)::
 
 An entry is text, one record a line::
 
-    npatch-cache 2 <npatch version>
+    npatch-cache <FORMAT> <npatch version>
     plan <hash>
     modules <sha256 of the .modules file, or - when the plan starts eagerly>
     marshal <sha256 of the .marshal file>
@@ -48,7 +48,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 3
+FORMAT = 4  # 4: the marshal copy's index lists the conditions evaluated at start
 
 
 def _sha256_type() -> Any:

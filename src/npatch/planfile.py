@@ -11,7 +11,8 @@ modules is first imported (:meth:`npatch.plan.Plan.ops_by_module`).
 The JSON file (``npatch compile -o``) stays one ordinary, readable JSON
 object; its first key is the index::
 
-    {"index": {"length": L, "starts": [s0, s1, ...], "modules": {"pkg.mod": [0, 3]}, "eager": [5]},
+    {"index": {"length": L, "starts": [s0, s1, ...], "modules": {"pkg.mod": [0, 3]}, "eager": [5],
+               "conditions": [[["call", "importable", [["str", "x"]]], [3]]]},
      "manifests": [...], "ops": [{op 0}, {op 1}, ...], "options": ..., "schema": 1}
 
 ``starts`` are the offsets of each op's text from the ``[`` of ``ops`` and
@@ -30,13 +31,20 @@ is ``(tag, header, index, [marshal bytes of each op])``.
 start it: its targets' and its ``during`` module.  ``eager`` lists the ops a
 session prepares at start, as every op was before: kinds that substitute
 whole modules (alias, stub: a name under a package that does not exist needs
-them before its parent is imported), kinds npatch does not know
-(extensions), and ops whose condition asks what the import system finds
-(``importable()``) or calls an extension's function: their answer depends on
-the moment, and after the start it would see the plan's own stubs and
-aliases (``not importable('mmcv._ext')`` turns false once ``mmcv._ext`` is
-stubbed).  ``installed``, ``version``, ``env``, ``option`` and the variables
-do not change with the plan, so their ops wait.
+them before its parent is imported) and kinds npatch does not know
+(extensions).
+
+``conditions`` lists, once each, the conditions that must be evaluated when
+the session starts, with the ops that carry them: those that ask what the
+import system finds (``importable()``) or call an extension's function.
+Their answer depends on the moment, and after the start it would see the
+plan's own stubs and aliases (``not importable('mmcv._ext')`` turns false
+once ``mmcv._ext`` is stubbed).  The session evaluates each at start and
+keeps the verdict for the op's first import, so the ops themselves wait,
+unread, like the others (an op whose condition is false is never read;
+torch-npu's 236 ops under ``importable('torch_npu')``).  ``installed``,
+``version``, ``env``, ``option`` and the variables do not change with the
+plan, so they are evaluated only when an op that carries them is read.
 """
 from __future__ import annotations
 
@@ -58,6 +66,14 @@ def _waits(when: Any) -> bool:
     return all(_waits(node) for node in when)
 
 
+def tree_key(when: Any) -> Any:
+    """``when`` with every list a tuple: one hashable key per condition, whether
+    it comes from JSON, marshal, a loaded op or a record built in code."""
+    if type(when) in (list, tuple):
+        return tuple([tree_key(node) for node in when])
+    return when
+
+
 def op_modules(raw: dict[str, Any]) -> list[str]:
     """The modules whose first import starts the op ``raw`` (a JSON object)."""
     modules = [t["module"] for t in raw["targets"]]
@@ -67,20 +83,45 @@ def op_modules(raw: dict[str, Any]) -> list[str]:
     return modules
 
 
-def build_index(raw_ops: list[dict[str, Any]], lazy_kinds: frozenset[str]) -> tuple[dict[str, list[int]], list[int]]:
-    """``(modules, eager)`` of the index for the ops' JSON objects, in plan order;
-    ``lazy_kinds`` are the kinds that may wait (:data:`npatch.opkinds.LAZY_KINDS`)."""
+def build_index(raw_ops: list[dict[str, Any]],
+                lazy_kinds: frozenset[str]) -> tuple[dict[str, list[int]], list[int], list[list[Any]]]:
+    """``(modules, eager, conditions)`` of the index for the ops' JSON objects,
+    in plan order; ``lazy_kinds`` are the kinds that may wait
+    (:data:`npatch.opkinds.LAZY_KINDS`).  ``conditions``: ``[when, [op numbers]]``
+    for each distinct condition evaluated at start."""
     modules: dict[str, list[int]] = {}
     eager: list[int] = []
+    at_start: dict[Any, list[Any]] = {}
     for number, raw in enumerate(raw_ops):
-        if raw.get("kind") not in lazy_kinds or not _waits(raw.get("when")):
+        waiting = dict.fromkeys(op_modules(raw))
+        if raw.get("kind") not in lazy_kinds or not waiting:  # no module to wait for: a record built by hand
             eager.append(number)
             continue
-        waiting = dict.fromkeys(op_modules(raw))
-        if not waiting:  # no module to wait for (a record built by hand): prepared at start
-            eager.append(number)
+        when = raw.get("when")
+        if not _waits(when):
+            at_start.setdefault(tree_key(when), [when, []])[1].append(number)
         for module in waiting:
             modules.setdefault(module, []).append(number)
+    return modules, eager, list(at_start.values())
+
+
+def started_index(modules: dict[str, list[int]], eager: list[int], conditions: list[list[Any]],
+                  verdict: Any) -> tuple[dict[str, list[int]], list[int]]:
+    """``(modules, eager)`` as a session starts: ``verdict(when)`` of each
+    start-time condition is taken now (the session keeps it for the ops'
+    first import); the ops of a false one wait for nothing, those of one
+    that raises are prepared at once (each then reports the failure)."""
+    eager, never = list(eager), set()
+    for when, numbers in conditions:
+        try:
+            holds = verdict(when)
+        except Exception:
+            eager += numbers
+        else:
+            if not holds:
+                never.update(numbers)
+    if never:
+        modules = {name: kept for name, numbers in modules.items() if (kept := [n for n in numbers if n not in never])}
     return modules, eager
 
 
@@ -102,8 +143,8 @@ def dumps_json(data: dict[str, Any], lazy_kinds: frozenset[str], indent: int | N
         starts.append(offset + len(pad) * 2)
         offset += len(pad) * 2 + len(text) + len(item_sep)
     array = "[" + newline + item_sep.join(pad * 2 + t for t in texts) + newline + pad + "]" if texts else "[]"
-    modules, eager = build_index(raw_ops, lazy_kinds)
-    index = {"length": len(array), "starts": starts, "modules": modules, "eager": eager}
+    modules, eager, conditions = build_index(raw_ops, lazy_kinds)
+    index = {"length": len(array), "starts": starts, "modules": modules, "eager": eager, "conditions": conditions}
     fields = [("index", json.dumps(index, sort_keys=True, separators=(",", ":")))]
     fields += [(key, array if key == "ops" else dump(data[key], 1)) for key in sorted({*data, "ops"})]
     body = item_sep.join(f"{pad}{json.dumps(key)}: {text}" for key, text in fields)
@@ -219,8 +260,9 @@ def dumps_marshal(tag: str, data: dict[str, Any], lazy_kinds: frozenset[str]) ->
     """``(tag, header, index, [marshal bytes of each op])``."""
     header = dict(data)
     raw_ops = header.pop("ops", [])
-    modules, eager = build_index(raw_ops, lazy_kinds)
-    return marshal.dumps((tag, header, {"modules": modules, "eager": eager}, [marshal.dumps(r) for r in raw_ops]))
+    modules, eager, conditions = build_index(raw_ops, lazy_kinds)
+    index = {"modules": modules, "eager": eager, "conditions": conditions}
+    return marshal.dumps((tag, header, index, [marshal.dumps(r) for r in raw_ops]))
 
 
 def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], dict[str, Any]]:
@@ -239,5 +281,5 @@ def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], d
     return parts[1], parts[3], parts[2]
 
 
-__all__ = ["LAZY_FUNCTIONS", "op_modules", "build_index", "dumps_json", "scanner", "loads_json", "json_op_decoder",
-           "dumps_marshal", "loads_marshal"]
+__all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner",
+           "loads_json", "json_op_decoder", "dumps_marshal", "loads_marshal"]

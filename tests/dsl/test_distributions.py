@@ -8,6 +8,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from npatch_testutil import clean_env, run_npatch, run_python
 
 #: runs in a fresh interpreter: our answers first (importlib.metadata must not
@@ -113,17 +115,84 @@ def test_odd_metadata_shapes_answer_like_importlib_metadata(tmp_path):
 
 
 _WEIGHT = "import sys, json, {program}; print(json.dumps(sorted(sys.modules)))"
+#: what the bootstrap imports in every child: it waits for a module of the plan before loading it
+_BOOTSTRAP = {"sitecustomize", "npatch", "npatch.runtime", "npatch.runtime.launcher", "__future__",
+              "importlib.machinery"}
 
 
-def test_children_under_builtin_manifests_do_not_import_metadata_parsers(tmp_path):
+@pytest.mark.parametrize("program", ["os", "numpy"])  # `import os`: a child that imports nothing of a plan
+def test_children_under_builtin_manifests_do_not_import_metadata_parsers(tmp_path, program):
     env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
-    bare = run_python(_WEIGHT.format(program="numpy"), env=env)
+    bare = run_python(_WEIGHT.format(program=program), env=env)
     assert bare.returncode == 0, bare.stderr
     bare_modules = set(json.loads(bare.stdout))
     for manifest in ("mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite"):
-        out = run_npatch("apply", manifest, "--", sys.executable, "-c", _WEIGHT.format(program="numpy"), env=env)
+        out = run_npatch("apply", manifest, "--", sys.executable, "-c", _WEIGHT.format(program=program), env=env)
         assert out.returncode == 0, out.stderr
         added = set(json.loads(out.stdout.splitlines()[-1])) - bare_modules
         heavy = sorted(m for m in added if m.split(".")[0] in ("email", "csv", "zipfile")
                        or m.startswith("importlib.metadata"))
         assert heavy == [], (manifest, heavy)
+        if program == "os":  # no module of the plan imported: the bootstrap's own modules and nothing else
+            assert added <= _BOOTSTRAP, (manifest, sorted(added - _BOOTSTRAP))
+
+
+_PROVIDING = """
+import json, os, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from npatch import conditions
+
+def by_listing(module):  # the scan as it was: os.listdir of every entry, each time
+    prefix = module.lower().replace("-", "_") + "_"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info") and name.lower().startswith(prefix):
+                path = os.path.join(entry, name)
+                provided = conditions.distributions.read_text(path, "top_level.txt")
+                if provided is not None:
+                    if module in provided.split():
+                        return conditions.distributions.version_at(path)
+                    continue
+                record = conditions.distributions.read_text(path, "RECORD") or ""
+                if f"\\n{module}/__init__.py," in "\\n" + record:
+                    return conditions.distributions.version_at(path)
+    return None
+
+names = ["provided", "recorded", "other", "Provided", "nothing"]
+first = {n: conditions._version_from_named_dist_info(n) for n in names}
+os.makedirs(os.path.join(sys.argv[2], "late_pkg-5.0.dist-info"))
+open(os.path.join(sys.argv[2], "late_pkg-5.0.dist-info", "METADATA"), "w").write("Name: late-pkg\\nVersion: 5.0\\n")
+open(os.path.join(sys.argv[2], "late_pkg-5.0.dist-info", "top_level.txt"), "w").write("late\\n")
+names.append("late")
+print(json.dumps({"first": first, "ours": {n: conditions._version_from_named_dist_info(n) for n in names},
+                  "reference": {n: by_listing(n) for n in names}}))
+"""
+
+
+def test_the_distribution_providing_a_module_is_found_as_a_directory_scan_finds_it(tmp_path):
+    def dist(folder, name, version, top_level=None, record=None):
+        info = folder / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Name: {name}\nVersion: {version}\n")
+        if top_level is not None:
+            (info / "top_level.txt").write_text(top_level)
+        if record is not None:
+            (info / "RECORD").write_text(record)
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    dist(one, "provided_lite", "1.0", top_level="provided\n")
+    dist(two, "provided_full", "2.0", top_level="provided\n")  # later on sys.path: the first wins
+    dist(one, "recorded_x", "3.0", record="recorded/__init__.py,sha256=x,1\n")
+    dist(two, "other_thing", "4.0", top_level="something_else\n")
+    (tmp_path / "a.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # a file on sys.path is passed over
+    path = [str(one), str(tmp_path / "a.zip"), str(two), str(tmp_path / "missing")]
+    out = run_python(_PROVIDING, json.dumps(path), str(two))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["ours"] == result["reference"]
+    assert result["ours"]["provided"] == "1.0" and result["ours"]["recorded"] == "3.0"
+    assert result["first"]["other"] is None and result["ours"]["late"] == "5.0"  # a new directory is seen

@@ -127,6 +127,9 @@ SYNTHETIC = {
     "collections-package": ('collections:namedtuple', "version('numpy') >= '1.0'", ["json", "collections"]),
     "re-submodule": ('re._parser:parse', "importable('json') and python_version >= '3.8'", ["json", "re"]),
     "threads-keyword": ('keyword:iskeyword', "version('torch') >= '2.0'", ["json+keyword+inspect"]),
+    # evaluated when the session starts, the op read at the import
+    "shlex-importable": ('shlex:quote', "importable('json') and version('numpy') >= '1.0'", ["shlex"]),
+    "shlex-importable-false": ('shlex:quote', "not importable('shlex')", ["shlex"]),
 }
 
 

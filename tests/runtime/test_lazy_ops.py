@@ -129,16 +129,19 @@ def test_an_edited_plan_file_is_read_in_full_and_still_right(saved):
     assert "['on-x', 'on-y', 'off-y'] ['npt_lazy_x', 'npt_lazy_y']" in proc.stdout
 
 
-def test_ops_whose_condition_asks_the_import_system_are_prepared_at_start(tmp_path):
+def test_ops_whose_condition_asks_the_import_system_wait_and_their_condition_is_listed_for_start(tmp_path):
     from npatch.plan import Op, Plan, Target
 
-    ops = (Op(kind="replace", name="a", targets=(Target("m1", "f"),), source="s:g",
-              when=["call", "importable", [["str", "m9"]]]),
+    probe = ["call", "importable", [["str", "m9"]]]
+    ops = (Op(kind="replace", name="a", targets=(Target("m1", "f"),), source="s:g", when=probe),
            Op(kind="replace", name="b", targets=(Target("m2", "f"),), source="s:g",
               when=["call", "version", [["str", "torch"]]]),
-           Op(kind="stub", name="c", targets=(Target("m3"),)))
+           Op(kind="stub", name="c", targets=(Target("m3"),)),
+           Op(kind="replace", name="d", targets=(Target("m2", "h"),), source="s:g", when=probe))
     loaded = Plan.load(str(_saved(tmp_path, Plan(ops=ops))))
-    assert loaded.ops_by_module() == ({"m2": [1]}, [0, 2]) == Plan(ops=ops).ops_by_module()
+    expected = ({"m1": [0], "m2": [1, 3]}, [2], [[probe, [0, 3]]])
+    assert loaded.ops_by_module() == expected == Plan(ops=ops).ops_by_module()
+    assert Plan.from_marshal(loaded.to_marshal()).ops_by_module() == expected
 
 
 def _saved(tmp_path, plan):

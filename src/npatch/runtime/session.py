@@ -251,8 +251,11 @@ class Session:
         """Prepare the ops start() must see: module-level kinds and those of
         modules already imported.  The rest wait, unread, for their module's
         first import (:meth:`prepare_module`): a loaded plan decodes an op and
-        evaluates its condition only then."""
-        modules, eager = self.plan.ops_by_module()
+        evaluates its condition only then; the start-time conditions are
+        evaluated now (:func:`npatch.planfile.started_index`)."""
+        from npatch.planfile import started_index
+
+        modules, eager = started_index(*self.plan.ops_by_module(), self._condition)
         self._ops_of = modules
         self._states = [None] * len(self.plan.ops)
         self._watched = frozenset(modules)
@@ -311,7 +314,7 @@ class Session:
             return self._failed_state(state, reason, None, quiet)
         if op.when is not None:
             try:
-                holds = self._condition(op.when, self._verdicts)
+                holds = self._condition(op.when)
             except Exception as exc:
                 cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
                 return self._failed_state(state, f"condition {op.when_text or op.when!r}: {cause}", exc, quiet)
@@ -335,18 +338,21 @@ class Session:
             self._fail_state(state, reason, exc)
         return state
 
-    def _condition(self, when: Any, verdicts: dict[Any, bool]) -> bool:
+    def _condition(self, when: Any) -> bool:
         """``evaluate(when)``, once per distinct condition in a start: the compiler
         copies a manifest's ``when`` into each of its ops (236 of torch-npu's 240)."""
         from npatch.conditions import evaluate
 
+        verdicts = self._verdicts
         try:
             return verdicts[when]
         except KeyError:
             holds = verdicts[when] = evaluate(when, self.options)
             return holds
-        except TypeError:  # a condition built in code from lists is not hashable
-            return evaluate(when, self.options)
+        except TypeError:  # lists: from an index, or a condition built in code
+            from npatch.planfile import tree_key
+
+            return self._condition(tree_key(when))
 
     def _start_slot(self, slot: _Slot, module_level: bool = False) -> None:
         """Apply at once to an imported module; otherwise wait: alias/stub slots
