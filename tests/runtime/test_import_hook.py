@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from rt_helpers import clean_env, op, plan, run_plan, statuses
 
 TARGET = """
@@ -240,10 +242,54 @@ def test_rebind_replaces_from_import_copies_and_warns_without(tmp_path):
     proc = check(run_plan(tmp_path, plan(op("replace", "target:f", name="f", source="repl:f")), code))
     assert "COPY f f" in proc.stdout
     assert proc.stderr.count("NpatchWarning") == 1
-    assert "'f' (target:f): consumer, consumer (as alias_f)" in proc.stderr
+    assert "target:f, patched by 'f': consumer, consumer (as alias_f)" in proc.stderr
     # the session-wide switch does the same as the per-op flag
     proc = check(run_plan(tmp_path, plan(op("replace", "target:f", name="f", source="repl:f")), code, rebind=True))
     assert "COPY repl repl" in proc.stdout
+
+
+STALE_MANIFEST = """
+    [manifest]
+    name = "m"
+
+    [[patch]]
+    name = "other"
+    target = "{module}:g"
+    value = 1
+    on-missing = "create"
+
+    [[patch]]
+    name = "f"
+    target = "{module}:{name}"
+    replace = "repl:{name}"
+"""
+
+
+@pytest.mark.parametrize("how", ["api", "apply", "apply -v"])
+def test_the_stale_copies_warning_points_at_the_manifest_line(tmp_path, how):
+    """It pointed inside npatch (``launcher.py:NNN: NpatchWarning`` + ``return session.start()``).
+    Under ``npatch apply`` the copy is the standard library's own: posixpath, imported at
+    start-up, holds ``from genericpath import *`` copies."""
+    from npatch_testutil import run_npatch
+
+    write(tmp_path, "target.py", TARGET)
+    write(tmp_path, "consumer.py", "from target import f\n")
+    write(tmp_path, "repl.py", "def f():\n    return 'repl'\n\ndef isdir(s):\n    return False\n")
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    if how == "api":
+        manifest = write(tmp_path, "m.toml", STALE_MANIFEST.format(module="target", name="f"))
+        proc = subprocess.run([sys.executable, "-c", "import consumer, npatch\nwith npatch.apply('m.toml'):\n    pass"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        expected = "target:f, patched by 'f': consumer;"
+    else:
+        manifest = write(tmp_path, "m.toml", STALE_MANIFEST.format(module="genericpath", name="isdir"))
+        proc = run_npatch("apply", str(manifest), *how.split()[1:], "--", sys.executable, "-c",
+                          "import genericpath", cwd=tmp_path, env=env)
+        expected = "genericpath:isdir, patched by 'f': posixpath"
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "NpatchWarning" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"{manifest}:10: NpatchWarning: "), proc.stderr
+    assert expected in lines[0]
 
 
 def test_eight_threads_import_patched_modules_at_once(tmp_path):

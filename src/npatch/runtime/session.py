@@ -502,20 +502,20 @@ class Session:
         """Rebind or report ``from x import f`` copies of what start() replaced."""
         from npatch.runtime.rebind import GlobalUndo, find_copies
 
-        stale: dict[str, list[str]] = {}
+        stale: dict[tuple[str, str], tuple[Op, list[str]]] = {}
         for slot, mod_name, entries, key, old, current in find_copies(replaced):
             if self.rebind or slot.state.op.rebind:
                 entries[key] = current
                 with self._lock:
                     self._stack.append((slot, slot.state.kind, GlobalUndo(entries, key, old, current)))
             else:
-                stale.setdefault(f"{slot.state.op.name!r} ({slot.target})", []).append(
+                op = slot.state.op
+                stale.setdefault((op.name, str(slot.target)), (op, []))[1].append(
                     mod_name if key == slot.target.qualname.rpartition(".")[2] else f"{mod_name} (as {key})")
-        if stale:
-            details = "; ".join(f"{op}: {', '.join(mods)}" for op, mods in stale.items())
-            warnings.warn(f"npatch: modules imported before the plan still hold the original of a patched "
-                          f"name ({details}); set rebind = true on the patch to replace these copies",
-                          NpatchWarning, stacklevel=3)
+        for (name, target), (op, modules) in stale.items():  # each at its manifest line
+            _warn_at(op, f"npatch: modules imported before the plan still hold the original of {target}, "
+                         f"patched by {name!r}: {', '.join(modules)}; set rebind = true on the patch to "
+                         f"replace these copies")
 
     # -- import hook callbacks (see npatch.runtime.finder) --------------------------
     def substitute(self, name: str, real_spec: Any) -> Any:
