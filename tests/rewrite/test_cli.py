@@ -162,3 +162,14 @@ def test_worker_processes_and_one_process_print_the_same_bytes(tmp_path):
     assert serial.stdout.count("\n--- a/") >= 5
     assert serial.stdout == parallel.stdout
     assert "with 1 process" in serial.stderr and "with 2 processes" in parallel.stderr
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_skipped_matches_name_their_line_without_report(tmp_path, jobs):
+    """The summary said ``a.py:?`` for a skipped match unless --report asked for positions."""
+    (tmp_path / "a.py").write_text("import os\nimport torch.cuda.nccl\n\n\ndef f():\n    return torch.cuda.nccl.version()\n")
+    (tmp_path / "b.py").write_text("x = 1\n")
+    proc = run_npatch("diff", "cuda-to-npu", ".", "-j", jobs, cwd=tmp_path, env=clean_env())
+    skipped = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith("skipped ")]
+    assert skipped == ["skipped a.py:2: torch-cuda: torch.cuda.nccl has no counterpart under torch.npu",
+                       "skipped a.py:6: torch-cuda: torch.cuda.nccl has no counterpart under torch.npu"], proc.stderr

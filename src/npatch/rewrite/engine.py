@@ -239,7 +239,7 @@ class Engine:
         if not ctx.events:
             return []
         positions = None
-        if self.positions:
+        if self.positions or any(e.type == "skipped" for e in ctx.events):  # the summary names skipped lines
             if wrapper is None or wrapper.module is not ctx.module:   # none, or a pruned copy
                 wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
             positions = wrapper.resolve(PositionProvider)
