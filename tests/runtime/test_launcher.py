@@ -463,6 +463,39 @@ def test_run_a_folder_without_main_is_a_usage_error(tmp_path, env, manifest):
     assert "launcher.py" not in proc.stderr, proc.stderr
 
 
+GONE = """
+import os, subprocess, sys, tempfile
+gone = tempfile.mkdtemp()
+os.chdir(gone)
+os.rmdir(gone)
+sys.exit(subprocess.run(sys.argv[1:]).returncode)
+"""
+
+
+@pytest.mark.parametrize("how", ["apply -m", "apply -c", "run -m", "compile"])
+def test_a_removed_working_directory_is_no_traceback(tmp_path, env, manifest, how):
+    """Python runs a program whose working directory was removed; npatch's search
+    roots (compile), the child's boot (``sys.path[0]`` for ``-m``) and ``npatch run``
+    called ``os.getcwd()`` unguarded and printed a traceback (the boot's escaped
+    ``sitecustomize`` and left NPATCH_BOOTING set for every child)."""
+    write(tmp_path / "lib" / "showyiq.py", SHOW + "\nimport subprocess, sys\n"
+          f"subprocess.run([sys.executable, '-c', {SHOW!r}], check=True)\n")
+    env = dict(env, PYTHONPATH=str(tmp_path / "lib"))
+    verb, _, flag = how.partition(" ")
+    if verb == "compile":
+        command = ["compile", str(manifest), "-o", str(tmp_path / "p.json")]
+    elif verb == "run":
+        command = ["run", str(manifest), "-m", "showyiq"]
+    else:
+        command = ["apply", str(manifest), "--", PY] + (["-m", "showyiq"] if flag == "-m" else ["-c", SHOW])
+    for _ in range(2):  # a cache miss, then a hit
+        proc = subprocess.run([PY, "-c", GONE, PY, "-m", "npatch", *command], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        if verb != "compile":
+            assert proc.stdout.count("yiq 42") == (1 if flag == "-c" else 2), proc.stdout + proc.stderr
+
+
 def test_fast_parser_agrees_with_argparse_or_defers():
     from npatch.cli.apply import parse_fast
 

@@ -107,7 +107,11 @@ def search_roots(manifests: list, paths: list[str]) -> list[str]:
     from npatch.dsl.discovery import BUILTIN_DIR
 
     dirs = [str(Path(m.file).resolve().parent) for m in manifests]
-    roots = [d for d in dirs if d != str(BUILTIN_DIR)] + [os.getcwd()] + [str(Path(p).resolve()) for p in paths]
+    try:
+        here = [os.getcwd()]
+    except OSError:  # the working directory was removed: nothing to find there
+        here = []
+    roots = [d for d in dirs if d != str(BUILTIN_DIR)] + here + [str(Path(p).resolve()) for p in paths]
     return list(dict.fromkeys(roots))
 
 

@@ -249,11 +249,19 @@ def _program_path() -> str | None:
     if getattr(sys.flags, "safe_path", False) or sys.flags.isolated or not sys.argv:
         return None
     first = sys.argv[0]
-    if first == "-m":
-        return os.getcwd()
     if first in ("-c", "-", ""):
         return ""
-    return os.path.abspath(first) if _is_archive_or_folder(first) else os.path.dirname(os.path.realpath(first))
+    try:
+        return _main_path(first)
+    except OSError:  # a working directory that was removed: Python itself copes, and so must the boot
+        return None
+
+
+def _main_path(program: str) -> str:
+    """The ``sys.path[0]`` Python gives ``program`` (``-m``: the working directory)."""
+    if program == "-m":
+        return os.getcwd()
+    return os.path.abspath(program) if _is_archive_or_folder(program) else os.path.dirname(os.path.realpath(program))
 
 
 def _is_archive_or_folder(program: str) -> bool:
@@ -391,6 +399,11 @@ START_IMPORTS = frozenset((
     "re._casefix", "re._compiler", "re._constants", "re._parser", "reprlib", "types", "warnings"))
 
 
+#: npatch's modules that a start never imports: the built-in manifests' replacement modules, which
+#: import targets themselves (a target imported inside them must start a second plan there)
+_NOT_STARTING = ("npatch.library.",)
+
+
 class _Deferred:
     """A meta-path finder that starts one plan at the first import it needs.
 
@@ -425,8 +438,17 @@ class _Deferred:
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name not in self.modules:
-            if self.held:
-                self.start()
+            if self.held and self.lock.acquire(blocking=False):  # never wait here: any import passes by
+                try:
+                    before = sys.modules.get(name)
+                    if self.state == 0 and self.start():
+                        module = sys.modules.get(name)
+                        if module is not None and module is not before and getattr(module, "__spec__", None):
+                            from npatch.runtime.finder import loaded_spec
+
+                            return loaded_spec(module)  # the start imported it: not a second execution
+                finally:
+                    self.lock.release()
             return None
         before = sys.modules.get(name)
         with self.lock:
@@ -480,7 +502,7 @@ def _being_imported() -> list[Any]:
     importing thread may need for a target it imports (a deadlock)."""
     modules = sys.modules
     names = [name for name in START_IMPORTS if name in modules]
-    names += [name for name in list(modules) if name.startswith("npatch.")]
+    names += [name for name in list(modules) if name.startswith("npatch.") and not name.startswith(_NOT_STARTING)]
     specs = [getattr(modules.get(name), "__spec__", None) for name in names]
     return [spec for spec in specs if getattr(spec, "_initializing", False)]
 
@@ -550,12 +572,10 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     """
     global _BOOTED
     os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
-    if program[0] == "-m":
-        sys.path[0] = os.getcwd()
-    elif _is_archive_or_folder(program[0]):
-        sys.path[0] = os.path.abspath(program[0])
-    else:
-        sys.path[0] = os.path.dirname(os.path.realpath(program[0]))
+    try:
+        sys.path[0] = _main_path(program[0])
+    except OSError:  # a removed working directory: python adds no entry for it, and the program runs
+        pass
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
     try:
         start_plans([plan_path], deferred=False)
