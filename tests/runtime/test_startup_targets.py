@@ -146,3 +146,14 @@ def test_a_failing_import_inside_the_helper_beside_the_manifest_is_that_error(tr
     result = npatch(tree, "apply", str(beside), "-v", "--", PY, "-c", PROGRAM, cwd=tree / "cwd")
     assert "No module named 'npatch_no_such_dependency'" in result.stderr, result.stderr
     assert "is not installed" not in result.stderr
+
+
+def test_a_helper_beside_the_manifest_imports_a_sibling_when_called(tree, beside):
+    """The folder stays on sys.path (last) once it held the helper: a sibling the
+    replacement imports at call time, after the op applied, is found too."""
+    helper = tree / "patches" / "npatch_helper_mod.py"
+    helper.write_text(helper.read_text().replace('return "LOADED"', 'import npatch_sibling_mod\n    return npatch_sibling_mod.WORD'))
+    (tree / "patches" / "npatch_sibling_mod.py").write_text("WORD = 'LOADED'\n")
+    code = "import json, sys\nprint(json.loads('1'), sys.path[-1].endswith('patches'))"
+    result = npatch(tree, "apply", str(beside), "--", PY, "-c", code, cwd=tree / "cwd")
+    assert result.stdout.split() == ["LOADED", "True"], result.stderr

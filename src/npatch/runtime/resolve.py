@@ -44,28 +44,39 @@ def _import_module(name: str, near: str | None = None) -> Any:
     has not put them yet (at interpreter start-up, a target imported before
     the program: ``STARTUP_PATH`` of :mod:`npatch.runtime.launcher`, looked up
     without importing it), then in ``near`` (the folder of the manifest that
-    names it, where ``npatch compile`` found it)."""
+    names it, where ``npatch compile`` found it).  A folder ``near`` that
+    held it stays on ``sys.path``, last: what the module imports later (a
+    sibling, at call time) and pickles of its objects load from there too."""
+    top = name.partition(".")[0]
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name != name.partition(".")[0]:
-            raise
-        launcher = sys.modules.get("npatch.runtime.launcher")
-        folders = [d for d in (getattr(launcher, "STARTUP_PATH", None), near) if d is not None and d not in sys.path]
-        if not folders:
+        if exc.name != top:
             raise
         missing = exc
-    for folder in folders:
-        sys.path.insert(0, folder)
+    launcher = sys.modules.get("npatch.runtime.launcher")
+    startup = getattr(launcher, "STARTUP_PATH", None)
+    if startup is not None and startup not in sys.path:
+        sys.path.insert(0, startup)  # where Python puts it right after start-up
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name.partition(".")[0]:
+            if exc.name != top:
                 raise
         finally:
-            if folder in sys.path:
-                sys.path.remove(folder)
-    raise missing
+            if startup in sys.path:
+                sys.path.remove(startup)
+    if near is None or near in sys.path:
+        raise missing
+    sys.path.append(near)
+    try:
+        return importlib.import_module(name)
+    except BaseException as exc:
+        if near in sys.path:
+            sys.path.remove(near)
+        if isinstance(exc, ModuleNotFoundError) and exc.name == top:
+            raise missing from None
+        raise
 
 
 def import_object(ref: str, near: str | None = None) -> Any:
