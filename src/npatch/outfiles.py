@@ -169,24 +169,43 @@ def check_writable(path: str, option: str) -> str:
     return path
 
 
-def refuse_foreign(path: str, option: str) -> None:
-    """:class:`UsageError` when ``path`` is a regular, non-empty file that is
-    not JSON (a manifest, a script): a JSON output (``--report``, ``-o``)
-    named after one by mistake would replace it.  Links and special files are
-    :func:`check_writable`'s."""
+def read_head(path: str, size: int) -> bytes | None:
+    """The first ``size`` bytes of ``path`` when it is a regular file (never
+    following a link, never blocking on a pipe); ``None`` when it is not one
+    or does not exist.  An unreadable file raises :class:`OSError`."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
-    except OSError:
-        return
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a link, a socket: not a regular file
+            return None
+        raise
     try:
-        head = os.read(fd, 512) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+        return os.read(fd, size) if stat.S_ISREG(os.fstat(fd).st_mode) else None
     finally:
         os.close(fd)
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head and not head.startswith(b"{"):
+
+
+def refuse_foreign(path: str, option: str) -> None:
+    """:class:`UsageError` when ``path`` is a regular, non-empty file that is
+    not a plan or report npatch wrote (a manifest, a script, a project's
+    ``package.json``): an output (``--report``, ``-o``) named after one by
+    mistake would replace it.  Links and special files are
+    :func:`check_writable`'s."""
+    try:
+        head = read_head(path, 512)
+    except OSError:
+        return  # unreadable: writing it fails with its own message
+    head = (head or b"").lstrip(b"\xef\xbb\xbf \t\r\n")
+    import re
+
+    if head and not re.match(rb'\{\s*"(index|npatch)"\s*:', head):  # a plan or a report begins so
         from npatch.errors import UsageError
 
-        raise UsageError(f"{option} {path}: exists and is not a JSON file (a manifest? a script?); "
+        raise UsageError(f"{option} {path}: exists and is not a plan or report of npatch (a manifest? a script?); "
                          "npatch does not replace it: remove it or choose another name")
 
 
@@ -224,4 +243,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign"]
+__all__ = ["private_dir", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head"]

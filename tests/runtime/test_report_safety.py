@@ -172,7 +172,8 @@ def test_a_device_a_socket_or_a_link_into_proc_is_refused_not_replaced(shared, k
 
 
 @pytest.mark.parametrize("victim,text", [("m.toml", MANIFEST), ("prog.py", "print('hello')\n"),
-                                         ("notes.txt", "\ufeffnot json\n")])
+                                         ("notes.txt", "\ufeffnot json\n"),
+                                         ("package.json", '{\n  "name": "web",\n  "npatch": "not first"\n}\n')])
 def test_an_output_named_after_a_manifest_or_a_script_does_not_replace_it(shared, victim, text):
     """``npatch apply m.toml --report m.toml``, ``--coverage helper.py`` and
     ``npatch compile m.toml -o m.toml`` replaced the manifest or script with
@@ -181,12 +182,12 @@ def test_an_output_named_after_a_manifest_or_a_script_does_not_replace_it(shared
     path = shared / victim
     path.write_text(text)
     result, ran = apply(shared, str(path))
-    assert "exists and is not a JSON file" in one_line_error(result) and not ran
+    assert "exists and is not a plan or report of npatch" in one_line_error(result) and not ran
     coverage = run_npatch("apply", str(shared / "m.toml"), "--coverage", str(path), "--", "python", "-c", "pass",
                           cwd=shared)
-    assert "exists and is not a JSON file" in one_line_error(coverage)
+    assert "exists and is not a plan or report of npatch" in one_line_error(coverage)
     compiled = run_npatch("compile", str(shared / "m.toml"), "-o", str(path), cwd=shared)
-    assert "exists and is not a JSON file" in one_line_error(compiled)
+    assert "exists and is not a plan or report of npatch" in one_line_error(compiled)
     assert path.read_text() == text
 
 
@@ -199,3 +200,7 @@ def test_an_earlier_report_or_plan_is_replaced(shared):
     for _ in range(2):
         assert run_npatch("compile", "m.toml", "-o", str(plan), cwd=shared).returncode == 0
     assert json.loads(plan.read_text())
+    # a compact report (another npatch version's) is npatch's own too
+    (shared / "old.json").write_text('{"npatch": "0.0.1", "processes": []}')
+    result, ran = apply(shared, str(shared / "old.json"))
+    assert result.returncode == 0 and ran, result.stderr

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from npatch.errors import NpatchError, UsageError
+from npatch.outfiles import read_head
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,14 +43,11 @@ def _refuse_someone_elses(out_path: str) -> None:
     """A regular file at ``out_path`` that an earlier ``--record`` did not
     write (a hand-written manifest) is never replaced: :class:`UsageError`.
     Links and special files are left to :func:`npatch.cli.writing.write_text`."""
-    if os.path.islink(out_path) or not os.path.isfile(out_path):
-        return
     try:
-        with open(out_path, "rb") as handle:
-            first = handle.read(len(HEADER.encode()))
+        first = read_head(out_path, len(HEADER.encode()))
     except OSError as exc:
         raise UsageError(f"--record {out_path}: cannot read it: {exc.strerror or exc}") from None
-    if first != HEADER.encode():
+    if first is not None and first != HEADER.encode():
         raise UsageError(f"--record {out_path}: exists and was not written by --record; "
                          "remove it or write the new manifest elsewhere")
 
