@@ -106,7 +106,7 @@ def _cache_dir_problem(path: str) -> str | None:
     try:
         info = os.lstat(path)
     except OSError:
-        return f"cannot be made ({(failed and failed.strerror) or failed})"
+        return f"cannot be made ({failed.strerror or failed})" if failed else "vanished while it was checked"
     problem = _unsafe_dir(info)
     if problem is not None:
         return problem

@@ -333,7 +333,7 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
     if root is None:
         from npatch.outfiles import user_cache_problem
 
-        problem = (f"no private cache directory: {user_cache_problem()} (it must be a directory of yours, "
+        problem = (f"no private cache directory: {user_cache_problem() or 'it changed while it was checked'} (it must be a directory of yours, "
                    "not a link, not group/world-writable; or set $XDG_CACHE_HOME)")
     else:
         try:

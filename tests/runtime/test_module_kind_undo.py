@@ -10,6 +10,7 @@ Every scenario runs in a fresh interpreter.
 """
 from __future__ import annotations
 
+import ast
 import textwrap
 
 from npatch_testutil import clean_env, run_python
@@ -255,6 +256,8 @@ def _interrupt(kind: str, seed: int, runs: int = 80):
     proc = run_python(INTERRUPT.format(kind=kind, seed=seed, runs=runs), env=clean_env(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "STATS" in proc.stdout
+    stats = ast.literal_eval(proc.stdout.split("STATS", 1)[1].strip())  # the interrupts must land somewhere
+    assert stats["none"] < runs, stats
 
 
 def test_sigint_during_alias_ops_start_and_stop():

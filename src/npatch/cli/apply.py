@@ -112,7 +112,9 @@ def _program_start(words: list[str]) -> int | None:
     for index, word in enumerate(words):
         if index and words[index - 1] in _VALUED:
             continue
-        if word == "-m" or word.endswith((".py", ".pyz")) or os.path.isfile(os.path.join(word, "__main__.py")):
+        if word == "-m" or word.endswith((".py", ".pyz")):
+            return index
+        if word and os.path.isfile(os.path.join(word, "__main__.py")):
             return index
     return None
 
