@@ -144,6 +144,7 @@ def test_utf8_bom_is_accepted(tmp_path):
     (b'[manifest]\nname = "caf\xe9"\n', 2, 12, "not UTF-8 text: invalid continuation byte 0xe9"),   # Latin-1
     (b'[manifest]\n# \xc3\xa9t\xc3\xa9\ndescription = "\xff"\n', 3, 16, "invalid start byte 0xff"),
     (b'\xff\xfe[\x00m\x00', 1, 1, "(UTF-16? save it as UTF-8)"),
+    (b'\xef\xbb\xbf# caf\xe9\n', 1, 6, "invalid continuation byte 0xe9"),   # after a BOM, which an editor hides
 ])
 def test_a_manifest_that_is_not_utf8_is_located_at_the_bad_byte(tmp_path, data, line, col, message):
     """It said ``bad.toml:1:1`` wherever the byte was: the line and column

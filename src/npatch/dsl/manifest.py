@@ -77,7 +77,7 @@ def _not_utf8(file: Path, data: bytes, exc: UnicodeDecodeError) -> ManifestError
     """The error at the first byte that is not UTF-8 (its column in characters)."""
     before = data[:exc.start]
     start = before.rfind(b"\n") + 1
-    col = len(before[start:].decode("utf-8", "replace")) + 1
+    col = len(before[start:].removeprefix(b"\xef\xbb\xbf" if start == 0 else b"").decode("utf-8", "replace")) + 1
     hint = " (UTF-16? save it as UTF-8)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
     return ManifestError(f"not UTF-8 text: {exc.reason} 0x{data[exc.start]:02x}{hint}", file=str(file),
                          line=before.count(b"\n") + 1, col=col)
