@@ -24,28 +24,44 @@ from startup import PROGRAMS, _importtime_sitecustomize, builtin_manifests, plan
 
 MANIFESTS = ("mmcv-npu", "torch-npu", "cuda-to-cpu", "mmcv-lite")
 LIMIT_MS = 3.0
-#: why a child can miss the target, shown next to a MISS
-WHY = {
-    "torch": "the program imports torch, a target module of these plans (not of mmcv-lite's, whose plan does not "
-             "start). In callgrind with the garbage collector off (bare `import torch`: 5.03 G instructions) "
-             "torch-npu adds 40 M: the bootstrap 7 M, the runtime's 16 modules ~20 M, the plan and its 4 "
-             "start-time conditions (`importable('torch_npu')`...), and no op is read without torch_npu; mmcv-npu "
-             "adds 66 M: torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`; cuda-to-cpu "
-             "adds 91 M: "
-             "193 ops (248 targets) replace and wrap torch's device functions, the ops' own work. One "
-             "`import torch` runs two full garbage collections over ~0.5 M objects (~200 M instructions, "
-             "100-230 ms here) whose moment and size shift with any allocation: most of the spread between rounds",
-    "numpy": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy names at "
-             "that import (the ops' own work). In callgrind that child executes ~65 M instructions more than the "
-             "bare one (~430 M; 539 M before start-time conditions were kept apart from their ops): ~20 M import "
-             "the runtime's 19 modules, ~5-10 M evaluate the plan's 8 start-time conditions once each "
-             "(`importable('mx_driving')`, `version('mmcv') >= ...`), ~20 M read and apply the 101 ops, ~2 M import "
-             "numpy.char and numpy.rec for two of them; no op of another module is read. The other manifests have "
-             "no op on numpy: their plan does not start, as for `pass`, and they are within the noise of two "
-             "numpy imports",
-    "pass": "the bootstrap alone (7 M instructions in callgrind, the same under every manifest: it imports three "
-            "small modules and waits for a module of the plan): interpreter start-up noise on a shared machine",
+#: why a child can miss the target, shown next to a MISS: by program, then by manifest ("*": the others)
+_GC = ("One `import torch` runs two full garbage collections over ~0.5 M objects (~200 M instructions, "
+       "100-230 ms here) whose moment and size shift with any allocation: most of the spread between rounds")
+_NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for `pass` (the bootstrap alone, "
+           "7 M instructions in callgrind); what remains is the noise of two {module} imports on a shared machine")
+WHY: dict[str, Any] = {
+    "torch": {
+        "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
+                    "with the garbage collector off (bare `import torch`: 5.03 G instructions) the plan adds 66 M. "
+                    + _GC,
+        "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
+                     "collector off (bare `import torch`: 5.03 G instructions) torch-npu adds 40 M: the bootstrap "
+                     "7 M, the runtime's 16 modules ~20 M, the plan and its 4 start-time conditions "
+                     "(`importable('torch_npu')`...); no op is read without torch_npu. " + _GC,
+        "cuda-to-cpu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
+                       "collector off (bare `import torch`: 5.03 G instructions) cuda-to-cpu adds 91 M: 193 ops "
+                       "(248 targets) replace and wrap torch's device functions, the ops' own work. " + _GC,
+        "*": _NO_OPS.format(module="torch") + ". " + _GC,
+    },
+    "numpy": {
+        "mmcv-npu": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy "
+                    "names at that import (the ops' own work). In callgrind that child executes ~65 M "
+                    "instructions more than the bare one (~430 M; 539 M before start-time conditions were kept "
+                    "apart from their ops): ~20 M import the runtime's 19 modules, ~5-10 M evaluate the plan's 8 "
+                    "start-time conditions once each (`importable('mx_driving')`, `version('mmcv') >= ...`), "
+                    "~20 M read and apply the 101 ops, ~2 M import numpy.char and numpy.rec for two of them; no "
+                    "op of another module is read",
+        "*": _NO_OPS.format(module="numpy"),
+    },
+    "pass": {"*": "the bootstrap alone (7 M instructions in callgrind, the same under every manifest: it imports "
+                  "three small modules and waits for a module of the plan): interpreter start-up noise on a "
+                  "shared machine"},
 }
+
+
+def _why(program: str, manifest: str) -> str:
+    reasons = WHY[program]
+    return reasons.get(manifest, reasons["*"])
 
 def run_section(work: Path, programs: list[str], rounds: dict[str, int], log: Any) -> dict[str, Any]:
     available = builtin_manifests()
@@ -90,6 +106,6 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
                               spread["median"], LIMIT_MS, "ms", "<=",
                               f"IQR {spread['p25']:.1f}–{spread['p75']:.1f} ms, n={spread['n']}; bootstrap "
                               f"`-X importtime` {row['bootstrap_importtime_ms']['median']:.2f} ms",
-                              ("children", name, row["manifest"]), median_error(spread), why=WHY[name]))
+                              ("children", name, row["manifest"]), median_error(spread), why=_why(name, row["manifest"])))
     return out
 
