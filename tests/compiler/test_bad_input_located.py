@@ -152,3 +152,37 @@ def test_a_manifest_that_is_not_utf8_is_located_at_the_bad_byte(tmp_path, data, 
     path.write_bytes(data)
     first = located(run_npatch("compile", str(path)), path, line, message)
     assert first.startswith(f"{path}:{line}:{col}: "), first
+
+
+# (value as written in the manifest, line, column of the bad part, the text line shown, the caret line)
+@pytest.mark.parametrize("value,line,col,shown,carets", [
+    # escapes before the bad part: columns count source characters, not the parsed string's
+    (r'"installed(\"x\") or foo(1)"', 7, 29, 'installed("x") or foo(1)', " " * 18 + "^^^"),
+    (r'"installed(\"\u00e9\u00e9\") or foo(1)"', 7, 40, 'installed("éé") or foo(1)', " " * 19 + "^^^"),
+    (r'"installed(\"\t\") or foo(1)"', 7, 30, None, None),
+    # multi-line strings: the line of the bad part, and only that line is shown
+    ('"""installed("x") or\n   foo(1)"""', 8, 4, "   foo(1)", "   ^^^"),
+    ("'''\ninstalled('x') or bar('y')'''", 8, 19, "installed('x') or bar('y')", " " * 18 + "^^^"),
+    ('"""\\\n    installed("x") or \\\n    foo(1)"""', 9, 5, 'installed("x") or foo(1)', " " * 18 + "^^^"),
+    ('"""\ninstalled("x") or\n  (((version("y") >= "1"\n"""', 9, 25, '  (((version("y") >= "1"', " " * 24 + "^"),
+])
+def test_a_bad_condition_is_located_in_the_source_of_its_string(tmp_path, value, line, col, shown, carets):
+    body = f'[[patch]]\nname = "p"\ntarget = "json:dumps"\nreplace = "json:loads"\nwhen = {value}\n'
+    path, result = compile_text(tmp_path, HEAD + body)
+    first = located(result, path, line, "patch[0].when")
+    assert first.startswith(f"{path}:{line}:{col}: "), first
+    if shown is not None:
+        lines = result.stderr.splitlines()
+        assert lines[1:3] == ["    " + shown, "    " + carets], result.stderr
+
+
+@pytest.mark.parametrize("value,col", [
+    (r'"json:\u00e9 x"', 22),
+    (r'"json\u002edu mps"', 23),
+    ("'json:du mps'", 18),
+])
+def test_a_bad_target_is_located_in_the_source_of_its_string(tmp_path, value, col):
+    body = f'[[patch]]\nname = "p"\ntarget = {value}\nreplace = "json:loads"\n'
+    path, result = compile_text(tmp_path, HEAD + body)
+    first = located(result, path, 5, "a target path has no spaces")
+    assert first.startswith(f"{path}:5:{col}: "), first

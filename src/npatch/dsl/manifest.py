@@ -22,7 +22,7 @@ from typing import Any
 
 from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
-from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError, did_you_mean
+from npatch.errors import ConditionError, ManifestError, ManifestErrors, Span, UsageError, did_you_mean
 from npatch.opkinds import BUILTIN_OP_KINDS
 
 
@@ -273,11 +273,15 @@ class _Checker:
         return target
 
     def fail_span(self, path: KeyPath, exc: ConditionError, spec: Key) -> None:
-        line, col = self.doc.position(path, value=True)
-        # the span is inside the string; +1 skips the opening quote
+        line, col = self.doc.string_position(path, exc.span.start)
+        # a multi-line string shows the line of the bad part
+        first = exc.text.rfind("\n", 0, exc.span.start) + 1
+        last = exc.text.find("\n", exc.span.start)
+        shown = exc.text[first:] if last < 0 else exc.text[first:last]
+        span = Span(exc.span.start - first, min(exc.span.end - first, max(len(shown), exc.span.start - first + 1)))
         self.errors.append(ManifestError(
-            exc.message, file=self.doc.file, line=line, col=col + 1 + exc.span.start,
-            key=format_path(path), hint=exc.hint or spec.doc, text=exc.text, span=exc.span,
+            exc.message, file=self.doc.file, line=line, col=col,
+            key=format_path(path), hint=exc.hint or spec.doc, text=shown, span=span,
         ))
 
 
