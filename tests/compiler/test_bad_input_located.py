@@ -5,6 +5,7 @@ constraints; a UTF-8 BOM is accepted."""
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -186,3 +187,41 @@ def test_a_bad_target_is_located_in_the_source_of_its_string(tmp_path, value, co
     path, result = compile_text(tmp_path, HEAD + body)
     first = located(result, path, 5, "a target path has no spaces")
     assert first.startswith(f"{path}:5:{col}: "), first
+
+
+def _package_with_a_submodule_shadowed_by_a_function(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from pkg.sub import f\ndef sub():\n    return 'init'\n")
+    (tmp_path / "pkg" / "sub.py").write_text("def f():\n    return 'f'\n")
+    (tmp_path / "helpers.py").write_text("def r():\n    return 'r'\n")
+
+
+@pytest.mark.parametrize("resolve", ["static", "import", "none"])
+@pytest.mark.parametrize("entry,line,col,says", [
+    ('target = "json"\nvalue = 1\n', 5, 10, "'json' is the module json, not an attribute"),
+    ('target = "pkg.sub"\nreplace = "helpers:r"\n', 5, 10, "write pkg:sub"),
+    ('target = "json:dumps"\nalso = ["json.decoder"]\nwrap = "helpers:r"\n', 6, 9, "write json:decoder"),
+    ('target = "collections.abc"\ndelete = true\n', 5, 10, "write collections:abc"),
+])
+def test_a_dotted_target_that_is_a_whole_module_is_a_compile_error(tmp_path, resolve, entry, line, col, says):
+    """A dotted path is split at its longest module; when nothing is left it names
+    the module itself, which an attribute change cannot change ('json:' is an error
+    too). It compiled clean and failed at run time with "'' names no attribute"."""
+    _package_with_a_submodule_shadowed_by_a_function(tmp_path)
+    path = tmp_path / "bad.toml"
+    path.write_text(HEAD + '[[patch]]\nname = "p"\n' + entry)
+    result = run_npatch("compile", str(path), "--resolve", resolve, cwd=tmp_path)
+    first = located(result, path, line, says)
+    assert first.startswith(f"{path}:{line}:{col}: "), first
+    applied = run_npatch("apply", str(path), "--", sys.executable, "-c", "print('ran')", cwd=tmp_path)
+    assert applied.returncode == 1 and "ran" not in applied.stdout and says in applied.stderr, applied.stderr
+
+
+def test_the_colon_form_of_a_shadowed_submodule_name_changes_the_attribute(tmp_path):
+    _package_with_a_submodule_shadowed_by_a_function(tmp_path)
+    path = tmp_path / "ok.toml"
+    path.write_text(HEAD + '[[patch]]\nname = "p"\ntarget = "pkg:sub"\nreplace = "helpers:r"\n')
+    assert run_npatch("compile", str(path), cwd=tmp_path).returncode == 0
+    code = "import sys, pkg; print(pkg.sub(), sys.modules['pkg.sub'].f())"
+    result = run_npatch("apply", str(path), "--strict", "--", sys.executable, "-c", code, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.split() == ["r", "f"], result.stderr

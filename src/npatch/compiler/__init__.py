@@ -174,6 +174,9 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
             diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
         if draft.kind == "call" and target.qualname:
             diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
+        if not target.qualname and not text.endswith(":") and _acts_on(draft.kind) == "attribute":
+            diagnostics.append(Diagnostic("error", "invalid", _whole_module(text, target.module, draft.kind), origin,
+                                          draft.name))  # 'json:' is an error of check_drafts already
         _report(resolver, draft, target, origin, diagnostics, options, creatable=draft.on_missing == "create")
         targets.append(target)
     source = None
@@ -203,6 +206,18 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
         during=draft.during, rebind=draft.rebind, force=draft.force, manifest=draft.manifest.name,
         origin=draft.origin(),
     )
+
+
+def _acts_on(kind: str) -> str:
+    info = BUILTIN_OP_KINDS.get(kind)
+    return info.acts_on if info is not None else ""
+
+
+def _whole_module(text: str, module: str, kind: str) -> str:
+    """Why a dotted target split at its longest module, with nothing left, names no attribute."""
+    parent, _, name = module.rpartition(".")
+    how = f"write {parent}:{name} for the attribute {name!r} of {parent}" if parent else f"write {module}:NAME"
+    return f"{text!r} is the module {module}, not an attribute a `{kind}` can change; {how}"
 
 
 def _check_calls(resolver: Resolver, draft: Draft, targets: list[Target], function: Target, origin,
