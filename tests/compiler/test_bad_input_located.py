@@ -225,3 +225,25 @@ def test_the_colon_form_of_a_shadowed_submodule_name_changes_the_attribute(tmp_p
     code = "import sys, pkg; print(pkg.sub(), sys.modules['pkg.sub'].f())"
     result = run_npatch("apply", str(path), "--strict", "--", sys.executable, "-c", code, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.split() == ["r", "f"], result.stderr
+
+
+TWO_PATCHES = ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nwrap = "json:loads"\n\n'
+               '[[patch]]\nname = "q"\ntarget = "json:loads"\nwrap = "json:loads"\n\n')
+
+
+@pytest.mark.parametrize("body,line,col,key,message", [
+    # a sub-table of the last [[patch]] is that entry's: located at its own lines, not at [[patch]]
+    (TWO_PATCHES + "[patch.options]\na = 1\nt = 1979-05-27\n", 15, 5, "patch[1].options.t", "TOML dates and times"),
+    (TWO_PATCHES + "[patch.nope]\na = 1\n", 13, 1, "patch[1].nope", "unknown key `nope`"),
+    (TWO_PATCHES + "[patch.when]\na = 1\n", 13, 1, "patch[1].when", "`when` must be a string, not a table"),
+    (TWO_PATCHES + "[[patch.also]]\nx = 1\n", 13, 1, "patch[1].also[0]", "`also` must be an array of strings; item 0 is a table"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nalso = ["json:loads", 3]\nvalue = 1\n', 6, 23, "patch[0].also[1]",
+     "`also` must be an array of strings; item 1 is an integer"),
+    ('[[rewrite]]\nid = "r"\nmethod = { from = "cuda", to = "npu" }\n[[rewrite]]\nid = "s"\n'
+     'method = { from = "cuda", to = "npu" }\n[rewrite.examples]\nbefore = 1\n', 9, 1, "rewrite[1].examples",
+     "`examples` must be"),
+])
+def test_a_sub_table_of_an_array_entry_is_located_at_its_own_line(tmp_path, body, line, col, key, message):
+    path, result = compile_text(tmp_path, HEAD + body)
+    first = located(result, path, line, message)
+    assert first.startswith(f"{path}:{line}:{col}: {key}: "), first

@@ -252,14 +252,26 @@ class _Scanner:
         self.skip_ws(False)
         parts = tuple(self.read_dotted_key())
         self.pos = self.text.index("]]" if is_array else "]", self.pos) + (2 if is_array else 1)
+        table = self.in_arrays(parts[:-1]) + parts[-1:]
         if is_array:
-            index = self.array_counts.get(parts, 0)
-            self.array_counts[parts] = index + 1
-            path = parts + (index,)
-            self.out.keys.setdefault(parts, self.where(start))
+            index = self.array_counts.get(table, 0)
+            self.array_counts[table] = index + 1
+            path = table + (index,)
+            self.out.keys.setdefault(table, self.where(start))
         else:
-            path = parts
+            path = table
         self.out.keys.setdefault(path, self.where(start))
+        return path
+
+    def in_arrays(self, parts: tuple[str, ...]) -> KeyPath:
+        """The key path of a header's parent tables: a name that is an array of
+        tables stands for its last entry (``[patch.options]`` is ``patch[-1]``'s)."""
+        path: KeyPath = ()
+        for part in parts:
+            path += (part,)
+            count = self.array_counts.get(path)
+            if count:
+                path += (count - 1,)
         return path
 
     def read_keyval(self, table: KeyPath) -> None:

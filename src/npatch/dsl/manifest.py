@@ -219,6 +219,12 @@ class _Checker:
                       value=True, hint="`--set` and `option()` work on scalar values")
 
     def check_value(self, spec: Key, path: KeyPath, value: Any, entry: Entry) -> None:
+        if spec.type == "list[str]" and isinstance(value, list):
+            bad = next((index for index, item in enumerate(value) if not isinstance(item, str)), None)
+            if bad is not None:
+                self.fail(path + (bad,), f"`{spec.name}` must be an array of strings; item {bad} is "
+                          f"{_toml_type(value[bad])}", value=True, hint=spec.doc)
+                return
         if not _type_ok(spec.type, value):
             self.fail(path, f"`{spec.name}` must be {_TYPE_NAMES.get(spec.type, spec.type)}, not {_toml_type(value)}",
                       value=True, hint=spec.doc)
