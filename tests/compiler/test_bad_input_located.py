@@ -247,3 +247,23 @@ def test_a_sub_table_of_an_array_entry_is_located_at_its_own_line(tmp_path, body
     path, result = compile_text(tmp_path, HEAD + body)
     first = located(result, path, line, message)
     assert first.startswith(f"{path}:{line}:{col}: {key}: "), first
+
+
+@pytest.mark.parametrize("body,line,col,key", [
+    ('[[register]]\nregistry = "mmengine.registry:MODELS"\nname = ""\nobject = "json:JSONDecoder"\n', 5, 8,
+     "register[0].name"),
+    ('[[register]]\nregistry = "mmengine.registry:MODELS"\nname = "X"\nobject = ""\n', 6, 10, "register[0].object"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nreplace = ""\n', 6, 11, "patch[0].replace"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nwrap = "json:loads"\nduring = ""\n', 7, 10, "patch[0].during"),
+    ('[[alias]]\ntarget = "old"\nsource = ""\n', 5, 10, "alias[0].source"),
+    ('[[stub]]\nmodule = ""\n', 4, 10, "stub[0].module"),
+    ('[profile]\npath = ""\n', 4, 8, "profile.path"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nalso = ["json:loads", ""]\nvalue = 1\n', 6, 23, "patch[0].also[1]"),
+])
+def test_an_empty_string_where_a_name_or_path_is_needed_is_located(tmp_path, body, line, col, key):
+    """It said 'empty target' (for a module, a replacement or a `during`), or was
+    accepted: a [[register]] with name = "" registered an entry named ''."""
+    path, result = compile_text(tmp_path, HEAD + body)
+    name = key.rpartition(".")[2].partition("[")[0]
+    first = located(result, path, line, f"`{name}` is empty")
+    assert first.startswith(f"{path}:{line}:{col}: {key}: "), first

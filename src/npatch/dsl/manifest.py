@@ -229,6 +229,9 @@ class _Checker:
             self.fail(path, f"`{spec.name}` must be {_TYPE_NAMES.get(spec.type, spec.type)}, not {_toml_type(value)}",
                       value=True, hint=spec.doc)
             return
+        if value == "" and spec.required and not spec.form:
+            self.fail(path, f"`{spec.name}` is empty", value=True, hint=spec.doc)
+            return
         dated = _find_datetime(value, path)
         if dated is not None:
             self.fail(dated[0], f"TOML dates and times are not supported here (found {_toml_type(dated[1])})", value=True,
@@ -251,6 +254,9 @@ class _Checker:
                     entry.conditions[spec.name] = parsed
 
     def check_form(self, spec: Key, path: KeyPath, text: str) -> Any:
+        if not text and spec.form != "condition":   # an empty condition is one that ends too early
+            self.fail(path, f"`{spec.name}` is empty", value=True, hint=spec.doc)
+            return None
         if spec.form == "name":
             if not re.match(NAME_PATTERN, text):
                 self.fail(path, f"invalid manifest name {text!r}", value=True,
