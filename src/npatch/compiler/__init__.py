@@ -15,7 +15,8 @@ from typing import Any
 
 from npatch.compiler import sugar  # noqa: F401 - registers the [brake] and [profile] builders
 from npatch.compiler.build import BUILDERS, Draft, build_rewrite
-from npatch.compiler.checks import check_disables, check_drafts, check_options, check_resolved, check_rewrite_ids
+from npatch.compiler.checks import (check_disables, check_drafts, check_option_types, check_options, check_resolved,
+                                    check_rewrite_ids)
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
@@ -71,7 +72,8 @@ def compile_manifests(
                 rewrites.append(build_rewrite(manifest, entry))
             else:
                 drafts.extend(BUILDERS[entry.table](manifest, entry))
-    errors = check_options(manifests, options) + check_drafts(drafts) + check_rewrite_ids(rewrites)
+    errors = (check_option_types(manifests) + check_options(manifests, options) + check_drafts(drafts)
+              + check_rewrite_ids(rewrites))
     disabled, disable_errors = check_disables(manifests, drafts, disable or [])
     if errors or disable_errors:
         raise ManifestErrors(errors + disable_errors)

@@ -217,6 +217,34 @@ def check_options(manifests: list[Manifest], options: dict[str, Any]) -> list[Ma
     return errors
 
 
+def check_option_types(manifests: list[Manifest]) -> list[ManifestError]:
+    """A manifest may change the default of an option another one declares, not
+    its type: the other's conditions compare it as what it declared."""
+    first: dict[str, Manifest] = {}
+    errors = []
+    for manifest in manifests:
+        for name, value in manifest.options.items():
+            other = first.setdefault(name, manifest)
+            declared = other.options[name]
+            if _option_kind(value) != _option_kind(declared):
+                line, col = other.doc.position(("options", name), value=True)
+                errors.append(manifest.error(
+                    ("options", name), f"option {name!r} is {_type_name(value)} here; {other.name} declares it as "
+                    f"{_type_name(declared)}", value=True,
+                    hint=f"declared at {other.file}:{line}:{col}; give a default of that type, or another name"))
+    return errors
+
+
+def _option_kind(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "str"
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "an integer", float: "a float"}.get(type(value), "a string")
+
+
 def check_disables(manifests: list[Manifest], drafts: list[Draft], cli: list[str]) -> tuple[set[str], list[ManifestError]]:
     """Names switched off by ``disable`` lists and ``--disable``; unknown names are errors."""
     from npatch.errors import UsageError
@@ -265,5 +293,5 @@ def check_resolved(plan: Plan) -> list[Diagnostic]:
     return diagnostics
 
 
-__all__ = ["check_drafts", "interpreter_modules", "option_names", "check_options", "check_disables",
+__all__ = ["check_drafts", "interpreter_modules", "option_names", "check_options", "check_option_types", "check_disables",
            "check_rewrite_ids", "check_resolved"]

@@ -88,7 +88,9 @@ _table(Table("manifest", "Who this manifest is and what it builds on.", (
     Key("disable", "list[str]", "Names of included patches to switch off.", default=[]),
 )))
 
-_table(Table("options", "Declared options and their defaults; `--set KEY=VALUE` overrides; conditions read them with `option('KEY')`.", (), free=True))
+_table(Table("options", "Declared options and their defaults; `--set KEY=VALUE` overrides; conditions read them with "
+             "`option('KEY')`. A manifest may change the default of an option an included one declares, not its type.",
+             (), free=True))
 
 _table(Table("alias", "Module alias: importers of `target` get the module `source` (the live module object); `target.sub` is the real `source.sub`, the same object under both names.", (
     Key("target", "str", "Module name that importers use.", required=True, form="module"),
