@@ -107,7 +107,7 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
         if raw_lookup(parent, name)[1] is MISSING:
             if op.guard:
                 raise TypeError("a guard needs an original; the target is absent (on-missing = create)")
-            source = ctx.resolve(op.source)
+            source = counting(ctx.session, op.name, ctx.resolve(op.source))  # only under --coverage
             undo = AttrUndo(parent, name)
             ctx.changing(undo)
             setattr(parent, name, source)
