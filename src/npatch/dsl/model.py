@@ -84,7 +84,8 @@ _table(Table("manifest", "Who this manifest is and what it builds on.", (
     Key("name", "str", "Unique name: lower case, digits, `.`, `_`, `-`.", required=True, form="name"),
     Key("description", "str", "One line shown by `npatch list` and `npatch show`.", default=""),
     Key("include", "list[str]", "Manifests applied first: built-in names, entry-point names, or paths relative to this file.", default=[]),
-    Key("when", "str", "Condition for the whole manifest; combined with each entry's own `when`.", form="condition"),
+    Key("when", "str", "Condition for this manifest's own entries, combined with each entry's own `when`; "
+        "the entries of an included manifest keep only their own conditions.", form="condition"),
     Key("disable", "list[str]", "Names of included patches to switch off.", default=[]),
 )))
 
