@@ -71,7 +71,9 @@ def _action_key(kind: str) -> Key:
 
 
 _WHEN = Key("when", "str", "Condition; the entry applies only where it is true (e.g. `installed('mmcv')`).", form="condition")
-_PRIORITY = Key("priority", "int", "Lower applies first; ties keep declaration order.", default=0)
+_PRIORITY = Key("priority", "int", "Lower applies first (a later `replace` or `value` wins; a later `wrap` wraps what "
+                "is there); ties keep declaration order, but two patches of one target at one priority are an error.",
+                default=0)
 
 TABLES: dict[str, Table] = {}
 
