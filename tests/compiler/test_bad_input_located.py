@@ -267,3 +267,12 @@ def test_an_empty_string_where_a_name_or_path_is_needed_is_located(tmp_path, bod
     name = key.rpartition(".")[2].partition("[")[0]
     first = located(result, path, line, f"`{name}` is empty")
     assert first.startswith(f"{path}:{line}:{col}: {key}: "), first
+
+
+@pytest.mark.parametrize("also,col", [('["json:dumps"]', 9), ('["json:loads", "json.dumps"]', 23)])
+def test_an_also_path_that_repeats_the_target_is_located(tmp_path, also, col):
+    path, result = compile_text(tmp_path, HEAD + f'[[patch]]\nname = "p"\ntarget = "json:dumps"\nalso = {also}\n'
+                                'wrap = "json:loads"\n')
+    first = located(result, path, 6, "which this op already changes")
+    assert first.startswith(f"{path}:6:{col}: patch[0].also["), first
+    assert f"the first is at {path}:5:10" in result.stderr, result.stderr

@@ -40,6 +40,7 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
         else:
             by_name[draft.name] = draft
     errors += _same_target_same_priority(drafts)
+    errors += _repeated_targets(drafts)
     errors += _colliding_aliases(drafts)
     errors += _module_only_targets(drafts)
     errors += _alias_cycles(drafts)
@@ -91,6 +92,20 @@ def _same_target_same_priority(drafts: list[Draft]) -> list[ManifestError]:
                          "or disable one of them",
                 ))
             seen.setdefault(key, draft)
+    return errors
+
+
+def _repeated_targets(drafts: list[Draft]) -> list[ManifestError]:
+    """An ``also`` path that names a target of the same op again (``json.dumps`` for ``json:dumps``)."""
+    errors = []
+    for draft in drafts:
+        seen: dict[str, int] = {}
+        for index, target in enumerate(draft.targets):
+            first = seen.setdefault(_canonical(target), index)
+            if first != index:
+                errors.append(_error(draft.target_origin(index), f"{target!r} repeats {draft.targets[first]!r}, "
+                                     f"which this op already changes", hint=f"remove it from `also`; "
+                                     f"the first is at {_at(draft.target_origin(first))}"))
     return errors
 
 
