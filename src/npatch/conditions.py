@@ -83,11 +83,16 @@ class ConditionFunction(Record):
     takes_options: bool = False
     #: ``version()`` results compare as versions, whatever the other side is.
     returns_version: bool = False
+    #: the first argument names something (a distribution, a module, a variable): a number or
+    #: boolean written there is a compile error, and one another function returns is read as its text
+    takes_name: bool = False
 
     @property
     def signature(self) -> str:
-        """``env(a, [b])`` style, for error messages."""
-        names = [chr(ord("a") + i) for i in range(self.max_args)]
+        """``env(name, [default])`` style (the function's own parameter names), for error messages."""
+        code = getattr(self.func, "__code__", None)
+        names = list(code.co_varnames[:self.max_args]) if code is not None and code.co_argcount >= self.max_args \
+            else [chr(ord("a") + i) for i in range(self.max_args)]
         args = ", ".join(n if i < self.min_args else f"[{n}]" for i, n in enumerate(names))
         return f"{self.name}({args})"
 
@@ -96,7 +101,7 @@ def adopt_condition_function(registry: Any, name: str, obj: Any, ep: Any) -> Non
     """Register an ``npatch.conditions`` entry point's object as function ``name``."""
     if isinstance(obj, ConditionFunction):
         registry[name] = obj if obj.name == name else ConditionFunction(
-            name, obj.func, obj.min_args, obj.max_args, obj.takes_options, obj.returns_version)
+            name, obj.func, obj.min_args, obj.max_args, obj.takes_options, obj.returns_version, obj.takes_name)
     elif callable(obj) and not isinstance(obj, type):
         low, high = _arity(obj, ep)
         registry[name] = ConditionFunction(name, obj, low, high)
@@ -151,13 +156,14 @@ def condition_function(
     *,
     takes_options: bool = False,
     returns_version: bool = False,
+    takes_name: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``func`` as the condition function ``name`` (arity checked at parse time)."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         FUNCTIONS[name] = ConditionFunction(
             name, func, min_args, min_args if max_args is None else max_args,
-            takes_options, returns_version,
+            takes_options, returns_version, takes_name,
         )
         return func
 
@@ -249,25 +255,25 @@ def _meta_path_spec(name: str, path: list[str] | None) -> Any:
     return None
 
 
-@condition_function("installed", 1)
+@condition_function("installed", 1, takes_name=True)
 def _installed(name: str) -> bool:
     """A distribution called ``name`` is installed, or a module ``name`` is findable."""
     return findable(name) or distributions.present(name)
 
 
-@condition_function("version", 1, returns_version=True)
+@condition_function("version", 1, returns_version=True, takes_name=True)
 def _version(name: str) -> str | None:
     """Installed version of distribution ``name`` (or of the one providing module ``name``)."""
     return distributions.version(name) or _providing_distribution_version(name)
 
 
-@condition_function("importable", 1)
+@condition_function("importable", 1, takes_name=True)
 def _importable(module: str) -> bool:
     """``module`` can be found by the import system; it is not imported."""
     return findable(module)
 
 
-@condition_function("env", 1, 2)
+@condition_function("env", 1, 2, takes_name=True)
 def _env(name: str, default: str | None = None) -> str | None:
     """The environment variable ``name``, else ``default`` (None: missing)."""
     return os.environ.get(name, default)
@@ -300,6 +306,8 @@ def _value(node: Node, options: Mapping[str, Any] | None) -> Any:
         if fn is None or len(node) != 3:
             raise NpatchError(f"unknown condition function in {node!r}")
         args = [_value(arg, options) for arg in node[2]]
+        if fn.takes_name and isinstance(args[0], (bool, int, float)):  # installed(option('flag'))
+            args[0] = _text(args[0])
         if fn.takes_options:
             return fn.func(*args, options=options)
         return fn.func(*args)

@@ -111,6 +111,29 @@ def test_explain_keeps_the_quotes_of_strings(tmp_path: Path) -> None:
     assert "because env('NPATCH_T_MODE', 'a b') is 'a b', not == '1'" in out
 
 
+
+def test_explain_says_an_installed_module_wins_over_a_stub_or_alias_that_is_not_forced(tmp_path: Path) -> None:
+    """It said 'apply' for `[[stub]] module = "json"`, which the run skips (json really exists)."""
+    (tmp_path / "s.toml").write_text(
+        '[manifest]\nname = "s"\n'
+        '[[stub]]\nmodule = "json"\n'
+        '[[stub]]\nmodule = "textwrap"\nforce = true\n'
+        '[[stub]]\nmodule = "npatch_t_absent_mod"\n'
+        '[[alias]]\ntarget = "csv"\nsource = "json"\n'
+        '[[alias]]\ntarget = "npatch_t_old"\nsource = "json"\n')
+    out = run_npatch("explain", "s.toml", cwd=tmp_path).stdout.splitlines()
+    lines = {line.split()[1]: line for line in out[:-1]}
+    assert lines["stub:json"].startswith("skip     stub:json  (stub json)  because json really exists"), out
+    assert lines["stub:json"].endswith("; the real module wins (force = true stubs it anyway)"), out
+    assert lines["alias:csv"].startswith("skip     alias:csv  (alias csv)  because csv really exists"), out
+    assert lines["alias:csv"].endswith("; replace = true aliases it anyway"), out
+    assert all(lines[name].startswith("apply ") for name in ("stub:textwrap", "stub:npatch_t_absent_mod",
+                                                              "alias:npatch_t_old")), out
+    assert out[-1] == "3 of 5 ops would apply here; 0 disabled"
+    run = run_npatch("apply", "s.toml", "-v", "--", sys.executable, "-c", "import json, csv", cwd=tmp_path)
+    assert "skipped  stub:json" in run.stderr and "skipped  alias:csv" in run.stderr, run.stderr
+
+
 FAILING = """\
 [manifest]
 name = "w"

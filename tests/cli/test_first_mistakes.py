@@ -23,3 +23,14 @@ def test_a_built_in_name_typed_as_a_file_names_the_built_in(tmp_path, command, t
 def test_a_missing_file_that_is_no_built_in_gets_no_hint(tmp_path):
     result = run_npatch("compile", "cuda-to-tpu.toml", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip() == "npatch: error: manifest file not found: cuda-to-tpu.toml"
+
+
+@pytest.mark.parametrize("command", [["compile", "numpy-compat"], ["scan", ".", "-m", "numpy-compat"]])
+@pytest.mark.parametrize("bad", ["src_typo", "a_file.py"])
+def test_a_path_that_is_not_a_directory_is_a_usage_error(tmp_path, command, bad):
+    """`npatch compile m.toml --path src_typo` said nothing and compiled as if it
+    were not given, so the user's own modules were reported as not installed."""
+    (tmp_path / "a_file.py").write_text("x = 1\n")
+    result = run_npatch(*command, "--path", bad, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == f"npatch: error: --path {bad}: no such directory", result.stderr

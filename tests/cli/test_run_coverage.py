@@ -395,3 +395,41 @@ def test_spawned_children_add_their_calls(pkg, env, how):
     assert next(op for op in data["ops"] if op["name"] == "g")["calls"] == 8
     table = run_npatch("report", "cov.json", cwd=pkg, env=env)
     assert table.stdout.startswith(f"{len(data['processes'])} process(es): ")
+
+
+def test_a_created_replacement_is_counted_like_any_other(tmp_path, env):
+    """`on-missing = "create"` (py-compat's inspect.getargspec on 3.11+) installed the
+    replacement without the counting closure: its calls read '-', 'applied without a
+    count', so --record could never tell a called one from one never called."""
+    (tmp_path / "repl.py").write_text("def f(*args, **kwargs):\n    return 'F'\n")
+    (tmp_path / "m.toml").write_text(textwrap.dedent("""
+        [manifest]
+        name = "created"
+
+        [[patch]]
+        name = "called"
+        target = "textwrap:brand_new"
+        replace = "repl:f"
+        on-missing = "create"
+
+        [[patch]]
+        name = "never-called"
+        target = "textwrap:other_new"
+        replace = "repl:f"
+        on-missing = "create"
+
+        [[patch]]
+        name = "class-created"
+        target = "textwrap:TextWrapper.brand_new"
+        replace = "repl:f"
+        on-missing = "create"
+    """))
+    code = "import textwrap; print(textwrap.brand_new(1), textwrap.brand_new(), textwrap.TextWrapper().brand_new())"
+    proc = run_npatch("apply", "--coverage", "cov.json", "m.toml", "--", sys.executable, "-c", code,
+                      cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and proc.stdout.split() == ["F", "F", "F"], proc.stderr
+    calls = {op["name"]: (op["status"], op["calls"]) for op in json.loads((tmp_path / "cov.json").read_text())["ops"]}
+    assert calls == {"called": ("applied", 2), "never-called": ("applied", 0), "class-created": ("applied", 1)}
+    plain = run_npatch("apply", "m.toml", "--", sys.executable, "-c",
+                       "import textwrap, repl; print(textwrap.brand_new is repl.f)", cwd=tmp_path, env=env)
+    assert plain.stdout.strip() == "True", plain.stderr   # without --coverage: the replacement itself

@@ -5,6 +5,7 @@ constraints; a UTF-8 BOM is accepted."""
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -153,3 +154,126 @@ def test_a_manifest_that_is_not_utf8_is_located_at_the_bad_byte(tmp_path, data, 
     path.write_bytes(data)
     first = located(run_npatch("compile", str(path)), path, line, message)
     assert first.startswith(f"{path}:{line}:{col}: "), first
+
+
+# (value as written in the manifest, line, column of the bad part, the text line shown, the caret line)
+@pytest.mark.parametrize("value,line,col,shown,carets", [
+    # escapes before the bad part: columns count source characters, not the parsed string's
+    (r'"installed(\"x\") or foo(1)"', 7, 29, 'installed("x") or foo(1)', " " * 18 + "^^^"),
+    (r'"installed(\"\u00e9\u00e9\") or foo(1)"', 7, 40, 'installed("éé") or foo(1)', " " * 19 + "^^^"),
+    (r'"installed(\"\t\") or foo(1)"', 7, 30, None, None),
+    # multi-line strings: the line of the bad part, and only that line is shown
+    ('"""installed("x") or\n   foo(1)"""', 8, 4, "   foo(1)", "   ^^^"),
+    ("'''\ninstalled('x') or bar('y')'''", 8, 19, "installed('x') or bar('y')", " " * 18 + "^^^"),
+    ('"""\\\n    installed("x") or \\\n    foo(1)"""', 9, 5, 'installed("x") or foo(1)', " " * 18 + "^^^"),
+    ('"""\ninstalled("x") or\n  (((version("y") >= "1"\n"""', 9, 25, '  (((version("y") >= "1"', " " * 24 + "^"),
+])
+def test_a_bad_condition_is_located_in_the_source_of_its_string(tmp_path, value, line, col, shown, carets):
+    body = f'[[patch]]\nname = "p"\ntarget = "json:dumps"\nreplace = "json:loads"\nwhen = {value}\n'
+    path, result = compile_text(tmp_path, HEAD + body)
+    first = located(result, path, line, "patch[0].when")
+    assert first.startswith(f"{path}:{line}:{col}: "), first
+    if shown is not None:
+        lines = result.stderr.splitlines()
+        assert lines[1:3] == ["    " + shown, "    " + carets], result.stderr
+
+
+@pytest.mark.parametrize("value,col", [
+    (r'"json:\u00e9 x"', 22),
+    (r'"json\u002edu mps"', 23),
+    ("'json:du mps'", 18),
+])
+def test_a_bad_target_is_located_in_the_source_of_its_string(tmp_path, value, col):
+    body = f'[[patch]]\nname = "p"\ntarget = {value}\nreplace = "json:loads"\n'
+    path, result = compile_text(tmp_path, HEAD + body)
+    first = located(result, path, 5, "a target path has no spaces")
+    assert first.startswith(f"{path}:5:{col}: "), first
+
+
+def _package_with_a_submodule_shadowed_by_a_function(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from pkg.sub import f\ndef sub():\n    return 'init'\n")
+    (tmp_path / "pkg" / "sub.py").write_text("def f():\n    return 'f'\n")
+    (tmp_path / "helpers.py").write_text("def r():\n    return 'r'\n")
+
+
+@pytest.mark.parametrize("resolve", ["static", "import", "none"])
+@pytest.mark.parametrize("entry,line,col,says", [
+    ('target = "json"\nvalue = 1\n', 5, 10, "'json' is the module json, not an attribute"),
+    ('target = "pkg.sub"\nreplace = "helpers:r"\n', 5, 10, "write pkg:sub"),
+    ('target = "json:dumps"\nalso = ["json.decoder"]\nwrap = "helpers:r"\n', 6, 9, "write json:decoder"),
+    ('target = "collections.abc"\ndelete = true\n', 5, 10, "write collections:abc"),
+])
+def test_a_dotted_target_that_is_a_whole_module_is_a_compile_error(tmp_path, resolve, entry, line, col, says):
+    """A dotted path is split at its longest module; when nothing is left it names
+    the module itself, which an attribute change cannot change ('json:' is an error
+    too). It compiled clean and failed at run time with "'' names no attribute"."""
+    _package_with_a_submodule_shadowed_by_a_function(tmp_path)
+    path = tmp_path / "bad.toml"
+    path.write_text(HEAD + '[[patch]]\nname = "p"\n' + entry)
+    result = run_npatch("compile", str(path), "--resolve", resolve, cwd=tmp_path)
+    first = located(result, path, line, says)
+    assert first.startswith(f"{path}:{line}:{col}: "), first
+    applied = run_npatch("apply", str(path), "--", sys.executable, "-c", "print('ran')", cwd=tmp_path)
+    assert applied.returncode == 1 and "ran" not in applied.stdout and says in applied.stderr, applied.stderr
+
+
+def test_the_colon_form_of_a_shadowed_submodule_name_changes_the_attribute(tmp_path):
+    _package_with_a_submodule_shadowed_by_a_function(tmp_path)
+    path = tmp_path / "ok.toml"
+    path.write_text(HEAD + '[[patch]]\nname = "p"\ntarget = "pkg:sub"\nreplace = "helpers:r"\n')
+    assert run_npatch("compile", str(path), cwd=tmp_path).returncode == 0
+    code = "import sys, pkg; print(pkg.sub(), sys.modules['pkg.sub'].f())"
+    result = run_npatch("apply", str(path), "--strict", "--", sys.executable, "-c", code, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.split() == ["r", "f"], result.stderr
+
+
+TWO_PATCHES = ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nwrap = "json:loads"\n\n'
+               '[[patch]]\nname = "q"\ntarget = "json:loads"\nwrap = "json:loads"\n\n')
+
+
+@pytest.mark.parametrize("body,line,col,key,message", [
+    # a sub-table of the last [[patch]] is that entry's: located at its own lines, not at [[patch]]
+    (TWO_PATCHES + "[patch.options]\na = 1\nt = 1979-05-27\n", 15, 5, "patch[1].options.t", "TOML dates and times"),
+    (TWO_PATCHES + "[patch.nope]\na = 1\n", 13, 1, "patch[1].nope", "unknown key `nope`"),
+    (TWO_PATCHES + "[patch.when]\na = 1\n", 13, 1, "patch[1].when", "`when` must be a string, not a table"),
+    (TWO_PATCHES + "[[patch.also]]\nx = 1\n", 13, 1, "patch[1].also[0]", "`also` must be an array of strings; item 0 is a table"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nalso = ["json:loads", 3]\nvalue = 1\n', 6, 23, "patch[0].also[1]",
+     "`also` must be an array of strings; item 1 is an integer"),
+    ('[[rewrite]]\nid = "r"\nmethod = { from = "cuda", to = "npu" }\n[[rewrite]]\nid = "s"\n'
+     'method = { from = "cuda", to = "npu" }\n[rewrite.examples]\nbefore = 1\n', 9, 1, "rewrite[1].examples",
+     "`examples` must be"),
+])
+def test_a_sub_table_of_an_array_entry_is_located_at_its_own_line(tmp_path, body, line, col, key, message):
+    path, result = compile_text(tmp_path, HEAD + body)
+    first = located(result, path, line, message)
+    assert first.startswith(f"{path}:{line}:{col}: {key}: "), first
+
+
+@pytest.mark.parametrize("body,line,col,key", [
+    ('[[register]]\nregistry = "mmengine.registry:MODELS"\nname = ""\nobject = "json:JSONDecoder"\n', 5, 8,
+     "register[0].name"),
+    ('[[register]]\nregistry = "mmengine.registry:MODELS"\nname = "X"\nobject = ""\n', 6, 10, "register[0].object"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nreplace = ""\n', 6, 11, "patch[0].replace"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nwrap = "json:loads"\nduring = ""\n', 7, 10, "patch[0].during"),
+    ('[[alias]]\ntarget = "old"\nsource = ""\n', 5, 10, "alias[0].source"),
+    ('[[stub]]\nmodule = ""\n', 4, 10, "stub[0].module"),
+    ('[profile]\npath = ""\n', 4, 8, "profile.path"),
+    ('[[patch]]\nname = "p"\ntarget = "json:dumps"\nalso = ["json:loads", ""]\nvalue = 1\n', 6, 23, "patch[0].also[1]"),
+])
+def test_an_empty_string_where_a_name_or_path_is_needed_is_located(tmp_path, body, line, col, key):
+    """It said 'empty target' (for a module, a replacement or a `during`), or was
+    accepted: a [[register]] with name = "" registered an entry named ''."""
+    path, result = compile_text(tmp_path, HEAD + body)
+    name = key.rpartition(".")[2].partition("[")[0]
+    first = located(result, path, line, f"`{name}` is empty")
+    assert first.startswith(f"{path}:{line}:{col}: {key}: "), first
+
+
+@pytest.mark.parametrize("also,col", [('["json:dumps"]', 9), ('["json:loads", "json.dumps"]', 23)])
+def test_an_also_path_that_repeats_the_target_is_located(tmp_path, also, col):
+    path, result = compile_text(tmp_path, HEAD + f'[[patch]]\nname = "p"\ntarget = "json:dumps"\nalso = {also}\n'
+                                'wrap = "json:loads"\n')
+    first = located(result, path, 6, "which this op already changes")
+    assert first.startswith(f"{path}:6:{col}: patch[0].also["), first
+    assert f"the first is at {path}:5:10" in result.stderr, result.stderr

@@ -102,8 +102,8 @@ ERRORS = [
     # names, functions, arity, options
     ("instaled('x')", Span(0, 8), "unknown function `instaled`", "did you mean `installed`"),
     ("frobnicate('x')", Span(0, 10), "unknown function", "functions are"),
-    ("installed()", Span(0, 11), "takes 1 argument, got 0", "installed(a)"),
-    ("env('a', 'b', 'c')", Span(0, 18), "takes 1 to 2 arguments, got 3", "env(a, [b])"),
+    ("installed()", Span(0, 11), "takes 1 argument, got 0", "installed(name)"),
+    ("env('a', 'b', 'c')", Span(0, 18), "takes 1 to 2 arguments, got 3", "env(name, [default])"),
     ("true and version('a', 'b')", Span(9, 26), "takes 1 argument, got 2", ""),
     ("True", Span(0, 4), "unknown name `True`", "did you mean `true`"),
     ("installed(mmcv)", Span(10, 14), "unknown name `mmcv`", "'mmcv'"),

@@ -2,7 +2,10 @@
 copied the replacement (the package imported its submodule after the op applied)."""
 from __future__ import annotations
 
-from npatch_testutil import run_python
+import json
+import sys
+
+from npatch_testutil import run_npatch, run_python
 
 
 def test_reexport_made_after_the_patch_restores_to_the_original(tmp_path):
@@ -50,3 +53,64 @@ def test_an_also_target_imported_later_next_to_a_rebound_copy(tmp_path):
     done = run_python(code, cwd=tmp_path, env=None)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "('patched', 'patched', 'patched') ('first', 'first', 'also')"
+
+
+def _reexporting_package(tmp_path):
+    pkg = tmp_path / "twice_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .ser import load\n")   # as torch/__init__ takes torch.serialization.load
+    (pkg / "ser.py").write_text("def load(x):\n    return ('load', x)\n")
+    (tmp_path / "twice_hooks.py").write_text(
+        "CALLS = []\n"
+        "def make(original, options):\n"
+        "    def wrapper(x):\n"
+        "        CALLS.append('wrap')\n"
+        "        return ('wrapped',) + original(x)\n"
+        "    return wrapper\n"
+        "def repl(x):\n"
+        "    return ('repl', x)\n"
+        "def pred(x):\n"
+        "    CALLS.append('guard')\n"
+        "    return x == 1\n")
+
+
+def test_a_reexport_of_a_wrapped_function_is_not_wrapped_twice(tmp_path):
+    """cuda-to-cpu's torch.load wraps torch.serialization:load, also torch:load:
+    torch/__init__ copies the wrapper made when torch.serialization finished, and
+    the `also` target then wrapped that wrapper again (each call ran it twice, and
+    --coverage counted 2 per call). The re-export holds the op's own wrapper."""
+    _reexporting_package(tmp_path)
+    code = """
+        import twice_hooks
+        from npatch.plan import Op, Plan, Target
+        targets = (Target("twice_pkg.ser", "load"), Target("twice_pkg", "load"))
+        plan = Plan(ops=(Op(kind="wrap", name="w", source="twice_hooks:make", targets=targets),
+                         Op(kind="replace", name="g", source="twice_hooks:repl", guard="twice_hooks:pred",
+                            targets=targets, priority=1)))
+        with plan.apply(strict=True) as session:
+            import twice_pkg, twice_pkg.ser
+            print(twice_pkg.load(1), twice_pkg.load(2), twice_pkg.load is twice_pkg.ser.load)
+            print(twice_hooks.CALLS)
+            print([s.status for s in session.statuses()])
+        print(twice_pkg.load(2), twice_pkg.ser.load(2), twice_pkg.load is twice_pkg.ser.load)
+    """
+    done = run_python(code, cwd=tmp_path, env=None)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "('repl', 1) ('wrapped', 'load', 2) True",
+        "['guard', 'guard', 'wrap']",
+        "['applied', 'applied']",
+        "('load', 2) ('load', 2) True",
+    ]
+
+
+def test_coverage_counts_one_call_of_a_reexported_wrapper_once(tmp_path):
+    _reexporting_package(tmp_path)
+    (tmp_path / "m.toml").write_text(
+        '[manifest]\nname = "twice"\n[[patch]]\nname = "w"\ntarget = "twice_pkg.ser:load"\n'
+        'also = ["twice_pkg:load"]\nwrap = "twice_hooks:make"\n')
+    done = run_npatch("apply", "--coverage", "cov.json", "m.toml", "--", sys.executable, "-c",
+                      "import twice_pkg, twice_hooks; twice_pkg.load(1); print(twice_hooks.CALLS)", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "['wrap']", done.stderr
+    ops = json.loads((tmp_path / "cov.json").read_text())["ops"]
+    assert [(op["name"], op["calls"]) for op in ops] == [("w", 1)]

@@ -79,7 +79,9 @@ def run_compile(args: argparse.Namespace) -> int:
     output = check_writable(args.output, "-o") if args.output else None
     if output:
         refuse_foreign(output, "-o")
-    result = compile_from_args(args, resolve=args.resolve, paths=args.path, strict=args.strict)
+    from npatch.cli.registry import source_dirs
+
+    result = compile_from_args(args, resolve=args.resolve, paths=source_dirs(args.path), strict=args.strict)
     plan = result.plan
     if output:
         write_file(output, (plan.to_json(indent=2) + "\n").encode("utf-8"))

@@ -74,7 +74,8 @@ def _op_text(op) -> str:
 @command("explain", "say which ops would apply here, and why the others would not",
          "Evaluate every condition in this environment (installed packages, versions,\n"
          "environment variables, options) and say, for each op, whether it would\n"
-         "apply and, if not, which part of its condition is false.\n\n"
+         "apply and, if not, which part of its condition is false (or that the module\n"
+         "a stub or alias without force names really exists).\n\n"
          "Example:\n  npatch explain mmcv-npu --set allow_internal_format=true")
 def _explain(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
@@ -89,15 +90,28 @@ def run_explain(args: argparse.Namespace) -> int:
     applying = 0
     for op in plan.ops:
         why = "; ".join(explain(op.when, options))
-        if evaluate(op.when, options):
+        applies = evaluate(op.when, options)
+        wins = _real_module_wins(op) if applies else ""
+        if applies and not wins:
             applying += 1
             print(f"apply    {op.name}  ({op.kind} {op.target})  [{why}]")
         else:
-            print(f"skip     {op.name}  ({op.kind} {op.target})  because {why}")
+            print(f"skip     {op.name}  ({op.kind} {op.target})  because {wins or why}")
     for name in plan.disabled:
         print(f"disabled {name}")
     print(f"{applying} of {len(plan.ops)} ops would apply here; {len(plan.disabled)} disabled")
     return 0
+
+
+def _real_module_wins(op) -> str:
+    """Why a stub or alias without force leaves alone a module that really exists here, or ``""``."""
+    from npatch.conditions import findable
+    from npatch.runtime.kinds_module import ALIAS_ANYWAY, STUB_ANYWAY
+
+    anyway = {"stub": STUB_ANYWAY, "alias": ALIAS_ANYWAY}.get(op.kind)
+    if anyway is None or op.force or not findable(op.target.module):
+        return ""
+    return f"{op.target.module} really exists; {anyway}"
 
 
 @command("list", "list the manifests that can be named",

@@ -51,4 +51,17 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-__all__ = ["COMMANDS", "Command", "command", "parse_sets"]
+def source_dirs(paths: list[str]) -> list[str]:
+    """The ``--path`` directories; one that is not a directory is a usage error
+    (a typo would otherwise leave the user's own modules not found, quietly)."""
+    import os
+
+    for path in paths:
+        if not os.path.isdir(path):
+            from npatch.errors import UsageError
+
+            raise UsageError(f"--path {path}: no such directory")
+    return paths
+
+
+__all__ = ["COMMANDS", "Command", "command", "parse_sets", "source_dirs"]

@@ -54,7 +54,7 @@ def setup_scan(parser: argparse.ArgumentParser) -> Handler:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from npatch.cli.registry import parse_sets
+    from npatch.cli.registry import parse_sets, source_dirs
     from npatch.errors import UsageError
     from npatch.rewrite.runner import discover
     from npatch.scan import scan_files
@@ -64,6 +64,7 @@ def _scan(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"-j needs a positive number of processes, got {args.jobs}")
+    source_dirs(args.path)
     sets = parse_sets(args.set)
     if sets and not args.manifest:
         raise UsageError("--set needs a manifest (-m)")

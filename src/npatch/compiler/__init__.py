@@ -15,7 +15,8 @@ from typing import Any
 
 from npatch.compiler import sugar  # noqa: F401 - registers the [brake] and [profile] builders
 from npatch.compiler.build import BUILDERS, Draft, build_rewrite
-from npatch.compiler.checks import check_disables, check_drafts, check_options, check_resolved, check_rewrite_ids
+from npatch.compiler.checks import (check_disables, check_drafts, check_option_types, check_options, check_resolved,
+                                    check_rewrite_ids)
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
@@ -71,7 +72,8 @@ def compile_manifests(
                 rewrites.append(build_rewrite(manifest, entry))
             else:
                 drafts.extend(BUILDERS[entry.table](manifest, entry))
-    errors = check_options(manifests, options) + check_drafts(drafts) + check_rewrite_ids(rewrites)
+    errors = (check_option_types(manifests) + check_options(manifests, options) + check_drafts(drafts)
+              + check_rewrite_ids(rewrites))
     disabled, disable_errors = check_disables(manifests, drafts, disable or [])
     if errors or disable_errors:
         raise ManifestErrors(errors + disable_errors)
@@ -178,6 +180,9 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
             diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
         if draft.kind == "call" and target.qualname:
             diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
+        if not target.qualname and not text.endswith(":") and _acts_on(draft.kind) == "attribute":
+            diagnostics.append(Diagnostic("error", "invalid", _whole_module(text, target.module, draft.kind), origin,
+                                          draft.name))  # 'json:' is an error of check_drafts already
         _report(resolver, draft, target, origin, diagnostics, options, creatable=draft.on_missing == "create")
         targets.append(target)
     source = None
@@ -207,6 +212,18 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
         during=draft.during, rebind=draft.rebind, force=draft.force, manifest=draft.manifest.name,
         origin=draft.origin(),
     )
+
+
+def _acts_on(kind: str) -> str:
+    info = BUILTIN_OP_KINDS.get(kind)
+    return info.acts_on if info is not None else ""
+
+
+def _whole_module(text: str, module: str, kind: str) -> str:
+    """Why a dotted target split at its longest module, with nothing left, names no attribute."""
+    parent, _, name = module.rpartition(".")
+    how = f"write {parent}:{name} for the attribute {name!r} of {parent}" if parent else f"write {module}:NAME"
+    return f"{text!r} is the module {module}, not an attribute a `{kind}` can change; {how}"
 
 
 def _check_calls(resolver: Resolver, draft: Draft, targets: list[Target], function: Target, origin,

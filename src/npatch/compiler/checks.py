@@ -40,6 +40,7 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
         else:
             by_name[draft.name] = draft
     errors += _same_target_same_priority(drafts)
+    errors += _repeated_targets(drafts)
     errors += _colliding_aliases(drafts)
     errors += _module_only_targets(drafts)
     errors += _alias_cycles(drafts)
@@ -91,6 +92,20 @@ def _same_target_same_priority(drafts: list[Draft]) -> list[ManifestError]:
                          "or disable one of them",
                 ))
             seen.setdefault(key, draft)
+    return errors
+
+
+def _repeated_targets(drafts: list[Draft]) -> list[ManifestError]:
+    """An ``also`` path that names a target of the same op again (``json.dumps`` for ``json:dumps``)."""
+    errors = []
+    for draft in drafts:
+        seen: dict[str, int] = {}
+        for index, target in enumerate(draft.targets):
+            first = seen.setdefault(_canonical(target), index)
+            if first != index:
+                errors.append(_error(draft.target_origin(index), f"{target!r} repeats {draft.targets[first]!r}, "
+                                     f"which this op already changes", hint=f"remove it from `also`; "
+                                     f"the first is at {_at(draft.target_origin(first))}"))
     return errors
 
 
@@ -217,6 +232,34 @@ def check_options(manifests: list[Manifest], options: dict[str, Any]) -> list[Ma
     return errors
 
 
+def check_option_types(manifests: list[Manifest]) -> list[ManifestError]:
+    """A manifest may change the default of an option another one declares, not
+    its type: the other's conditions compare it as what it declared."""
+    first: dict[str, Manifest] = {}
+    errors = []
+    for manifest in manifests:
+        for name, value in manifest.options.items():
+            other = first.setdefault(name, manifest)
+            declared = other.options[name]
+            if _option_kind(value) != _option_kind(declared):
+                line, col = other.doc.position(("options", name), value=True)
+                errors.append(manifest.error(
+                    ("options", name), f"option {name!r} is {_type_name(value)} here; {other.name} declares it as "
+                    f"{_type_name(declared)}", value=True,
+                    hint=f"declared at {other.file}:{line}:{col}; give a default of that type, or another name"))
+    return errors
+
+
+def _option_kind(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "str"
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "an integer", float: "a float"}.get(type(value), "a string")
+
+
 def check_disables(manifests: list[Manifest], drafts: list[Draft], cli: list[str]) -> tuple[set[str], list[ManifestError]]:
     """Names switched off by ``disable`` lists and ``--disable``; unknown names are errors."""
     from npatch.errors import UsageError
@@ -265,5 +308,5 @@ def check_resolved(plan: Plan) -> list[Diagnostic]:
     return diagnostics
 
 
-__all__ = ["check_drafts", "interpreter_modules", "option_names", "check_options", "check_disables",
+__all__ = ["check_drafts", "interpreter_modules", "option_names", "check_options", "check_option_types", "check_disables",
            "check_rewrite_ids", "check_resolved"]

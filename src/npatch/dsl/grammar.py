@@ -269,6 +269,9 @@ class _Builder:
                              span, f"usage: {fn.signature}")
         if name == "option":
             self._check_option(tree, args)
+        elif fn.takes_name and args and args[0][0] in ("num", "bool"):
+            raise self.error(f"{name}() takes a name as a quoted string", _span(tree.children[1].children[0]),
+                             f"usage: {fn.signature}")
         return ("call", name, args)
 
     def _check_option(self, tree: Any, args: tuple[Node, ...]) -> None:

@@ -47,9 +47,55 @@ class Located:
             probe = probe[:-1]
         return (1, 1)
 
+    def string_position(self, path: KeyPath, index: int) -> tuple[int, int]:
+        """Where character ``index`` of the string value at ``path`` is written:
+        escapes, a multi-line string's lines and its trimmed first newline counted
+        as the source has them."""
+        line, col = self.position(path, value=True)
+        starts = _line_starts(self.text)
+        start = starts[line - 1] + col - 1 if line <= len(starts) else len(self.text)
+        if self.text[start:start + 1] not in ("\"", "'"):
+            return line, col
+        offset = _string_offset(self.text, start, index)
+        found = bisect_right(starts, offset) - 1
+        return found + 1, offset - starts[found] + 1
+
     def error(self, path: KeyPath, message: str, *, value: bool = False, hint: str = "", **kw: Any) -> ManifestError:
         line, col = self.position(path, value=value)
         return ManifestError(message, file=self.file, line=line, col=col, key=format_path(path), hint=hint, **kw)
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+
+_ESCAPE_LENGTHS = {"u": 6, "U": 10}
+_LINE_END_ESCAPE = re.compile(r"\\[ \t]*\r?\n[ \t\r\n]*")
+
+
+def _string_offset(text: str, start: int, index: int) -> int:
+    """Offset in ``text`` of character ``index`` of the TOML string whose opening
+    quote is at ``start`` (basic or literal, single- or multi-line)."""
+    quote = text[start]
+    triple = text.startswith(quote * 3, start)
+    basic = quote == '"'
+    pos = start + (3 if triple else 1)
+    if triple:                          # a newline right after the opening quotes is trimmed
+        pos += 2 if text.startswith("\r\n", pos) else 1 if text.startswith("\n", pos) else 0
+
+    def skip_line_end_escapes(pos: int) -> int:
+        while triple and basic and (match := _LINE_END_ESCAPE.match(text, pos)):
+            pos = match.end()
+        return pos
+
+    pos = skip_line_end_escapes(pos)
+    for _ in range(index):
+        if basic and text.startswith("\\", pos):
+            pos += _ESCAPE_LENGTHS.get(text[pos + 1:pos + 2], 2)
+        else:
+            pos += 2 if text.startswith("\r\n", pos) else 1
+        pos = skip_line_end_escapes(pos)
+    return pos
 
 
 def format_path(path: KeyPath) -> str:
@@ -124,7 +170,7 @@ class _Scanner:
         self.pos = 0
         self.out = out
         self.array_counts: dict[KeyPath, int] = {}
-        self.line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.line_starts = _line_starts(text)
 
     # -- positions -------------------------------------------------------
     def where(self, pos: int) -> tuple[int, int]:
@@ -206,14 +252,26 @@ class _Scanner:
         self.skip_ws(False)
         parts = tuple(self.read_dotted_key())
         self.pos = self.text.index("]]" if is_array else "]", self.pos) + (2 if is_array else 1)
+        table = self.in_arrays(parts[:-1]) + parts[-1:]
         if is_array:
-            index = self.array_counts.get(parts, 0)
-            self.array_counts[parts] = index + 1
-            path = parts + (index,)
-            self.out.keys.setdefault(parts, self.where(start))
+            index = self.array_counts.get(table, 0)
+            self.array_counts[table] = index + 1
+            path = table + (index,)
+            self.out.keys.setdefault(table, self.where(start))
         else:
-            path = parts
+            path = table
         self.out.keys.setdefault(path, self.where(start))
+        return path
+
+    def in_arrays(self, parts: tuple[str, ...]) -> KeyPath:
+        """The key path of a header's parent tables: a name that is an array of
+        tables stands for its last entry (``[patch.options]`` is ``patch[-1]``'s)."""
+        path: KeyPath = ()
+        for part in parts:
+            path += (part,)
+            count = self.array_counts.get(path)
+            if count:
+                path += (count - 1,)
         return path
 
     def read_keyval(self, table: KeyPath) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from npatch.dsl.locate import KeyPath, Located, format_path, load
 from npatch.dsl.model import NAME_PATTERN, PATCH_ACTIONS, PATCH_NAME_PATTERN, TABLES, Key, Table
-from npatch.errors import ConditionError, ManifestError, ManifestErrors, UsageError, did_you_mean
+from npatch.errors import ConditionError, ManifestError, ManifestErrors, Span, UsageError, did_you_mean
 from npatch.opkinds import BUILTIN_OP_KINDS
 
 
@@ -219,9 +219,18 @@ class _Checker:
                       value=True, hint="`--set` and `option()` work on scalar values")
 
     def check_value(self, spec: Key, path: KeyPath, value: Any, entry: Entry) -> None:
+        if spec.type == "list[str]" and isinstance(value, list):
+            bad = next((index for index, item in enumerate(value) if not isinstance(item, str)), None)
+            if bad is not None:
+                self.fail(path + (bad,), f"`{spec.name}` must be an array of strings; item {bad} is "
+                          f"{_toml_type(value[bad])}", value=True, hint=spec.doc)
+                return
         if not _type_ok(spec.type, value):
             self.fail(path, f"`{spec.name}` must be {_TYPE_NAMES.get(spec.type, spec.type)}, not {_toml_type(value)}",
                       value=True, hint=spec.doc)
+            return
+        if value == "" and spec.required and not spec.form:
+            self.fail(path, f"`{spec.name}` is empty", value=True, hint=spec.doc)
             return
         dated = _find_datetime(value, path)
         if dated is not None:
@@ -245,6 +254,9 @@ class _Checker:
                     entry.conditions[spec.name] = parsed
 
     def check_form(self, spec: Key, path: KeyPath, text: str) -> Any:
+        if not text and spec.form != "condition":   # an empty condition is one that ends too early
+            self.fail(path, f"`{spec.name}` is empty", value=True, hint=spec.doc)
+            return None
         if spec.form == "name":
             if not re.match(NAME_PATTERN, text):
                 self.fail(path, f"invalid manifest name {text!r}", value=True,
@@ -273,11 +285,15 @@ class _Checker:
         return target
 
     def fail_span(self, path: KeyPath, exc: ConditionError, spec: Key) -> None:
-        line, col = self.doc.position(path, value=True)
-        # the span is inside the string; +1 skips the opening quote
+        line, col = self.doc.string_position(path, exc.span.start)
+        # a multi-line string shows the line of the bad part
+        first = exc.text.rfind("\n", 0, exc.span.start) + 1
+        last = exc.text.find("\n", exc.span.start)
+        shown = exc.text[first:] if last < 0 else exc.text[first:last]
+        span = Span(exc.span.start - first, min(exc.span.end - first, max(len(shown), exc.span.start - first + 1)))
         self.errors.append(ManifestError(
-            exc.message, file=self.doc.file, line=line, col=col + 1 + exc.span.start,
-            key=format_path(path), hint=exc.hint or spec.doc, text=exc.text, span=exc.span,
+            exc.message, file=self.doc.file, line=line, col=col,
+            key=format_path(path), hint=exc.hint or spec.doc, text=shown, span=span,
         ))
 
 

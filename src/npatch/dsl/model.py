@@ -71,7 +71,9 @@ def _action_key(kind: str) -> Key:
 
 
 _WHEN = Key("when", "str", "Condition; the entry applies only where it is true (e.g. `installed('mmcv')`).", form="condition")
-_PRIORITY = Key("priority", "int", "Lower applies first; ties keep declaration order.", default=0)
+_PRIORITY = Key("priority", "int", "Lower applies first (a later `replace` or `value` wins; a later `wrap` wraps what "
+                "is there); ties keep declaration order, but two patches of one target at one priority are an error.",
+                default=0)
 
 TABLES: dict[str, Table] = {}
 
@@ -84,11 +86,14 @@ _table(Table("manifest", "Who this manifest is and what it builds on.", (
     Key("name", "str", "Unique name: lower case, digits, `.`, `_`, `-`.", required=True, form="name"),
     Key("description", "str", "One line shown by `npatch list` and `npatch show`.", default=""),
     Key("include", "list[str]", "Manifests applied first: built-in names, entry-point names, or paths relative to this file.", default=[]),
-    Key("when", "str", "Condition for the whole manifest; combined with each entry's own `when`.", form="condition"),
+    Key("when", "str", "Condition for this manifest's own entries, combined with each entry's own `when`; "
+        "the entries of an included manifest keep only their own conditions.", form="condition"),
     Key("disable", "list[str]", "Names of included patches to switch off.", default=[]),
 )))
 
-_table(Table("options", "Declared options and their defaults; `--set KEY=VALUE` overrides; conditions read them with `option('KEY')`.", (), free=True))
+_table(Table("options", "Declared options and their defaults; `--set KEY=VALUE` overrides; conditions read them with "
+             "`option('KEY')`. A manifest may change the default of an option an included one declares, not its type.",
+             (), free=True))
 
 _table(Table("alias", "Module alias: importers of `target` get the module `source` (the live module object); `target.sub` is the real `source.sub`, the same object under both names.", (
     Key("target", "str", "Module name that importers use.", required=True, form="module"),

@@ -30,6 +30,7 @@ original.  It is a plain closure; ``__wrapped__`` points at the original.
 from __future__ import annotations
 
 import functools
+import sys
 
 from npatch.plan import Op, Target
 from npatch.runtime.coverage import counting
@@ -96,6 +97,35 @@ def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: 
     return undo
 
 
+def _copied_from_a_sibling(ctx: ApplyContext, parent: Any, owner: Any, raw: Any) -> bool:
+    """Whether ``raw`` is what another target of this op holds since the op
+    applied there: an ``also`` re-export made afterwards copied it
+    (``torch/__init__`` takes ``load`` from ``torch.serialization`` once that
+    module is patched), so it already carries this op; changing it again would
+    run a wrapper or a guard twice per call."""
+    if owner is not parent:
+        return False
+    for sibling in ctx.slot.state.slots:
+        if sibling is ctx.slot or sibling.status != "applied":
+            continue
+        module = sys.modules.get(sibling.target.module)
+        try:
+            there = raw_lookup(*locate(module, sibling.target.qualname))[1] if module is not None else MISSING
+        except (TargetMissing, AttributeError):
+            continue
+        if there is raw:
+            return True
+    return False
+
+
+def _keep(ctx: ApplyContext, parent: Any, name: str) -> AttrUndo:
+    """Leave ``parent.name`` as it is, with an undo the session points at the
+    original of the target it was copied from."""
+    undo = AttrUndo(parent, name)
+    ctx.changing(undo)
+    return undo
+
+
 def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Install the ``source`` object itself (kept in the original's descriptor kind).
 
@@ -107,18 +137,22 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
         if raw_lookup(parent, name)[1] is MISSING:
             if op.guard:
                 raise TypeError("a guard needs an original; the target is absent (on-missing = create)")
-            source = ctx.resolve(op.source)
+            source = counting(ctx.session, op.name, ctx.resolve(op.source))  # only under --coverage
             undo = AttrUndo(parent, name)
             ctx.changing(undo)
             setattr(parent, name, source)
             return undo
-    parent, name, _owner, raw = _existing(module, target)
+    parent, name, owner, raw = _existing(module, target)
+    if _copied_from_a_sibling(ctx, parent, owner, raw):
+        return _keep(ctx, parent, name)
     return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))
 
 
 def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
     """Install ``make_wrapper(original, options)``; see the module docstring."""
-    parent, name, _owner, raw = _existing(module, target)
+    parent, name, owner, raw = _existing(module, target)
+    if _copied_from_a_sibling(ctx, parent, owner, raw):
+        return _keep(ctx, parent, name)
     make_wrapper = ctx.resolve(op.source)
     _descriptor, original = _split_descriptor(raw)
     wrapper = make_wrapper(original, op.options_dict)

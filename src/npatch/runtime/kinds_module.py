@@ -257,6 +257,11 @@ class _SubstituteLoader:
         self.ctx.served(undo)
 
 
+#: what a module that really exists does to an alias or a stub of it without force (said at run time and by explain)
+ALIAS_ANYWAY = "replace = true aliases it anyway"
+STUB_ANYWAY = "the real module wins (force = true stubs it anyway)"
+
+
 def _existing_or_force(op: Op, target: Target, real_spec: Any, what: str) -> bool:
     if real_spec is None or op.force:
         return True
@@ -304,7 +309,7 @@ def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any)
             return None
         like = real_spec
     else:
-        _existing_or_force(op, target, real_spec, "replace = true aliases it anyway")
+        _existing_or_force(op, target, real_spec, ALIAS_ANYWAY)
         like = _source_spec(source)
     loader = _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below, source)
     spec = ModuleSpec(target.module, loader, origin=getattr(like, "origin", None))
@@ -331,7 +336,7 @@ def _source_spec(name: str) -> Any:
 def apply_alias(ctx: ApplyContext, op: Op, target: Target, module: Any) -> ModuleUndo:
     """``target`` is already imported: alias it only with ``force``."""
     if module is not None and not op.force:
-        raise Skipped(f"{target.module} is already imported; replace = true aliases it anyway")
+        raise Skipped(f"{target.module} is already imported; {ALIAS_ANYWAY}")
     if not op.source:
         raise ValueError("alias op has no source module")
     undo = ModuleUndo(target.module, ctx.resolve(op.source.rstrip(":") + ":"))
@@ -351,7 +356,7 @@ def _make_stub(op: Op, target: Target) -> StubModule:
 def _stub_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec:
     below = _below(op, target)
     if not below:  # under a stub everything is stubbed: the package above is not real
-        _existing_or_force(op, target, real_spec, "the real module wins (force = true stubs it anyway)")
+        _existing_or_force(op, target, real_spec, STUB_ANYWAY)
     return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _make_stub(op, target), not below),
                       is_package=True)
 
@@ -388,4 +393,4 @@ KINDS = {
 }
 
 
-__all__ = ["CallUndo", "apply_call", "EntryUndo", "apply_register", "ModuleUndo", "apply_alias", "apply_stub", "KINDS"]
+__all__ = ["CallUndo", "apply_call", "EntryUndo", "apply_register", "ModuleUndo", "apply_alias", "apply_stub", "KINDS", "ALIAS_ANYWAY", "STUB_ANYWAY"]
