@@ -36,10 +36,14 @@ class ScanResult:
     files: int = 0
     uses: list[Use] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)    # (file, message)
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, why it was not read)
 
 
 def scan_file(finder: Finder, path: str, display: str) -> tuple[list[Use], str | None]:
     """The uses in one file, or the reason it could not be scanned."""
+    if path.endswith(".ipynb"):  # its JSON is one Python dict literal: it would "parse" and show no use
+        return [], ("a Jupyter notebook: not scanned (export its code with "
+                    "`jupyter nbconvert --to script`, then scan the .py file)")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -64,7 +68,7 @@ def scan_files(files: list[tuple[str, str]], apis: list[Api], *, jobs: int = 1,
     :func:`npatch.rewrite.runner.discover` gives them), in file order."""
     from npatch.rewrite.runner import Progress
 
-    result = ScanResult(files=len(files))
+    result = ScanResult(files=len(files), skipped=list(getattr(files, "skipped", ())))
     bar = Progress(len(files), progress)
     if jobs > 1 and len(files) >= MIN_PARALLEL_FILES:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")

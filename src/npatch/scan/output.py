@@ -37,6 +37,7 @@ def summary(result: ScanResult, manifests: list[str], top: int = 10) -> dict:
         "category": dict(sorted(Counter(u.category for u in result.uses).items())),
         "top_files": [{"file": f, "uses": sum(c.values()), "uncovered": c["uncovered"]} for f, c in ranked[:top]],
         "errors": [{"file": f, "error": e} for f, e in result.errors],
+        "skipped": [{"file": f, "reason": r} for f, r in result.skipped],
     }
 
 
@@ -69,6 +70,8 @@ def write_summary(data: dict, out: TextIO) -> None:
             out.write(f"  {entry['uncovered']:>5} / {entry['uses']:<5} {entry['file']}\n")
     for error in data["errors"]:
         out.write(f"{error['file']}: {error['error']}\n")
+    for skipped in data["skipped"]:
+        out.write(f"skipped {skipped['file']}: {skipped['reason']}\n")
 
 
 @output_format("json")
