@@ -95,7 +95,7 @@ def test_parallel_scan_gives_the_same_output_and_a_broken_file_is_reported_not_f
     one = run_npatch("scan", ".", "-m", "cuda-to-cpu", cwd=tmp_path)
     four = run_npatch("scan", ".", "-m", "cuda-to-cpu", "-j", "4", cwd=tmp_path)
     assert one.stdout == four.stdout and one.returncode == four.returncode == 1
-    assert "broken.py: cannot parse: line 1" in one.stdout
+    assert "broken.py:1:7: cannot parse: " in one.stdout
     assert "latin.py:2:12: handled at run time: *.cuda" in one.stdout
     assert "241 uses in 41 of 42 files" in one.stdout
 
@@ -213,3 +213,16 @@ def test_what_a_scan_does_not_read_is_named(tmp_path):
     assert "skipped venv: installed packages" in proc.stdout
     data = json.loads(run_npatch("scan", "pipe.py", ".", "--format", "json", cwd=tmp_path, timeout=60).stdout)
     assert {s["file"] for s in data["summary"]["skipped"]} == {"pipe.py", "venv"}
+
+
+def test_a_file_that_cannot_be_scanned_is_located_at_line_and_column(tmp_path):
+    """'cannot decode: ... in position 18' (a byte offset) and 'cannot parse: line 1, column 1'
+    were the only locations given; now file:line:col, in text and JSON."""
+    (tmp_path / "latin.py").write_bytes(b'import torch\ny = "caf\xe9"\n')
+    (tmp_path / "py2.py").write_text('import torch\nprint "hello"\n')
+    proc = run_npatch("scan", ".", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "latin.py:2:9: cannot decode: byte 0xe9 is not utf-8" in proc.stdout, proc.stdout
+    assert "py2.py:2:1: cannot parse: Missing parentheses in call to 'print'" in proc.stdout
+    data = json.loads(run_npatch("scan", ".", "--format", "json", cwd=tmp_path).stdout)
+    assert [(e["file"], e["line"], e["col"]) for e in data["summary"]["errors"]] == [("latin.py", 2, 9), ("py2.py", 2, 1)]
