@@ -322,3 +322,42 @@ def test_a_name_in_no_branch_of_an_if_is_still_missing(tmp_path: Path) -> None:
     result = npatch("compile", "m.toml", cwd=tmp_path)
     assert result.returncode == 1
     assert "m.toml:6:10: patch[0].target: error: tgt:C.nowhere: 'nowhere' is not defined in class C" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["static", "import"])
+def test_a_property_getter_replacement_is_checked_like_a_method(tmp_path: Path, mode: str) -> None:
+    """The replacement becomes the property's getter, called with the instance alone:
+    one that needs another argument failed on every read and compile said nothing."""
+    write(tmp_path, {
+        "tgt2.py": """
+            class D:
+                @property
+                def p(self):
+                    return 1
+        """,
+        "helpers.py": """
+            def getter(obj):
+                return 2
+
+            def needs_more(self, extra):
+                return 3
+        """,
+        "m.toml": """
+            [manifest]
+            name = "m"
+            [[patch]]
+            name = "ok"
+            target = "tgt2:D.p"
+            replace = "helpers:getter"
+            [[patch]]
+            name = "bad"
+            target = "tgt2:D.p"
+            replace = "helpers:needs_more"
+            priority = 1
+        """,
+    })
+    result = npatch("compile", "m.toml", "--resolve", mode, cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert re.match(r".*m\.toml:11:11: patch\[1\]\.replace: error: replace helpers:needs_more does not accept "
+                    r"every call of tgt2:D\.p: .*'extra'", line), result.stderr

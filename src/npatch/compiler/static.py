@@ -373,13 +373,14 @@ _TRANSPARENT = {"staticmethod", "classmethod", "abstractmethod", "abc.abstractme
 
 def def_signature(node: ast.AST) -> tuple[inspect.Signature, str] | None:
     """The call signature of a ``def`` and its kind (``staticmethod``,
-    ``classmethod`` or ``""``), or ``None`` when a decorator may change it."""
+    ``classmethod`` or ``""``), or ``None`` when a decorator may change it.
+    A ``@property``'s is its getter's: it is called with the instance alone."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     kind = ""
     for decorator in node.decorator_list:
         name = dotted_name(decorator.func if isinstance(decorator, ast.Call) else decorator)
-        if name not in _TRANSPARENT:
+        if name not in _TRANSPARENT and name != "property":
             return None
         if name in ("staticmethod", "classmethod"):
             kind = name
