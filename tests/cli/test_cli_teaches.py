@@ -176,3 +176,12 @@ def test_strict_prints_the_cause_not_a_traceback_and_v_keeps_it(tmp_path: Path) 
 def test_compile_help_says_what_each_resolve_mode_checks(mode: str) -> None:
     text = run_npatch("compile", "--help").stdout
     assert re.search(rf"^  {mode}\s+\S", text, re.M), text
+
+
+def test_strict_names_the_manifest_line_of_the_failing_op(tmp_path: Path) -> None:
+    """Without --strict the warning points at w.toml:4; the --strict error named no manifest at all."""
+    env = _failing(tmp_path)
+    result = run_npatch("apply", "--strict", "w.toml", "--", sys.executable, "main.py", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{tmp_path / 'w.toml'}:4: npatch: replace 'bad' on json:dumps failed: "), \
+        result.stderr

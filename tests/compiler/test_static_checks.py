@@ -253,3 +253,111 @@ def test_a_name_listed_in_all_but_bound_at_run_time_is_unverifiable(tmp_path: Pa
     assert "FromC" not in "".join(line for line in result.stderr.splitlines() if "error" in line)
     assert "'FromC' is in cext.__all__ but bound at run time" in result.stderr + result.stdout
     assert "'AlsoFromC' is in cext.__all__" in result.stderr + result.stdout
+
+
+CONDITIONAL_CLASS = {
+    "tgt.py": """
+        import sys
+        if sys.version_info >= (3, 8):
+            class C:
+                @classmethod
+                def make(cls, a, b=1, *, c=2):
+                    return a
+
+                @property
+                def p(self):
+                    return 1
+        else:
+            class C:
+                pass
+    """,
+    "helpers.py": """
+        def make(cls, a, b=1, *, c=2):
+            return a
+
+        def narrow(cls, a):
+            return a
+
+        def getp(self):
+            return 2
+    """,
+}
+
+
+def _conditional_manifest(make: str, target: str = "tgt:C.make") -> str:
+    return f"""
+        [manifest]
+        name = "m"
+        [[patch]]
+        name = "cm"
+        target = "{target}"
+        replace = "helpers:{make}"
+        [[patch]]
+        name = "prop"
+        target = "tgt:C.p"
+        replace = "helpers:getp"
+    """
+
+
+@pytest.mark.parametrize("mode", ["static", "import"])
+def test_a_class_defined_in_both_branches_of_an_if_is_searched_in_each(tmp_path: Path, mode: str) -> None:
+    """The else branch's class (the last one in the file) lacks the names; the one
+    Python runs has them: a static check that only saw the last said 'not defined'."""
+    write(tmp_path, {**CONDITIONAL_CLASS, "m.toml": _conditional_manifest("make")})
+    result = npatch("compile", "m.toml", "--resolve", mode, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize("mode", ["static", "import"])
+def test_a_narrower_classmethod_in_a_conditional_class_is_located(tmp_path: Path, mode: str) -> None:
+    write(tmp_path, {**CONDITIONAL_CLASS, "m.toml": _conditional_manifest("narrow")})
+    result = npatch("compile", "m.toml", "--resolve", mode, cwd=tmp_path)
+    assert result.returncode == 1
+    assert re.search(r"m\.toml:7:11: patch\[0\]\.replace: error: replace helpers:narrow does not accept "
+                     r"every call of tgt:C\.make", result.stderr), result.stderr
+
+
+def test_a_name_in_no_branch_of_an_if_is_still_missing(tmp_path: Path) -> None:
+    write(tmp_path, {**CONDITIONAL_CLASS, "m.toml": _conditional_manifest("make", "tgt:C.nowhere")})
+    result = npatch("compile", "m.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "m.toml:6:10: patch[0].target: error: tgt:C.nowhere: 'nowhere' is not defined in class C" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["static", "import"])
+def test_a_property_getter_replacement_is_checked_like_a_method(tmp_path: Path, mode: str) -> None:
+    """The replacement becomes the property's getter, called with the instance alone:
+    one that needs another argument failed on every read and compile said nothing."""
+    write(tmp_path, {
+        "tgt2.py": """
+            class D:
+                @property
+                def p(self):
+                    return 1
+        """,
+        "helpers.py": """
+            def getter(obj):
+                return 2
+
+            def needs_more(self, extra):
+                return 3
+        """,
+        "m.toml": """
+            [manifest]
+            name = "m"
+            [[patch]]
+            name = "ok"
+            target = "tgt2:D.p"
+            replace = "helpers:getter"
+            [[patch]]
+            name = "bad"
+            target = "tgt2:D.p"
+            replace = "helpers:needs_more"
+            priority = 1
+        """,
+    })
+    result = npatch("compile", "m.toml", "--resolve", mode, cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert re.match(r".*m\.toml:11:11: patch\[1\]\.replace: error: replace helpers:needs_more does not accept "
+                    r"every call of tgt2:D\.p: .*'extra'", line), result.stderr

@@ -196,7 +196,7 @@ def test_a_plan_too_big_for_one_variable_goes_by_reference(tmp_path, env):
 
     rng = random.Random(0)
     ops = "".join(f'[[patch]]\nname = "p{i}_{rng.getrandbits(64):x}"\ntarget = "colorsys:f{rng.getrandbits(64):x}"\n'
-                  f'value = {rng.getrandbits(32)}\n' for i in range(3000))
+                  f'value = {rng.getrandbits(32)}\non-missing = "create"\n' for i in range(3000))
     big = write(tmp_path / "big.toml", "[manifest]\nname = 'big'\n" + ops)
     proc = npatch("env", big, "--ship", "inline", env=env)
     assert proc.returncode == 2 and "use --ship reference" in proc.stderr

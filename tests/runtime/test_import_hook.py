@@ -144,7 +144,7 @@ def test_strict_failure_fails_the_import_and_the_program(tmp_path):
 def test_namespace_package(tmp_path):
     write(tmp_path, "nsroot/nspkg/mod.py", TARGET)
     write(tmp_path, "repl.py", "def f():\n    return 'repl'\n")
-    p = plan(op("value", "nspkg:FLAG", name="ns", value=True),
+    p = plan(op("value", "nspkg:FLAG", name="ns", value=True, on_missing="create"),
              op("replace", "nspkg.mod:f", name="mod", source="repl:f"))
     proc = check(run_plan(tmp_path, p, """
         import sys, importlib

@@ -186,7 +186,7 @@ def test_value_sets_and_creates_and_restores(mods):
     t = importlib.import_module(mods.mod("target"))
     before = snapshot(t)
     p = plan(op("value", f"{t.__name__}:VERSION", value="2.0"),
-             op("value", f"{t.__name__}:NEW", value=[1, 2]),
+             op("value", f"{t.__name__}:NEW", value=[1, 2], on_missing="create"),
              op("value", f"{t.__name__}:Leaf.s", value=None))
     with Session(p):
         assert t.VERSION == "2.0"
@@ -194,6 +194,9 @@ def test_value_sets_and_creates_and_restores(mods):
         assert t.Leaf.s is None and t.Base.s() == "Base.s"
     assert not hasattr(t, "NEW")
     assert_same(before, snapshot(t))
+    with pytest.warns(NpatchWarning, match=r"target not found: .*'NEW'"):  # on-missing = warn: nothing made
+        with Session(plan(op("value", f"{t.__name__}:NEW", value=1))) as session:
+            assert session.statuses()[0].status == "failed" and not hasattr(t, "NEW")
 
 
 def test_delete_and_restore(mods):

@@ -166,6 +166,7 @@ value = "patched"
 name = "marker"
 target = "{module}:npatch_marker"
 value = 7
+on-missing = "create"
 """
 
 

@@ -95,7 +95,7 @@ def test_parallel_scan_gives_the_same_output_and_a_broken_file_is_reported_not_f
     one = run_npatch("scan", ".", "-m", "cuda-to-cpu", cwd=tmp_path)
     four = run_npatch("scan", ".", "-m", "cuda-to-cpu", "-j", "4", cwd=tmp_path)
     assert one.stdout == four.stdout and one.returncode == four.returncode == 1
-    assert "broken.py: cannot parse: line 1" in one.stdout
+    assert "broken.py:1:7: cannot parse: " in one.stdout
     assert "latin.py:2:12: handled at run time: *.cuda" in one.stdout
     assert "241 uses in 41 of 42 files" in one.stdout
 
@@ -182,3 +182,47 @@ def test_the_readme_scan_commands_run_as_written_and_print_its_numbers(tmp_path)
     assert third.returncode == 1 and third.stderr.startswith(shown), third.stderr
     rows = list(csv.DictReader((tmp_path / "uses.csv").open()))
     assert len(rows) == 38 and sum(r["status"] == "not covered" for r in rows) == 3
+
+
+NOTEBOOK = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                       "source": ["import torch\n", "torch.cuda.synchronize()\n"]}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_a_notebook_named_on_the_command_line_is_an_error_not_a_clean_file(tmp_path):
+    """A notebook's JSON parses as one Python dict literal: it was scanned as
+    that and reported as a clean file (0 uses, exit 0) while its cells use CUDA."""
+    (tmp_path / "train.ipynb").write_text(json.dumps(NOTEBOOK))
+    proc = run_npatch("scan", "train.ipynb", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout
+    assert "train.ipynb: a Jupyter notebook: not scanned" in proc.stdout and "nbconvert --to script" in proc.stdout
+    data = json.loads(run_npatch("scan", "train.ipynb", "--format", "json", cwd=tmp_path).stdout)
+    assert [e["file"] for e in data["summary"]["errors"]] == ["train.ipynb"]
+
+
+def test_what_a_scan_does_not_read_is_named(tmp_path):
+    """A FIFO named on the command line, a venv below a directory: diff names them, scan was silent."""
+    (tmp_path / "a.py").write_text("import torch\ntorch.cuda.synchronize()\n")
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "venv" / "b.py").write_text("import torch\ntorch.cuda.synchronize()\n")
+    proc = run_npatch("scan", "pipe.py", ".", cwd=tmp_path, timeout=60)
+    assert "1 uses in 1 of 1 files" in proc.stdout
+    assert "skipped pipe.py: a FIFO, not a regular file: not read" in proc.stdout, proc.stdout
+    assert "skipped venv: installed packages" in proc.stdout
+    data = json.loads(run_npatch("scan", "pipe.py", ".", "--format", "json", cwd=tmp_path, timeout=60).stdout)
+    assert {s["file"] for s in data["summary"]["skipped"]} == {"pipe.py", "venv"}
+
+
+def test_a_file_that_cannot_be_scanned_is_located_at_line_and_column(tmp_path):
+    """'cannot decode: ... in position 18' (a byte offset) and 'cannot parse: line 1, column 1'
+    were the only locations given; now file:line:col, in text and JSON."""
+    (tmp_path / "latin.py").write_bytes(b'import torch\ny = "caf\xe9"\n')
+    (tmp_path / "py2.py").write_text('import torch\nprint "hello"\n')
+    proc = run_npatch("scan", ".", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "latin.py:2:9: cannot decode: byte 0xe9 is not utf-8" in proc.stdout, proc.stdout
+    assert "py2.py:2:1: cannot parse: Missing parentheses in call to 'print'" in proc.stdout
+    data = json.loads(run_npatch("scan", ".", "--format", "json", cwd=tmp_path).stdout)
+    assert [(e["file"], e["line"], e["col"]) for e in data["summary"]["errors"]] == [("latin.py", 2, 9), ("py2.py", 2, 1)]

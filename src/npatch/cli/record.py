@@ -52,8 +52,9 @@ def _refuse_someone_elses(out_path: str) -> None:
                          "remove it or write the new manifest elsewhere")
 
 
-def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tuple[str, int, int]:
-    """(TOML text, ops kept, ops disabled or left out) for ``data``, a merged coverage report."""
+def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tuple[str, int, int, list[str]]:
+    """(TOML text, ops kept, ops disabled or left out, notes for the user) for
+    ``data``, a merged coverage report."""
     if not data.get("coverage"):
         raise NpatchError("this report was written with --report, which does not count calls: "
                           "run `npatch apply --coverage FILE ...` to record a manifest")
@@ -74,8 +75,10 @@ def record_manifest(data: dict[str, Any], out_path: str, standalone: bool) -> tu
             "# Review before shipping: an op this run did not reach may be needed by another input.",
             "", "[manifest]", f"name = {_q(name)}",
             f"description = {_q(f'Ops exercised by: {command}'[:200])}"]
-    keys, body = ([], _standalone(data, kept)) if standalone else _including(data, out_path, kept, dropped)
-    return "\n".join(head + keys + _options(data) + body) + "\n", len(kept), len(dropped)
+    notes: list[str] = []
+    keys, body = ([], _standalone(data, kept, out_path, notes)) if standalone else \
+        _including(data, out_path, kept, dropped)
+    return "\n".join(head + keys + _options(data) + body) + "\n", len(kept), len(dropped), notes
 
 
 def _options(data: dict[str, Any]) -> list[str]:
@@ -122,7 +125,8 @@ def _spec(path: str, out_path: str) -> str:
     return os.path.relpath(path, os.path.dirname(os.path.abspath(out_path)))
 
 
-def _standalone(data: dict[str, Any], kept: list) -> list[str]:
+def _standalone(data: dict[str, Any], kept: list, out_path: str, notes: list[str]) -> list[str]:
+    """The copied blocks; ``notes`` gets one line per module a copy can no longer find."""
     import tomllib
 
     lines: list[str] = []
@@ -145,8 +149,42 @@ def _standalone(data: dict[str, Any], kept: list) -> list[str]:
             sources[origin["file"]] = (text.splitlines(), tomllib.loads(text).get("manifest", {}).get("when"))
         source_lines, when = sources[origin["file"]]
         lines += ["", f"# {op['name']}: {verdict(op)[1]}  (from {origin['file']}:{origin['line']})"]
-        lines += _block(source_lines, origin["line"], when)
+        block = _block(source_lines, origin["line"], when)
+        for note in _left_behind(op["name"], block, origin["file"], out_path):
+            notes.append(note)
+            lines.append(f"# note: {note}")
+        lines += block
     return lines
+
+
+#: keys whose string names an object to import (``module:qualname``)
+_OBJECT_KEYS = ("replace", "wrap", "call", "guard", "source")
+
+
+def _left_behind(name: str, block: list[str], manifest: str, out_path: str) -> list[str]:
+    """A note for each module an op's block names that is a file beside its
+    manifest, found neither beside ``out_path`` nor on ``sys.path``: the
+    runtime looks for such a module in the folder of the manifest naming it."""
+    import tomllib
+    from importlib.machinery import PathFinder
+
+    here, there = Path(manifest).parent, Path(out_path).resolve().parent
+    if here.resolve() == there:
+        return []
+    tables = [t for value in tomllib.loads("\n".join(block)).values() if isinstance(value, list) for t in value]
+    notes = []
+    for table in tables:
+        for key in _OBJECT_KEYS:
+            value = table.get(key)
+            if not isinstance(value, str):
+                continue
+            top = value.partition(":")[0].partition(".")[0]
+            file = next((f for f in (here / f"{top}.py", here / top) if f.exists()), None)
+            if file is None or (there / file.name).exists() or PathFinder.find_spec(top) is not None:
+                continue
+            notes.append(f"{out_path}: op {name!r} uses module {top!r}, a file beside {manifest}; copy {file} "
+                         f"beside {out_path} (or put it on sys.path), or the op fails when it runs")
+    return notes
 
 
 def _block(lines: list[str], line: int, when: str | None) -> list[str]:

@@ -8,6 +8,8 @@ never imported, skipped, disabled, failed) was not exercised.
 """
 from __future__ import annotations
 
+import sys
+
 from npatch.cli.registry import command
 from npatch.cli.record import verdict
 from npatch.errors import NpatchError, UsageError
@@ -51,8 +53,10 @@ def run_report(args: argparse.Namespace) -> int:
         from npatch.cli.record import record_manifest
         from npatch.cli.writing import write_text
 
-        text, kept, dropped = record_manifest(data, args.record, standalone=args.standalone)
+        text, kept, dropped, notes = record_manifest(data, args.record, standalone=args.standalone)
         write_text(args.record, text, "--record")
+        for note in notes:
+            print(f"npatch: warning: {note}", file=sys.stderr)
         print(f"wrote {args.record}: {kept} op(s) kept, {dropped} disabled or left out")
         return 0
     print(render_tree(data) if args.tree else render_table(data))

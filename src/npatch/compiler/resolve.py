@@ -190,7 +190,7 @@ class ImportResolver(Resolver):
         except AttributeError:
             return None
         kind = type(raw).__name__ if isinstance(raw, (staticmethod, classmethod)) else ""
-        func = raw.__func__ if kind else raw
+        func = raw.__func__ if kind else raw.fget if isinstance(raw, property) else raw
         if not inspect.isfunction(func):
             return None
         try:

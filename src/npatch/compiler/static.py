@@ -3,7 +3,8 @@
 Nothing is imported or executed.  Modules are looked up as files under the
 search paths (``--path`` directories first, then ``sys.path``); names are
 looked up in the module's top-level bindings (through ``if``/``try``/``with``
-blocks), in class bodies and their statically known bases, and through
+blocks; a name bound in several branches is looked up in each), in class
+bodies and their statically known bases, and through
 ``import`` / ``from ... import`` chains and star imports.
 
 A name whose existence depends on code that only runs (a C extension, a
@@ -49,6 +50,8 @@ class _Scope:
     """Top-level bindings of a module or a class body."""
 
     defs: dict[str, ast.AST] = field(default_factory=dict)
+    #: earlier ``def``/``class`` statements of a name bound again (``if``/``else`` branches, redefinitions)
+    earlier: dict[str, list[ast.AST]] = field(default_factory=dict)
     assigned: set[str] = field(default_factory=set)
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (module, attr or None)
     star: list[str] = field(default_factory=list)
@@ -168,12 +171,11 @@ class StaticIndex:
     def _in_scope(self, scope: _Scope, module: str, parts: list[str], seen: set, file: Path) -> Lookup:
         name, rest = parts[0], parts[1:]
         if name in scope.defs:
-            node = scope.defs[name]
-            if not rest:
-                return Lookup("found", file=f"{file}:{getattr(node, 'lineno', 0)}", node=node)
-            if isinstance(node, ast.ClassDef):
-                return self._in_class(node, module, rest, seen, file)
-            return Lookup("unverifiable", f"{name} is a function; attributes of it are set at run time")
+            # which of several definitions runs is decided at run time: a name
+            # found in any of them is found, missing only when missing in all
+            results = [self._in_def(node, module, rest, seen, file)
+                       for node in [scope.defs[name], *reversed(scope.earlier.get(name, []))]]
+            return min(results, key=lambda r: ("found", "unverifiable", "missing").index(r.status))
         if name in scope.imports:
             target_module, attr = scope.imports[name]
             if attr is None:
@@ -197,6 +199,13 @@ class StaticIndex:
             return Lookup("unverifiable", f"{name!r} is in {module}.__all__ but bound at run time ({file})")
         where = f"module {module}" if module else "class body"
         return Lookup("missing", f"{name!r} is not defined in {where} ({file})")
+
+    def _in_def(self, node: ast.AST, module: str, rest: list[str], seen: set, file: Path) -> Lookup:
+        if not rest:
+            return Lookup("found", file=f"{file}:{getattr(node, 'lineno', 0)}", node=node)
+        if isinstance(node, ast.ClassDef):
+            return self._in_class(node, module, rest, seen, file)
+        return Lookup("unverifiable", f"{getattr(node, 'name', '')} is a function; attributes of it are set at run time")
 
     def _binds(self, module: str, name: str) -> bool:
         found = self.module_file(module)
@@ -280,6 +289,8 @@ def _collect(body: list[ast.stmt], module: str, is_package: bool) -> _Scope:
 def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if stmt.name in scope.defs:
+                scope.earlier.setdefault(stmt.name, []).append(scope.defs[stmt.name])
             scope.defs[stmt.name] = stmt
             if stmt.name == "__getattr__":
                 scope.dynamic = "module __getattr__"
@@ -362,13 +373,14 @@ _TRANSPARENT = {"staticmethod", "classmethod", "abstractmethod", "abc.abstractme
 
 def def_signature(node: ast.AST) -> tuple[inspect.Signature, str] | None:
     """The call signature of a ``def`` and its kind (``staticmethod``,
-    ``classmethod`` or ``""``), or ``None`` when a decorator may change it."""
+    ``classmethod`` or ``""``), or ``None`` when a decorator may change it.
+    A ``@property``'s is its getter's: it is called with the instance alone."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     kind = ""
     for decorator in node.decorator_list:
         name = dotted_name(decorator.func if isinstance(decorator, ast.Call) else decorator)
-        if name not in _TRANSPARENT:
+        if name not in _TRANSPARENT and name != "property":
             return None
         if name in ("staticmethod", "classmethod"):
             kind = name

@@ -78,4 +78,10 @@ def declared_at(op: Any) -> str:
     return f"{op.name!r} in manifest {op.manifest or '<plan>'!r}{where}"
 
 
-__all__ = ["PatchError", "NpatchStubError", "NpatchAliasError", "declared_at"]
+def located(op: Any, message: str) -> str:
+    """``file:line: message`` at the manifest line the op comes from (``message`` without one)."""
+    origin = getattr(op, "origin", None)
+    return f"{origin.file}:{origin.line}: {message}" if origin is not None else message
+
+
+__all__ = ["PatchError", "NpatchStubError", "NpatchAliasError", "declared_at", "located"]

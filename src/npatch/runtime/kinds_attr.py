@@ -162,12 +162,14 @@ def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUn
 
 
 def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
-    """Set the attribute to the op's JSON value; a missing attribute is created
-    (and deleted again on restore)."""
+    """Set the attribute to the op's JSON value; a missing attribute is
+    created only with ``on-missing = "create"`` (and deleted again on restore)."""
     if op.guard:
         raise TypeError("a guard applies to replace and wrap ops, not to a value")
     parent, name = locate(module, target.qualname)
     _owner, raw = raw_lookup(parent, name)
+    if raw is MISSING and op.on_missing != "create":
+        raise TargetMissing(f"{_where(parent)} has no attribute {name!r}")
     value = op.value
     if isinstance(value, (list, dict)):  # each session gets its own copy of a mutable value
         import copy  # only here: not worth its import in every patched child

@@ -40,7 +40,7 @@ from _thread import RLock, get_ident
 
 from npatch.errors import NpatchError, NpatchWarning
 from npatch.plan import Op, Plan, Target
-from npatch.runtime.errors import PatchError
+from npatch.runtime.errors import PatchError, located
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
 from npatch.runtime.resolve import AttrUndo, Skipped, SourceError, TargetMissing, describe
@@ -480,7 +480,7 @@ class Session:
         op = slot.state.op
         message = f"npatch: {op.kind} {op.name!r} on {slot.target} failed: {reason}"
         if self.strict or force_raise:
-            raise PatchError(message, op=op.name, target=str(slot.target)) from exc
+            raise PatchError(located(op, message), op=op.name, target=str(slot.target)) from exc
         _warn_at(op, message)
 
     def _fail_state(self, state: _OpState, reason: str, exc: BaseException | None = None) -> None:
@@ -488,7 +488,7 @@ class Session:
         op = state.op
         message = f"npatch: {op.kind} {op.name!r} on {op.targets[0] if op.targets else '?'} failed: {reason}"
         if self.strict:
-            raise PatchError(message, op=op.name) from exc
+            raise PatchError(located(op, message), op=op.name) from exc
         _warn_at(op, message)
 
     # -- stale references ---------------------------------------------------------

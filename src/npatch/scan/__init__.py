@@ -35,27 +35,43 @@ MIN_PARALLEL_FILES = 16
 class ScanResult:
     files: int = 0
     uses: list[Use] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)    # (file, message)
+    errors: list[tuple[str, str, int, int]] = field(default_factory=list)    # (file, message, line, col); 0 unknown
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, why it was not read)
 
 
-def scan_file(finder: Finder, path: str, display: str) -> tuple[list[Use], str | None]:
+#: why a file could not be scanned, and where in it (line, column: 1-based, 0 when unknown)
+Problem = tuple[str, int, int]
+
+
+def scan_file(finder: Finder, path: str, display: str) -> tuple[list[Use], Problem | None]:
     """The uses in one file, or the reason it could not be scanned."""
+    if path.endswith(".ipynb"):  # its JSON is one Python dict literal: it would "parse" and show no use
+        return [], ("a Jupyter notebook: not scanned (export its code with "
+                    "`jupyter nbconvert --to script`, then scan the .py file)", 0, 0)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return [], f"cannot read: {exc.strerror}"
+        return [], (f"cannot read: {exc.strerror}", 0, 0)
     try:
         encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
         text = data.decode(encoding)
-    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
-        return [], f"cannot decode: {exc}"
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode(exc.encoding, errors="replace")) + 1
+        return [], (f"cannot decode: byte 0x{data[exc.start]:02x} is not {exc.encoding} ({exc.reason}); "
+                    "declare the file's encoding (# -*- coding: ... -*-) or save it as UTF-8",
+                    before.count(b"\n") + 1, column)
+    except (SyntaxError, LookupError) as exc:
+        return [], (f"cannot decode: {exc}", 0, 0)
     try:
         return finder.find(text, display), None
-    except (SyntaxError, ValueError) as exc:
-        where = f"line {exc.lineno}, column {exc.offset}: " if isinstance(exc, SyntaxError) else ""
-        return [], f"cannot parse: {where}{getattr(exc, 'msg', None) or exc}"
+    except SyntaxError as exc:
+        return [], (f"cannot parse: {exc.msg}", exc.lineno or 0, exc.offset or 0)
+    except ValueError as exc:
+        return [], (f"cannot parse: {exc}", 0, 0)
     except RecursionError:
-        return [], "cannot parse: nested too deeply"
+        return [], ("cannot parse: nested too deeply", 0, 0)
 
 
 def scan_files(files: list[tuple[str, str]], apis: list[Api], *, jobs: int = 1,
@@ -64,7 +80,7 @@ def scan_files(files: list[tuple[str, str]], apis: list[Api], *, jobs: int = 1,
     :func:`npatch.rewrite.runner.discover` gives them), in file order."""
     from npatch.rewrite.runner import Progress
 
-    result = ScanResult(files=len(files))
+    result = ScanResult(files=len(files), skipped=list(getattr(files, "skipped", ())))
     bar = Progress(len(files), progress)
     if jobs > 1 and len(files) >= MIN_PARALLEL_FILES:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
@@ -82,10 +98,10 @@ def scan_files(files: list[tuple[str, str]], apis: list[Api], *, jobs: int = 1,
     return result
 
 
-def _collect(result: ScanResult, display: str, uses: list[Use], error: str | None) -> None:
+def _collect(result: ScanResult, display: str, uses: list[Use], error: Problem | None) -> None:
     result.uses += uses
     if error is not None:
-        result.errors.append((display, error))
+        result.errors.append((display, *error))
 
 
 _FINDER: Finder | None = None
@@ -96,9 +112,9 @@ def _init_worker(apis: list[Api]) -> None:
     _FINDER = Finder(hooks(apis))
 
 
-def _work(item: tuple[str, str]) -> tuple[list[Use], str | None]:
+def _work(item: tuple[str, str]) -> tuple[list[Use], Problem | None]:
     assert _FINDER is not None
     return scan_file(_FINDER, *item)
 
 
-__all__ = ["MIN_PARALLEL_FILES", "ScanResult", "scan_file", "scan_files"]
+__all__ = ["MIN_PARALLEL_FILES", "Problem", "ScanResult", "scan_file", "scan_files"]

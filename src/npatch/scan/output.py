@@ -36,7 +36,8 @@ def summary(result: ScanResult, manifests: list[str], top: int = 10) -> dict:
         "status": {key: statuses.get(key, 0) for key in STATUSES},
         "category": dict(sorted(Counter(u.category for u in result.uses).items())),
         "top_files": [{"file": f, "uses": sum(c.values()), "uncovered": c["uncovered"]} for f, c in ranked[:top]],
-        "errors": [{"file": f, "error": e} for f, e in result.errors],
+        "errors": [{"file": f, "line": line, "col": col, "error": e} for f, e, line, col in result.errors],
+        "skipped": [{"file": f, "reason": r} for f, r in result.skipped],
     }
 
 
@@ -68,7 +69,10 @@ def write_summary(data: dict, out: TextIO) -> None:
         for entry in data["top_files"]:
             out.write(f"  {entry['uncovered']:>5} / {entry['uses']:<5} {entry['file']}\n")
     for error in data["errors"]:
-        out.write(f"{error['file']}: {error['error']}\n")
+        where = f":{error['line']}:{error['col']}" if error["line"] else ""
+        out.write(f"{error['file']}{where}: {error['error']}\n")
+    for skipped in data["skipped"]:
+        out.write(f"skipped {skipped['file']}: {skipped['reason']}\n")
 
 
 @output_format("json")
