@@ -109,4 +109,24 @@ def statuses(report: dict) -> dict[str, str]:
     return {entry["name"]: entry["status"] for entry in report["ops"]}
 
 
-__all__ = ["Throwaway", "op", "plan", "run_plan", "statuses", "run_python", "clean_env"]
+
+
+#: the start of a child that loads the saved plan ``sys.argv[1]`` (JSON or marshal) and records every
+#: condition evaluated in ``evaluated`` (tests of what a start reads and evaluates)
+PLAN_CHILD_PREAMBLE = """
+import sys
+import npatch.conditions as conditions
+from npatch.plan import Plan
+
+evaluated = []
+real = conditions.evaluate
+def spy(when, options=None):
+    evaluated.append(repr(when))
+    return real(when, options)
+conditions.evaluate = spy
+
+plan = Plan.load(sys.argv[1]) if sys.argv[1].endswith('.json') else Plan.from_marshal(open(sys.argv[1], 'rb').read())
+"""
+
+
+__all__ = ["Throwaway", "op", "plan", "run_plan", "statuses", "run_python", "clean_env", "PLAN_CHILD_PREAMBLE"]

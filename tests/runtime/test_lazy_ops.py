@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from npatch_testutil import clean_env, run_npatch, run_python
+from rt_helpers import PLAN_CHILD_PREAMBLE
 
 MANIFEST = """\
 [manifest]
@@ -38,20 +39,7 @@ replace = "npt_lazy_repl:g"
 when = "installed('npatch-no-such-distribution')"
 """
 
-CHILD = """
-import sys
-import npatch.conditions as conditions
-from npatch.plan import Plan
-
-evaluated = []
-real = conditions.evaluate
-def spy(when, options=None):
-    evaluated.append(repr(when))
-    return real(when, options)
-conditions.evaluate = spy
-
-plan = Plan.load(sys.argv[1]) if sys.argv[1].endswith('.json') else Plan.from_marshal(open(sys.argv[1], 'rb').read())
-loaded = 'json' in sys.modules
+CHILD = PLAN_CHILD_PREAMBLE + """loaded = 'json' in sys.modules
 from npatch.runtime.session import Session
 session = Session(plan).start()
 steps = {'start': (sum(op is not None for op in plan.ops._done), len(evaluated))}

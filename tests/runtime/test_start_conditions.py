@@ -18,6 +18,7 @@ import pytest
 
 from npatch.compiler import compile_manifests
 from npatch_testutil import clean_env, run_npatch, run_python
+from rt_helpers import PLAN_CHILD_PREAMBLE
 
 MODULES = {
     "npt_sc_a.py": "def f():\n    return 'a'\n",
@@ -54,20 +55,7 @@ replace = "npt_sc_repl:g"
 
 # the child: start the saved plan, then import the three targets one by one,
 # telling after each step how many ops were decoded and conditions evaluated
-CHILD = """
-import sys
-import npatch.conditions as conditions
-from npatch.plan import Plan
-
-evaluated = []
-real = conditions.evaluate
-def spy(when, options=None):
-    evaluated.append(repr(when))
-    return real(when, options)
-conditions.evaluate = spy
-
-plan = Plan.load(sys.argv[1]) if sys.argv[1].endswith('.json') else Plan.from_marshal(open(sys.argv[1], 'rb').read())
-from npatch.runtime.session import Session
+CHILD = PLAN_CHILD_PREAMBLE + """from npatch.runtime.session import Session
 session = Session(plan).start()
 steps = [(sum(op is not None for op in plan.ops._done), len(evaluated))]
 import npt_sc_c
