@@ -24,7 +24,7 @@ CASES = [
 def test_condition_decides_in_a_patched_process(tmp_path, condition, applied):
     manifest = tmp_path / "m.toml"
     manifest.write_text(f'[manifest]\nname = "c"\n\n[options]\nlevel = 1\n\n[[patch]]\nname = "v"\n'
-                        f'target = "shlex:NPT_MARK"\nvalue = "set"\nwhen = "{condition}"\n')
+                        f'target = "shlex:NPT_MARK"\nvalue = "set"\non-missing = "create"\nwhen = "{condition}"\n')
     code = "import shlex, sys; print('MARK', getattr(shlex, 'NPT_MARK', None), 'packaging' in sys.modules)"
     env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = run_npatch("apply", "--set", "level=5", str(manifest), "--", sys.executable, "-c", code,
