@@ -34,7 +34,14 @@ def _run_user_sitecustomize(here: str) -> None:
     """Find the ``sitecustomize`` this one hides and execute it in its place."""
     import os
     import sys
-    from importlib.machinery import PathFinder
+
+    # importlib.machinery.PathFinder, without importing the importlib package (and warnings) in every
+    # process: where no .pth file imported them, that was most of what the bootstrap added
+    external = sys.modules.get("_frozen_importlib_external")
+    if external is not None:
+        PathFinder = external.PathFinder
+    else:
+        from importlib.machinery import PathFinder
 
     real_here = os.path.realpath(here)
     path = [p for p in sys.path if isinstance(p, str) and os.path.realpath(p or os.curdir) != real_here]
