@@ -437,31 +437,24 @@ class _Deferred:
         return f"<npatch deferred plan {self.path!r}: {len(self.modules)} module(s)>"
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        before = sys.modules.get(name)
         if name not in self.modules:
             if self.held and self.lock.acquire(blocking=False):  # never wait here: any import passes by
                 try:
-                    before = sys.modules.get(name)
                     if self.state == 0 and self.start():
-                        module = sys.modules.get(name)
-                        if module is not None and module is not before and getattr(module, "__spec__", None):
-                            from npatch.runtime.finder import loaded_spec
-
-                            return loaded_spec(module)  # the start imported it: not a second execution
+                        return _imported_by_start(name, before)
                 finally:
                     self.lock.release()
             return None
-        before = sys.modules.get(name)
         with self.lock:
             if self.state == 1:  # the session's own start-up imports this name
                 return None
             if self.state == 0 and not self.start():
                 return None  # the import goes on without the plan, which starts when it can
-        from npatch.runtime.finder import FINDER, loaded_spec
+        from npatch.runtime.finder import FINDER
 
-        module = sys.modules.get(name)
-        if module is not None and module is not before and getattr(module, "__spec__", None) is not None:
-            return loaded_spec(module)  # the start imported it (and patched it): not a second execution
-        return FINDER.find_spec(name, path, target)
+        spec = _imported_by_start(name, before)
+        return spec if spec is not None else FINDER.find_spec(name, path, target)
 
     def start(self) -> bool:
         """Start the plan unless a module its start imports is being imported
@@ -493,6 +486,18 @@ class _Deferred:
 
     def invalidate_caches(self) -> None:
         return None
+
+
+def _imported_by_start(name: str, before: Any) -> Any:
+    """A spec that hands back ``name``'s module when starting the plan imported
+    (and patched) it, where ``before`` was in ``sys.modules``: not a second
+    execution; ``None`` otherwise."""
+    module = sys.modules.get(name)
+    if module is None or module is before or getattr(module, "__spec__", None) is None:
+        return None
+    from npatch.runtime.finder import loaded_spec
+
+    return loaded_spec(module)
 
 
 def _being_imported() -> list[Any]:
