@@ -520,11 +520,12 @@ def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any) -> Plan:
         count = len(raw)
         modules, eager, conditions = index["modules"], index["eager"], index.get("conditions", [])
         waiting = {n for numbers in modules.values() for n in numbers}
+        numbered = waiting.union(eager)
         if type(modules) is not dict or not all(type(n) is int and 0 <= n < count for n in [*waiting, *eager]) \
                 or not all(type(m) is str for m in modules):
             raise ValueError("an op number out of range")
-        if len(waiting | set(eager)) != count:
-            raise ValueError(f"{count - len(waiting | set(eager))} op(s) in no module's list and not eager")
+        if len(numbered) != count:
+            raise ValueError(f"{count - len(numbered)} op(s) in no module's list and not eager")
         if type(conditions) is not list or not all(type(c) is list and len(c) == 2 and type(c[1]) is list
                                                    and all(n in waiting for n in c[1]) for c in conditions):
             raise ValueError("a condition evaluated at start for an op that waits for no module")

@@ -15,8 +15,8 @@ from typing import Any
 
 from npatch.compiler import sugar  # noqa: F401 - registers the [brake] and [profile] builders
 from npatch.compiler.build import BUILDERS, Draft, build_rewrite
-from npatch.compiler.checks import (check_disables, check_drafts, check_option_types, check_options, check_resolved,
-                                    check_rewrite_ids)
+from npatch.compiler.checks import (ATTRIBUTE_KINDS, check_disables, check_drafts, check_option_types, check_options,
+                                    check_resolved, check_rewrite_ids)
 from npatch.compiler.collect import collect, merge_options
 from npatch.compiler.resolve import RESOLVERS, Diagnostic, Resolver
 from npatch.errors import ManifestErrors, PlanLoadError, UsageError
@@ -180,7 +180,7 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
             diagnostics.append(Diagnostic("warning" if resolver.name != "none" else "info", "assumed", note, origin, draft.name))
         if draft.kind == "call" and target.qualname:
             diagnostics.append(Diagnostic("error", "invalid", f"a `call` patch targets a module, not {text!r}", origin, draft.name))
-        if not target.qualname and not text.endswith(":") and _acts_on(draft.kind) == "attribute":
+        if not target.qualname and not text.endswith(":") and draft.kind in ATTRIBUTE_KINDS:
             diagnostics.append(Diagnostic("error", "invalid", _whole_module(text, target.module, draft.kind), origin,
                                           draft.name))  # 'json:' is an error of check_drafts already
         _report(resolver, draft, target, origin, diagnostics, options, creatable=draft.on_missing == "create")
@@ -212,11 +212,6 @@ def _resolve(draft: Draft, resolver: Resolver, diagnostics: list[Diagnostic], op
         during=draft.during, rebind=draft.rebind, force=draft.force, manifest=draft.manifest.name,
         origin=draft.origin(),
     )
-
-
-def _acts_on(kind: str) -> str:
-    info = BUILTIN_OP_KINDS.get(kind)
-    return info.acts_on if info is not None else ""
 
 
 def _whole_module(text: str, module: str, kind: str) -> str:

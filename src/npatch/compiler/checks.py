@@ -49,7 +49,8 @@ def check_drafts(drafts: list[Draft]) -> list[ManifestError]:
 
 
 #: kinds that change an attribute of their target: ``json:`` (the module itself) names nothing to change
-_ATTRIBUTE_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if info.acts_on == "attribute")
+#: the op kinds whose target names an attribute (``module:qualname``), not a module
+ATTRIBUTE_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if info.acts_on == "attribute")
 #: ``[[patch]]`` kinds that change an attribute: two on one target need two priorities
 _PATCH_ATTRIBUTE_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items()
                                    if info.acts_on == "attribute" and info.table == "patch")
@@ -60,7 +61,7 @@ _OVERRIDING_KINDS = frozenset(name for name, info in BUILTIN_OP_KINDS.items() if
 def _module_only_targets(drafts: list[Draft]) -> list[ManifestError]:
     errors = []
     for draft in drafts:
-        if draft.kind not in _ATTRIBUTE_KINDS:
+        if draft.kind not in ATTRIBUTE_KINDS:
             continue
         for index, target in enumerate(draft.targets):
             module, colon, qualname = target.partition(":")
@@ -308,5 +309,5 @@ def check_resolved(plan: Plan) -> list[Diagnostic]:
     return diagnostics
 
 
-__all__ = ["check_drafts", "interpreter_modules", "option_names", "check_options", "check_option_types", "check_disables",
+__all__ = ["ATTRIBUTE_KINDS", "check_drafts", "interpreter_modules", "option_names", "check_options", "check_option_types", "check_disables",
            "check_rewrite_ids", "check_resolved"]
