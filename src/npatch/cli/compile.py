@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from npatch.cli.registry import command
+from npatch.cli.registry import command, source_dirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,7 +79,6 @@ def run_compile(args: argparse.Namespace) -> int:
     output = check_writable(args.output, "-o") if args.output else None
     if output:
         refuse_foreign(output, "-o")
-    from npatch.cli.registry import source_dirs
 
     result = compile_from_args(args, resolve=args.resolve, paths=source_dirs(args.path), strict=args.strict)
     plan = result.plan

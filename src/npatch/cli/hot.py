@@ -75,20 +75,24 @@ def launch_cached(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     manifests, cmd, options = parsed
-    if options.report or options.coverage or not all("=" in pair and pair.partition("=")[0].strip()
-                                                     for pair in options.set):
-        return None  # "k" alone or "=v": parse_sets' usage error, said by the general path
+    if options.report or options.coverage:
+        return None
     from npatch.runtime import launcher
 
     if launcher.python_flag_problem(cmd):  # a warning to print: the general path
         return None
     from npatch.cli.registry import parse_sets
+
+    try:
+        sets = parse_sets(options.set)
+    except Exception:  # noqa: BLE001 - "k" alone or "=v": parse_sets' usage error, said by the general path
+        return None
     from npatch.plancache import cache_dir, lookup, request_key
 
     root = cache_dir()
     if root is None:
         return None
-    hit = lookup(root, request_key(manifests, parse_sets(options.set), options.disable))
+    hit = lookup(root, request_key(manifests, sets, options.disable))
     if hit is None or hit.notes:
         return None
     env = launcher.child_environ(hit.path, strict=options.strict, verbose=bool(options.verbose))
