@@ -44,6 +44,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from stat import S_ISREG
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -153,16 +154,30 @@ class Entry:
     def verify(self) -> bool:
         """Every source still has the recorded content."""
         for size, sha, path in self.sources:
-            try:
-                with open(path, "rb") as handle:
-                    if os.fstat(handle.fileno()).st_size != size:
-                        return False
-                    data = handle.read()
-            except OSError:
-                return False
-            if digest(data) != sha:
+            data = _read_regular(path, size)
+            if data is None or digest(data) != sha:
                 return False
         return True
+
+
+def _read_regular(path: str, size: int) -> bytes | None:
+    """The content of ``path`` when it is a regular file of ``size`` bytes,
+    else ``None``: opened without blocking, so a FIFO planted where a
+    manifest was is a miss (the compiler then says what it is), not a hang."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if info.st_size != size or not S_ISREG(info.st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read(path: str) -> bytes | None:
