@@ -294,14 +294,16 @@ class Plan(Record):
         return dumps_marshal(MARSHAL_TAG, self.to_dict(), LAZY_KINDS)
 
     @classmethod
-    def from_marshal(cls, data: bytes) -> "Plan":
+    def from_marshal(cls, data: bytes, fallback: Any = None) -> "Plan":
+        """A plan from :meth:`to_marshal`'s bytes; ``fallback()``, when given,
+        returns the ops of the plan of record, read when an op here is damaged."""
         from npatch.planfile import loads_marshal
 
         try:
             header, ops, index = loads_marshal(MARSHAL_TAG, data)
         except ValueError as exc:
             raise PlanError(str(exc)) from None
-        return _with_lazy_ops(cls.from_dict(header), ops, marshal.loads, index)
+        return _with_lazy_ops(cls.from_dict(header), ops, marshal.loads, index, fallback)
 
     def canonical_json(self) -> bytes:
         """The plan as compact JSON with sorted keys: what :attr:`content_hash`
@@ -386,15 +388,20 @@ class LazyRecords:
 
     ``raw`` holds the JSON objects, or what ``read`` turns into one (an
     offset in a JSON file's text, an op's marshal bytes); ``index`` is the
-    saved plan's module index (:mod:`npatch.planfile`), when it had one."""
+    saved plan's module index (:mod:`npatch.planfile`), when it had one.
+    ``fallback`` returns the same records from the plan of record (the JSON
+    file beside a marshal copy): a record that cannot be decoded here is
+    taken from there, once it has as many records."""
 
-    __slots__ = ("_cls", "_raw", "_done", "_read", "index")
+    __slots__ = ("_cls", "_raw", "_done", "_read", "_fallback", "index")
 
-    def __init__(self, cls: type, raw: list[Any], read: Any = None, index: dict[str, Any] | None = None) -> None:
+    def __init__(self, cls: type, raw: list[Any], read: Any = None, index: dict[str, Any] | None = None,
+                 fallback: Any = None) -> None:
         self._cls = cls
         self._raw = raw
         self._done: list[Any] = [None] * len(raw)
         self._read = read
+        self._fallback = fallback
         self.index = index
 
     def __len__(self) -> int:
@@ -409,8 +416,22 @@ class LazyRecords:
                 raw = self._raw[index] if self._read is None else self._read(self._raw[index])
                 found = self._done[index] = _from_json(self._cls, raw)
             except (KeyError, TypeError, ValueError, AttributeError, EOFError) as exc:
-                raise PlanError(f"malformed plan: {exc}") from None
+                found = self._done[index] = self._recovered(index, exc)
         return found
+
+    def _recovered(self, index: int, exc: Exception) -> Any:
+        """Record ``index`` from the plan of record, when this copy's cannot be
+        decoded; :class:`PlanError` when there is none with as many records."""
+        fallback = self._fallback
+        if callable(fallback):  # read once, at the first damaged record
+            try:
+                fallback = fallback()
+            except (OSError, PlanError):
+                fallback = None
+            self._fallback = fallback = fallback if fallback is not None and len(fallback) == len(self._raw) else None
+        if fallback is None:
+            raise PlanError(f"malformed plan: {exc}") from None
+        return fallback[index]
 
     def __iter__(self) -> Any:
         for index in range(len(self._raw)):
@@ -511,7 +532,7 @@ def _lazy_ops(raw: list[Any]) -> LazyRecords:
     return LazyRecords(Op, raw)
 
 
-def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any) -> Plan:
+def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any, fallback: Any = None) -> Plan:
     """``plan`` with the ops of a saved, indexed plan: ``raw[i]`` read by ``read``
     when op ``i`` is first asked for.  The index is checked now."""
     if plan.ops:
@@ -531,7 +552,8 @@ def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any) -> Plan:
             raise ValueError("a condition evaluated at start for an op that waits for no module")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanError(f"malformed plan index: {exc}") from None
-    plan.__dict__["ops"] = LazyRecords(Op, raw, read, {"modules": modules, "eager": eager, "conditions": conditions})
+    plan.__dict__["ops"] = LazyRecords(Op, raw, read, {"modules": modules, "eager": eager, "conditions": conditions},
+                                       fallback)
     return plan
 
 

@@ -73,3 +73,43 @@ def test_a_cached_source_replaced_by_a_directory_is_a_miss(tmp_path, env):
     manifest.mkdir()
     proc = apply(manifest, "--", PY, "-c", SHOW, env=env)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+# -- a marshal copy damaged inside one op (its outer tuple still loads) ------------------
+def _damage_ops(copy: Path, how: str) -> None:
+    import marshal
+
+    tag, header, index, ops = marshal.loads(copy.read_bytes())
+    if how == "unknown type code":
+        ops = [b"\xff" + op[1:] for op in ops]
+    elif how == "truncated":
+        ops = [op[:-3] for op in ops]
+    else:  # a well-formed op of another shape (a copy written by another npatch version)
+        ops = [marshal.dumps({"kind": 3}) for _ in ops]
+    copy.write_bytes(marshal.dumps((tag, header, index, ops)))
+
+
+SECOND = """
+[[patch]]
+name = "escape"
+target = "html:escape"
+value = 7
+"""
+
+
+@pytest.mark.parametrize("how", ["unknown type code", "truncated", "another shape"])
+def test_a_child_given_a_marshal_copy_with_a_damaged_op_reads_the_json_plan(tmp_path, env, how):
+    """The child decodes an op when its module is imported; a damaged op there
+    must not fail the program's own ``import`` with npatch's traceback: the
+    JSON file is the plan of record, as for a copy damaged as a whole."""
+    manifest = write(tmp_path / "m.toml", MANIFEST + SECOND)
+    ok(apply(manifest, "--", PY, "-c", "pass", env=env))
+    (copy,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.marshal")
+    _damage_ops(copy, how)
+    from npatch.runtime.launcher import BOOTSTRAP_DIR
+
+    child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(copy.with_suffix(".json")))
+    code = SHOW + "; import html; print('escape', html.escape)"
+    proc = subprocess.run([PY, "-c", code], env=child_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "yiq 42" in proc.stdout and "escape 7" in proc.stdout, proc.stderr
+    assert "Traceback" not in proc.stderr

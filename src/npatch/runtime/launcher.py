@@ -377,7 +377,7 @@ def read_plan(path: str) -> Any:
     if path.endswith(".json"):
         try:
             with open(path[: -len(".json")] + ".marshal", "rb") as handle:
-                return Plan.from_marshal(handle.read())
+                return Plan.from_marshal(handle.read(), fallback=lambda: Plan.load(path).ops)
         except (OSError, PlanError):
             pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
     try:
