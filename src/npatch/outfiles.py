@@ -40,7 +40,7 @@ def private_dir(path: str) -> str:
         return path
     except FileExistsError:
         pass
-    problem = _unsafe_dir(os.lstat(path))
+    problem = unsafe_dir(os.lstat(path))
     if problem is None:
         return path
     from npatch.errors import UsageError  # the plan cache's hot path reads this module: errors only when needed
@@ -48,7 +48,7 @@ def private_dir(path: str) -> str:
     raise UsageError(f"{path} {problem}; remove it or choose another file name")
 
 
-def _unsafe_dir(st: os.stat_result) -> str | None:
+def unsafe_dir(st: os.stat_result) -> str | None:
     """Why a directory with ``lstat`` result ``st`` is not safe to write into
     (a link, not a directory, another user's, writable by others); ``None``
     when it is."""
@@ -62,6 +62,13 @@ def _unsafe_dir(st: os.stat_result) -> str | None:
     if mode & 0o022:
         return f"is writable by others (mode {mode:04o})"
     return None
+
+
+def owned_regular(info: os.stat_result) -> bool:
+    """``info`` (an ``fstat``) is of a regular file of this user's that group
+    and others cannot write: a cache file anyone else could have made or
+    changed is not trusted."""
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def user_cache_dir() -> str | None:
@@ -107,7 +114,7 @@ def _cache_dir_problem(path: str) -> str | None:
         info = os.lstat(path)
     except OSError:
         return f"cannot be made ({failed.strerror or failed})" if failed else "vanished while it was checked"
-    problem = _unsafe_dir(info)
+    problem = unsafe_dir(info)
     if problem is not None:
         return problem
     if info.st_mode & 0o077:
@@ -243,4 +250,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head"]
+__all__ = ["private_dir", "unsafe_dir", "owned_regular", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head"]

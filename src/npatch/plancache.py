@@ -7,7 +7,9 @@ SHA-256 and imports neither the compiler nor ``json``.
 
 Layout of the cache directory (``$XDG_CACHE_HOME/npatch``, else
 ``~/.cache/npatch``; it must be a real directory owned by the user and not
-writable by group or others, and is created with mode 0700)::
+writable by group or others, and is created with mode 0700; so must
+``keys/`` and ``plans/`` be, and a file there is read only when it is a
+regular file of the user's that nobody else can write, never through a link)::
 
     keys/<key>             one entry per request (see :func:`request_key`)
     keys/<key>.notes       compiler warnings, printed again on every hit
@@ -45,6 +47,8 @@ import os
 import sys
 import time
 from stat import S_ISREG
+
+from npatch.outfiles import owned_regular
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -180,18 +184,47 @@ def _read_regular(path: str, size: int) -> bytes | None:
         os.close(fd)
 
 
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 def _read(path: str) -> bytes | None:
+    """The content of the cache file ``path`` when it is a regular file of
+    this user's that nobody else can write, else ``None`` (a miss): a file
+    or a link planted while the directory was open to others is not trusted."""
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not owned_regular(os.fstat(fd)):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read()
     except OSError:
         return None
+    finally:
+        os.close(fd)
+
+
+def _subdir(root: str, name: str, make: bool) -> str:
+    """``root/name`` when it is a private directory of this user's (made if
+    ``make``); :class:`OSError` saying why when it is missing or something
+    else is there (a link planted while ``root`` was open to others)."""
+    from npatch.outfiles import unsafe_dir
+
+    path = os.path.join(root, name)
+    if make:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    problem = unsafe_dir(os.lstat(path))
+    if problem is not None:
+        raise OSError(f"{path} {problem}")
+    return path
 
 
 def _write(path: str, data: bytes) -> None:
     """Atomic and private: a reader sees the old file or the whole new one."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -220,7 +253,11 @@ class CachedPlan:
 
 def lookup(root: str, key: str) -> CachedPlan | None:
     """A verified hit, or ``None``."""
-    keys = os.path.join(root, "keys", key)
+    try:
+        keys_dir, plans_dir = _subdir(root, "keys", False), _subdir(root, "plans", False)
+    except OSError:
+        return None  # missing, or not ours: compiled_plan's store says why
+    keys = os.path.join(keys_dir, key)
     raw = _read(keys)
     if raw is None:
         return None
@@ -230,7 +267,7 @@ def lookup(root: str, key: str) -> CachedPlan | None:
         return None
     if entry is None or not entry.verify():
         return None
-    plan_path = os.path.join(root, "plans", entry.plan_hash + ".json")
+    plan_path = os.path.join(plans_dir, entry.plan_hash + ".json")
     data = _read(plan_path)
     if data is None or digest(data) != entry.plan_hash:
         return None
@@ -275,8 +312,7 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
     compiling, the entry that finds it again)."""
     data = plan.canonical_json()
     plan_hash = digest(data)
-    plans = os.path.join(root, "plans")
-    os.makedirs(plans, mode=0o700, exist_ok=True)
+    plans = _subdir(root, "plans", True)
     plan_path = os.path.join(plans, plan_hash + ".json")
     if _read(plan_path) != data:
         _write(plan_path, data)
@@ -295,8 +331,7 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
     if key is not None:
         recorded = _hash_sources(sources, started_ns)
         if recorded is not None:
-            keys = os.path.join(root, "keys")
-            os.makedirs(keys, mode=0o700, exist_ok=True)
+            keys = _subdir(root, "keys", True)
             modules_hash = digest(modules_data) if modules_data is not None else "-"
             entry = Entry(plan_hash, modules_hash, digest(marshalled), recorded)
             _write(os.path.join(keys, key), entry.dumps().encode("utf-8"))

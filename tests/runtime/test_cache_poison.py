@@ -113,3 +113,95 @@ def test_a_child_given_a_marshal_copy_with_a_damaged_op_reads_the_json_plan(tmp_
     proc = subprocess.run([PY, "-c", code], env=child_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "yiq 42" in proc.stdout and "escape 7" in proc.stdout, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- a cache someone else planted files in -------------------------------------------------
+needs_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+OTHER = 65534  # nobody
+
+
+def _cache(tmp_path: Path, name: str) -> Path:
+    return tmp_path / name / "npatch"
+
+
+def _poisoned(tmp_path: Path, env: dict[str, str]) -> tuple[Path, Path, Path]:
+    """(manifest, the victim's cache root, a directory holding an entry for the
+    victim's request that names a plan setting the value to 666 instead of 42)."""
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    ok(apply(manifest, "--", PY, "-c", "pass", env=env))
+    (tmp_path / "evil").mkdir()
+    evil_src = write(tmp_path / "evil" / "m.toml", MANIFEST.replace("42", "666"))
+    evil_env = dict(env, XDG_CACHE_HOME=str(tmp_path / "evilcache"))
+    ok(apply(evil_src, "--", PY, "-c", "pass", env=evil_env))
+    root, evil_root = _cache(tmp_path, "cache"), _cache(tmp_path, "evilcache")
+    (key,) = (root / "keys").iterdir()
+    (evil_key,) = (evil_root / "keys").iterdir()
+    lines, evil_lines = key.read_text().splitlines(), evil_key.read_text().splitlines()
+    planted = tmp_path / "planted"
+    (planted / "keys").mkdir(parents=True)
+    (planted / "keys" / key.name).write_text("\n".join(lines[:1] + evil_lines[1:4] + lines[4:]) + "\n")
+    (planted / "plans").mkdir()
+    for plan_file in (evil_root / "plans").iterdir():
+        (planted / "plans" / plan_file.name).write_bytes(plan_file.read_bytes())
+    for path in [planted, *planted.rglob("*")]:
+        os.chown(path, OTHER, OTHER)
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+    return manifest, root, planted
+
+
+def _contents(folder: Path) -> dict[str, bytes | None]:
+    return {str(p): (p.read_bytes() if p.is_file() else None) for p in folder.rglob("*")}
+
+
+@needs_root
+@pytest.mark.parametrize("what", ["keys", "plans", "both"])
+def test_subdirectories_linked_to_another_users_directory_are_not_trusted(tmp_path, env, what):
+    """The cache root is ours and private, but ``keys/`` or ``plans/`` inside it is a
+    link to a directory another user controls (planted while the root was open,
+    before its owner closed it): nothing read there is trusted, nothing is written there."""
+    manifest, root, planted = _poisoned(tmp_path, env)
+    import shutil
+
+    for sub in (["keys", "plans"] if what == "both" else [what]):
+        shutil.rmtree(root / sub)
+        (root / sub).symlink_to(planted / sub)
+    before = _contents(planted)
+    proc = ok(apply(manifest, "--", PY, "-c", SHOW, env=env))
+    assert "yiq 42" in proc.stdout, proc.stdout + proc.stderr
+    assert _contents(planted) == before  # nothing written into their directory
+
+
+@needs_root
+def test_an_entry_file_linked_to_another_users_file_is_not_trusted(tmp_path, env):
+    manifest, root, planted = _poisoned(tmp_path, env)
+    import shutil
+
+    (key,) = (root / "keys").iterdir()
+    key.unlink()
+    key.symlink_to(planted / "keys" / key.name)
+    for plan_file in (planted / "plans").iterdir():  # the plan it names, as the other user's files
+        target = root / "plans" / plan_file.name
+        shutil.copy(plan_file, target)
+        os.chown(target, OTHER, OTHER)
+    proc = ok(apply(manifest, "--", PY, "-c", SHOW, env=env))
+    assert "yiq 42" in proc.stdout, proc.stdout + proc.stderr
+
+
+@needs_root
+def test_a_child_ignores_a_marshal_copy_it_does_not_own(tmp_path, env):
+    """A child reads the marshal copy named by ``NPATCH_PLAN`` long after the
+    launcher checked it; one that another user owns (the directory was swapped
+    meanwhile) is not read: the JSON plan of record is."""
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    ok(apply(manifest, "--", PY, "-c", "pass", env=env))
+    (copy,) = _cache(tmp_path, "cache").joinpath("plans").glob("*.marshal")
+    from npatch.plan import Plan
+
+    good = Plan.from_marshal(copy.read_bytes())
+    copy.write_bytes(good.replace(ops=tuple(op.replace(value=666) for op in good.ops)).to_marshal())
+    os.chown(copy, OTHER, OTHER)
+    from npatch.runtime.launcher import BOOTSTRAP_DIR
+
+    child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(copy.with_suffix(".json")))
+    proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "yiq 42" in proc.stdout, proc.stdout + proc.stderr

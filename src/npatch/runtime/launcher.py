@@ -375,9 +375,12 @@ def read_plan(path: str) -> Any:
     from npatch.plan import Plan, PlanError
 
     if path.endswith(".json"):
+        from npatch.outfiles import owned_regular
+
         try:
             with open(path[: -len(".json")] + ".marshal", "rb") as handle:
-                return Plan.from_marshal(handle.read(), fallback=lambda: Plan.load(path).ops)
+                if owned_regular(os.fstat(handle.fileno())):  # else someone else's: not trusted
+                    return Plan.from_marshal(handle.read(), fallback=lambda: Plan.load(path).ops)
         except (OSError, PlanError):
             pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
     try:
