@@ -205,3 +205,53 @@ def test_a_child_ignores_a_marshal_copy_it_does_not_own(tmp_path, env):
     child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(copy.with_suffix(".json")))
     proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "yiq 42" in proc.stdout, proc.stdout + proc.stderr
+
+
+# -- lark's parser cache (a pickle) in the same directory ---------------------------------
+CONDITIONED = MANIFEST + 'when = "env(\'NPATCH_TEST_X\', \'1\') == \'1\'"\n'
+
+
+def _grammar_cache(tmp_path: Path, env: dict[str, str]) -> Path:
+    manifest = write(tmp_path / "c.toml", CONDITIONED)
+    ok(run_npatch("compile", str(manifest), env=env))
+    (cache,) = _cache(tmp_path, "cache").glob("grammar-*.cache")
+    return cache
+
+
+def _evil_pickle(path: Path, first_line: bytes, marker: Path) -> None:
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path.write_bytes(first_line + pickle.dumps(Evil()))
+
+
+@needs_root
+@pytest.mark.parametrize("shape", ["link to their file", "their file"])
+def test_a_planted_grammar_cache_is_never_unpickled(tmp_path, env, shape):
+    cache = _grammar_cache(tmp_path, env)
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "evil.cache"
+    _evil_pickle(evil, cache.read_bytes().split(b"\n", 1)[0] + b"\n", marker)
+    os.chown(evil, OTHER, OTHER)
+    cache.unlink()
+    if shape == "link to their file":
+        cache.symlink_to(evil)
+    else:
+        os.rename(evil, cache)
+    proc = ok(run_npatch("compile", str(tmp_path / "c.toml"), env=env))
+    assert not marker.exists(), proc.stderr
+
+
+def test_a_grammar_cache_that_is_a_link_is_not_written_through(tmp_path, env):
+    """A link planted at the cache's name (to a file the user, maybe root, can
+    write) must not make the compiler overwrite that file with a pickle."""
+    cache = _grammar_cache(tmp_path, env)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    cache.unlink()
+    cache.symlink_to(precious)
+    ok(run_npatch("compile", str(tmp_path / "c.toml"), env=env))
+    assert precious.read_text() == "keep me\n"

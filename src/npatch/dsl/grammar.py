@@ -26,7 +26,7 @@ from typing import Any
 
 from npatch.conditions import FUNCTIONS, VARIABLES, is_version_node
 from npatch.errors import ConditionError, Span, did_you_mean
-from npatch.outfiles import user_cache_dir
+from npatch.outfiles import owned_regular, user_cache_dir
 
 __all__ = ["ParsedTarget", "parse_condition", "parse_target"]
 
@@ -47,7 +47,7 @@ def _cache_file() -> str | bool:
 
     The cache is a pickle, so loading one that someone else could write would
     run their code: lark's own default (a name in the shared temp dir) is not
-    used.  The file lives in npatch's cache directory, the plan cache's
+    used, nor a file at our name that is a link or not ours alone.  The file lives in npatch's cache directory, the plan cache's
     (:func:`npatch.outfiles.user_cache_dir`: ours, closed to group and others).  Building
     the parser takes about 20 ms; loading the cache about 2 ms.
     """
@@ -58,7 +58,16 @@ def _cache_file() -> str | bool:
         return False
     from lark import __version__ as lark_version
 
-    return os.path.join(folder, f"grammar-lark{lark_version}-py{sys.version_info[0]}{sys.version_info[1]}.cache")
+    path = os.path.join(folder, f"grammar-lark{lark_version}-py{sys.version_info[0]}{sys.version_info[1]}.cache")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return path  # lark makes it, in our private folder
+    except OSError:
+        return False
+    # lark opens the name following links: a link or a file someone else made there
+    # (while the folder was open to others) would be unpickled, or written through
+    return path if owned_regular(info) else False
 
 
 @lru_cache(maxsize=1)
