@@ -65,6 +65,12 @@ class FileOutcome:
         return self.new_data is not None
 
 
+class InexactCode(ValueError):
+    """libcst's code for a parsed file differs from the file's text (a file
+    with old Mac ``\r`` line endings loses its last one): a rewrite would
+    change bytes outside its edits."""
+
+
 class Pipeline(cst.CSTTransformer):
     """All rules of a file in one traversal: each node goes through every rule
     that handles its type, in plan order, each building on the previous result."""
@@ -167,6 +173,9 @@ class Engine:
         except cst.ParserSyntaxError as exc:
             outcome.error = f"cannot parse: line {exc.raw_line}, column {exc.raw_column}: {exc.message}"
             return outcome
+        except InexactCode as exc:
+            outcome.error = str(exc)
+            return outcome
         if done is not None:
             new_text, ctx, wrapper = done
             outcome.records = self._records(ctx, wrapper, display)
@@ -233,6 +242,9 @@ class Engine:
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
+        if changed and module.code != hollowed.text:
+            raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
+                              "(line endings?), so the write would change more than the edits")
         return (hollowed.restore(new_module.code) if changed or not self.optimize else text), ctx, wrapper
 
     def _records(self, ctx: FileContext, wrapper: MetadataWrapper | None, display: str) -> list[Record]:
@@ -301,4 +313,4 @@ def unified_diff(old: str, new: str, display: str) -> str:
     return "".join(out)
 
 
-__all__ = ["FileOutcome", "Pipeline", "MetadataPipeline", "Engine", "git_quote", "unified_diff"]
+__all__ = ["FileOutcome", "InexactCode", "Pipeline", "MetadataPipeline", "Engine", "git_quote", "unified_diff"]
