@@ -168,15 +168,18 @@ class AttrUndo:
     def __init__(self, parent: Any, name: str) -> None:
         self.parent = parent
         self.name = name
-        entries = own_dict(parent)
-        if entries is not None and not isinstance(parent, type) and not isinstance(entries, dict):
-            entries = None
-        if entries is not None:
-            self.old = entries.get(name, MISSING)
-        else:
-            self.old = getattr(parent, name, MISSING)
+        self.old = self._current()
+
+    def _current(self) -> Any:
+        """The entry as :meth:`__init__` would record it now."""
+        entries = own_dict(self.parent)
+        if entries is not None and (isinstance(self.parent, type) or isinstance(entries, dict)):
+            return entries.get(self.name, MISSING)
+        return getattr(self.parent, self.name, MISSING)
 
     def restore(self) -> None:
+        if self._current() is self.old:  # never changed: the op's own setattr was refused (an Enum
+            return                       # member, a C type), and this one would be refused too
         if self.old is MISSING:
             try:
                 delattr(self.parent, self.name)
