@@ -104,6 +104,9 @@ def _cache_dir_problem(path: str) -> str | None:
     directory that is merely readable by others is tightened to 0700: plans
     name files and options of the user's jobs.
     """
+    problem = _foreign_ancestor(os.path.dirname(path))
+    if problem is not None:
+        return problem
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -123,6 +126,31 @@ def _cache_dir_problem(path: str) -> str | None:
         except OSError as exc:
             return f"cannot be closed to group and others ({exc.strerror or exc})"
     return None
+
+
+def _foreign_ancestor(folder: str) -> str | None:
+    """Why a directory made in ``folder`` could be swapped by someone else
+    (``folder`` or a folder above it, links resolved, belongs to another user
+    than this one and root, or others can write it without the sticky bit
+    that ``/tmp`` has); ``None`` when nobody else can.  A swap after the
+    checks would put their files under the plan files that children read
+    later (``sudo`` keeping the invoking user's ``HOME``)."""
+    current = os.path.realpath(folder)
+    while True:
+        try:
+            info = os.stat(current)
+        except OSError:
+            info = None  # not there yet: made by us, below a folder checked next
+        if info is not None and hasattr(os, "geteuid"):
+            mode = stat.S_IMODE(info.st_mode)
+            if info.st_uid not in (os.geteuid(), 0):
+                return f"is inside {current}, which is owned by uid {info.st_uid}"
+            if mode & 0o022 and not mode & stat.S_ISVTX:
+                return f"is inside {current}, which others can write (mode {mode:04o}, no sticky bit)"
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
 
 
 def write_file(path: str, data: bytes, *, private: str | None = None) -> None:

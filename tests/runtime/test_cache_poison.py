@@ -255,3 +255,36 @@ def test_a_grammar_cache_that_is_a_link_is_not_written_through(tmp_path, env):
     cache.symlink_to(precious)
     ok(run_npatch("compile", str(tmp_path / "c.toml"), env=env))
     assert precious.read_text() == "keep me\n"
+
+
+# -- a cache directory inside a folder someone else controls -------------------------------
+@needs_root
+@pytest.mark.parametrize("parent", ["another user's folder", "world-writable folder without sticky bit"])
+def test_no_cache_is_made_or_used_in_a_folder_someone_else_can_change(tmp_path, env, parent):
+    """``sudo npatch apply`` with the invoking user's ``HOME`` (or an
+    ``XDG_CACHE_HOME`` in a shared folder): whoever can rename entries of the
+    folder holding ``npatch/`` can swap a directory of links in place of it
+    after the check, under the plan files that children read later.  No cache
+    there: the plan is kept in a private temporary directory."""
+    base = tmp_path / "home-of-other"
+    base.mkdir()
+    if parent == "another user's folder":
+        os.chown(base, OTHER, OTHER)
+        os.chmod(base, 0o755)
+    else:
+        os.chmod(base, 0o777)
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    proc = ok(apply(manifest, "--", PY, "-c", SHOW, env=dict(env, XDG_CACHE_HOME=str(base))))
+    assert "yiq 42" in proc.stdout
+    assert "no private cache directory" in proc.stderr and str(base) in proc.stderr, proc.stderr
+    assert not (base / "npatch").exists()
+
+
+def test_a_sticky_world_writable_folder_like_tmp_still_holds_the_cache(tmp_path, env):
+    base = tmp_path / "sticky"
+    base.mkdir()
+    os.chmod(base, 0o1777)
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    proc = ok(apply(manifest, "--", PY, "-c", SHOW, env=dict(env, XDG_CACHE_HOME=str(base))))
+    assert "yiq 42" in proc.stdout and proc.stderr == "", proc.stderr
+    assert (base / "npatch" / "keys").is_dir()
