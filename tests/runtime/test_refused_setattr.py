@@ -1,5 +1,6 @@
 """Targets whose owner refuses the change (an Enum member, an attribute of a
-C type such as ``datetime.date`` or torch's ``torch._C`` classes): the op
+C type such as ``datetime.date`` or torch's ``torch._C`` classes, a property
+without a setter read through an instance): the op
 fails with the owner's own reason and the program runs on, exactly as it
 was.  The undo record is pushed before the change; restoring it must not
 repeat the refused ``setattr`` (which raised out of ``start()`` and, under
@@ -35,6 +36,15 @@ import enum
 class Color(enum.Enum):
     RED = 1
     BLUE = 2
+
+
+class Box:
+    @property
+    def size(self):
+        return 1
+
+
+box = Box()
 """
 
 #: (target, action line, owner expression, name, the reason the owner gives)
@@ -42,6 +52,8 @@ CASES = {
     "enum member": ("npt_colors:Color.RED", "value = 9", "npt_colors.Color", "RED", "cannot reassign member"),
     "C type method": ("datetime:date.today", 'replace = "npt_helpers:repl"', "datetime.date", "today",
                       "immutable type"),
+    "read-only property of an instance": ("npt_colors:box.size", "value = 7", "npt_colors.box", "size",
+                                          "has no setter"),
     "torch._C class": ("torch._C:Generator.manual_seed", 'wrap = "npt_helpers:make"', "torch._C.Generator",
                        "manual_seed", "immutable type"),
 }
