@@ -104,6 +104,8 @@ def _cache_dir_problem(path: str) -> str | None:
     directory that is merely readable by others is tightened to 0700: plans
     name files and options of the user's jobs.
     """
+    if not os.path.isabs(path):  # a relative $HOME: under whatever directory the program runs in
+        return "is a relative path ($HOME is not absolute)"
     problem = _foreign_ancestor(os.path.dirname(path))
     if problem is not None:
         return problem

@@ -288,3 +288,17 @@ def test_a_sticky_world_writable_folder_like_tmp_still_holds_the_cache(tmp_path,
     proc = ok(apply(manifest, "--", PY, "-c", SHOW, env=dict(env, XDG_CACHE_HOME=str(base))))
     assert "yiq 42" in proc.stdout and proc.stderr == "", proc.stderr
     assert (base / "npatch" / "keys").is_dir()
+
+
+@pytest.mark.parametrize("home", ["relhome", "./relhome"])
+def test_a_relative_home_makes_no_cache_in_the_working_directory(tmp_path, home):
+    """A relative ``$HOME`` (as a relative ``$XDG_CACHE_HOME``, which the XDG
+    spec calls invalid) would put the cache under the working directory: a
+    cloned project could ship ``relhome/.cache/npatch`` with plans of its own."""
+    work = tmp_path / "project"
+    work.mkdir()
+    manifest = write(work / "m.toml", MANIFEST)
+    env = {k: v for k, v in clean_env(HOME=home).items() if k != "XDG_CACHE_HOME"}
+    proc = ok(run_npatch("apply", str(manifest), "--", PY, "-c", SHOW, env=env, cwd=work))
+    assert "yiq 42" in proc.stdout and "no private cache directory" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["m.toml"]
