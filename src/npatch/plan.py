@@ -426,11 +426,13 @@ class LazyRecords:
         if callable(fallback):  # read once, at the first damaged record
             try:
                 fallback = fallback()
-            except (OSError, PlanError):
-                fallback = None
-            self._fallback = fallback = fallback if fallback is not None and len(fallback) == len(self._raw) else None
-        if fallback is None:
-            raise PlanError(f"malformed plan: {exc}") from None
+            except (OSError, ValueError) as failure:  # PlanError, a file that is not UTF-8
+                fallback = f"; the plan of record: {failure}"
+            else:
+                fallback = fallback if len(fallback) == len(self._raw) else "; the plan of record differs"
+            self._fallback = fallback
+        if fallback is None or isinstance(fallback, str):
+            raise PlanError(f"malformed plan: {exc}{fallback or ''}") from None
         return fallback[index]
 
     def __iter__(self) -> Any:

@@ -302,3 +302,46 @@ def test_a_relative_home_makes_no_cache_in_the_working_directory(tmp_path, home)
     proc = ok(run_npatch("apply", str(manifest), "--", PY, "-c", SHOW, env=env, cwd=work))
     assert "yiq 42" in proc.stdout and "no private cache directory" in proc.stderr, proc.stderr
     assert sorted(p.name for p in work.iterdir()) == ["m.toml"]
+
+
+def _tamper_json(plan: Path) -> None:
+    plan.write_bytes(plan.read_bytes().replace(b'"value":42', b'"value":666'))
+
+
+@pytest.mark.parametrize("marshal_copy", ["missing", "another user's", "damaged op"])
+def test_a_child_refuses_a_cached_json_plan_that_no_longer_matches_its_name(tmp_path, env, marshal_copy):
+    """Where the marshal copy cannot be used the child reads the JSON plan of
+    record; a cached one is named by its content hash, so a plan changed after
+    the launcher verified it is refused (one warning, the program runs), never run."""
+    if marshal_copy == "another user's" and os.geteuid() != 0:
+        pytest.skip("needs root to chown")
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    ok(apply(manifest, "--", PY, "-c", "pass", env=env))
+    (copy,) = _cache(tmp_path, "cache").joinpath("plans").glob("*.marshal")
+    plan = copy.with_suffix(".json")
+    if marshal_copy == "missing":
+        copy.unlink()
+    elif marshal_copy == "another user's":
+        os.chown(copy, OTHER, OTHER)
+    else:
+        _damage_ops(copy, "unknown type code")
+    _tamper_json(plan)
+    from npatch.runtime.launcher import BOOTSTRAP_DIR
+
+    child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(plan))
+    proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "666" not in proc.stdout, proc.stdout + proc.stderr
+    assert "does not match its name" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_plan_file_of_the_users_own_is_read_as_it_is(tmp_path, env):
+    """Only cached plans are named by their hash: a saved plan with another
+    name (``NPATCH_PLAN=plan.json``) is the user's and is not checked."""
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    plan = tmp_path / "saved-plan.json"
+    ok(run_npatch("compile", str(manifest), "-o", str(plan), env=env))
+    from npatch.runtime.launcher import BOOTSTRAP_DIR
+
+    child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(plan))
+    proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "yiq 42" in proc.stdout, proc.stdout + proc.stderr

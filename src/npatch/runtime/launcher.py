@@ -380,15 +380,33 @@ def read_plan(path: str) -> Any:
         try:
             with open(path[: -len(".json")] + ".marshal", "rb") as handle:
                 if owned_regular(os.fstat(handle.fileno())):  # else someone else's: not trusted
-                    return Plan.from_marshal(handle.read(), fallback=lambda: Plan.load(path).ops)
+                    return Plan.from_marshal(handle.read(), fallback=lambda: _load_json(path).ops)
         except (OSError, PlanError):
             pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
     try:
-        return Plan.load(path)
+        return _load_json(path)
     except OSError as exc:
         raise PlanLoadError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:
         raise PlanLoadError(f"{path}: {exc}") from None
+
+
+def _load_json(path: str) -> Any:
+    """The JSON plan at ``path``; a cached one (named by its content hash, as
+    the launcher writes them) must still hash to its name: a plan changed
+    after the launcher verified it is refused, not run."""
+    from npatch.plan import Plan, PlanError
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    stem = os.path.basename(path)[: -len(".json")]
+    if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
+        import hashlib  # ~2 ms: only where the marshal copy could not be used
+
+        if hashlib.sha256(data).hexdigest() != stem:
+            raise PlanError("the plan file does not match its name (changed since it was cached); "
+                            "run npatch apply again to recompile it")
+    return Plan.from_json(data.decode("utf-8"))
 
 
 #: the standard-library modules starting a plan imports (npatch's runtime, the

@@ -39,7 +39,7 @@ import warnings
 from _thread import RLock, get_ident
 
 from npatch.errors import NpatchError, NpatchWarning
-from npatch.plan import Op, Plan, Target
+from npatch.plan import Op, Plan, PlanError, Target
 from npatch.runtime.errors import PatchError, located
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
@@ -276,7 +276,7 @@ class Session:
     def _add_states(self, numbers: list[int]) -> list[_OpState]:
         """Build the states of ops ``numbers`` (conditions evaluated outside the
         lock) and keep those no other thread built meanwhile, in plan order."""
-        built = [(n, self._build_state(self.plan.ops[n], n)) for n in numbers]
+        built = [(n, self._read_state(n)) for n in numbers]
         fresh: list[_OpState] = []
         watched: set[str] = set()
         with self._lock:
@@ -300,6 +300,17 @@ class Session:
             if self._phase == "active" and self in FINDER.clients:
                 FINDER.refresh()
         return fresh
+
+    def _read_state(self, number: int) -> _OpState:
+        """:meth:`_build_state` of op ``number``; an op the plan file no longer
+        gives (damaged after the launcher checked it) fails, naming why,
+        instead of failing the import that reads it."""
+        try:
+            op = self.plan.ops[number]
+        except PlanError as exc:
+            state = _OpState(Op(kind="op", name=f"#{number}", targets=()), number)
+            return self._failed_state(state, f"the plan cannot give it: {exc}", None, False)
+        return self._build_state(op, number)
 
     def _build_state(self, op: Op, number: int, quiet: bool = False) -> _OpState:
         """The state of op ``number``: fixed (disabled, skipped, failed) or with
