@@ -157,31 +157,11 @@ class Entry:
 
     def verify(self) -> bool:
         """Every source still has the recorded content."""
-        for size, sha, path in self.sources:
-            data = _read_regular(path, size)
+        for size, sha, path in self.sources:  # a FIFO or a directory now at a manifest's name: a miss
+            data = _read_file(path, lambda info, size=size: info.st_size == size and S_ISREG(info.st_mode))
             if data is None or digest(data) != sha:
                 return False
         return True
-
-
-def _read_regular(path: str, size: int) -> bytes | None:
-    """The content of ``path`` when it is a regular file of ``size`` bytes,
-    else ``None``: opened without blocking, so a FIFO planted where a
-    manifest was is a miss (the compiler then says what it is), not a hang."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if info.st_size != size or not S_ISREG(info.st_mode):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -191,12 +171,18 @@ def _read(path: str) -> bytes | None:
     """The content of the cache file ``path`` when it is a regular file of
     this user's that nobody else can write, else ``None`` (a miss): a file
     or a link planted while the directory was open to others is not trusted."""
+    return _read_file(path, owned_regular, os.O_NOFOLLOW)
+
+
+def _read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
+    """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
+    opened without blocking, so a FIFO planted at the name is no hang."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC | flags)
     except OSError:
         return None
     try:
-        if not owned_regular(os.fstat(fd)):
+        if not accept(os.fstat(fd)):
             return None
         with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read()
