@@ -25,6 +25,10 @@ the ``npatch`` fixture, and the ``npatch`` marker
         @pytest.mark.npatch("cuda-to-cpu", sets={"strict_devices": "false"})
         def test_train_step(): ...
 
+    Markers of the module (``pytestmark``), of a class and of the test itself
+    all apply, outermost first (the closest is applied last and wins where
+    two patch one target).
+
     Both are strict by default: in a test, a patch that cannot apply fails
     the test instead of warning.
 
@@ -236,25 +240,35 @@ def npatch(tmp_path_factory: pytest.TempPathFactory) -> Any:
 _MARKER_KEY = pytest.StashKey[NpatchFixture]()
 
 
+def _markers_outermost_first(item: pytest.Item) -> list[Any]:
+    """Every ``npatch`` marker of ``item``: the module's, then its classes',
+    then its own (a parametrized case's included), each node's in its order."""
+    chain = item.listchain()
+    marked = sorted(item.iter_markers_with_node("npatch"), key=lambda pair: chain.index(pair[0]))
+    return [marker for _node, marker in marked]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A ``@pytest.mark.npatch`` test: apply before its fixtures are set up."""
-    marker = item.get_closest_marker("npatch")
-    if marker is None:
+    """A test under ``@pytest.mark.npatch``: apply each marker's manifests,
+    outermost first, before its fixtures are set up."""
+    markers = _markers_outermost_first(item)
+    if not markers:
         return
     helper = NpatchFixture()
     item.stash[_MARKER_KEY] = helper
     from npatch.errors import NpatchError
 
-    try:
-        helper.apply(*marker.args, **marker.kwargs)
-        return
-    except NpatchError as exc:
-        problem = f"@pytest.mark.npatch{marker.args!r}: {exc}"
-    except TypeError as exc:
-        problem = f"@pytest.mark.npatch: {exc} (it takes manifests, sets=, disable=, strict=, rebind=)"
-    helper.stop()
-    pytest.fail(problem, pytrace=False)
+    for marker in markers:
+        try:
+            helper.apply(*marker.args, **marker.kwargs)
+            continue
+        except NpatchError as exc:
+            problem = f"@pytest.mark.npatch{marker.args!r}: {exc}"
+        except TypeError as exc:
+            problem = f"@pytest.mark.npatch: {exc} (it takes manifests, sets=, disable=, strict=, rebind=)"
+        helper.stop()
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(trylast=True)
