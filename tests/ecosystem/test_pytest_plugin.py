@@ -147,6 +147,34 @@ def test_markers_of_module_class_and_function_all_apply(tmp_path):
     assert "@pytest.mark.npatch('no-such-manifest',): unknown manifest 'no-such-manifest'" in out.stdout
 
 
+def test_relative_manifests_of_markers_and_fixture_are_found_beside_the_test(tmp_path):
+    """``pytest tests/`` from the project root: a marker or fixture naming a
+    manifest that lies beside the test file finds it there when the current
+    directory has none (before: 'manifest file not found')."""
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    write(tmp_path, "tests/unit/third.toml", THIRD)
+    write(tmp_path, "tests/unit/sixth.toml", SIXTH)
+    write(tmp_path, "sixth.toml", SIXTH.replace("0.5", "0.75"))  # the current directory's wins
+    write(tmp_path, "tests/unit/test_beside.py", '''
+        import colorsys
+        import pytest
+
+        @pytest.mark.npatch("third.toml")
+        def test_marker():
+            assert colorsys.ONE_THIRD == 0.5
+
+        def test_fixture(npatch):
+            npatch.apply("third.toml", "sixth.toml")
+            assert (colorsys.ONE_THIRD, colorsys.ONE_SIXTH) == (0.5, 0.75)
+
+        def test_plan(npatch):
+            assert npatch.plan("third.toml").ops[0].name == "third"
+    ''')
+    out = pytest_in(tmp_path, "-q", "tests")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout
+
+
 def test_session_option_patches_the_run_and_its_children(tmp_path):
     write(tmp_path, "third.toml", THIRD)
     write(tmp_path, "test_session.py", '''
