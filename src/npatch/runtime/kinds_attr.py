@@ -27,19 +27,28 @@ A *guard* (``guard = "pkg:pred"``) makes a replace or wrap conditional per
 call: ``pred(*args, **kwargs)`` true runs the replacement, false the
 original.  It is a plain closure; ``__wrapped__`` points at the original.
 
-A wrapper that carries the original's name (``functools.wraps``; so do the
-guard and the coverage counter) but is not found under that name (the original is a builtin such as ``torch.zeros``, whose
+A wrapper that carries a borrowed name (``functools.wraps``; so do the guard
+and the coverage counter) but is not found under that name (the original is a builtin such as ``torch.zeros``, whose
 qualname is ``_VariableFunctionsClass.zeros``, a method descriptor, or a
 function re-exported from another module) takes the name of the place it is
 installed at, so that pickle finds it by reference as it found the original
 (``multiprocessing`` spawn and DataLoader workers pickle the functions a
 program hands them).  A function with a name of its own keeps it.
+
+One replacement function for several distinct originals (``cuda-to-cpu``'s
+``current_stream`` for ``torch.cuda.current_stream`` and
+``torch.accelerator.current_stream``) is installed itself for the first and
+as a copy (same code, globals, defaults and closure: still nothing per call)
+for each other, so that distinct functions stay distinct: tables keyed by
+function identity, such as ``torch.compile``'s handlers, keep one entry per
+original.  Targets that held one original (``also`` re-exports) get one object.
 """
 from __future__ import annotations
 
 import functools
 import sys
 from types import FunctionType
+from weakref import WeakKeyDictionary
 
 from npatch.plan import Op, Target
 from npatch.runtime.coverage import counting
@@ -101,13 +110,43 @@ def _found_at(func: Any, module: Any, qualname: Any) -> bool:
 
 
 def _name_where_installed(func: Any, original: Any, target: Target) -> None:
-    """Give a wrapper installed at ``target`` that carries ``original``'s name,
-    which does not find it, the target's name (see the module docstring); a
-    method descriptor has no ``__module__`` to copy, so the qualname decides."""
-    if (isinstance(func, FunctionType) and func.__qualname__ == getattr(original, "__qualname__", None)
-            and not _found_at(func, func.__module__, func.__qualname__)):
+    """Give a wrapper installed at ``target`` that carries a borrowed name
+    (``functools.wraps``: ``__wrapped__``; or ``original``'s qualname: a method
+    descriptor has no ``__module__`` to copy), which does not find it, the
+    target's name (see the module docstring)."""
+    if not isinstance(func, FunctionType):
+        return
+    borrowed = hasattr(func, "__wrapped__") or func.__qualname__ == getattr(original, "__qualname__", None)
+    if borrowed and not _found_at(func, func.__module__, func.__qualname__):
         func.__module__ = target.module
         func.__qualname__ = target.qualname
+
+
+#: per session: id(replacement) -> [(replacement, original, target, object installed there)]
+_STAND_INS: WeakKeyDictionary[Any, dict[int, list[tuple[Any, Any, Target, Any]]]] = WeakKeyDictionary()
+
+
+def _stand_in(ctx: ApplyContext, func: Any, original: Any, target: Target) -> Any:
+    """``func`` for the first original it replaces in this session, a copy of it
+    for each other (see the module docstring); the same object again for the
+    same original (an ``also`` re-export) or the same target (a reloaded module)."""
+    if not isinstance(func, FunctionType) or func is original:
+        return func
+    seen = _STAND_INS.setdefault(ctx.session, {})
+    entries = [entry for entry in seen.get(id(func), ()) if entry[0] is func]
+    for _func, replaced, where, installed in entries:
+        if replaced is original or where == target:
+            return installed
+    installed = func
+    if entries:
+        installed = FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+        installed.__kwdefaults__ = func.__kwdefaults__
+        installed.__annotations__ = func.__annotations__
+        installed.__doc__ = func.__doc__
+        installed.__dict__.update(func.__dict__)
+        installed.__module__, installed.__qualname__ = target.module, target.qualname
+    seen[id(func)] = [*entries, (func, original, target, installed)]
+    return installed
 
 
 def _install(ctx: ApplyContext, op: Op, target: Target, parent: Any, name: str, raw: Any, func: Any) -> AttrUndo:
@@ -116,6 +155,7 @@ def _install(ctx: ApplyContext, op: Op, target: Target, parent: Any, name: str, 
     if isinstance(func, _DESCRIPTORS + (property,)):  # a descriptor of its own keeps its kind
         own_descriptor, func = _split_descriptor(func)
         descriptor = own_descriptor
+    func = _stand_in(ctx, func, original, target)
     func = counting(ctx.session, op.name, func)  # only under --coverage: else func itself
     if op.guard:
         func = _guarded(ctx.resolve(op.guard), func, original)
