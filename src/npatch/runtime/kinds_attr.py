@@ -48,7 +48,6 @@ from __future__ import annotations
 import functools
 import sys
 from types import FunctionType
-from weakref import WeakKeyDictionary
 
 from npatch.plan import Op, Target
 from npatch.runtime.coverage import counting
@@ -122,17 +121,13 @@ def _name_where_installed(func: Any, original: Any, target: Target) -> None:
         func.__qualname__ = target.qualname
 
 
-#: per session: id(replacement) -> [(replacement, original, target, object installed there)]
-_STAND_INS: WeakKeyDictionary[Any, dict[int, list[tuple[Any, Any, Target, Any]]]] = WeakKeyDictionary()
-
-
 def _stand_in(ctx: ApplyContext, func: Any, original: Any, target: Target) -> Any:
     """``func`` for the first original it replaces in this session, a copy of it
     for each other (see the module docstring); the same object again for the
     same original (an ``also`` re-export) or the same target (a reloaded module)."""
     if not isinstance(func, FunctionType) or func is original:
         return func
-    seen = _STAND_INS.setdefault(ctx.session, {})
+    seen = ctx.session.stand_ins  # id(replacement) -> [(replacement, original, target, installed)]
     entries = [entry for entry in seen.get(id(func), ()) if entry[0] is func]
     for _func, replaced, where, installed in entries:
         if replaced is original or where == target:
