@@ -308,9 +308,9 @@ class Plan(Record):
     def canonical_json(self) -> bytes:
         """The plan as compact JSON with sorted keys: what :attr:`content_hash`
         hashes and what the plan cache stores under that hash."""
-        import json
+        from npatch.planfile import json_text
 
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json_text(self.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     @property
     def content_hash(self) -> str:

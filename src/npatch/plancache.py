@@ -248,7 +248,7 @@ def lookup(root: str, key: str) -> CachedPlan | None:
     if raw is None:
         return None
     try:
-        entry = Entry.loads(raw.decode("utf-8"))
+        entry = Entry.loads(raw.decode("utf-8", "surrogateescape"))
     except (UnicodeDecodeError, IndexError):
         return None
     if entry is None or not entry.verify():
@@ -320,10 +320,12 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
             keys = _subdir(root, "keys", True)
             modules_hash = digest(modules_data) if modules_data is not None else "-"
             entry = Entry(plan_hash, modules_hash, digest(marshalled), recorded)
-            _write(os.path.join(keys, key), entry.dumps().encode("utf-8"))
+            # the source paths as ``os`` has them: an undecodable byte of a file name
+            # is a lone surrogate, written back as that byte (surrogateescape)
+            _write(os.path.join(keys, key), entry.dumps().encode("utf-8", "surrogateescape"))
             notes_path = os.path.join(keys, key + ".notes")
             if notes:
-                _write(notes_path, notes.encode("utf-8"))
+                _write(notes_path, notes.encode("utf-8", "surrogateescape"))
             elif os.path.exists(notes_path):
                 os.unlink(notes_path)
     return CachedPlan(plan_path, notes, hit=False)

@@ -126,12 +126,23 @@ def started_index(modules: dict[str, list[int]], eager: list[int], conditions: l
 
 
 # -- JSON ------------------------------------------------------------------------------
+def json_text(value: Any, **options: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, **options)`` that UTF-8 can encode:
+    a lone surrogate (an undecodable byte of a file name, as ``os`` hands
+    it over: ``b'n\\xe9.toml'`` is ``'n\\udce9.toml'``) becomes its JSON escape,
+    which ``json.loads`` turns back into the same surrogate."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, **options)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if not text.isascii() else text
+
+
 def dumps_json(data: dict[str, Any], lazy_kinds: frozenset[str], indent: int | None = None) -> str:
     """``data`` (a plan's :meth:`~npatch.plan.Plan.to_dict`) as an indexed JSON object."""
     import json
 
     def dump(value: Any, level: int) -> str:
-        text = json.dumps(value, indent=indent, sort_keys=True, ensure_ascii=False)
+        text = json_text(value, indent=indent, sort_keys=True)
         return text.replace("\n", "\n" + " " * (indent * level)) if indent else text
 
     newline, pad = ("\n", " " * indent) if indent else ("", "")

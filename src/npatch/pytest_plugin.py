@@ -25,6 +25,12 @@ the ``npatch`` fixture, and the ``npatch`` marker
         @pytest.mark.npatch("cuda-to-cpu", sets={"strict_devices": "false"})
         def test_train_step(): ...
 
+    A relative manifest path is looked up in the current directory, then
+    beside the test file (``pytest tests/`` run from the project root).
+    Markers of the module (``pytestmark``), of a class and of the test itself
+    all apply, outermost first (the closest is applied last and wins where
+    two patch one target).
+
     Both are strict by default: in a test, a patch that cannot apply fails
     the test instead of warning.
 
@@ -167,9 +173,21 @@ class NpatchFixture:
     the next test sees the original objects.
     """
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, test_dir: Path | None = None) -> None:
         self._directory = directory
+        self._test_dir = test_dir
         self._sessions: list[Any] = []
+
+    def _beside_the_test(self, manifest: Any) -> Any:
+        """A relative ``.toml``/``.json`` path missing from the current directory
+        but present beside the test file (``pytest tests/`` run from the root)."""
+        if self._test_dir is None or not isinstance(manifest, (str, Path)):
+            return manifest
+        path = Path(manifest)
+        if path.is_absolute() or path.suffix not in (".toml", ".json") or path.exists():
+            return manifest
+        beside = self._test_dir / path
+        return beside if beside.is_file() else manifest
 
     def plan(self, *manifests: Any, sets: dict[str, Any] | None = None, disable: tuple[str, ...] | list[str] = ()) -> Any:
         """Compile ``manifests`` (paths, names, or ``plan.json``) into a Plan without applying it."""
@@ -177,7 +195,8 @@ class NpatchFixture:
 
         if len(manifests) == 1 and hasattr(manifests[0], "ops"):
             return manifests[0]
-        return npatch.load(*(str(m) for m in manifests), sets=_as_sets(sets), disable=list(disable))
+        return npatch.load(*(str(self._beside_the_test(m)) for m in manifests), sets=_as_sets(sets),
+                           disable=list(disable))
 
     def apply(self, *manifests: Any, sets: dict[str, Any] | None = None, disable: tuple[str, ...] | list[str] = (),
               strict: bool = True, rebind: bool = False) -> Any:
@@ -224,9 +243,9 @@ def _label(manifests: tuple[Any, ...]) -> str:
 
 
 @pytest.fixture
-def npatch(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def npatch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Apply manifests inside one test: ``npatch.apply("numpy-compat")``; restored afterwards."""
-    helper = NpatchFixture(tmp_path_factory.mktemp("npatch"))
+    helper = NpatchFixture(tmp_path_factory.mktemp("npatch"), request.path.parent)
     try:
         yield helper
     finally:
@@ -236,25 +255,35 @@ def npatch(tmp_path_factory: pytest.TempPathFactory) -> Any:
 _MARKER_KEY = pytest.StashKey[NpatchFixture]()
 
 
+def _markers_outermost_first(item: pytest.Item) -> list[Any]:
+    """Every ``npatch`` marker of ``item``: the module's, then its classes',
+    then its own (a parametrized case's included), each node's in its order."""
+    chain = item.listchain()
+    marked = sorted(item.iter_markers_with_node("npatch"), key=lambda pair: chain.index(pair[0]))
+    return [marker for _node, marker in marked]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A ``@pytest.mark.npatch`` test: apply before its fixtures are set up."""
-    marker = item.get_closest_marker("npatch")
-    if marker is None:
+    """A test under ``@pytest.mark.npatch``: apply each marker's manifests,
+    outermost first, before its fixtures are set up."""
+    markers = _markers_outermost_first(item)
+    if not markers:
         return
-    helper = NpatchFixture()
+    helper = NpatchFixture(test_dir=item.path.parent)
     item.stash[_MARKER_KEY] = helper
     from npatch.errors import NpatchError
 
-    try:
-        helper.apply(*marker.args, **marker.kwargs)
-        return
-    except NpatchError as exc:
-        problem = f"@pytest.mark.npatch{marker.args!r}: {exc}"
-    except TypeError as exc:
-        problem = f"@pytest.mark.npatch: {exc} (it takes manifests, sets=, disable=, strict=, rebind=)"
-    helper.stop()
-    pytest.fail(problem, pytrace=False)
+    for marker in markers:
+        try:
+            helper.apply(*marker.args, **marker.kwargs)
+            continue
+        except NpatchError as exc:
+            problem = f"@pytest.mark.npatch{marker.args!r}: {exc}"
+        except TypeError as exc:
+            problem = f"@pytest.mark.npatch: {exc} (it takes manifests, sets=, disable=, strict=, rebind=)"
+        helper.stop()
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(trylast=True)

@@ -100,6 +100,81 @@ def test_fixture_and_marker_apply_for_one_test_and_restore(tmp_path):
     assert "During handling" not in out.stdout
 
 
+SIXTH = THIRD.replace('"third"', '"sixth"').replace("ONE_THIRD", "ONE_SIXTH")
+
+
+def test_markers_of_module_class_and_function_all_apply(tmp_path):
+    """A module's ``pytestmark``, a class marker and a test's own marker each
+    apply (outermost first), as stacked ``filterwarnings`` do; before, only the
+    closest one did and the others were dropped without a word."""
+    write(tmp_path, "third.toml", THIRD)
+    write(tmp_path, "sixth.toml", SIXTH)
+    write(tmp_path, "two.toml", THIRD.replace('"third"', '"two"').replace("0.5", "0.25"))
+    write(tmp_path, "test_layers.py", '''
+        import colorsys
+        import pytest
+
+        pytestmark = pytest.mark.npatch("third.toml")
+
+        def test_module_marker():
+            assert (colorsys.ONE_THIRD, colorsys.ONE_SIXTH) == (0.5, 1 / 6)
+
+        @pytest.mark.npatch("sixth.toml")
+        class TestBoth:
+            def test_class_and_module(self):
+                assert (colorsys.ONE_THIRD, colorsys.ONE_SIXTH) == (0.5, 0.5)
+
+            @pytest.mark.npatch("two.toml")
+            def test_closest_applies_last(self):
+                assert (colorsys.ONE_THIRD, colorsys.ONE_SIXTH) == (0.25, 0.5)
+
+            @pytest.mark.parametrize("marked", [pytest.param(True, marks=pytest.mark.npatch("two.toml")), False])
+            def test_parametrized(self, marked):
+                assert colorsys.ONE_THIRD == (0.25 if marked else 0.5) and colorsys.ONE_SIXTH == 0.5
+
+            @pytest.mark.npatch("no-such-manifest")
+            def test_bad_inner_marker(self):  # the outer markers' patches are restored
+                pass
+    ''')
+    write(tmp_path, "test_zz_after.py", '''
+        import colorsys
+
+        def test_all_restored():
+            assert (colorsys.ONE_THIRD, colorsys.ONE_SIXTH) == (1 / 3, 1 / 6)
+    ''')
+    out = pytest_in(tmp_path, "-q")
+    assert "6 passed, 1 error" in out.stdout, out.stdout + out.stderr
+    assert "@pytest.mark.npatch('no-such-manifest',): unknown manifest 'no-such-manifest'" in out.stdout
+
+
+def test_relative_manifests_of_markers_and_fixture_are_found_beside_the_test(tmp_path):
+    """``pytest tests/`` from the project root: a marker or fixture naming a
+    manifest that lies beside the test file finds it there when the current
+    directory has none (before: 'manifest file not found')."""
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    write(tmp_path, "tests/unit/third.toml", THIRD)
+    write(tmp_path, "tests/unit/sixth.toml", SIXTH)
+    write(tmp_path, "sixth.toml", SIXTH.replace("0.5", "0.75"))  # the current directory's wins
+    write(tmp_path, "tests/unit/test_beside.py", '''
+        import colorsys
+        import pytest
+
+        @pytest.mark.npatch("third.toml")
+        def test_marker():
+            assert colorsys.ONE_THIRD == 0.5
+
+        def test_fixture(npatch):
+            npatch.apply("third.toml", "sixth.toml")
+            assert (colorsys.ONE_THIRD, colorsys.ONE_SIXTH) == (0.5, 0.75)
+
+        def test_plan(npatch):
+            assert npatch.plan("third.toml").ops[0].name == "third"
+    ''')
+    out = pytest_in(tmp_path, "-q", "tests")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout
+
+
 def test_session_option_patches_the_run_and_its_children(tmp_path):
     write(tmp_path, "third.toml", THIRD)
     write(tmp_path, "test_session.py", '''

@@ -385,6 +385,19 @@ def test_run_module_and_double_dash(tmp_path, env, manifest):
     assert "yiq 42" in proc.stdout and "applied  yiq" in proc.stderr
 
 
+def test_run_a_double_dash_after_the_program_is_the_programs(tmp_path, env, manifest):
+    """``npatch run M train.py -- x`` passes ``--`` on, as ``python train.py -- x``
+    does: a ``--`` after the script (or ``-m module``) is one of its arguments,
+    not npatch's separator (it was: 'script not found: x')."""
+    script = write(tmp_path / "s.py", SHOW + "\nimport sys; print('argv', sys.argv[1:])")
+    write(tmp_path / "pkg/__init__.py", "")
+    write(tmp_path / "pkg/__main__.py", SHOW + "\nimport sys; print('argv', sys.argv[1:])")
+    for words, argv in (([script, "--", "x"], ["--", "x"]), ([script, "a", "--", "--b"], ["a", "--", "--b"]),
+                        (["-m", "pkg", "--", "x"], ["--", "x"]), (["--", script, "--", "x"], ["--", "x"])):
+        proc = ok(npatch("run", manifest, *words, env=env, cwd=tmp_path))
+        assert "yiq 42" in proc.stdout and f"argv {argv!r}" in proc.stdout, (words, proc.stdout, proc.stderr)
+
+
 def test_run_uncaught_exception_and_strict(tmp_path, env):
     script = write(tmp_path / "boom.py", "import colorsys\nraise ValueError('boom')\n")
     proc = npatch("run", write(tmp_path / "m.toml", MANIFEST), script, env=env)

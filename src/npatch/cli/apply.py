@@ -121,13 +121,14 @@ def _program_start(words: list[str]) -> int | None:
 
 def _split(parser: argparse.ArgumentParser, args: argparse.Namespace,
            program_start: object) -> tuple[list[str], list[str]]:
-    """Manifests and options before the program, and the program's words."""
+    """Manifests and options before the program, and the program's words
+    (a ``--`` after where ``run``'s program starts is one of its arguments)."""
     import argparse
 
     words = list(args.rest)
     start = program_start(words) if callable(program_start) else None
-    if "--" in words:
-        cut = words.index("--")
+    cut = words.index("--") if "--" in words else None
+    if cut is not None and (start is None or cut < start):
         front, program = words[:cut], words[cut + 1:]
     elif start is not None:
         front, program = words[:start], words[start:]

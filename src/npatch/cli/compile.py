@@ -52,7 +52,7 @@ RESOLVE_HELP = (
 )
 def _setup(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the plan as JSON to FILE")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the plan as JSON to FILE (only when the compile has no errors)")
     parser.add_argument("--resolve", choices=("static", "import", "none"), default="static",
                         help="how to check paths and signatures (default: static)")
     parser.add_argument("--path", action="append", default=[], metavar="DIR",
@@ -82,7 +82,7 @@ def run_compile(args: argparse.Namespace) -> int:
 
     result = compile_from_args(args, resolve=args.resolve, paths=source_dirs(args.path), strict=args.strict)
     plan = result.plan
-    if output:
+    if output and not result.errors:
         write_file(output, (plan.to_json(indent=2) + "\n").encode("utf-8"))
     if args.format == "json":
         out = {"plan": plan.to_dict(), "hash": plan.content_hash,
@@ -100,10 +100,15 @@ def run_compile(args: argparse.Namespace) -> int:
         print(f"{', '.join(m.name for m in plan.manifests)}: {len(plan.ops)} ops ({kinds}), "
               f"{len(plan.rewrites)} rewrites, {len(plan.disabled)} disabled; resolve={result.resolve}: "
               f"{len(result.errors)} errors; plan {plan.content_hash[:12]}"
-              + (f" -> {args.output}" if args.output else ""))
+              + (f" -> {args.output}" if args.output and not result.errors else ""))
         note = unverifiable_summary(result.by_code("unverifiable"), args.verbose)
         if note:
             print(note)
+    if output and result.errors:  # a plan that failed its checks is never handed on
+        count = len(result.errors)
+        earlier = " (the file there is an earlier plan)" if Path(output).exists() else ""
+        print(f"npatch compile: {args.output} not written: {count} error{'s' * (count != 1)}{earlier}",
+              file=sys.stderr)
     return 1 if result.errors else 0
 
 

@@ -223,7 +223,9 @@ def _one_line(text: str) -> str:
 
 
 def _q(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """``text`` as a TOML string; an undecodable byte of a file name (a lone
+    surrogate, which TOML cannot hold) reads U+FFFD."""
+    return json.dumps(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), ensure_ascii=False)
 
 
 def _toml_value(value: Any) -> str:

@@ -27,7 +27,8 @@ def write_text(path: str, text: str, option: str) -> None:
     _refuse_link(path, option)
     path = check_writable(path, option)
     try:
-        write_file(path, text.encode("utf-8"))
+        # an undecodable byte of a file name (a lone surrogate) in a comment: its escape keeps the file UTF-8
+        write_file(path, text.encode("utf-8", "backslashreplace"))
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
 

@@ -26,11 +26,28 @@ finds; ``options`` is the op's ``options`` table as a dict.
 A *guard* (``guard = "pkg:pred"``) makes a replace or wrap conditional per
 call: ``pred(*args, **kwargs)`` true runs the replacement, false the
 original.  It is a plain closure; ``__wrapped__`` points at the original.
+
+A wrapper that carries a borrowed name (``functools.wraps``; so do the guard
+and the coverage counter) but is not found under that name (the original is a builtin such as ``torch.zeros``, whose
+qualname is ``_VariableFunctionsClass.zeros``, a method descriptor, or a
+function re-exported from another module) takes the name of the place it is
+installed at, so that pickle finds it by reference as it found the original
+(``multiprocessing`` spawn and DataLoader workers pickle the functions a
+program hands them).  A function with a name of its own keeps it.
+
+One replacement function for several distinct originals (``cuda-to-cpu``'s
+``current_stream`` for ``torch.cuda.current_stream`` and
+``torch.accelerator.current_stream``) is installed itself for the first and
+as a copy (same code, globals, defaults and closure: still nothing per call)
+for each other, so that distinct functions stay distinct: tables keyed by
+function identity, such as ``torch.compile``'s handlers, keep one entry per
+original.  Targets that held one original (``also`` re-exports) get one object.
 """
 from __future__ import annotations
 
 import functools
 import sys
+from types import FunctionType
 
 from npatch.plan import Op, Target
 from npatch.runtime.coverage import counting
@@ -80,15 +97,65 @@ def _guarded(guard: Callable[..., Any], replacement: Callable[..., Any],
     return guarded
 
 
-def _install(ctx: ApplyContext, op: Op, parent: Any, name: str, raw: Any, func: Any) -> AttrUndo:
+def _found_at(func: Any, module: Any, qualname: Any) -> bool:
+    """Whether pickle's lookup of ``module`` and ``qualname`` gives ``func`` itself."""
+    found = sys.modules.get(module) if isinstance(module, str) else None
+    try:
+        for part in str(qualname).split("."):
+            found = getattr(found, part)
+    except Exception:  # a lookup that fails in any way: not found there
+        return False
+    return found is func
+
+
+def _name_where_installed(func: Any, original: Any, target: Target) -> None:
+    """Give a wrapper installed at ``target`` that carries a borrowed name
+    (``functools.wraps``: ``__wrapped__``; or ``original``'s qualname: a method
+    descriptor has no ``__module__`` to copy), which does not find it, the
+    target's name (see the module docstring)."""
+    if not isinstance(func, FunctionType):
+        return
+    borrowed = hasattr(func, "__wrapped__") or func.__qualname__ == getattr(original, "__qualname__", None)
+    if borrowed and not _found_at(func, func.__module__, func.__qualname__):
+        func.__module__ = target.module
+        func.__qualname__ = target.qualname
+
+
+def _stand_in(ctx: ApplyContext, func: Any, original: Any, target: Target) -> Any:
+    """``func`` for the first original it replaces in this session, a copy of it
+    for each other (see the module docstring); the same object again for the
+    same original (an ``also`` re-export) or the same target (a reloaded module)."""
+    if not isinstance(func, FunctionType) or func is original:
+        return func
+    seen = ctx.session.stand_ins  # id(replacement) -> [(replacement, original, target, installed)]
+    entries = [entry for entry in seen.get(id(func), ()) if entry[0] is func]
+    for _func, replaced, where, installed in entries:
+        if replaced is original or where == target:
+            return installed
+    installed = func
+    if entries:
+        installed = FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+        installed.__kwdefaults__ = func.__kwdefaults__
+        installed.__annotations__ = func.__annotations__
+        installed.__doc__ = func.__doc__
+        installed.__dict__.update(func.__dict__)
+        installed.__module__, installed.__qualname__ = target.module, target.qualname
+    seen[id(func)] = [*entries, (func, original, target, installed)]
+    return installed
+
+
+def _install(ctx: ApplyContext, op: Op, target: Target, parent: Any, name: str, raw: Any, func: Any) -> AttrUndo:
     """Put ``func`` at ``parent.name`` in ``raw``'s descriptor kind, with the guard."""
     descriptor, original = _split_descriptor(raw)
     if isinstance(func, _DESCRIPTORS + (property,)):  # a descriptor of its own keeps its kind
         own_descriptor, func = _split_descriptor(func)
         descriptor = own_descriptor
+    func = _stand_in(ctx, func, original, target)
     func = counting(ctx.session, op.name, func)  # only under --coverage: else func itself
     if op.guard:
         func = _guarded(ctx.resolve(op.guard), func, original)
+    if descriptor in (None, staticmethod):  # where ``parent.name`` gives the function itself
+        _name_where_installed(func, original, target)
     new = descriptor(func) if descriptor is not None else func
     undo = AttrUndo(parent, name)
     ctx.changing(undo)
@@ -145,7 +212,7 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
     parent, name, owner, raw = _existing(module, target)
     if _copied_from_a_sibling(ctx, parent, owner, raw):
         return _keep(ctx, parent, name)
-    return _install(ctx, op, parent, name, raw, ctx.resolve(op.source))
+    return _install(ctx, op, target, parent, name, raw, ctx.resolve(op.source))
 
 
 def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:
@@ -158,7 +225,7 @@ def apply_wrap(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUn
     wrapper = make_wrapper(original, op.options_dict)
     if not callable(wrapper) and not isinstance(wrapper, _DESCRIPTORS + (property,)):
         raise TypeError(f"wrapper factory {op.source!r} returned {type(wrapper).__name__}, not a callable")
-    return _install(ctx, op, parent, name, raw, wrapper)
+    return _install(ctx, op, target, parent, name, raw, wrapper)
 
 
 def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrUndo:

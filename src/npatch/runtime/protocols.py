@@ -58,6 +58,11 @@ class ApplyHost(Protocol):
     ``slot`` is the session's own record of one (op, target) unit of work,
     handed to the context and passed back unchanged."""
 
+    #: id(replacement function) -> [(function, original, target, object installed
+    #: there)]: kept by :mod:`npatch.runtime.kinds_attr` so that one function
+    #: replacing distinct originals is installed as distinct objects
+    stand_ins: dict[int, list[tuple[Any, Any, Any, Any]]]
+
     @property
     def options(self) -> dict[str, Any]:
         """The plan's options (``[options]`` and ``--set``)."""

@@ -121,6 +121,7 @@ class Session:
         self._by_module: dict[str, list[_Slot]] = {}  # module -> slots applied to it (reload)
         self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
         self._replaced: list[tuple[_Slot, Any, str, Any, Any]] | None = None
+        self.stand_ins: dict[int, list[tuple[Any, Any, Any, Any]]] = {}  # see npatch.runtime.kinds_attr
         self._watched: frozenset[str] = frozenset()
         self._lock = RLock()
         self._phase = "new"  # new -> active -> stopping -> stopped
