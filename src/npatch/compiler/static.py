@@ -63,9 +63,15 @@ class _Scope:
 
 
 class StaticIndex:
-    """Caches module files and their parsed scopes for a set of search paths."""
+    """Caches module files and their parsed scopes for a set of search paths.
 
-    def __init__(self, paths: list[str] | None = None) -> None:
+    ``any_submodule``: a submodule that exists counts as an attribute of its
+    package (names as code sees them once everything has been imported).  By
+    default only one the package imports while it executes does: that is when
+    a patch waiting for the package applies."""
+
+    def __init__(self, paths: list[str] | None = None, any_submodule: bool = False) -> None:
+        self.any_submodule = any_submodule
         self.paths = [Path(p) for p in (paths or [])] + [Path(p or ".") for p in sys.path]
         self._files: dict[str, Path | str | None] = {}
         self._scopes: dict[Path, _Scope | None] = {}
@@ -191,7 +197,7 @@ class StaticIndex:
                 return Lookup("found", file=str(file))
             return Lookup("unverifiable", f"{name} is assigned at run time; its attributes cannot be seen")
         if module and self.is_module(f"{module}.{name}"):
-            if self._loads_own(module, name):
+            if self.any_submodule or self._loads_own(module, name):
                 return self._lookup(f"{module}.{name}", rest, seen)
             if not scope.dynamic:
                 where = f"{module}.{name}:{'.'.join(rest)}" if rest else f"{module}:{name} as a module target"
