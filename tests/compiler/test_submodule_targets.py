@@ -9,6 +9,7 @@ checks that compile reports an error exactly when the run fails to patch.
 """
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_compile_agrees_with_run_time(tmp_path: Path, shape: str, which: str) ->
     project = _project(tmp_path, shape, target, replacement, program)
     env = clean_env()
     compiled = run_npatch("compile", "m.toml", cwd=project, env=env)
-    ran = run_npatch("apply", "m.toml", "--", "python", "prog.py", cwd=project, env=env)
+    ran = run_npatch("apply", "m.toml", "--", sys.executable, "prog.py", cwd=project, env=env)
     assert ran.returncode == 0, ran.stderr
     expected = EXPECTED[shape]
     if expected == "error":
@@ -116,5 +117,5 @@ def test_the_suggested_target_passes_and_applies(tmp_path: Path, shape: str) -> 
     env = clean_env()
     compiled = run_npatch("compile", "m.toml", cwd=project, env=env)
     assert compiled.returncode == 0, compiled.stderr
-    ran = run_npatch("apply", "m.toml", "--", "python", "prog.py", cwd=project, env=env)
+    ran = run_npatch("apply", "m.toml", "--", sys.executable, "prog.py", cwd=project, env=env)
     assert (ran.returncode, ran.stdout) == (0, "patched\n"), ran.stderr
