@@ -33,8 +33,10 @@ Reports: every process that booted adds its record to ``REPORT`` at exit
 under a lock on the report's directory.  The last
 process to exit, normally the top one, leaves a report covering every
 process; no process has to know which one is the parent.  Forked children
-that leave with ``os._exit`` (multiprocessing ``fork`` workers) write
-nothing: they share the parent's patches.
+started by ``multiprocessing`` (its ``fork`` workers, a torch DataLoader's)
+write theirs from a ``multiprocessing`` finalizer, though they leave with
+``os._exit``, and count their own calls from zero (:func:`_forked`); a child
+of a bare ``os.fork`` that calls ``os._exit`` itself writes nothing.
 """
 from __future__ import annotations
 
@@ -61,6 +63,8 @@ STRICT_EXIT = 1
 SESSIONS: list[tuple[str, Any]] = []
 _BOOTED = False
 _FINISH_REGISTERED = False
+#: the pid whose report part _finish wrote (a forked child finishes on its own)
+_FINISHED_IN = 0
 #: identities of the plans started or waiting in this process (see _start_source)
 _IDENTITIES: set[str] = set()
 #: while :func:`boot` starts plans at interpreter start-up: the directory Python
@@ -339,6 +343,7 @@ def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: 
         from npatch.runtime import reportfiles  # noqa: F401 - bound before any plan can patch json
 
         atexit.register(_finish)  # registered before the program's own handlers: runs after them
+        os.register_at_fork(after_in_child=_forked)
         _FINISH_REGISTERED = True
     if identity in _IDENTITIES:
         return
@@ -547,10 +552,30 @@ def _when_imported(spec: Any, then: Any) -> None:
         calls.append(then)
 
 
+def _forked() -> None:
+    """In a forked child: count its own calls from zero, and report at its
+    exit also when ``multiprocessing`` ends it with ``os._exit`` (its fork
+    workers, a torch DataLoader's): after the child's ``_bootstrap`` clears the
+    finalizers it inherited, an after-fork hook adds one that runs
+    :func:`_finish`.  A child that calls ``os._exit`` itself reports nothing."""
+    coverage = sys.modules.get("npatch.runtime.coverage")
+    if coverage is not None:
+        coverage.forget_counts()
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(_finish, _finish_in_worker)
+
+
+def _finish_in_worker(finish: Any) -> None:
+    sys.modules["multiprocessing.util"].Finalize(None, finish, exitpriority=-100)  # after the worker's own
+
+
 def _finish() -> None:
-    """At exit: this process's status tree and report part, then the merge."""
-    if not SESSIONS:
+    """At exit: this process's status tree and report part, then the merge (once per process)."""
+    global _FINISHED_IN
+    if not SESSIONS or _FINISHED_IN == os.getpid():
         return
+    _FINISHED_IN = os.getpid()
     environ = os.environ
     try:
         if environ.get(ENV_VERBOSE):
