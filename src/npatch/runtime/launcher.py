@@ -261,11 +261,14 @@ def _program_path() -> str | None:
         return None
 
 
-def _main_path(program: str) -> str:
-    """The ``sys.path[0]`` Python gives ``program`` (``-m``: the working directory)."""
+def _main_path(program: str, by_main: bool | None = None) -> str:
+    """The ``sys.path[0]`` Python gives ``program`` (``-m``: the working directory);
+    ``by_main``: what :func:`_is_archive_or_folder` says of it, when already asked."""
     if program == "-m":
         return os.getcwd()
-    return os.path.abspath(program) if _is_archive_or_folder(program) else os.path.dirname(os.path.realpath(program))
+    if by_main is None:
+        by_main = _is_archive_or_folder(program)
+    return os.path.abspath(program) if by_main else os.path.dirname(os.path.realpath(program))
 
 
 def _is_archive_or_folder(program: str) -> bool:
@@ -602,8 +605,9 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     """
     global _BOOTED
     os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
+    by_main = program[0] != "-m" and _is_archive_or_folder(program[0])
     try:
-        sys.path[0] = _main_path(program[0])
+        sys.path[0] = _main_path(program[0], by_main)
     except OSError:  # a removed working directory: python adds no entry for it, and the program runs
         pass
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
@@ -611,7 +615,7 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
         start_plans([plan_path], deferred=False)
     except Exception as exc:  # noqa: BLE001
         _boot_failed(exc)
-    code = _run_main(program)
+    code = _run_main(program, by_main)
     if strict and code == 0:
         failed = [s for _, session in SESSIONS for s in session.statuses() if s.status == "failed"]
         if failed:
@@ -621,7 +625,8 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     return code
 
 
-def _run_main(program: list[str]) -> int:
+def _run_main(program: list[str], by_main: bool) -> int:
+    """Run ``program`` as ``__main__``; ``by_main``: it is a folder or zip file run by its ``__main__``."""
     import runpy
 
     if program[0] == "-m":
@@ -629,7 +634,7 @@ def _run_main(program: list[str]) -> int:
         run = lambda: runpy.run_module(program[1], run_name="__main__", alter_sys=True)  # noqa: E731
     else:
         sys.argv = list(program)
-        if _is_archive_or_folder(program[0]):
+        if by_main:
             run = lambda: _run_main_module(program[0])  # noqa: E731
         else:
             run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731
