@@ -37,7 +37,6 @@ import sys
 import types
 import warnings
 from _thread import RLock, get_ident
-from bisect import insort
 
 from npatch.errors import NpatchError, NpatchWarning
 from npatch.plan import Op, Plan, Target
@@ -293,10 +292,10 @@ class Session:
                 watched.update(t.module for t in op.targets)
                 if op.during:
                     watched.add(op.during)
-                    insort(self._during.setdefault(op.during, []), state, key=_state_number)
+                    _in_plan_order(self._during.setdefault(op.during, []), state, _state_number)
                 elif state.kind.tree:
                     for slot in state.slots:
-                        insort(self._trees.setdefault(slot.target.module, []), slot, key=_slot_number)
+                        _in_plan_order(self._trees.setdefault(slot.target.module, []), slot, _slot_number)
         if not watched <= self._watched or any(s.kind is not None and s.kind.tree for s in fresh):
             self._watched = self._watched | watched
             if self._phase == "active" and self in FINDER.clients:
@@ -366,9 +365,8 @@ class Session:
             return
         with self._lock:
             # ops are prepared as their modules are first imported, not in plan order:
-            # what waits on one module is kept in plan order (priority), as it applies; after
-            # its equals (insort is insort_right), so one op's targets stay in their order
-            insort((self._subst if module_level else self._pending).setdefault(name, []), slot, key=_slot_number)
+            # what waits on one module is kept in plan order (priority), as it applies
+            _in_plan_order((self._subst if module_level else self._pending).setdefault(name, []), slot, _slot_number)
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
@@ -666,6 +664,14 @@ def _state_number(state: _OpState) -> int:
 
 def _slot_number(slot: _Slot) -> int:
     return slot.state.number
+
+
+def _in_plan_order(items: list, item: Any, number: Any) -> None:
+    """Add ``item`` to ``items``, which are in plan order (a stable sort keeps
+    one op's targets in their order)."""
+    items.append(item)
+    if len(items) > 1 and number(items[-2]) > number(item):
+        items.sort(key=number)
 
 
 def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
