@@ -495,7 +495,7 @@ def test_forked_workers_add_their_calls(pkg, env, how):
     assert proc.returncode == 0, proc.stderr
     assert "DONE" in proc.stdout
     data = json.loads((pkg / "cov.json").read_text())
-    expected = {"pool": 8, "process": 8, "os.fork": 8, "dataloader": 8}[how]
-    assert next(op for op in data["ops"] if op["name"] == "g")["calls"] == expected, data["processes"]
-    forked = [p for p in data["processes"] if p["ppid"] == data["processes"][0]["pid"] or p["argv"] == ["forker.py", how]]
-    assert len(forked) >= 3, data["processes"]
+    # 1 call in the program before the fork, 3 + 4 in the workers (the DataLoader's 7 items), none counted twice
+    assert next(op for op in data["ops"] if op["name"] == "g")["calls"] == 8, data["processes"]
+    forked = [p for p in data["processes"] if p["argv"] == ["forker.py", how]]  # a fork keeps its parent's argv
+    assert len(forked) == 3, data["processes"]  # the program and its two workers, each with its own record
