@@ -69,6 +69,7 @@ __all__ = [
     "evaluate",
     "explain",
     "findable",
+    "module_spec",
     "is_version_node",
 ]
 
@@ -210,31 +211,38 @@ def _top_level_distributions() -> Mapping[str, list[str]]:
 
 
 def findable(module: str) -> bool:
-    """True if ``module`` could be imported, found without executing it or its parents.
+    """True if ``module`` could be imported, found without executing it or its parents."""
+    return module_spec(module) is not None
+
+
+def module_spec(module: str) -> Any:
+    """The spec ``module`` would be imported from, found without executing it
+    or its parents; None when it is not found.
 
     ``importlib.util.find_spec('a.b')`` imports ``a``; for a dotted name whose
     parent is not loaded yet we ask the meta path finders ourselves with the
     parent's search locations, the way the import system would.
     """
     if not module or not all(part.isidentifier() for part in module.split(".")):
-        return False
+        return None
     parent, _, _ = module.rpartition(".")
     if not parent or parent in sys.modules:
         try:
-            return importlib.util.find_spec(module) is not None
+            return importlib.util.find_spec(module)
         except (ImportError, ValueError):
-            return False
+            return None
     path: list[str] | None = None
     parts = module.split(".")
+    spec = None
     for i in range(len(parts)):
         name = ".".join(parts[: i + 1])
         spec = _meta_path_spec(name, path)
         if spec is None:
-            return False
+            return None
         path = list(spec.submodule_search_locations or [])
         if i < len(parts) - 1 and spec.submodule_search_locations is None:
-            return False
-    return True
+            return None
+    return spec
 
 
 def _meta_path_spec(name: str, path: list[str] | None) -> Any:

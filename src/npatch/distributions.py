@@ -33,9 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["normalize", "version", "version_at", "present", "metadata_dirs", "dist_info_dirs", "read_text"]
 
-#: sys.path entry -> (mtime, {normalized name: [metadata paths]}, {legacy name: [EGG-INFO paths]},
-#: [(lower-cased name, path) of each *.dist-info child, in directory order])
-_LISTINGS: dict[str, tuple[float, dict[str, list[str]], dict[str, list[str]], list[tuple[str, str]]]] = {}
+#: sys.path entry -> (mtime, {normalized name: [metadata paths]}, {legacy name: [EGG-INFO paths]})
+_LISTINGS: dict[str, tuple[float, dict[str, list[str]], dict[str, list[str]]]] = {}
 #: metadata path -> its Version header
 _VERSIONS: dict[str, str] = {}
 
@@ -65,16 +64,16 @@ def _legacy(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
-def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]], list[tuple[str, str]]]:
+def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     root = entry or "."
     try:
         mtime = os.stat(root).st_mtime
     except OSError:
         _LISTINGS.pop(entry, None)
-        return {}, {}, []
+        return {}, {}
     cached = _LISTINGS.get(entry)
     if cached is not None and cached[0] == mtime:
-        return cached[1], cached[2], cached[3]
+        return cached[1], cached[2]
     try:
         children = os.listdir(root)
     except NotADirectoryError:
@@ -83,20 +82,17 @@ def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]], li
         children = []
     infos: dict[str, list[str]] = {}
     eggs: dict[str, list[str]] = {}
-    dist_infos: list[tuple[str, str]] = []
     base = os.path.basename(entry).lower()
     for child in children:
         low = child.lower()
         if low.endswith((".dist-info", ".egg-info")):
             path = os.path.join(entry, child)
             infos.setdefault(normalize(low.rpartition(".")[0].partition("-")[0]), []).append(path)
-            if child.endswith(".dist-info"):
-                dist_infos.append((low, path))
         elif low == "egg-info" and base.endswith(".egg"):
             eggs.setdefault(_legacy(base.rpartition(".")[0].partition("-")[0]), []).append(
                 os.path.join(entry, child))
-    _LISTINGS[entry] = (mtime, infos, eggs, dist_infos)
-    return infos, eggs, dist_infos
+    _LISTINGS[entry] = (mtime, infos, eggs)
+    return infos, eggs
 
 
 def metadata_dirs(name: str) -> Iterator[str]:
@@ -106,26 +102,27 @@ def metadata_dirs(name: str) -> Iterator[str]:
     for entry in list(sys.path):
         if not isinstance(entry, str):
             continue
-        infos, eggs, _ = _listing(entry)
+        infos, eggs = _listing(entry)
         yield from infos.get(normalized, ())
         yield from eggs.get(legacy, ())
 
 
 def dist_info_dirs(prefix: str) -> Iterator[str]:
     """The ``*.dist-info`` directories on ``sys.path`` whose lower-cased name
-    starts with ``prefix``, in ``sys.path`` and directory order, from the
-    listings :func:`metadata_dirs` caches (an entry that is no directory is
-    passed over)."""
+    starts with ``prefix``, in ``sys.path`` order (within a directory, by
+    distribution name), from the listings :func:`metadata_dirs` caches (an
+    entry that is no directory is passed over)."""
     for entry in list(sys.path):
         if not isinstance(entry, str):
             continue
         try:
-            found = _listing(entry)[2]
+            infos = _listing(entry)[0]
         except _Unusual:
             continue
-        for low, path in found:
-            if low.startswith(prefix):
-                yield path
+        for paths in infos.values():
+            for path in paths:
+                if path.endswith(".dist-info") and os.path.basename(path).lower().startswith(prefix):
+                    yield path
 
 
 def read_text(path: str, name: str) -> str | None:

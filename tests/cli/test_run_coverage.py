@@ -433,3 +433,69 @@ def test_a_created_replacement_is_counted_like_any_other(tmp_path, env):
     plain = run_npatch("apply", "m.toml", "--", sys.executable, "-c",
                        "import textwrap, repl; print(textwrap.brand_new is repl.f)", cwd=tmp_path, env=env)
     assert plain.stdout.strip() == "True", plain.stderr   # without --coverage: the replacement itself
+
+
+FORKER = """
+import os, sys
+import multiprocessing as mp
+import covtarget
+
+def work(n):
+    return [covtarget.g(i) for i in range(n)]
+
+def main(how):
+    covtarget.g(0)
+    if how == "pool":
+        pool = mp.get_context("fork").Pool(2)
+        print("DONE", len(sum(pool.map(work, [3, 4]), [])))
+        pool.close()
+        pool.join()
+    elif how == "process":
+        procs = [mp.get_context("fork").Process(target=work, args=(n,)) for n in (3, 4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        print("DONE", [p.exitcode for p in procs])
+    elif how == "os.fork":
+        pids = []
+        for n in (3, 4):
+            pid = os.fork()
+            if pid == 0:
+                work(n)
+                sys.exit(0)  # a plain forked child that exits normally runs atexit
+            pids.append(pid)
+        print("DONE", [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids])
+    elif how == "dataloader":
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+
+        class Calls(Dataset):
+            def __len__(self):
+                return 7
+
+            def __getitem__(self, i):
+                return torch.tensor(covtarget.g(i)[1])
+
+        loader = DataLoader(Calls(), batch_size=1, num_workers=2, multiprocessing_context="fork")
+        print("DONE", sum(int(b) for b in loader))
+
+if __name__ == "__main__":
+    main(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("how", ["pool", "process", "os.fork", "dataloader"])
+def test_forked_workers_add_their_calls(pkg, env, how):
+    """Fork-started workers (multiprocessing 'fork', os.fork, a torch DataLoader with fork) count
+    their own calls from zero and add them at exit, though multiprocessing ends them with os._exit."""
+    (pkg / "forker.py").write_text(FORKER)
+    proc = run_npatch("apply", "--coverage", "cov.json", "m.toml", "--", sys.executable, "forker.py", how,
+                      cwd=pkg, env=demo_env(env, pkg))
+    assert proc.returncode == 0, proc.stderr
+    assert "DONE" in proc.stdout
+    data = json.loads((pkg / "cov.json").read_text())
+    # 1 call in the program before the fork, 3 + 4 in the workers (the DataLoader's 7 items), none counted twice
+    assert next(op for op in data["ops"] if op["name"] == "g")["calls"] == 8, data["processes"]
+    forked = [p for p in data["processes"] if p["argv"] == ["forker.py", how]]  # a fork keeps its parent's argv
+    assert len(forked) == 3, data["processes"]  # the program and its two workers, each with its own record

@@ -34,7 +34,7 @@ def cuda_names() -> list[str]:
 
 class NpuNamespace:
     def __init__(self, sources: Path) -> None:
-        self.index = StaticIndex([str(sources)])
+        self.index = StaticIndex([str(sources)], any_submodule=True)  # names user code sees after import
         tree = ast.parse((sources / "torch_npu" / "npu" / "__init__.py").read_text(encoding="utf-8"))
         self.declared = {
             e.value for node in tree.body if isinstance(node, ast.Assign)

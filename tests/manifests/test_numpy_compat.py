@@ -21,7 +21,6 @@ from npatch_testutil import clean_env, run_npatch, run_python
 from npu_sources import numpy1_sources  # noqa: F401  (fixture)
 from numpy1_namespace import public_namespace
 from npatch.library import numpy_compat
-from npatch.runtime.resolve import Skipped
 
 try:
     import tomllib
@@ -152,12 +151,13 @@ def test_restore_sets_a_missing_name_and_undoes_it():
     assert not hasattr(module, "int")
 
 
-def test_restore_leaves_an_existing_name_alone():
+def test_restore_declares_that_an_existing_name_is_left_alone():
+    """restore's skip check (asked by the run before calling it, and by `npatch explain`)."""
     module = types.ModuleType("fake_numpy")
     module.bool = "mine"
-    with pytest.raises(Skipped, match="has 'bool' already"):
-        numpy_compat.restore(module, {"name": "bool", "object": "builtins:bool"})
-    assert module.bool == "mine"
+    assert numpy_compat.restore.npatch_skip_check is numpy_compat.present
+    assert numpy_compat.present(module, {"name": "bool"}) == "fake_numpy ? has 'bool' already"
+    assert numpy_compat.present(module, {"name": "int"}) == ""
 
 
 def test_undo_keeps_a_name_set_later_by_someone_else():

@@ -74,8 +74,11 @@ def _op_text(op) -> str:
 @command("explain", "say which ops would apply here, and why the others would not",
          "Evaluate every condition in this environment (installed packages, versions,\n"
          "environment variables, options) and say, for each op, whether it would\n"
-         "apply and, if not, which part of its condition is false (or that the module\n"
-         "a stub or alias without force names really exists).\n\n"
+         "apply and, if not, which part of its condition is false, that the module\n"
+         "a stub or alias without force names really exists, or what a `call` op's\n"
+         "skip check says (that check is asked as the run asks it: it imports the\n"
+         "call function's module and the op's installed target module; nothing is\n"
+         "applied).\n\n"
          "Example:\n  npatch explain mmcv-npu --set allow_internal_format=true")
 def _explain(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
@@ -84,6 +87,8 @@ def _explain(parser: argparse.ArgumentParser) -> Handler:
 
 def run_explain(args: argparse.Namespace) -> int:
     from npatch.conditions import evaluate, explain
+    from npatch.runtime.kinds_module import skip_here
+    from npatch.runtime.resolve import describe
 
     plan = compile_from_args(args).plan
     options = plan.options_dict
@@ -91,27 +96,20 @@ def run_explain(args: argparse.Namespace) -> int:
     for op in plan.ops:
         why = "; ".join(explain(op.when, options))
         applies = evaluate(op.when, options)
-        wins = _real_module_wins(op) if applies else ""
-        if applies and not wins:
+        try:
+            skips = skip_here(op) if applies else ""
+        except Exception as exc:  # the run would fail on it the same way: say so, not a traceback
+            skips = ""
+            why = "; ".join(filter(None, (why, f"its skip check could not be asked: {describe(exc)}")))
+        if applies and not skips:
             applying += 1
             print(f"apply    {op.name}  ({op.kind} {op.target})  [{why}]")
         else:
-            print(f"skip     {op.name}  ({op.kind} {op.target})  because {wins or why}")
+            print(f"skip     {op.name}  ({op.kind} {op.target})  because {skips or why}")
     for name in plan.disabled:
         print(f"disabled {name}")
     print(f"{applying} of {len(plan.ops)} ops would apply here; {len(plan.disabled)} disabled")
     return 0
-
-
-def _real_module_wins(op) -> str:
-    """Why a stub or alias without force leaves alone a module that really exists here, or ``""``."""
-    from npatch.conditions import findable
-    from npatch.runtime.kinds_module import ALIAS_ANYWAY, STUB_ANYWAY
-
-    anyway = {"stub": STUB_ANYWAY, "alias": ALIAS_ANYWAY}.get(op.kind)
-    if anyway is None or op.force or not findable(op.target.module):
-        return ""
-    return f"{op.target.module} really exists; {anyway}"
 
 
 @command("list", "list the manifests that can be named",

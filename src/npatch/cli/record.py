@@ -131,7 +131,9 @@ def _standalone(data: dict[str, Any], kept: list, out_path: str, notes: list[str
 
     lines: list[str] = []
     seen: set[tuple[str, int]] = set()
-    sources: dict[str, tuple[list[str], str | None]] = {}
+    there = Path(out_path).resolve().parent
+    #: manifest -> its lines, its `when`, and its folder (None: out_path's, where nothing is left behind)
+    sources: dict[str, tuple[list[str], str | None, Path | None]] = {}
     for op in kept:
         origin = op.get("origin")
         if not origin:
@@ -146,11 +148,13 @@ def _standalone(data: dict[str, Any], kept: list, out_path: str, notes: list[str
             except OSError as exc:
                 raise NpatchError(f"{origin['file']}: cannot read the manifest op {op['name']!r} came from: "
                                   f"{exc.strerror}") from None
-            sources[origin["file"]] = (text.splitlines(), tomllib.loads(text).get("manifest", {}).get("when"))
-        source_lines, when = sources[origin["file"]]
+            here = Path(origin["file"]).parent
+            sources[origin["file"]] = (text.splitlines(), tomllib.loads(text).get("manifest", {}).get("when"),
+                                       None if here.resolve() == there else here)
+        source_lines, when, here = sources[origin["file"]]
         lines += ["", f"# {op['name']}: {verdict(op)[1]}  (from {origin['file']}:{origin['line']})"]
         block = _block(source_lines, origin["line"], when)
-        for note in _left_behind(op["name"], block, origin["file"], out_path):
+        for note in _left_behind(op["name"], block, origin["file"], here, there, out_path) if here else ():
             notes.append(note)
             lines.append(f"# note: {note}")
         lines += block
@@ -161,16 +165,14 @@ def _standalone(data: dict[str, Any], kept: list, out_path: str, notes: list[str
 _OBJECT_KEYS = ("replace", "wrap", "call", "guard", "source")
 
 
-def _left_behind(name: str, block: list[str], manifest: str, out_path: str) -> list[str]:
-    """A note for each module an op's block names that is a file beside its
-    manifest, found neither beside ``out_path`` nor on ``sys.path``: the
-    runtime looks for such a module in the folder of the manifest naming it."""
+def _left_behind(name: str, block: list[str], manifest: str, here: Path, there: Path, out_path: str) -> list[str]:
+    """A note for each module an op's block names that is a file in ``here``
+    (the folder of its manifest), found neither in ``there`` (``out_path``'s)
+    nor on ``sys.path``: the runtime looks for such a module in the folder of
+    the manifest naming it."""
     import tomllib
     from importlib.machinery import PathFinder
 
-    here, there = Path(manifest).parent, Path(out_path).resolve().parent
-    if here.resolve() == there:
-        return []
     tables = [t for value in tomllib.loads("\n".join(block)).values() if isinstance(value, list) for t in value]
     notes = []
     for table in tables:

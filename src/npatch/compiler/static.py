@@ -58,16 +58,25 @@ class _Scope:
     dynamic: str = ""
     #: names listed in a literal ``__all__`` (a name listed but bound nowhere in source is set at run time)
     exported: set[str] = field(default_factory=set)
+    #: modules its import statements may load (``from m import n`` adds ``m`` and ``m.n``)
+    loads: set[str] = field(default_factory=set)
 
 
 class StaticIndex:
-    """Caches module files and their parsed scopes for a set of search paths."""
+    """Caches module files and their parsed scopes for a set of search paths.
 
-    def __init__(self, paths: list[str] | None = None) -> None:
+    ``any_submodule``: a submodule that exists counts as an attribute of its
+    package (names as code sees them once everything has been imported).  By
+    default only one the package imports while it executes does: that is when
+    a patch waiting for the package applies."""
+
+    def __init__(self, paths: list[str] | None = None, any_submodule: bool = False) -> None:
+        self.any_submodule = any_submodule
         self.paths = [Path(p) for p in (paths or [])] + [Path(p or ".") for p in sys.path]
         self._files: dict[str, Path | str | None] = {}
         self._scopes: dict[Path, _Scope | None] = {}
         self._listings: dict[Path, dict[str, bool]] = {}
+        self._executed: dict[tuple[str, str], bool] = {}
 
     def _listing(self, folder: Path) -> dict[str, bool]:
         """A directory's entries (name -> is a directory), read once: one
@@ -188,7 +197,13 @@ class StaticIndex:
                 return Lookup("found", file=str(file))
             return Lookup("unverifiable", f"{name} is assigned at run time; its attributes cannot be seen")
         if module and self.is_module(f"{module}.{name}"):
-            return self._lookup(f"{module}.{name}", rest, seen)
+            if self.any_submodule or self._loads_own(module, name):
+                return self._lookup(f"{module}.{name}", rest, seen)
+            if not scope.dynamic:
+                where = f"{module}.{name}:{'.'.join(rest)}" if rest else f"{module}:{name} as a module target"
+                return Lookup("missing", f"{module} does not import its submodule {name!r} ({file}), so "
+                                         f"{module}.{name} is no attribute of it when {module} has been imported "
+                                         f"and a patch waiting for it applies; name the submodule: {where}")
         for star in scope.star:
             result = self._lookup(star, parts, seen)
             if result.status != "missing":
@@ -206,6 +221,39 @@ class StaticIndex:
         if isinstance(node, ast.ClassDef):
             return self._in_class(node, module, rest, seen, file)
         return Lookup("unverifiable", f"{getattr(node, 'name', '')} is a function; attributes of it are set at run time")
+
+    def _loads_own(self, package: str, name: str) -> bool:
+        """Whether executing ``package`` imports its submodule ``name``, which
+        makes it an attribute of ``package``: ``from . import name``, ``import
+        package.name``, ``from .name import x``, or an import of it in another
+        module that ``package`` imports.  A patch on ``package:name.x`` applies
+        right after ``package`` executes, before any later ``import
+        package.name`` of the program.  The modules under ``package`` are
+        searched first, then those of its whole top-level package (only
+        modules whose source is here are followed)."""
+        key = (package, name)
+        if key not in self._executed:
+            wanted = f"{package}.{name}"
+            self._executed[key] = any(self._reaches(package, wanted, within)
+                                      for within in (package + ".", package.partition(".")[0] + "."))
+        return self._executed[key]
+
+    def _reaches(self, start: str, wanted: str, within: str) -> bool:
+        """Whether executing ``start`` imports ``wanted``, following imports of modules named ``within...``."""
+        done = {start}
+        todo = [start]
+        while todo:
+            scope = self.scope(todo.pop())
+            for loaded in scope.loads if scope else ():
+                if loaded == wanted or loaded.startswith(wanted + "."):
+                    return True
+                parts = loaded.split(".")
+                for cut in range(1, len(parts) + 1):
+                    module = ".".join(parts[:cut])
+                    if module.startswith(within) and module not in done:
+                        done.add(module)
+                        todo.append(module)
+        return False
 
     def _binds(self, module: str, name: str) -> bool:
         found = self.module_file(module)
@@ -303,6 +351,7 @@ def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
             if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
                 scope.exported |= _literal_strings(stmt.value)
         elif isinstance(stmt, ast.Import):
+            scope.loads.update(alias.name for alias in stmt.names)
             for alias in stmt.names:
                 if alias.asname:
                     scope.imports[alias.asname] = (alias.name, None)
@@ -311,6 +360,8 @@ def _walk(body: list[ast.stmt], scope: _Scope, package: str) -> None:
                     scope.imports.setdefault(top, (top, None))
         elif isinstance(stmt, ast.ImportFrom):
             base = _absolute(stmt, package)
+            scope.loads.add(base)
+            scope.loads.update(f"{base}.{alias.name}" for alias in stmt.names if alias.name != "*")
             for alias in stmt.names:
                 if alias.name == "*":
                     scope.star.append(base)

@@ -33,6 +33,11 @@ class Located:
     text: str
     keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    #: offset of each line's first character in ``text``, built once per source
+    line_starts: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.line_starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
 
     def position(self, path: KeyPath, *, value: bool = False) -> tuple[int, int]:
         """Where ``path`` is: its value (``value=True``) or its key; falls back to
@@ -52,7 +57,7 @@ class Located:
         escapes, a multi-line string's lines and its trimmed first newline counted
         as the source has them."""
         line, col = self.position(path, value=True)
-        starts = _line_starts(self.text)
+        starts = self.line_starts
         start = starts[line - 1] + col - 1 if line <= len(starts) else len(self.text)
         if self.text[start:start + 1] not in ("\"", "'"):
             return line, col
@@ -63,10 +68,6 @@ class Located:
     def error(self, path: KeyPath, message: str, *, value: bool = False, hint: str = "", **kw: Any) -> ManifestError:
         line, col = self.position(path, value=value)
         return ManifestError(message, file=self.file, line=line, col=col, key=format_path(path), hint=hint, **kw)
-
-
-def _line_starts(text: str) -> list[int]:
-    return [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
 
 
 _ESCAPE_LENGTHS = {"u": 6, "U": 10}
@@ -170,7 +171,7 @@ class _Scanner:
         self.pos = 0
         self.out = out
         self.array_counts: dict[KeyPath, int] = {}
-        self.line_starts = _line_starts(text)
+        self.line_starts = out.line_starts
 
     # -- positions -------------------------------------------------------
     def where(self, pos: int) -> tuple[int, int]:

@@ -7,7 +7,8 @@ The ``numpy-compat`` manifest has one ``call`` op per name, each pointing at
 errors) only when NumPy really lacks it: NumPy 2 brought ``np.bool`` and
 ``np.long`` back with new meanings (``np.bool_`` and the C ``long``), and
 those are never overridden; on a NumPy where a name still exists the op is
-reported as skipped.  The undo deletes the name again.
+reported as skipped (by the run and by ``npatch explain``: :func:`present` is
+its declared skip check).  The undo deletes the name again.
 
 A ``call`` op is used rather than ``replace``: a ``replace`` target must
 exist, and a ``value`` can only be a TOML value, not ``builtins.int``.
@@ -22,6 +23,8 @@ from __future__ import annotations
 import importlib
 import warnings
 from typing import Any
+
+from npatch.runtime.kinds_module import skips_when
 
 #: names of NumPy 1.26's public namespace (tests/manifests/numpy1_namespace.py reads it from
 #: the wheel) that NumPy 2 lacks and this manifest deliberately leaves out, with the reason
@@ -72,18 +75,24 @@ def _load(ref: str) -> Any:
     return obj
 
 
+def present(module: Any, options: dict[str, Any]) -> str:
+    """The skip check of :func:`restore`: why ``module.<options.name>`` is left
+    alone (the module has it), or ``""``."""
+    name = options["name"]
+    if _absent(module, name):
+        return ""
+    return f"{module.__name__} {getattr(module, '__version__', '?')} has {name!r} already"
+
+
+@skips_when(present)
 def restore(module: Any, options: dict[str, Any]) -> Any:
     """``call`` op: set ``module.<options.name>`` to ``options.object`` (a reference)
-    or ``options.value`` (a constant) if it is missing.
+    or ``options.value`` (a constant).
 
-    Returns the undo (a callable) or raises ``Skipped`` when the name exists.
+    The run calls it only where :func:`present` finds the name missing (and
+    ``npatch explain`` asks :func:`present` too).  Returns the undo (a callable).
     """
-    from npatch.runtime.resolve import Skipped
-
     name = options["name"]
-    if not _absent(module, name):
-        version = getattr(module, "__version__", "?")
-        raise Skipped(f"{module.__name__} {version} has {name!r} already")
     obj = options["value"] if "value" in options else _load(options["object"])
     setattr(module, name, obj)
 

@@ -27,9 +27,11 @@ each process also records
 
 Counts are per process and approximate under threads (an increment is not
 atomic); each process adds them to its report record at exit
-(:mod:`npatch.runtime.reportfiles`), so a process that ends without
-``atexit`` (``os._exit`` in a forked worker, a worker a ``Pool`` terminates
-with a signal) adds nothing.
+(:mod:`npatch.runtime.reportfiles`).  A forked child starts from zero
+(:func:`forget_counts`) and reports at its exit, also a ``multiprocessing``
+fork worker that leaves with ``os._exit`` (``launcher._forked``); a process
+that calls ``os._exit`` itself after a bare ``os.fork``, or that a signal
+kills (a worker a ``Pool`` terminates), adds nothing.
 """
 from __future__ import annotations
 
@@ -72,6 +74,14 @@ def counting(session: Any, op_name: str, func: Any) -> Any:
 
     functools.update_wrapper(counted, func)
     return counted
+
+
+def forget_counts() -> None:
+    """In a forked child: start from zero (the parent reports what it counted before the fork)."""
+    for cells in CALLS.values():
+        for cell in cells.values():
+            cell[0] = 0
+    UNHANDLED.clear()
 
 
 def _countable(func: Any) -> bool:
@@ -233,5 +243,5 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
-__all__ = ["ENV_COVERAGE", "PROBE_OP", "CALLS", "UNHANDLED", "enabled", "counting", "annotate", "merge", "start_probe",
+__all__ = ["ENV_COVERAGE", "PROBE_OP", "CALLS", "UNHANDLED", "enabled", "counting", "forget_counts", "annotate", "merge", "start_probe",
            "probe"]

@@ -48,6 +48,7 @@ from npatch.runtime.stubs import StubInfo, StubModule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
+    from collections.abc import Callable
     from typing import Any
 
     from npatch.runtime.ops import ApplyContext
@@ -78,16 +79,39 @@ def _attribute(module: Any, target: Target) -> Any:
     return obj
 
 
+def skips_when(check: Callable[[Any, dict[str, Any]], str]) -> Callable[[Any], Any]:
+    """Declare the skip check of a ``call`` op's function: ``check(module,
+    options)`` returns why the op does nothing here (``""``: it applies).  The
+    run asks it before calling the function and reports the op skipped with
+    that text; ``npatch explain`` asks it too (:func:`skip_here`), so both say
+    the same.  The check only looks: it changes nothing."""
+    def declare(func: Any) -> Any:
+        func.npatch_skip_check = check
+        return func
+
+    return declare
+
+
+def _call_skip(func: Any, obj: Any, options: dict[str, Any]) -> str:
+    check = getattr(func, "npatch_skip_check", None)
+    return check(obj, options) if check is not None else ""
+
+
 def apply_call(ctx: ApplyContext, op: Op, target: Target, module: Any) -> CallUndo:
-    """Run ``func(module, options)``; a callable result is kept as the undo."""
+    """Run ``func(module, options)`` unless its skip check (:func:`skips_when`)
+    gives a reason; a callable result is kept as the undo."""
     obj = _attribute(module, target) if target.qualname else module
     func = ctx.resolve(op.source)
+    options = op.options_dict
+    why = _call_skip(func, obj, options)
+    if why:
+        raise Skipped(why)
     undo = CallUndo()
     ctx.changing(undo)
     # map and list.extend call func and store its result in C: no point in between
     # raises a pending KeyboardInterrupt (``append(func(...))`` has one when func is
     # a C callable: the check after a call returns)
-    undo.results.extend(map(func, (obj,), (op.options_dict,)))
+    undo.results.extend(map(func, (obj,), (options,)))
     return undo
 
 
@@ -262,11 +286,43 @@ ALIAS_ANYWAY = "replace = true aliases it anyway"
 STUB_ANYWAY = "the real module wins (force = true stubs it anyway)"
 
 
-def _existing_or_force(op: Op, target: Target, real_spec: Any, what: str) -> bool:
-    if real_spec is None or op.force:
-        return True
+def _real_module_wins(op: Op, target: Target, real_spec: Any) -> str:
+    """Why a stub or alias without force leaves ``target``'s real module (found
+    at ``real_spec``) alone, or ``""``."""
+    anyway = {"stub": STUB_ANYWAY, "alias": ALIAS_ANYWAY}.get(op.kind)
+    if real_spec is None or op.force or anyway is None:
+        return ""
     where = getattr(real_spec, "origin", None) or "a namespace package"
-    raise Skipped(f"{target.module} really exists ({where}); {what}")
+    return f"{target.module} really exists ({where}); {anyway}"
+
+
+def _existing_or_force(op: Op, target: Target, real_spec: Any) -> bool:
+    why = _real_module_wins(op, target, real_spec)
+    if why:
+        raise Skipped(why)
+    return True
+
+
+def skip_here(op: Op) -> str:
+    """Why ``op``, whose condition holds, would still do nothing in this
+    process, as the run would say it, or ``""``: a stub or alias without force
+    whose module really exists; a ``call`` op whose function's skip check
+    (:func:`skips_when`) gives a reason.  For that check the call function
+    is loaded and its target module imported (only when the function's
+    module declares the check and the target is installed); nothing is applied."""
+    from npatch.conditions import module_spec
+
+    if op.kind in ("stub", "alias"):
+        return _real_module_wins(op, op.target, module_spec(op.target.module))
+    if op.kind != "call" or not op.source or module_spec(op.target.module) is None:
+        return ""
+    from npatch.runtime.resolve import import_object
+
+    func = import_object(op.source)
+    if getattr(func, "npatch_skip_check", None) is None:
+        return ""
+    module = importlib.import_module(op.target.module)
+    return _call_skip(func, _attribute(module, op.target) if op.target.qualname else module, op.options_dict)
 
 
 def _below(op: Op, target: Target) -> str:
@@ -309,7 +365,7 @@ def _alias_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any)
             return None
         like = real_spec
     else:
-        _existing_or_force(op, target, real_spec, ALIAS_ANYWAY)
+        _existing_or_force(op, target, real_spec)
         like = _source_spec(source)
     loader = _SubstituteLoader(ctx, lambda: _import_source(op, target, source), not below, source)
     spec = ModuleSpec(target.module, loader, origin=getattr(like, "origin", None))
@@ -356,7 +412,7 @@ def _make_stub(op: Op, target: Target) -> StubModule:
 def _stub_substitute(ctx: ApplyContext, op: Op, target: Target, real_spec: Any) -> ModuleSpec:
     below = _below(op, target)
     if not below:  # under a stub everything is stubbed: the package above is not real
-        _existing_or_force(op, target, real_spec, STUB_ANYWAY)
+        _existing_or_force(op, target, real_spec)
     return ModuleSpec(target.module, _SubstituteLoader(ctx, lambda: _make_stub(op, target), not below),
                       is_package=True)
 
@@ -393,4 +449,4 @@ KINDS = {
 }
 
 
-__all__ = ["CallUndo", "apply_call", "EntryUndo", "apply_register", "ModuleUndo", "apply_alias", "apply_stub", "KINDS", "ALIAS_ANYWAY", "STUB_ANYWAY"]
+__all__ = ["CallUndo", "skips_when", "apply_call", "skip_here", "EntryUndo", "apply_register", "ModuleUndo", "apply_alias", "apply_stub", "KINDS", "ALIAS_ANYWAY", "STUB_ANYWAY"]

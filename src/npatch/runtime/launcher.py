@@ -33,8 +33,10 @@ Reports: every process that booted adds its record to ``REPORT`` at exit
 under a lock on the report's directory.  The last
 process to exit, normally the top one, leaves a report covering every
 process; no process has to know which one is the parent.  Forked children
-that leave with ``os._exit`` (multiprocessing ``fork`` workers) write
-nothing: they share the parent's patches.
+started by ``multiprocessing`` (its ``fork`` workers, a torch DataLoader's)
+write theirs from a ``multiprocessing`` finalizer, though they leave with
+``os._exit``, and count their own calls from zero (:func:`_forked`); a child
+of a bare ``os.fork`` that calls ``os._exit`` itself writes nothing.
 """
 from __future__ import annotations
 
@@ -61,6 +63,8 @@ STRICT_EXIT = 1
 SESSIONS: list[tuple[str, Any]] = []
 _BOOTED = False
 _FINISH_REGISTERED = False
+#: the pid whose report part _finish wrote (a forked child finishes on its own)
+_FINISHED_IN = 0
 #: identities of the plans started or waiting in this process (see _start_source)
 _IDENTITIES: set[str] = set()
 #: while :func:`boot` starts plans at interpreter start-up: the directory Python
@@ -257,11 +261,14 @@ def _program_path() -> str | None:
         return None
 
 
-def _main_path(program: str) -> str:
-    """The ``sys.path[0]`` Python gives ``program`` (``-m``: the working directory)."""
+def _main_path(program: str, by_main: bool | None = None) -> str:
+    """The ``sys.path[0]`` Python gives ``program`` (``-m``: the working directory);
+    ``by_main``: what :func:`_is_archive_or_folder` says of it, when already asked."""
     if program == "-m":
         return os.getcwd()
-    return os.path.abspath(program) if _is_archive_or_folder(program) else os.path.dirname(os.path.realpath(program))
+    if by_main is None:
+        by_main = _is_archive_or_folder(program)
+    return os.path.abspath(program) if by_main else os.path.dirname(os.path.realpath(program))
 
 
 def _is_archive_or_folder(program: str) -> bool:
@@ -339,6 +346,7 @@ def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: 
         from npatch.runtime import reportfiles  # noqa: F401 - bound before any plan can patch json
 
         atexit.register(_finish)  # registered before the program's own handlers: runs after them
+        os.register_at_fork(after_in_child=_forked)
         _FINISH_REGISTERED = True
     if identity in _IDENTITIES:
         return
@@ -568,10 +576,30 @@ def _when_imported(spec: Any, then: Any) -> None:
         calls.append(then)
 
 
+def _forked() -> None:
+    """In a forked child: count its own calls from zero, and report at its
+    exit also when ``multiprocessing`` ends it with ``os._exit`` (its fork
+    workers, a torch DataLoader's): after the child's ``_bootstrap`` clears the
+    finalizers it inherited, an after-fork hook adds one that runs
+    :func:`_finish`.  A child that calls ``os._exit`` itself reports nothing."""
+    coverage = sys.modules.get("npatch.runtime.coverage")
+    if coverage is not None:
+        coverage.forget_counts()
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(_finish, _finish_in_worker)
+
+
+def _finish_in_worker(finish: Any) -> None:
+    sys.modules["multiprocessing.util"].Finalize(None, finish, exitpriority=-100)  # after the worker's own
+
+
 def _finish() -> None:
-    """At exit: this process's status tree and report part, then the merge."""
-    if not SESSIONS:
+    """At exit: this process's status tree and report part, then the merge (once per process)."""
+    global _FINISHED_IN
+    if not SESSIONS or _FINISHED_IN == os.getpid():
         return
+    _FINISHED_IN = os.getpid()
     environ = os.environ
     try:
         if environ.get(ENV_VERBOSE):
@@ -598,8 +626,9 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     """
     global _BOOTED
     os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
+    by_main = program[0] != "-m" and _is_archive_or_folder(program[0])
     try:
-        sys.path[0] = _main_path(program[0])
+        sys.path[0] = _main_path(program[0], by_main)
     except OSError:  # a removed working directory: python adds no entry for it, and the program runs
         pass
     _BOOTED = True  # this process needs no bootstrap: the plan starts right here
@@ -607,7 +636,7 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
         start_plans([plan_path], deferred=False)
     except Exception as exc:  # noqa: BLE001
         _boot_failed(exc)
-    code = _run_main(program)
+    code = _run_main(program, by_main)
     if strict and code == 0:
         failed = [s for _, session in SESSIONS for s in session.statuses() if s.status == "failed"]
         if failed:
@@ -617,7 +646,8 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     return code
 
 
-def _run_main(program: list[str]) -> int:
+def _run_main(program: list[str], by_main: bool) -> int:
+    """Run ``program`` as ``__main__``; ``by_main``: it is a folder or zip file run by its ``__main__``."""
     import runpy
 
     if program[0] == "-m":
@@ -625,7 +655,7 @@ def _run_main(program: list[str]) -> int:
         run = lambda: runpy.run_module(program[1], run_name="__main__", alter_sys=True)  # noqa: E731
     else:
         sys.argv = list(program)
-        if _is_archive_or_folder(program[0]):
+        if by_main:
             run = lambda: _run_main_module(program[0])  # noqa: E731
         else:
             run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731

@@ -60,7 +60,7 @@ STOP_WAIT_S = 5.0
 class _OpState:
     """Run-time state of one op: its slots (one per target) or a fixed status."""
 
-    __slots__ = ("op", "number", "kind", "fixed", "reason", "slots", "during_state")
+    __slots__ = ("op", "number", "kind", "fixed", "reason", "slots", "during_state", "failed_on")
 
     def __init__(self, op: Op, number: int) -> None:
         self.op = op
@@ -70,6 +70,7 @@ class _OpState:
         self.reason = ""
         self.slots: list[_Slot] = []
         self.during_state = "idle"  # idle -> active -> done (during ops only)
+        self.failed_on: _Slot | None = None  # the target it failed on: the op holds nowhere (see _roll_back)
 
 
 class _Slot:
@@ -395,6 +396,8 @@ class Session:
                     del self._applying[me]
 
     def _apply_counted(self, slot: _Slot, module: Any, immediate: bool) -> None:
+        if slot.state.failed_on is not None:  # a sibling target failed: the op applies nowhere
+            return
         holder = _APPLIED.get(slot.key)
         if holder is not None and holder is not slot:
             slot.status = "applied"
@@ -489,11 +492,42 @@ class Session:
     def _fail(self, slot: _Slot, reason: str, exc: BaseException | None = None,
               force_raise: bool = False) -> None:
         slot.status, slot.reason = "failed", reason
+        self._roll_back(slot)
         op = slot.state.op
         message = f"npatch: {op.kind} {op.name!r} on {slot.target} failed: {reason}"
         if self.strict or force_raise:
             raise PatchError(located(op, message), op=op.name, target=str(slot.target)) from exc
         _warn_at(op, message)
+
+    def _roll_back(self, failed: _Slot) -> None:
+        """An op holds on all its targets or on none: one (an ``also`` path)
+        failed, so the others already applied are restored, newest first, and
+        those still waiting never apply."""
+        state = failed.state
+        state.failed_on = failed
+        others = [slot for slot in state.slots if slot is not failed]
+        if not others:
+            return
+        undos = self._withdraw(others)
+        for slot, kind, undo in reversed(undos):
+            _restore(slot, kind, undo)
+        undone = set(map(id, (entry[0] for entry in undos)))
+        for slot in others:
+            if id(slot) in undone or slot.status == "waiting":
+                how = "rolled back" if id(slot) in undone else "not applied"
+                slot.status, slot.reason = "failed", f"{how}: the op failed on {failed.target}"
+
+    def _withdraw(self, slots: list[_Slot]) -> list[tuple[_Slot, OpKind, Any]]:
+        """Take ``slots`` out of the work waiting on their modules and return
+        their undo records, oldest first, for the caller to restore."""
+        chosen = set(map(id, slots))
+        with self._lock:
+            undos = self._take(chosen)
+            for module_name in {slot.target.module for slot in slots}:
+                for waiting in (self._pending, self._by_module):
+                    if module_name in waiting:
+                        waiting[module_name] = [s for s in waiting[module_name] if id(s) not in chosen]
+        return undos
 
     def _fail_state(self, state: _OpState, reason: str, exc: BaseException | None = None) -> None:
         state.fixed, state.reason, state.kind = "failed", reason, None
@@ -628,15 +662,7 @@ class Session:
 
     def _during_end(self, state: _OpState, reason: str) -> None:
         state.during_state = "done"
-        chosen = set(map(id, state.slots))
-        with self._lock:
-            undos = self._take(chosen)
-            for module_name in {slot.target.module for slot in state.slots}:
-                if module_name in self._pending:
-                    self._pending[module_name] = [s for s in self._pending[module_name] if id(s) not in chosen]
-                if module_name in self._by_module:
-                    self._by_module[module_name] = [
-                        s for s in self._by_module[module_name] if id(s) not in chosen]
+        undos = self._withdraw(state.slots)
         for slot, kind, undo in reversed(undos):
             _restore(slot, kind, undo)
         for slot in state.slots:
