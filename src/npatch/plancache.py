@@ -49,6 +49,7 @@ import time
 from stat import S_ISREG
 
 from npatch.outfiles import owned_regular
+from npatch.runtime.launcher import read_file as _read_file
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -172,24 +173,6 @@ def _read(path: str) -> bytes | None:
     this user's that nobody else can write, else ``None`` (a miss): a file
     or a link planted while the directory was open to others is not trusted."""
     return _read_file(path, owned_regular, os.O_NOFOLLOW)
-
-
-def _read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
-    """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
-    opened without blocking, so a FIFO planted at the name is no hang."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC | flags)
-    except OSError:
-        return None
-    try:
-        if not accept(os.fstat(fd)):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _subdir(root: str, name: str, make: bool) -> str:
