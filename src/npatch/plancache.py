@@ -255,8 +255,9 @@ def trigger_modules(plan: Any) -> list[str] | None:
     plan must start at once.
 
     Every module an op names (targets, ``also`` paths, ``during``) and all
-    their parent packages: a stub or an alias under a package that does not
-    exist needs the session before the parent is imported.  Starting early
+    their parent packages: the parent of a stub or an alias may itself be
+    served by the plan (a stub or an alias of it), which needs the session
+    before the parent is imported.  Starting early
     is always correct; the list only lets a process that imports none of
     them skip loading the plan.
     """
