@@ -49,6 +49,7 @@ import time
 from stat import S_ISREG
 
 from npatch.outfiles import owned_regular
+from npatch.runtime.launcher import read_file as _read_file
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -174,24 +175,6 @@ def _read(path: str) -> bytes | None:
     return _read_file(path, owned_regular, os.O_NOFOLLOW)
 
 
-def _read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
-    """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
-    opened without blocking, so a FIFO planted at the name is no hang."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC | flags)
-    except OSError:
-        return None
-    try:
-        if not accept(os.fstat(fd)):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def _subdir(root: str, name: str, make: bool) -> str:
     """``root/name`` when it is a private directory of this user's (made if
     ``make``); :class:`OSError` saying why when it is missing or something
@@ -272,8 +255,9 @@ def trigger_modules(plan: Any) -> list[str] | None:
     plan must start at once.
 
     Every module an op names (targets, ``also`` paths, ``during``) and all
-    their parent packages: a stub or an alias under a package that does not
-    exist needs the session before the parent is imported.  Starting early
+    their parent packages: the parent of a stub or an alias may itself be
+    served by the plan (a stub or an alias of it), which needs the session
+    before the parent is imported.  Starting early
     is always correct; the list only lets a process that imports none of
     them skip loading the plan.
     """

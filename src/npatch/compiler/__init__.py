@@ -86,6 +86,8 @@ def compile_manifests(
     resolver.prepare(Plan(ops=tuple(prelude), options=tuple(options.items())))
     try:
         ops = [_resolve(draft, resolver, diagnostics, options) for draft in enabled]
+        if resolver.name != "none":
+            diagnostics.extend(_unserved_parents(enabled, resolver, options))
     finally:
         resolver.close()
     ops.sort(key=lambda op: op.priority)  # stable: ties keep declaration order
@@ -255,6 +257,36 @@ def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostic
     severity = "info" if draft.on_missing == "ignore" else "error"
     code = "missing" if lookup.status == "missing" else "import-error"
     diagnostics.append(Diagnostic(severity, code, f"{target}: {lookup.detail}", origin, draft.name))
+
+
+def _unserved_parents(drafts: list[Draft], resolver: Resolver, options: dict[str, Any]) -> list[Diagnostic]:
+    """A stub or an alias is served under its parent package, which Python
+    imports first: a parent that does not exist and that no stub or alias of
+    the plan serves makes the import fail ("No module named ...")."""
+    served = {d.targets[0] for d in drafts if d.kind in ("stub", "alias")}
+    found: list[Diagnostic] = []
+    for draft in drafts:
+        if draft.kind not in ("stub", "alias"):
+            continue
+        parts = draft.targets[0].split(".")
+        parents = [".".join(parts[:i]) for i in range(1, len(parts))]
+        if any(parent in served for parent in parents):
+            continue
+        for parent in parents:
+            lookup = resolver.check(parent, "")
+            if lookup.status == "found":
+                continue
+            missing = lookup.status == "missing" and not _off_here(draft, options)
+            state = f"{parent!r} does not exist ({lookup.detail})" if missing else lookup.detail
+            fix = (f"stub {parent!r} instead (its sub-names are stubs too)" if draft.kind == "stub"
+                   else f"stub or alias {parent!r} too")
+            found.append(Diagnostic(
+                "error" if missing else "warning", "missing" if missing else "unverifiable",
+                f"{draft.targets[0]!r} is served only under its parent package, and {state}: "
+                f"`import {draft.targets[0]}` fails; {fix}",
+                draft.target_origin(0), draft.name, package=lookup.package))
+            break
+    return found
 
 
 def _off_here(draft: Draft, options: dict[str, Any]) -> str:

@@ -278,7 +278,21 @@ class StaticIndex:
                 return replace(base_result, in_class=True)
             if base_result.status != "missing":
                 return base_result
-        return Lookup("missing", f"{parts[0]!r} is not defined in class {node.name} or its bases ({file}:{node.lineno})")
+            if "metaclass" in base_result.detail:
+                return base_result
+        hint = self._metaclass_hint(node, module, parts, seen) if len(parts) == 1 else ""
+        return Lookup("missing", f"{parts[0]!r} is not defined in class {node.name} or its bases ({file}:{node.lineno})"
+                                 f"{hint}")
+
+    def _metaclass_hint(self, node: ast.ClassDef, module: str, parts: list[str], seen: set) -> str:
+        """Where ``parts[0]`` is an attribute of the class's own metaclass: a
+        target through the class does not reach it (the runtime looks in the
+        class's MRO), through the metaclass does."""
+        meta = next((dotted_name(k.value) for k in node.keywords if k.arg == "metaclass"), None)
+        if not module or meta is None or self._lookup(module, [*meta.split("."), *parts], seen).status != "found":
+            return ""
+        return (f"; {parts[0]!r} is an attribute of the metaclass {meta} of {node.name}, not of the class: "
+                f"target {module}:{meta}.{parts[0]}")
 
     def _resolve_base(self, module: str, dotted: str, parts: list[str], seen: set) -> Lookup:
         if dotted in ("object", "type", "Exception", "BaseException", "dict", "list", "tuple", "str", "int"):

@@ -78,8 +78,19 @@ def _existing(module: Any, target: Target) -> tuple[Any, str, Any, Any]:
     parent, name = locate(module, target.qualname)
     owner, raw = raw_lookup(parent, name)
     if raw is MISSING:
-        raise TargetMissing(f"{_where(parent)} has no attribute {name!r}")
+        raise _no_attribute(parent, name)
     return parent, name, owner, raw
+
+
+def _no_attribute(parent: Any, name: str) -> TargetMissing:
+    """"no attribute", saying so where ``name`` is on the class's metaclass
+    (reached by ``getattr`` but not in the class's MRO, where ops look)."""
+    meta = type(parent)
+    hint = ""
+    if isinstance(parent, type) and meta is not type and any(name in vars(k) for k in meta.__mro__[:-2]):
+        hint = (f"; {name!r} is an attribute of the metaclass {meta.__qualname__} of {_where(parent)}, "
+                f"not of the class: target {meta.__qualname__}.{name}")
+    return TargetMissing(f"{_where(parent)} has no attribute {name!r}{hint}")
 
 
 def _where(parent: Any) -> str:
@@ -236,7 +247,7 @@ def apply_value(ctx: ApplyContext, op: Op, target: Target, module: Any) -> AttrU
     parent, name = locate(module, target.qualname)
     _owner, raw = raw_lookup(parent, name)
     if raw is MISSING and op.on_missing != "create":
-        raise TargetMissing(f"{_where(parent)} has no attribute {name!r}")
+        raise _no_attribute(parent, name)
     value = op.value
     if isinstance(value, (list, dict)):  # each session gets its own copy of a mutable value
         import copy  # only here: not worth its import in every patched child

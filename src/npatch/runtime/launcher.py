@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import os
 import sys
+from stat import S_ISREG  # loaded at interpreter start-up: no import for a child
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -58,6 +60,7 @@ ENV_DATA = "NPATCH_PLAN_DATA"
 ENV_BOOTING = "NPATCH_BOOTING"
 #: exit status of a process stopped by a strict failure during start-up
 STRICT_EXIT = 1
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: (plan file, session) for every plan started in this process
 SESSIONS: list[tuple[str, Any]] = []
@@ -359,11 +362,29 @@ def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: 
 
 
 def _read_modules(plan_path: str) -> frozenset[str] | None:
+    data = read_file(plan_path[: -len(".json")] + ".modules", lambda info: S_ISREG(info.st_mode))
     try:
-        with open(plan_path[: -len(".json")] + ".modules", encoding="utf-8") as handle:
-            return frozenset(handle.read().split())
-    except (OSError, ValueError):
+        return None if data is None else frozenset(data.decode("utf-8").split())
+    except ValueError:
         return None
+
+
+def read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
+    """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
+    opened without blocking, so a FIFO planted at the name is no hang."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC | flags)
+    except OSError:
+        return None
+    try:
+        if not accept(os.fstat(fd)):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def start_plan(path: str, load: Any = None) -> Any:
@@ -385,10 +406,10 @@ def read_plan(path: str) -> Any:
     if path.endswith(".json"):
         from npatch.outfiles import owned_regular
 
+        data = read_file(path[: -len(".json")] + ".marshal", owned_regular)  # else someone else's: not trusted
         try:
-            with open(path[: -len(".json")] + ".marshal", "rb") as handle:
-                if owned_regular(os.fstat(handle.fileno())):  # else someone else's: not trusted
-                    return Plan.from_marshal(handle.read(), fallback=lambda: _load_json(path).ops)
+            if data is not None:
+                return Plan.from_marshal(data, fallback=lambda: _load_json(path).ops)
         except (OSError, PlanError):
             pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
     try:
