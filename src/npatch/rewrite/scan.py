@@ -69,6 +69,8 @@ class ScanResult:
     #: (through calls and subscripts too, as libcst's full names go), by every
     #: import binding of its head, scopes ignored
     resolved: set[str] = field(default_factory=set)
+    #: every ``ast.Name`` of the file (:func:`npatch.rewrite.importscope.build` checks their order)
+    names: list[ast.Name] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -88,7 +90,7 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
     bindings: dict[str, set[str]] = {}
     chains: list[tuple[str, str, int]] = []
     watched_chains: list[tuple[str, str]] = []
-    names: list[ast.Name] = []
+    names = result.names
     places: dict[str, set[int]] = {}
     keep: set[int] = set()
 

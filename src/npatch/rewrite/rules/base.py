@@ -77,6 +77,10 @@ class Rule:
         (``ScanResult.resolved``), for rules that ask about them in ``begin``."""
         return ()
 
+    def spelled(self) -> tuple[str, ...]:
+        """Names the rule asks ``ctx.binding_of`` about (a spelled-out name's first part)."""
+        return ()
+
     def may_change(self, facts: Any, others: bool) -> bool:
         """Could this rule change or report anything in a file with these
         :class:`~npatch.rewrite.scan.ScanResult` facts?  Must over-approximate

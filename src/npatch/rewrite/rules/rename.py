@@ -58,6 +58,9 @@ class RenameRule(Rule):
     def watched(self) -> tuple[str, ...]:
         return tuple(sorted(self._kept_last))
 
+    def spelled(self) -> tuple[str, ...]:
+        return (self.new.split(".", 1)[0],)
+
     def may_change(self, facts, others: bool) -> bool:
         return self.old in facts.hits
 
