@@ -83,34 +83,43 @@ class FileContext:
     _names: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
-        """Qualified names of ``node`` that come from imports (locals never match).
+        """Qualified names of ``node`` that come from imports (locals never match),
+        as far as the rules can tell: those at or under a target, and maybe more.
 
         What ``QualifiedNameProvider`` would give, asked only for the nodes the
         rules look at, once per node.  The provider builds every such name
         from the head of the node's dotted name (as ``get_full_name_for_node``
-        spells it), so a head that no import statement of the file binds
-        (:attr:`~npatch.rewrite.scan.ScanResult.import_heads`) has none: the
-        scope is not asked.  With ``imports`` (and no ``check``) the module's
-        import table answers instead of the scope."""
+        spells it), so a head that no import statement of the file binds to a
+        name comparable with a target
+        (:attr:`~npatch.rewrite.scan.ScanResult.target_heads`) has none at or
+        under a target: the scope is not asked.  With ``imports`` (and no
+        ``check``) the module's import table answers instead of the scope."""
         if not self.has_metadata:
             return set()
         key = id(node)
         names = self._names.get(key)
         if names is None:
-            heads = self.facts.import_heads if self.facts is not None and self.facts.tree is not None else None
-            if heads is not None and _head(node) not in heads:
+            heads = self.facts.target_heads if self.facts is not None and self.facts.tree is not None else None
+            head = _head(node) if heads is not None else None
+            if heads is not None and head not in heads:
                 names = frozenset()
+                if self.check is not None and head in self.facts.import_heads:
+                    self.check.outside(self.path, node, self._scope_names(node), self.targets)
             elif self.imports is not None and self.check is None:
                 names = self.imports.qualified_names(node)
             else:
-                scope = self.transformer.get_metadata(ScopeProvider, node, None)
-                found = scope.get_qualified_names_for(node) if scope is not None else ()
-                names = frozenset(q.name for q in found if q.source is QualifiedNameSource.IMPORT)
+                names = self._scope_names(node)
                 if self.imports is not None and self.check is not None:
-                    self.check.names(self.path, node, scope is not None, names, self.imports.qualified_names(node),
+                    scoped = self.transformer.get_metadata(ScopeProvider, node, None) is not None
+                    self.check.names(self.path, node, scoped, names, self.imports.qualified_names(node),
                                      self.targets)
             self._names[key] = names
         return names
+
+    def _scope_names(self, node: cst.CSTNode) -> frozenset[str]:
+        scope = self.transformer.get_metadata(ScopeProvider, node, None)
+        found = scope.get_qualified_names_for(node) if scope is not None else ()
+        return frozenset(q.name for q in found if q.source is QualifiedNameSource.IMPORT)
 
     def binding_of(self, node: cst.CSTNode, name: str) -> set[str] | None:
         """What ``name`` refers to where ``node`` is: qualified names, or None if unbound there."""

@@ -244,7 +244,7 @@ class Engine:
         outcome.metadata = True
         imports = None
         if facts.tree is not None:
-            names = facts.import_heads.union(*(r.spelled() for r in rules))
+            names = facts.target_heads.union(*(r.spelled() for r in rules))
             imports = build_imports(module, facts.tree, names, facts.names)
         if self.scope_check is not None:
             self.scope_check.file(imports is not None)
@@ -268,10 +268,10 @@ class Engine:
             new_module = module.visit(ImportsPipeline(rules, ctx))
         else:
             ctx.has_metadata = True
-            if imports is not None and self.scope_check is not None:
+            if self.scope_check is not None:
                 ctx.check = self.scope_check
                 ctx.targets = tuple(t for r in rules for t in r.targets())
-            pipeline = (CheckedPipeline if ctx.check is not None else MetadataPipeline)(rules, ctx)
+            pipeline = (CheckedPipeline if imports is not None and ctx.check is not None else MetadataPipeline)(rules, ctx)
             with pipeline.resolve(wrapper):
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass

@@ -230,6 +230,8 @@ def _cst_bound_by(node: cst.Import | cst.ImportFrom) -> Iterator[tuple[str, cst.
 class ScopeCheck:
     """Both answers for every node asked, compared (``NPATCH_SCOPE_CHECK=1``).
 
+    A node whose head imports bind only to names not comparable with a target
+    is not asked in earnest: libcst must give no name at or under a target.
     Where libcst has a scope for the node the answers must be equal; where it
     has none (a node its pass skips, or one the engine pruned from its copy of
     the module), the names at or under the rules' targets must be (the only
@@ -242,6 +244,7 @@ class ScopeCheck:
         self.nodes = 0
         self.exact = 0
         self.bindings = 0
+        self.others = 0         # nodes whose head is bound by imports of other names only
         self.differences: list[str] = []
 
     def file(self, answered: bool) -> None:
@@ -258,6 +261,12 @@ class ScopeCheck:
         if libcst != ours:
             self._differ(f"{where}: {get_full_name_for_node(node)}: libcst {sorted(libcst)}, ours {sorted(ours)}")
 
+    def outside(self, where: str, node: cst.CSTNode, libcst: frozenset[str], targets: Iterable[str]) -> None:
+        """A node whose head no import binds to a name comparable with a target: libcst must give none there."""
+        self.others += 1
+        if any(under(q, t) for q in libcst for t in targets):
+            self._differ(f"{where}: {get_full_name_for_node(node)}: libcst {sorted(libcst)}, not asked")
+
     def binding(self, where: str, name: str, libcst: set[str] | None, ours: set[str] | None) -> None:
         self.bindings += 1
         if libcst != ours:
@@ -271,7 +280,7 @@ class ScopeCheck:
     def summary(self) -> dict[str, int]:
         return {"files_with_metadata": self.files, "files_answered_by_imports": self.answered,
                 "nodes_compared": self.nodes, "nodes_with_a_libcst_scope": self.exact,
-                "bindings_compared": self.bindings, "differences": len(self.differences)}
+                "bindings_compared": self.bindings, "nodes_with_other_heads": self.others, "differences": len(self.differences)}
 
 
 __all__ = ["ImportScope", "ScopeCheck", "build"]

@@ -61,6 +61,11 @@ class ScanResult:
     #: every name some import statement binds (relative ones too; not ``*``):
     #: a reference whose head is none of these has no import-sourced qualified name
     import_heads: set[str] = field(default_factory=set)
+    #: those that some import binds to a name a target is inside of, or inside a
+    #: target (``torch`` for ``torch.cuda``; not ``dist`` for ``torch.distributed``):
+    #: every qualified name libcst builds from a binding starts with such a name,
+    #: so a head not among these has no name at or under a target
+    target_heads: set[str] = field(default_factory=set)
     #: the needle words the text prefilter found
     words: set[str] = field(default_factory=set)
     #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
@@ -117,7 +122,10 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
         elif kind is ast.Import:
             _pin(node, result)
             for alias in node.names:
-                result.import_heads.add(alias.asname or alias.name.split(".", 1)[0])
+                head = alias.asname or alias.name.split(".", 1)[0]
+                result.import_heads.add(head)
+                if _reaches([alias.name] if alias.asname else _prefixes(alias.name), targets):
+                    result.target_heads.add(head)
                 result.modules.add(alias.name)
                 hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
@@ -131,6 +139,8 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
             hit(node.module, node.lineno)
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
+                if alias.name != "*" and _reaches([full], targets):
+                    result.target_heads.add(alias.asname or alias.name)
                 result.from_names.add(full)
                 hit(full, node.lineno)
                 bindings.setdefault(alias.asname or alias.name, set()).add(full)
@@ -156,6 +166,16 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
     result.hits = set(places)
     result.lines = set().union(*places.values(), keep) if places else set()
     return result
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _reaches(names: list[str], targets: set[str]) -> bool:
+    """Is one of ``names`` a target, inside one, or one that holds a target?"""
+    return any(under(n, t) or under(t, n) for n in names for t in targets)
 
 
 def _pin(node: ast.stmt | ast.expr, result: ScanResult) -> None:
