@@ -52,12 +52,13 @@ class _Compare(cst.CSTVisitor):
             if libcst != ours:
                 self.differences.append(f"{cst.Module([]).code_for_node(node)}: libcst {sorted(libcst)}, "
                                         f"ours {sorted(ours)}")
+        self.table.leave(node)
 
 
 def _table(text: str, *, order: bool = True) -> tuple[cst.Module, ImportScope | None]:
     module = cst.parse_module(text)
     facts = scan(text, set())
-    return module, build(module, facts.tree, facts.import_heads, facts.names if order else ())
+    return module, build(module, facts, facts.import_heads, order)
 
 
 def compare(text: str, *, order: bool = True) -> tuple[int, list[str]]:
@@ -197,9 +198,9 @@ def test_a_name_spelled_out_is_checked_too():
     text = "from torch import cuda\ntorch = 1\n"
     module = cst.parse_module(text)
     facts = scan(text, set())
-    assert build(module, facts.tree, facts.import_heads, facts.names) is not None
-    assert build(module, facts.tree, facts.import_heads | {"torch"}, facts.names) is None
-    assert build(module, facts.tree, {"print"}, facts.names) is None     # a builtin: libcst knows it
+    assert build(module, facts, facts.import_heads) is not None
+    assert build(module, facts, facts.import_heads | {"torch"}) is None
+    assert build(module, facts, {"print"}) is None     # a builtin: libcst knows it
 
 
 def test_the_comparison_can_fail():

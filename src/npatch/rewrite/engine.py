@@ -130,6 +130,11 @@ class ImportsPipeline(Pipeline):
         self.ctx.imports.enter(node)
         return super().on_visit(node)
 
+    def on_leave(self, original, updated):
+        updated = super().on_leave(original, updated)
+        self.ctx.imports.leave(original)
+        return updated
+
 
 class CheckedPipeline(ImportsPipeline, MetadataPipeline):
     """Both: libcst's scope answers, the import table is compared with it."""
@@ -245,7 +250,7 @@ class Engine:
         imports = None
         if facts.tree is not None:
             names = facts.target_heads.union(*(r.spelled() for r in rules))
-            imports = build_imports(module, facts.tree, names, facts.names)
+            imports = build_imports(module, facts, names)
         if self.scope_check is not None:
             self.scope_check.file(imports is not None)
         elif imports is not None:

@@ -25,10 +25,11 @@ Why the answer is then libcst's for every node it has a scope for:
   ``ImportAssignment`` for each import statement that binds it.
 
 Nodes libcst's scope pass never visits have no scope, so no names: the
-``attr`` of an ``Attribute`` and a keyword's name (the pipeline reports those
-as it walks, :meth:`ImportScope.enter`), and everything inside import
-statements (found by :func:`build`).  ``global``/``nonlocal`` name only
-names that are not checked, or :func:`build` gives None.
+``attr`` of an ``Attribute``, a keyword's name, and everything inside import
+statements (the pipeline reports its walk, :meth:`ImportScope.enter` and
+:meth:`ImportScope.leave`; the rename rule's pre-pass skips import
+statements).  ``global``/``nonlocal`` name only names that are not
+checked, or :func:`build` gives None.
 
 ``NPATCH_SCOPE_CHECK=1`` (or ``Engine(scope_check=True)``) computes both
 answers for every node the rules ask about and counts the differences
@@ -46,6 +47,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata.scope_provider import ImportAssignment, QualifiedNameSource
 
 from npatch.rewrite.importutil import under
+from npatch.rewrite.scan import ScanResult
 
 _BLOCKS = ("body", "orelse", "handlers", "finalbody", "cases")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -54,11 +56,12 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 class ImportScope:
     """Answers for one file in which every relevant name is bound by module-level imports only."""
 
-    def __init__(self, bindings: dict[str, list[ImportAssignment]], hidden: set[int]) -> None:
+    def __init__(self, bindings: dict[str, list[ImportAssignment]]) -> None:
         #: dotted name an import binds (``a.b`` and ``a`` for ``import a.b``) -> its assignments
         self.bindings = bindings
-        #: ids of nodes libcst's scope pass does not visit
-        self._hidden = hidden
+        #: ids of nodes libcst's scope pass does not visit, and how many import statements the walk is in
+        self._hidden: set[int] = set()
+        self._imports = 0
 
     # -- the pipeline's walk -----------------------------------------------------------
     def enter(self, node: cst.CSTNode) -> None:
@@ -68,11 +71,19 @@ class ImportScope:
             self._hidden.add(id(node.attr))
         elif kind is cst.Arg and node.keyword is not None:
             self._hidden.add(id(node.keyword))
+        elif kind is cst.Import or kind is cst.ImportFrom:
+            self._imports += 1
+
+    def leave(self, node: cst.CSTNode) -> None:
+        """The pipeline leaves ``node``."""
+        kind = type(node)
+        if kind is cst.Import or kind is cst.ImportFrom:
+            self._imports -= 1
 
     # -- answers -------------------------------------------------------------------------
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """What ``scope.get_qualified_names_for(node)`` gives, import-sourced names only."""
-        if id(node) in self._hidden:
+        if self._imports or id(node) in self._hidden:
             return frozenset()
         full = get_full_name_for_node(node)
         prefix = full
@@ -90,14 +101,18 @@ class ImportScope:
         return {q.name for a in self.bindings[name] for q in a.get_qualified_names_for(name)}
 
 
-def build(module: cst.Module, tree: ast.Module, names: Iterable[str],
-          loads: Iterable[ast.Name]) -> ImportScope | None:
-    """An :class:`ImportScope` for ``module`` (whose :mod:`ast` tree is ``tree``)
-    when each of ``names`` is bound only by module-level imports, none is a
-    builtin without such an import, and no ``Name`` in ``loads`` (every
-    ``ast.Name`` of the file) uses one before its last import; else None."""
+def build(module: cst.Module, facts: ScanResult, names: Iterable[str], order: bool = True) -> ImportScope | None:
+    """An :class:`ImportScope` for ``module`` (whose scan is ``facts``) when each
+    of ``names`` is bound only by module-level imports, none is a builtin
+    without such an import, and (``order``) no use of one comes before its
+    last import; else None."""
     names = set(names)
-    top = [node for node in _module_statements(tree.body) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    if not names.isdisjoint(facts.bound):
+        return None
+    top = [node for node in _module_statements(facts.tree.body) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    inner = {id(node) for node in facts.imports}.difference(map(id, top))
+    if any(b.split(".", 1)[0] in names for node in facts.imports if id(node) in inner for b in _bound_by(node)):
+        return None
     last: dict[str, tuple[int, int]] = {}
     for node in top:
         for bound in _bound_by(node):
@@ -106,20 +121,15 @@ def build(module: cst.Module, tree: ast.Module, names: Iterable[str],
                 last[head] = max(last.get(head, (0, 0)), (node.end_lineno, node.end_col_offset))
     if any(name not in last and hasattr(builtins, name) for name in names):
         return None
-    if _rebound(tree, names, {id(node) for node in top}):
-        return None
-    for node in loads:
+    for node in facts.names if order else ():
         end = last.get(node.id)
         if end is not None and (node.lineno, node.col_offset) < end:
             return None
     bindings: dict[str, list[ImportAssignment]] = {}
-    for statement in _imports(module.body, False):
+    for statement in _imports(module.body):
         for bound, as_name in _cst_bound_by(statement):
             bindings.setdefault(bound, []).append(ImportAssignment(bound, None, statement, 0, as_name))
-    hidden: set[int] = set()
-    for statement in _imports(module.body, True):
-        _descendants(statement, hidden)
-    return ImportScope(bindings, hidden)
+    return ImportScope(bindings)
 
 
 def _module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -150,47 +160,16 @@ def _bound_by(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
             yield alias.name
 
 
-def _rebound(tree: ast.Module, names: set[str], top: set[int]) -> bool:
-    """Does anything but a module-level import bind one of ``names``
-    (or declare it ``global``/``nonlocal``, or delete it)?"""
-    for node in ast.walk(tree):
-        kind = type(node)
-        if kind is ast.Name:
-            if node.id in names and type(node.ctx) is not ast.Load:
-                return True
-        elif kind is ast.Import or kind is ast.ImportFrom:
-            if id(node) not in top and any(b.split(".", 1)[0] in names for b in _bound_by(node)):
-                return True
-        elif kind in _NAMED:
-            if getattr(node, _NAMED[kind]) in names:
-                return True
-        elif kind is ast.Global or kind is ast.Nonlocal:
-            if not names.isdisjoint(node.names):
-                return True
-    return False
-
-
-#: node kinds that bind a name given by one string field
-_NAMED = {ast.FunctionDef: "name", ast.AsyncFunctionDef: "name", ast.ClassDef: "name", ast.arg: "arg",
-          ast.ExceptHandler: "name", ast.MatchAs: "name", ast.MatchStar: "name", ast.MatchMapping: "rest"}
-
-
-def _imports(body: Iterable[cst.CSTNode], nested: bool) -> Iterator[cst.Import | cst.ImportFrom]:
-    """libcst's import statements in the module's own scope (``nested``: in functions and classes too)."""
+def _imports(body: Iterable[cst.CSTNode]) -> Iterator[cst.Import | cst.ImportFrom]:
+    """libcst's import statements in the module's own scope."""
     for node in body:
         if isinstance(node, cst.SimpleStatementLine):
             yield from (s for s in node.body if isinstance(s, (cst.Import, cst.ImportFrom)))
-        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) and not nested:
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             continue
         elif isinstance(node, cst.BaseCompoundStatement):
             for block in _cst_blocks(node):
-                yield from _imports(block, nested)
-
-
-def _descendants(node: cst.CSTNode, into: set[int]) -> None:
-    for child in node.children:
-        into.add(id(child))
-        _descendants(child, into)
+                yield from _imports(block)
 
 
 def _cst_blocks(node: cst.BaseCompoundStatement) -> Iterator[Iterable[cst.CSTNode]]:

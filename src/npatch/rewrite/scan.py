@@ -33,6 +33,9 @@ from npatch.rewrite.importutil import under
 _COMPOUND = tuple(getattr(ast, n) for n in (
     "FunctionDef", "AsyncFunctionDef", "ClassDef", "If", "For", "AsyncFor", "While",
     "With", "AsyncWith", "Try", "TryStar", "Match") if hasattr(ast, n))
+#: node kinds that bind the name in one string field
+_NAMED = {ast.FunctionDef: "name", ast.AsyncFunctionDef: "name", ast.ClassDef: "name", ast.arg: "arg",
+          ast.ExceptHandler: "name", ast.MatchAs: "name", ast.MatchStar: "name", ast.MatchMapping: "rest"}
 _STUB = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Expr(cst.Ellipsis())])])
 _NO_PARAMS = cst.Parameters()
 _ANY = cst.Annotation(cst.Ellipsis())
@@ -76,6 +79,10 @@ class ScanResult:
     resolved: set[str] = field(default_factory=set)
     #: every ``ast.Name`` of the file (:func:`npatch.rewrite.importscope.build` checks their order)
     names: list[ast.Name] = field(default_factory=list)
+    #: names something other than an import binds, declares ``global``/``nonlocal`` or deletes
+    bound: set[str] = field(default_factory=set)
+    #: every import statement, at any depth
+    imports: list[ast.Import | ast.ImportFrom] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -108,6 +115,8 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
         kind = type(node)
         if kind is ast.Name:
             names.append(node)
+            if type(node.ctx) is not ast.Load:
+                result.bound.add(node.id)
         elif kind is ast.Attribute:
             if node.attr in watched:
                 full = _full_name(node)
@@ -121,6 +130,7 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
             _call_facts(node, result)
         elif kind is ast.Import:
             _pin(node, result)
+            result.imports.append(node)
             for alias in node.names:
                 head = alias.asname or alias.name.split(".", 1)[0]
                 result.import_heads.add(head)
@@ -132,6 +142,7 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
             _pin(node, result)
+            result.imports.append(node)
             result.import_heads.update(a.asname or a.name for a in node.names if a.name != "*")
             if node.level or not node.module:
                 continue
@@ -147,6 +158,9 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
         elif kind is ast.Global or kind is ast.Nonlocal:
             keep.add(node.lineno)
             _pin(node, result)
+            result.bound.update(node.names)
+        elif kind in _NAMED:
+            result.bound.add(getattr(node, _NAMED[kind]))
         elif kind is ast.NamedExpr:
             _pin(node, result)
     for head, rest, line in chains:

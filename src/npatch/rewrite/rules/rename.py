@@ -172,6 +172,12 @@ class _KeptUses(cst.CSTVisitor):
     def __init__(self, rule: RenameRule) -> None:
         self.rule = rule
 
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False        # names inside an import statement have no scope, so no qualified names
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
     def visit_Attribute(self, node: cst.Attribute) -> None:
         rule = self.rule
         if node.attr.value not in rule._kept_last:
