@@ -12,9 +12,13 @@ The work per file, cheapest first:
 3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
    multi-line values that hold no needle word, no possible reference and no
    import become placeholders of the same lines, put back after the pass;
-4. parse that with libcst; compute ``ScopeProvider`` only when the scan
-   found such places, and then on a copy of the module whose other function
-   bodies (and whole signatures), annotations, values and literal parts are pruned
+4. parse that with libcst.  Qualified names (only of nodes whose head an
+   import binds to a name comparable with a target) come from the module's
+   import table (:mod:`npatch.rewrite.importscope`) when every binding of
+   each such head is a module-level import and no use precedes one; else
+   ``ScopeProvider`` is computed, only when the scan found such places, and
+   then on a copy of the module whose other function bodies (and whole
+   signatures), annotations, values and literal parts are pruned
    (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
    scope for the qualified names of the nodes it looks at (what
    ``QualifiedNameProvider`` gives, without its pass over every node);
