@@ -280,7 +280,8 @@ class Engine:
             if self.scope_check is not None:
                 ctx.check = self.scope_check
                 ctx.targets = tuple(t for r in rules for t in r.targets())
-            pipeline = (CheckedPipeline if imports is not None and ctx.check is not None else MetadataPipeline)(rules, ctx)
+            checked = imports is not None and ctx.check is not None
+            pipeline = (CheckedPipeline if checked else MetadataPipeline)(rules, ctx)
             with pipeline.resolve(wrapper):
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
