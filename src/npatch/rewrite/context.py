@@ -53,9 +53,10 @@ class Event:
 class FileContext:
     """What the rules of one pass over one file share.
 
-    ``transformer`` is the running pipeline; when it was run through a
-    ``MetadataWrapper``, :meth:`qualified_names` and :meth:`scope` answer from
-    libcst's providers, otherwise they answer "nothing known".
+    ``transformer`` is the running pipeline.  With ``has_metadata``,
+    :meth:`qualified_names` and :meth:`binding_of` answer from ``imports``
+    or (when it is None, or when checking) from libcst's ``ScopeProvider``
+    through the pipeline's ``MetadataWrapper``; without, "nothing known".
     """
 
     path: str
@@ -70,42 +71,70 @@ class FileContext:
     facts: Any = None
     #: (module, rule): ``import module`` is needed at the top of the file, in order
     needed_imports: list[tuple[str, Any]] = field(default_factory=list)
+    #: the :class:`~npatch.rewrite.importscope.ImportScope` answering instead of
+    #: libcst's scope (None: libcst's ``ScopeProvider`` answers)
+    imports: Any = None
+    #: a :class:`~npatch.rewrite.importscope.ScopeCheck`: libcst answers, and
+    #: ``imports`` (when there is one) is compared with it
+    check: Any = None
+    #: the qualified names the file's rules look for (what ``check`` compares)
+    targets: tuple[str, ...] = ()
     #: id of a node (alive for the pass) -> its import-sourced qualified names
     _names: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
-        """Qualified names of ``node`` that come from imports (locals never match).
+        """Qualified names of ``node`` that come from imports (locals never match),
+        as far as the rules can tell: those at or under a target, and maybe more.
 
         What ``QualifiedNameProvider`` would give, asked only for the nodes the
         rules look at, once per node.  The provider builds every such name
         from the head of the node's dotted name (as ``get_full_name_for_node``
-        spells it), so a head that no import statement of the file binds
-        (:attr:`~npatch.rewrite.scan.ScanResult.import_heads`) has none: the
-        scope is not asked."""
+        spells it), so a head that no import statement of the file binds to a
+        name comparable with a target
+        (:attr:`~npatch.rewrite.scan.ScanResult.target_heads`) has none at or
+        under a target: the scope is not asked.  With ``imports`` (and no
+        ``check``) the module's import table answers instead of the scope."""
         if not self.has_metadata:
             return set()
         key = id(node)
         names = self._names.get(key)
         if names is None:
-            heads = self.facts.import_heads if self.facts is not None and self.facts.tree is not None else None
-            if heads is not None and _head(node) not in heads:
+            heads = self.facts.target_heads if self.facts is not None and self.facts.tree is not None else None
+            head = _head(node) if heads is not None else None
+            if heads is not None and head not in heads:
                 names = frozenset()
+                if self.check is not None and head in self.facts.import_heads:
+                    self.check.outside(self.path, node, self._scope_names(node), self.targets)
+            elif self.imports is not None and self.check is None:
+                names = self.imports.qualified_names(node)
             else:
-                scope = self.transformer.get_metadata(ScopeProvider, node, None)
-                found = scope.get_qualified_names_for(node) if scope is not None else ()
-                names = frozenset(q.name for q in found if q.source is QualifiedNameSource.IMPORT)
+                names = self._scope_names(node)
+                if self.imports is not None and self.check is not None:
+                    scoped = self.transformer.get_metadata(ScopeProvider, node, None) is not None
+                    self.check.names(self.path, node, scoped, names, self.imports.qualified_names(node),
+                                     self.targets)
             self._names[key] = names
         return names
 
+    def _scope_names(self, node: cst.CSTNode) -> frozenset[str]:
+        scope = self.transformer.get_metadata(ScopeProvider, node, None)
+        found = scope.get_qualified_names_for(node) if scope is not None else ()
+        return frozenset(q.name for q in found if q.source is QualifiedNameSource.IMPORT)
+
     def binding_of(self, node: cst.CSTNode, name: str) -> set[str] | None:
         """What ``name`` refers to where ``node`` is: qualified names, or None if unbound there."""
-        scope = self.transformer.get_metadata(ScopeProvider, node, None) if self.has_metadata else None
-        if scope is None or name not in scope:
+        if not self.has_metadata:
             return None
-        return {
+        if self.imports is not None and self.check is None:
+            return self.imports.binding_of(name)
+        scope = self.transformer.get_metadata(ScopeProvider, node, None)
+        bound = None if scope is None or name not in scope else {
             q.name if q.source is QualifiedNameSource.IMPORT else f"<local {q.name}>"
             for q in scope.get_qualified_names_for(name)
         }
+        if self.imports is not None and self.check is not None:
+            self.check.binding(self.path, name, bound, self.imports.binding_of(name))
+        return bound
 
     def need_import(self, module: str, rule: Any) -> None:
         if all(name != module for name, _ in self.needed_imports):

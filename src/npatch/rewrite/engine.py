@@ -12,9 +12,13 @@ The work per file, cheapest first:
 3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
    multi-line values that hold no needle word, no possible reference and no
    import become placeholders of the same lines, put back after the pass;
-4. parse that with libcst; compute ``ScopeProvider`` only when the scan
-   found such places, and then on a copy of the module whose other function
-   bodies (and whole signatures), annotations, values and literal parts are pruned
+4. parse that with libcst.  Qualified names (only of nodes whose head an
+   import binds to a name comparable with a target) come from the module's
+   import table (:mod:`npatch.rewrite.importscope`) when every binding of
+   each such head is a module-level import and no use precedes one; else
+   ``ScopeProvider`` is computed, only when the scan found such places, and
+   then on a copy of the module whose other function bodies (and whole
+   signatures), annotations, values and literal parts are pruned
    (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
    scope for the qualified names of the nodes it looks at (what
    ``QualifiedNameProvider`` gives, without its pass over every node);
@@ -40,6 +44,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
 from npatch.rewrite.context import Event, FileContext, Record
 from npatch.rewrite.hollow import Hollowed, hollow
+from npatch.rewrite.importscope import ImportScope, ScopeCheck
+from npatch.rewrite.importscope import build as build_imports
 from npatch.rewrite.importutil import has_top_level_import, import_line, insert_at_top
 from npatch.rewrite.prefilter import Words, selected
 from npatch.rewrite.rules import Rule
@@ -121,6 +127,23 @@ class MetadataPipeline(Pipeline):
     METADATA_DEPENDENCIES = (ScopeProvider,)     # qualified names: asked of the scope per node
 
 
+class ImportsPipeline(Pipeline):
+    """Qualified names from the file's import table: tells it which nodes libcst's scope pass would skip."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.ctx.imports.enter(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original, updated):
+        updated = super().on_leave(original, updated)
+        self.ctx.imports.leave(original)
+        return updated
+
+
+class CheckedPipeline(ImportsPipeline, MetadataPipeline):
+    """Both: libcst's scope answers, the import table is compared with it."""
+
+
 _HANDLERS: dict[type, tuple[str, ...]] = {}
 
 
@@ -135,8 +158,12 @@ class Engine:
     """Runs a fixed list of rules over files (one engine per process)."""
 
     def __init__(self, rules: list[Rule], *, optimize: bool = True, positions: bool = False,
-                 use_globs: bool = True, hollowing: bool = True) -> None:
+                 use_globs: bool = True, hollowing: bool = True, scope_check: ScopeCheck | None = None) -> None:
         self.rules = rules
+        #: compare the import table with libcst's scope on every node asked (``NPATCH_SCOPE_CHECK=1``)
+        self.scope_check = scope_check
+        if scope_check is None and os.environ.get("NPATCH_SCOPE_CHECK") == "1":
+            self.scope_check = ScopeCheck(report=True)
         self.optimize = optimize
         self.hollowing = hollowing
         self.positions = positions
@@ -224,20 +251,37 @@ class Engine:
         if not any(r.needs_metadata for r in rules) or not facts.found:
             return self._run(module, text, display, rules, None, hollowed, facts)
         outcome.metadata = True
+        imports = None
+        if facts.tree is not None:
+            names = facts.target_heads.union(*(r.spelled() for r in rules))
+            imports = build_imports(module, facts, names)
+        if self.scope_check is not None:
+            self.scope_check.file(imports is not None)
+        elif imports is not None:
+            return self._run(module, text, display, rules, None, hollowed, facts, imports)
         wrapper = MetadataWrapper(prune(module, facts), unsafe_skip_copy=True)
-        return self._run(module, text, display, rules, wrapper, hollowed, facts)
+        return self._run(module, text, display, rules, wrapper, hollowed, facts, imports)
 
     def _run(self, module: cst.Module, text: str, display: str, rules: list,
-             wrapper: MetadataWrapper | None, hollowed: Hollowed, facts: ScanResult | None):
-        """One combined pass over ``module``; metadata (when given) comes from
-        ``wrapper``, whose module may be a pruned copy sharing ``module``'s nodes.
+             wrapper: MetadataWrapper | None, hollowed: Hollowed, facts: ScanResult | None,
+             imports: ImportScope | None = None):
+        """One combined pass over ``module``; qualified names (when asked for) come
+        from ``imports`` or from ``wrapper``, whose module may be a pruned copy sharing
+        ``module``'s nodes (with both and a scope check, both are compared).
         The new text is None when ``hollowed`` cannot restore the generated code."""
-        ctx = FileContext(display, module, text, hollowed=hollowed, facts=facts)
-        if wrapper is None:
+        ctx = FileContext(display, module, text, hollowed=hollowed, facts=facts, imports=imports)
+        if wrapper is None and imports is None:
             new_module = module.visit(Pipeline(rules, ctx))
+        elif wrapper is None:
+            ctx.has_metadata = True
+            new_module = module.visit(ImportsPipeline(rules, ctx))
         else:
             ctx.has_metadata = True
-            pipeline = MetadataPipeline(rules, ctx)
+            if self.scope_check is not None:
+                ctx.check = self.scope_check
+                ctx.targets = tuple(t for r in rules for t in r.targets())
+            checked = imports is not None and ctx.check is not None
+            pipeline = (CheckedPipeline if checked else MetadataPipeline)(rules, ctx)
             with pipeline.resolve(wrapper):
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass

@@ -33,6 +33,9 @@ from npatch.rewrite.importutil import under
 _COMPOUND = tuple(getattr(ast, n) for n in (
     "FunctionDef", "AsyncFunctionDef", "ClassDef", "If", "For", "AsyncFor", "While",
     "With", "AsyncWith", "Try", "TryStar", "Match") if hasattr(ast, n))
+#: node kinds that bind the name in one string field
+_NAMED = {ast.FunctionDef: "name", ast.AsyncFunctionDef: "name", ast.ClassDef: "name", ast.arg: "arg",
+          ast.ExceptHandler: "name", ast.MatchAs: "name", ast.MatchStar: "name", ast.MatchMapping: "rest"}
 _STUB = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Expr(cst.Ellipsis())])])
 _NO_PARAMS = cst.Parameters()
 _ANY = cst.Annotation(cst.Ellipsis())
@@ -61,6 +64,11 @@ class ScanResult:
     #: every name some import statement binds (relative ones too; not ``*``):
     #: a reference whose head is none of these has no import-sourced qualified name
     import_heads: set[str] = field(default_factory=set)
+    #: those that some import binds to a name a target is inside of, or inside a
+    #: target (``torch`` for ``torch.cuda``; not ``dist`` for ``torch.distributed``):
+    #: every qualified name libcst builds from a binding starts with such a name,
+    #: so a head not among these has no name at or under a target
+    target_heads: set[str] = field(default_factory=set)
     #: the needle words the text prefilter found
     words: set[str] = field(default_factory=set)
     #: lines of import statements, ``global``/``nonlocal`` and ``:=`` (never hollowed)
@@ -69,6 +77,12 @@ class ScanResult:
     #: (through calls and subscripts too, as libcst's full names go), by every
     #: import binding of its head, scopes ignored
     resolved: set[str] = field(default_factory=set)
+    #: every ``ast.Name`` of the file (:func:`npatch.rewrite.importscope.build` checks their order)
+    names: list[ast.Name] = field(default_factory=list)
+    #: names something other than an import binds, declares ``global``/``nonlocal`` or deletes
+    bound: set[str] = field(default_factory=set)
+    #: every import statement, at any depth
+    imports: list[ast.Import | ast.ImportFrom] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -88,7 +102,7 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
     bindings: dict[str, set[str]] = {}
     chains: list[tuple[str, str, int]] = []
     watched_chains: list[tuple[str, str]] = []
-    names: list[ast.Name] = []
+    names = result.names
     places: dict[str, set[int]] = {}
     keep: set[int] = set()
 
@@ -101,6 +115,8 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
         kind = type(node)
         if kind is ast.Name:
             names.append(node)
+            if type(node.ctx) is not ast.Load:
+                result.bound.add(node.id)
         elif kind is ast.Attribute:
             if node.attr in watched:
                 full = _full_name(node)
@@ -114,14 +130,19 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
             _call_facts(node, result)
         elif kind is ast.Import:
             _pin(node, result)
+            result.imports.append(node)
             for alias in node.names:
-                result.import_heads.add(alias.asname or alias.name.split(".", 1)[0])
+                head = alias.asname or alias.name.split(".", 1)[0]
+                result.import_heads.add(head)
+                if _reaches([alias.name] if alias.asname else _prefixes(alias.name), targets):
+                    result.target_heads.add(head)
                 result.modules.add(alias.name)
                 hit(alias.name, node.lineno)
                 top = alias.name.split(".", 1)[0]
                 bindings.setdefault(alias.asname or top, set()).add(alias.name if alias.asname else top)
         elif kind is ast.ImportFrom:
             _pin(node, result)
+            result.imports.append(node)
             result.import_heads.update(a.asname or a.name for a in node.names if a.name != "*")
             if node.level or not node.module:
                 continue
@@ -129,12 +150,17 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
             hit(node.module, node.lineno)
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
+                if alias.name != "*" and _reaches([full], targets):
+                    result.target_heads.add(alias.asname or alias.name)
                 result.from_names.add(full)
                 hit(full, node.lineno)
                 bindings.setdefault(alias.asname or alias.name, set()).add(full)
         elif kind is ast.Global or kind is ast.Nonlocal:
             keep.add(node.lineno)
             _pin(node, result)
+            result.bound.update(node.names)
+        elif kind in _NAMED:
+            result.bound.add(getattr(node, _NAMED[kind]))
         elif kind is ast.NamedExpr:
             _pin(node, result)
     for head, rest, line in chains:
@@ -154,6 +180,16 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
     result.hits = set(places)
     result.lines = set().union(*places.values(), keep) if places else set()
     return result
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _reaches(names: list[str], targets: set[str]) -> bool:
+    """Is one of ``names`` a target, inside one, or one that holds a target?"""
+    return any(under(n, t) or under(t, n) for n in names for t in targets)
 
 
 def _pin(node: ast.stmt | ast.expr, result: ScanResult) -> None:

@@ -15,6 +15,8 @@ Besides the handlers a rule tells the engine how to skip work:
                 when a cheap scan of the file finds a possible reference
 ``follows``     run in every file that is parsed for another rule, even if
                 the needles are missing (an import that depends on changes)
+``spelled``     first parts of names it may spell out and asks
+                ``ctx.binding_of`` about (checked by the import table)
 ``may_change``  from facts an :mod:`ast` walk collected, whether the rule
                 could change or report anything (False: no libcst parse)
 
@@ -75,6 +77,10 @@ class Rule:
     def watched(self) -> tuple[str, ...]:
         """Attribute names whose import-resolved chains the scan should report
         (``ScanResult.resolved``), for rules that ask about them in ``begin``."""
+        return ()
+
+    def spelled(self) -> tuple[str, ...]:
+        """Names the rule asks ``ctx.binding_of`` about (a spelled-out name's first part)."""
         return ()
 
     def may_change(self, facts: Any, others: bool) -> bool:

@@ -58,6 +58,9 @@ class RenameRule(Rule):
     def watched(self) -> tuple[str, ...]:
         return tuple(sorted(self._kept_last))
 
+    def spelled(self) -> tuple[str, ...]:
+        return (self.new.split(".", 1)[0],)
+
     def may_change(self, facts, others: bool) -> bool:
         return self.old in facts.hits
 
@@ -168,6 +171,12 @@ class _KeptUses(cst.CSTVisitor):
 
     def __init__(self, rule: RenameRule) -> None:
         self.rule = rule
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False        # names inside an import statement have no scope, so no qualified names
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         rule = self.rule
