@@ -113,6 +113,25 @@ def test_old_code_runs_under_the_manifest(tmp_path, env):
     assert len(skipped) == 2 and all("has 'bool' already" in s or "has 'long' already" in s for s in skipped)
 
 
+PUBLIC_HOMES = r'''
+import json, sys
+import numpy as np
+light = [name for name in ("numpy.char", "numpy.rec", "numpy.strings") if name in sys.modules]
+import numpy.char, numpy.rec
+print(json.dumps([light, np.format_parser is np.rec.format_parser,
+                  np.compare_chararrays is np.char.compare_chararrays]))
+'''
+
+
+def test_names_taken_from_private_modules_are_the_public_objects(env):
+    """format_parser and compare_chararrays are taken from where NumPy defines them: importing
+    numpy under the manifest does not import numpy.char or numpy.rec, and the restored names are
+    those modules' own objects."""
+    proc = run_npatch("apply", "--strict", "numpy-compat", "--", sys.executable, "-c", PUBLIC_HOMES, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[], True, True]
+
+
 def test_old_code_fails_without_it(env):
     proc = run_python("import numpy as np; np.float_", env=env)
     assert proc.returncode != 0 and "np.float64" in proc.stderr
