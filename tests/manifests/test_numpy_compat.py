@@ -171,6 +171,30 @@ def test_restore_sets_a_missing_name_and_undoes_it():
     assert not hasattr(module, "int")
 
 
+WARNING_STATE = r'''
+import json, warnings
+warnings.simplefilter("error", UserWarning)
+import numpy as np
+try:
+    warnings.warn("still raised", UserWarning)
+    raised = False
+except UserWarning:
+    raised = True
+print(json.dumps([repr(warnings.filters), raised, hasattr(np, "float")]))
+'''
+
+
+def test_probing_the_names_leaves_the_programs_warning_filters(env):
+    """The probe of each name ignores NumPy's warnings for its duration only: once numpy is
+    imported under the manifest, the warning filters are those of the bare program."""
+    proc = run_npatch("apply", "--strict", "numpy-compat", "--", sys.executable, "-c", WARNING_STATE, env=env)
+    assert proc.returncode == 0, proc.stderr
+    bare = run_python(WARNING_STATE, env=env)
+    assert bare.returncode == 0, bare.stderr
+    patched, raised, restored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [patched, raised, restored] == [*json.loads(bare.stdout.strip().splitlines()[-1])[:2], True]
+
+
 def test_restore_leaves_an_existing_name_alone():
     module = types.ModuleType("fake_numpy")
     module.bool = "mine"
