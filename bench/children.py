@@ -45,12 +45,13 @@ WHY: dict[str, Any] = {
     },
     "numpy": {
         "mmcv-npu": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy "
-                    "names at that import (the ops' own work). In callgrind that child executes ~65 M "
-                    "instructions more than the bare one (~430 M; 539 M before start-time conditions were kept "
-                    "apart from their ops): ~20 M import the runtime's 19 modules, ~5-10 M evaluate the plan's 8 "
+                    "names at that import (the ops' own work). In callgrind (`setarch -R`, PYTHONHASHSEED=0) that "
+                    "child executes ~61 M instructions more than the bare one (~427 M; 72 M before the ops' sources "
+                    "came from sys.modules, their conditions and options were stored frozen and numpy.char/numpy.rec "
+                    "were no longer imported): ~15 M import the runtime's 20 modules, ~5-10 M evaluate the plan's 8 "
                     "start-time conditions once each (`importable('mx_driving')`, `version('mmcv') >= ...`), "
-                    "~20 M read and apply the 101 ops, ~2 M import numpy.char and numpy.rec for two of them; no "
-                    "op of another module is read",
+                    "~19 M read and apply the 101 ops (decoding ~6 M, numpy-compat's own probe and set ~5 M, the "
+                    "session's per-op bookkeeping the rest); no op of another module is read",
         "*": _NO_OPS.format(module="numpy"),
     },
     "pass": {"*": "the bootstrap alone (7 M instructions in callgrind, the same under every manifest: it imports "

@@ -291,7 +291,7 @@ class Plan(Record):
         from npatch.opkinds import LAZY_KINDS
         from npatch.planfile import dumps_marshal
 
-        return dumps_marshal(MARSHAL_TAG, self.to_dict(), LAZY_KINDS)
+        return dumps_marshal(MARSHAL_TAG, self.to_dict(), LAZY_KINDS, _frozen_op)
 
     @classmethod
     def from_marshal(cls, data: bytes, fallback: Any = None) -> "Plan":
@@ -501,7 +501,23 @@ _CONTAINERS = (list, dict)
 
 
 def _pairs(raw: Any) -> Any:
+    if type(raw) is tuple:  # a marshalled op's, frozen when it was written (_frozen_op)
+        return raw
     return tuple([(k, freeze(v)) for k, v in raw])
+
+
+def _frozen_op(raw: dict[str, Any]) -> dict[str, Any]:
+    """An op's JSON object with its condition and options already as the record
+    holds them (tuples), for the marshal form: decoding then keeps them as
+    they are (``freeze`` and :func:`_pairs` pass a tuple through) instead of
+    rebuilding them at every op a child reads.  ``value`` is user data and
+    stays as it is."""
+    out = dict(raw)
+    if "when" in out:
+        out["when"] = freeze(out["when"])
+    if "options" in out:
+        out["options"] = _pairs(out["options"])
+    return out
 
 
 def _decoder(annotation: str, name: str) -> Any:

@@ -25,7 +25,9 @@ apply.  An edit that keeps every op where it was but changes a target module
 is not seen: recompile a plan file after editing it by hand.
 
 The marshal form (``.marshal`` beside a cached plan, ``NPATCH_PLAN_DATA``)
-is ``(tag, header, index, [marshal bytes of each op])``.
+is ``(tag, header, index, [marshal bytes of each op])``; each op's condition
+and options are stored already frozen (tuples, as the record holds them), so
+reading an op does not rebuild them.
 
 ``modules`` lists, for each op that waits for an import, the modules that
 start it: its targets' and its ``during`` module.  ``eager`` lists the ops a
@@ -267,13 +269,15 @@ def json_op_decoder(text: str, base: int) -> Any:
 
 
 # -- marshal ---------------------------------------------------------------------------
-def dumps_marshal(tag: str, data: dict[str, Any], lazy_kinds: frozenset[str]) -> bytes:
-    """``(tag, header, index, [marshal bytes of each op])``."""
+def dumps_marshal(tag: str, data: dict[str, Any], lazy_kinds: frozenset[str], prepare: Any = None) -> bytes:
+    """``(tag, header, index, [marshal bytes of each op])``; ``prepare(raw)``: the
+    form an op's JSON object is stored in (the index is built from the JSON objects)."""
     header = dict(data)
     raw_ops = header.pop("ops", [])
     modules, eager, conditions = build_index(raw_ops, lazy_kinds)
     index = {"modules": modules, "eager": eager, "conditions": conditions}
-    return marshal.dumps((tag, header, index, [marshal.dumps(r) for r in raw_ops]))
+    stored = raw_ops if prepare is None else [prepare(raw) for raw in raw_ops]
+    return marshal.dumps((tag, header, index, [marshal.dumps(r) for r in stored]))
 
 
 def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], dict[str, Any]]:

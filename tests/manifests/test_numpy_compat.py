@@ -112,6 +112,25 @@ def test_old_code_runs_under_the_manifest(tmp_path, env):
     assert len(skipped) == 2 and all("has 'bool' already" in s or "has 'long' already" in s for s in skipped)
 
 
+PUBLIC_HOMES = r'''
+import json, sys
+import numpy as np
+light = [name for name in ("numpy.char", "numpy.rec", "numpy.strings") if name in sys.modules]
+import numpy.char, numpy.rec
+print(json.dumps([light, np.format_parser is np.rec.format_parser,
+                  np.compare_chararrays is np.char.compare_chararrays]))
+'''
+
+
+def test_names_taken_from_private_modules_are_the_public_objects(env):
+    """format_parser and compare_chararrays are taken from where NumPy defines them: importing
+    numpy under the manifest does not import numpy.char or numpy.rec, and the restored names are
+    those modules' own objects."""
+    proc = run_npatch("apply", "--strict", "numpy-compat", "--", sys.executable, "-c", PUBLIC_HOMES, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[], True, True]
+
+
 def test_old_code_fails_without_it(env):
     proc = run_python("import numpy as np; np.float_", env=env)
     assert proc.returncode != 0 and "np.float64" in proc.stderr
@@ -149,6 +168,30 @@ def test_restore_sets_a_missing_name_and_undoes_it():
     assert module.int is builtins.int
     undo()
     assert not hasattr(module, "int")
+
+
+WARNING_STATE = r'''
+import json, warnings
+warnings.simplefilter("error", UserWarning)
+import numpy as np
+try:
+    warnings.warn("still raised", UserWarning)
+    raised = False
+except UserWarning:
+    raised = True
+print(json.dumps([repr(warnings.filters), raised, hasattr(np, "float")]))
+'''
+
+
+def test_probing_the_names_leaves_the_programs_warning_filters(env):
+    """The probe of each name ignores NumPy's warnings for its duration only: once numpy is
+    imported under the manifest, the warning filters are those of the bare program."""
+    proc = run_npatch("apply", "--strict", "numpy-compat", "--", sys.executable, "-c", WARNING_STATE, env=env)
+    assert proc.returncode == 0, proc.stderr
+    bare = run_python(WARNING_STATE, env=env)
+    assert bare.returncode == 0, bare.stderr
+    patched, raised, restored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [patched, raised, restored] == [*json.loads(bare.stdout.strip().splitlines()[-1])[:2], True]
 
 
 def test_restore_declares_that_an_existing_name_is_left_alone():

@@ -91,6 +91,34 @@ def test_marshal_round_trip_and_damaged_copies():
             Plan.from_marshal(damaged)
 
 
+FROZEN_CHILD = r'''
+import json, sys
+from npatch.plan import Plan
+from_marshal = Plan.from_marshal(open(sys.argv[1], "rb").read())
+from_json = Plan.load(sys.argv[2])
+ops = list(from_marshal.ops)
+print(json.dumps([ops == list(from_json.ops), [type(op.when).__name__ for op in ops],
+                  [type(op.options).__name__ for op in ops], repr(ops[1].options), repr(ops[1].value)]))
+'''
+
+
+def test_a_marshalled_op_holds_its_condition_and_options_frozen_as_written(tmp_path):
+    """The marshal form stores an op's condition and options already frozen: a child reads them
+    as they are, and gets the same records as from the JSON plan; ``value`` stays user data."""
+    plan = Plan(ops=(make_op(), make_op(name="v", kind="value", value=[1, {"a": [2]}], when=None,
+                                        options=(("table", {"k": (1, 2)}), ("flag", True)))))
+    (tmp_path / "plan.marshal").write_bytes(plan.to_marshal())
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    written = [marshal.loads(raw) for raw in marshal.loads(plan.to_marshal())[3]]
+    assert written[0]["when"] == ("call", "installed", (("str", "torch"),)) and written[1]["value"] == [1, {"a": [2]}]
+    proc = subprocess.run([sys.executable, "-c", FROZEN_CHILD, str(tmp_path / "plan.marshal"), str(tmp_path / "plan.json")],
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    same, whens, options, table, value = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert same and whens == ["tuple", "NoneType"] and options == ["tuple", "tuple"]
+    assert table == "(('table', {'k': (1, 2)}), ('flag', True))" and value == "[1, {'a': [2]}]"
+
+
 def test_a_plan_that_is_not_an_object_is_a_plan_error():
     with pytest.raises(PlanError, match="a JSON object was expected, not list"):
         Plan.from_json("[1]")

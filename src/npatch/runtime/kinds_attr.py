@@ -50,7 +50,6 @@ import sys
 from types import FunctionType
 
 from npatch.plan import Op, Target
-from npatch.runtime.coverage import counting
 from npatch.runtime.resolve import MISSING, AttrUndo, TargetMissing, locate, raw_lookup
 
 TYPE_CHECKING = False
@@ -162,6 +161,7 @@ def _install(ctx: ApplyContext, op: Op, target: Target, parent: Any, name: str, 
         own_descriptor, func = _split_descriptor(func)
         descriptor = own_descriptor
     func = _stand_in(ctx, func, original, target)
+    from npatch.runtime.coverage import counting  # a child that applies no replace or wrap never needs it
     func = counting(ctx.session, op.name, func)  # only under --coverage: else func itself
     if op.guard:
         func = _guarded(ctx.resolve(op.guard), func, original)
@@ -215,6 +215,8 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
         if raw_lookup(parent, name)[1] is MISSING:
             if op.guard:
                 raise TypeError("a guard needs an original; the target is absent (on-missing = create)")
+            from npatch.runtime.coverage import counting
+
             source = counting(ctx.session, op.name, ctx.resolve(op.source))  # only under --coverage
             undo = AttrUndo(parent, name)
             ctx.changing(undo)

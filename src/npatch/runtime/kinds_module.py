@@ -44,7 +44,6 @@ from npatch.errors import NpatchWarning
 from npatch.plan import Op, Target
 from npatch.runtime.errors import NpatchAliasError, declared_at
 from npatch.runtime.resolve import MISSING, Skipped, TargetMissing, locate, own_dict
-from npatch.runtime.stubs import StubInfo, StubModule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
@@ -52,6 +51,7 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from typing import Any
 
     from npatch.runtime.ops import ApplyContext
+    from npatch.runtime.stubs import StubModule
 
 
 # -- call ---------------------------------------------------------------------
@@ -271,7 +271,7 @@ class _SubstituteLoader:
         # the import system already put the placeholder in sys.modules; the
         # undo must remember what was there before it (nothing), and the
         # import system sets the parent attribute only after this returns
-        if isinstance(substitute, StubModule):
+        if _is_stub(substitute):
             substitute.__spec__ = module.__spec__
             substitute.__loader__ = self
         undo = ModuleUndo(name, substitute)
@@ -345,7 +345,7 @@ def _import_source(op: Op, target: Target, name: str) -> Any:
         raise NpatchAliasError(f"No module named {target.module!r}: it is an alias of {name!r} "
                                f"(alias {declared_at(op)}){why}", name=target.module) from exc
     loader = getattr(getattr(module, "__spec__", None), "loader", None)
-    if isinstance(loader, _SubstituteLoader) and not isinstance(module, StubModule):  # a placeholder
+    if isinstance(loader, _SubstituteLoader) and not _is_stub(module):  # a placeholder
         raise NpatchAliasError(f"No module named {target.module!r}: alias {declared_at(op)} leads back to "
                                f"itself through {name!r}", name=target.module)
     return module
@@ -401,9 +401,18 @@ def apply_alias(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Modul
     return undo
 
 
+def _is_stub(module: Any) -> bool:
+    """``module`` is a :class:`~npatch.runtime.stubs.StubModule`; none can exist
+    before a stub op imported that module, which a process without one never does."""
+    stubs = sys.modules.get("npatch.runtime.stubs")
+    return stubs is not None and isinstance(module, stubs.StubModule)
+
+
 def _make_stub(op: Op, target: Target) -> StubModule:
     if (op.value or "error") not in ("error", "none"):
         raise ValueError(f"stub on-use must be 'error' or 'none', not {op.value!r}")
+    from npatch.runtime.stubs import StubInfo, StubModule
+
     stub = StubModule(target.module, StubInfo(op.target.module, op))
     stub.__spec__ = ModuleSpec(target.module, None, origin="npatch stub", is_package=True)
     return stub

@@ -30,8 +30,6 @@ built-in kind is its entry in :data:`npatch.opkinds.BUILTIN_OP_KINDS`.
 """
 from __future__ import annotations
 
-import os
-
 from npatch.extensions import OPS_GROUP, Registry, unusable
 from npatch.runtime.resolve import import_object
 
@@ -134,7 +132,7 @@ class ApplyContext:
         """Load a ``module:qualname`` reference (replacement, wrapper, guard...);
         a module not found on ``sys.path`` is looked for beside the op's manifest too."""
         origin = self.slot.state.op.origin
-        return import_object(ref, near=os.path.dirname(origin.file) if origin is not None else None)
+        return import_object(ref, beside=origin.file if origin is not None else None)
 
     def replaced(self, parent: Any, name: str, old: Any, new: Any) -> None:
         """Tell the session that ``parent.name`` went from ``old`` to ``new``,

@@ -16,6 +16,7 @@ Two rules shape this module:
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 TYPE_CHECKING = False
@@ -38,15 +39,23 @@ class SourceError(Exception):
     """A replacement, wrapper, guard or call function could not be loaded."""
 
 
-def _import_module(name: str, near: str | None = None) -> Any:
+def _import_module(name: str, beside: str | None = None) -> Any:
     """:func:`importlib.import_module`; a module not found on ``sys.path`` is
     then looked for where the program will find its own modules but Python
     has not put them yet (at interpreter start-up, a target imported before
     the program: ``STARTUP_PATH`` of :mod:`npatch.runtime.launcher`, looked up
-    without importing it), then in ``near`` (the folder of the manifest that
-    names it, where ``npatch compile`` found it).  A folder ``near`` that
+    without importing it), then in the folder of the file ``beside`` (the
+    manifest that names it, where ``npatch compile`` found it).  A folder that
     held it stays on ``sys.path``, last: what the module imports later (a
-    sibling, at call time) and pickles of its objects load from there too."""
+    sibling, at call time) and pickles of its objects load from there too.
+
+    A module already imported (and done executing) is taken from
+    ``sys.modules`` as ``importlib`` would, without its Python-level import
+    path: each of a plan's ops loads its source this way (numpy-compat's 101
+    ops all name one function)."""
+    module = sys.modules.get(name)
+    if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return module
     top = name.partition(".")[0]
     try:
         return importlib.import_module(name)
@@ -66,6 +75,7 @@ def _import_module(name: str, near: str | None = None) -> Any:
         finally:
             if startup in sys.path:
                 sys.path.remove(startup)
+    near = None if beside is None else os.path.dirname(beside)
     if near is None or near in sys.path:
         raise missing
     sys.path.append(near)
@@ -79,9 +89,9 @@ def _import_module(name: str, near: str | None = None) -> Any:
         raise
 
 
-def import_object(ref: str, near: str | None = None) -> Any:
+def import_object(ref: str, beside: str | None = None) -> Any:
     """Load ``module:qual.name`` (or, without a colon, ``module.attr``);
-    ``near``: a folder to look in when the module is not found elsewhere.
+    ``beside``: a file whose folder is looked in when the module is not found elsewhere.
 
     Raises :class:`SourceError` whose message says whether the module failed
     to import (with the exception raised inside it) or lacks the attribute.
@@ -92,7 +102,7 @@ def import_object(ref: str, near: str | None = None) -> Any:
         if not module_name:
             raise SourceError(f"{ref!r} is not a 'module:name' reference")
     try:
-        obj = _import_module(module_name, near)
+        obj = _import_module(module_name, beside)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
             raise SourceError(f"module {module_name!r} (from {ref!r}) is not installed") from exc
