@@ -25,8 +25,6 @@ from __future__ import annotations
 import os
 import stat
 
-from npatch.planfile import owned_regular  # on a child's start path, so kept beside the plan forms
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from npatch.errors import UsageError
@@ -64,6 +62,13 @@ def unsafe_dir(st: os.stat_result) -> str | None:
     if mode & 0o022:
         return f"is writable by others (mode {mode:04o})"
     return None
+
+
+def owned_regular(info: os.stat_result) -> bool:
+    """``info`` (an ``fstat``) is of a regular file of this user's that group
+    and others cannot write: a cache file anyone else could have made or
+    changed is not trusted."""
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def user_cache_dir() -> str | None:

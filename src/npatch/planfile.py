@@ -51,20 +51,10 @@ plan, so they are evaluated only when an op that carries them is read.
 from __future__ import annotations
 
 import marshal
-import os
-from stat import S_ISREG
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-def owned_regular(info: os.stat_result) -> bool:
-    """``info`` (an ``fstat``) is of a regular file of this user's that group
-    and others cannot write: a cache file anyone else could have made or
-    changed is not trusted (the marshal copy a child reads, the plan cache,
-    the grammar's parser cache)."""
-    return S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
-
-
 #: condition functions whose answer the plan's own work cannot change
 LAZY_FUNCTIONS = frozenset({"installed", "version", "env", "option"})
 
@@ -306,5 +296,5 @@ def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], d
     return parts[1], parts[3], parts[2]
 
 
-__all__ = ["LAZY_FUNCTIONS", "owned_regular", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner",
+__all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner",
            "loads_json", "json_op_decoder", "dumps_marshal", "loads_marshal"]

@@ -404,7 +404,7 @@ def read_plan(path: str) -> Any:
     from npatch.plan import Plan, PlanError
 
     if path.endswith(".json"):
-        from npatch.planfile import owned_regular
+        from npatch.outfiles import owned_regular
 
         data = read_file(path[: -len(".json")] + ".marshal", owned_regular)  # else someone else's: not trusted
         try:
