@@ -397,6 +397,12 @@ def start_plan(path: str, load: Any = None) -> Any:
     return session.start()
 
 
+def _owned_regular(info: os.stat_result) -> bool:
+    """:func:`npatch.outfiles.owned_regular`'s test, here so that a child
+    reading its marshal copy imports no other module (tests/runtime/test_child_import_weight.py)."""
+    return S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
 def read_plan(path: str) -> Any:
     """A plan file written by the launcher: its ``marshal`` copy when there is
     a usable one (no ``json`` import), else the JSON."""
@@ -404,9 +410,7 @@ def read_plan(path: str) -> Any:
     from npatch.plan import Plan, PlanError
 
     if path.endswith(".json"):
-        from npatch.outfiles import owned_regular
-
-        data = read_file(path[: -len(".json")] + ".marshal", owned_regular)  # else someone else's: not trusted
+        data = read_file(path[: -len(".json")] + ".marshal", _owned_regular)  # else someone else's: not trusted
         try:
             if data is not None:
                 return Plan.from_marshal(data, fallback=lambda: _load_json(path).ops)
