@@ -16,18 +16,11 @@ from pathlib import Path
 import pytest
 
 from npatch_testutil import clean_env, run_npatch
+from rt_helpers import YIQ_MANIFEST
 
 PY = sys.executable
 SHOW = "import colorsys; print('yiq', colorsys.rgb_to_yiq)"
-MANIFEST = """
-[manifest]
-name = "m"
-
-[[patch]]
-name = "yiq"
-target = "colorsys:rgb_to_yiq"
-value = 42
-"""
+MANIFEST = YIQ_MANIFEST
 
 
 @pytest.fixture

@@ -18,18 +18,11 @@ import pytest
 
 from npatch.runtime.launcher import BOOTSTRAP_DIR
 from npatch_testutil import clean_env, run_npatch
+from rt_helpers import YIQ_MANIFEST
 
 PY = sys.executable
 
-MANIFEST = """
-[manifest]
-name = "m"
-
-[[patch]]
-name = "yiq"
-target = "colorsys:rgb_to_yiq"
-value = 42
-"""
+MANIFEST = YIQ_MANIFEST
 
 SHOW = "import colorsys; print('yiq', colorsys.rgb_to_yiq)"
 
