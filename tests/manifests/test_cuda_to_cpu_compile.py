@@ -53,6 +53,7 @@ def moved(x):  # every spelling of a move, in one graph
 x = torch.ones(2, 4)
 print("eager", step(x)[0])
 print("step", torch.compile(step, backend=backend)(x)[0])
+torch._dynamo.reset()  # frames stay skipped after a reset
 print("break", *torch.compile(step_break, backend=backend)(x))
 print("scaled", float(torch.compile(step_scaled, backend=backend)(x)) != 0)
 torch._dynamo.trace_rules.clear_lru_cache()  # the tensor-method set is rebuilt with the wrapped ones
