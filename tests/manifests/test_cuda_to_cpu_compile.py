@@ -77,8 +77,9 @@ def test_compiled_cuda_training_step_runs(tmp_path, backend, cpu_autocast):
 
 def test_import_torch_leaves_dynamo_unloaded(tmp_path):
     """The dynamo ops wait for ``torch._dynamo``; ``import torch`` does not load it."""
-    (tmp_path / "prog.py").write_text(
-        "import sys, torch\nprint(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', 'npatch.library.dynamo'))))\n")
+    (tmp_path / "prog.py").write_text("import sys, torch\n"
+                                      "print(sorted(m for m in sys.modules if m.startswith(('torch._dynamo', "
+                                      "'npatch.library.dynamo'))))\n")
     proc = run_npatch("apply", "cuda-to-cpu", "--", sys.executable, "prog.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == ["[]"]
