@@ -38,6 +38,13 @@ reaches; this package holds what those ops install.  The decisions, and why:
   and a CUDA ``GradScaler`` is created disabled, which is exactly a
   pass-through: ``scale`` returns the loss, ``step`` calls
   ``optimizer.step``, ``unscale_``/``update`` do nothing.
+* **torch.compile traces the mapped calls** (:mod:`npatch.library.dynamo`):
+  ``x.cuda()`` and the other wrapped ``Tensor`` methods stay in one graph,
+  and dynamo never compiles a frame of this package's functions on its own
+  (the ``autocast.__init__`` wrapper, re-entered after a graph break, crashed
+  it).  In a graph, dynamo makes its own autocast node, which builds its
+  autocast object through the wrapped ``__init__``, so regions map as in
+  eager code.
 * **Distributed runs over gloo** (:mod:`.distributed`): ``nccl`` becomes
   ``gloo``, DDP's ``device_ids``/``output_device`` and FSDP's ``device_id``
   are dropped (CPU modules take none), ``'cuda'`` device meshes are CPU
