@@ -509,8 +509,6 @@ class Session:
         if not others:
             return
         undos = self._withdraw(others)
-        for slot, kind, undo in reversed(undos):
-            _restore(slot, kind, undo)
         undone = set(map(id, (entry[0] for entry in undos)))
         for slot in others:
             if id(slot) in undone or slot.status == "waiting":
@@ -518,8 +516,8 @@ class Session:
                 slot.status, slot.reason = "failed", f"{how}: the op failed on {failed.target}"
 
     def _withdraw(self, slots: list[_Slot]) -> list[tuple[_Slot, OpKind, Any]]:
-        """Take ``slots`` out of the work waiting on their modules and return
-        their undo records, oldest first, for the caller to restore."""
+        """Take ``slots`` out of the work waiting on their modules and restore
+        what they changed, newest first; their undo records, oldest first."""
         chosen = set(map(id, slots))
         with self._lock:
             undos = self._take(chosen)
@@ -527,6 +525,8 @@ class Session:
                 for waiting in (self._pending, self._by_module):
                     if module_name in waiting:
                         waiting[module_name] = [s for s in waiting[module_name] if id(s) not in chosen]
+        for slot, kind, undo in reversed(undos):
+            _restore(slot, kind, undo)
         return undos
 
     def _fail_state(self, state: _OpState, reason: str, exc: BaseException | None = None) -> None:
@@ -662,9 +662,7 @@ class Session:
 
     def _during_end(self, state: _OpState, reason: str) -> None:
         state.during_state = "done"
-        undos = self._withdraw(state.slots)
-        for slot, kind, undo in reversed(undos):
-            _restore(slot, kind, undo)
+        self._withdraw(state.slots)
         for slot in state.slots:
             if slot.status == "applied":
                 slot.reason = reason
