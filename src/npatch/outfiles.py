@@ -1,4 +1,5 @@
-"""Writing the files a user names (``--report F``, ``-o F``) without following anyone's symlinks.
+"""Writing the files a user names (``--report F``, ``-o F``) without following anyone's symlinks,
+and reading them (manifests, saved plans, reports) without blocking (:func:`read_input`).
 
 These paths often lie in shared, world-writable directories, and npatch
 often runs as root there, so:
@@ -226,6 +227,41 @@ def read_head(path: str, size: int) -> bytes | None:
         os.close(fd)
 
 
+def read_input(path: str, limit: int = 0) -> bytes:
+    """The content of the regular file ``path`` a user named (a manifest, a
+    saved plan, a report), opened without blocking, so a FIFO or a device at
+    the name is no hang; :class:`OSError` whose ``strerror`` says why for
+    anything else (a directory, a FIFO, a device) or, with ``limit``, for a
+    file larger than ``limit`` bytes.  (A child reads its plan's cache copies
+    with :func:`npatch.runtime.launcher.read_file`, the same way without
+    importing this module.)"""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(None, _not_regular(mode))
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit and size > limit:
+                raise OSError(None, f"larger than {limit >> 20} MiB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _not_regular(mode: int) -> str:
+    """Why a file of ``mode`` is not read (:func:`read_input`)."""
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (a named pipe), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    return "not a regular file"
+
+
 def refuse_foreign(path: str, option: str) -> None:
     """:class:`UsageError` when ``path`` is a regular, non-empty file that is
     not a plan or report npatch wrote (a manifest, a script, a project's
@@ -280,4 +316,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "unsafe_dir", "owned_regular", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head"]
+__all__ = ["private_dir", "unsafe_dir", "owned_regular", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head", "read_input"]

@@ -272,10 +272,16 @@ class Plan(Record):
 
     @classmethod
     def load(cls, path: str) -> "Plan":
-        """Read a saved plan file.  Imports nothing beyond ``json``; reads no op
-        until it is asked for."""
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_json(handle.read())
+        """Read a saved plan file (a regular file: a FIFO or a directory there
+        is an :class:`OSError`, never a hang).  Imports nothing beyond ``json``
+        and :mod:`npatch.outfiles`; reads no op until it is asked for."""
+        from npatch.outfiles import read_input
+
+        try:
+            text = read_input(path).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PlanError(f"plan is not UTF-8 text: {exc.reason}") from None
+        return cls.from_json(text)
 
     def to_marshal(self) -> bytes:
         """The plan's JSON data in ``marshal`` form, for child processes.

@@ -321,13 +321,8 @@ def _hash_sources(sources: list[str], started_ns: int) -> list[tuple[int, str, s
     recorded = []
     for path in sources:
         path = os.path.realpath(path)
-        try:
-            with open(path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                data = handle.read()
-        except OSError:
-            return None
-        if info.st_mtime_ns >= started_ns or "\n" in path:
+        data = _read_file(path, lambda info: S_ISREG(info.st_mode) and info.st_mtime_ns < started_ns)
+        if data is None or "\n" in path:
             return None
         recorded.append((len(data), digest(data), path))
     return recorded

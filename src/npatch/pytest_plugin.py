@@ -307,8 +307,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
 
 
 def _is_manifest(path: Path) -> bool:
+    from npatch.outfiles import read_input
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(str(path)).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return False
     return any(line.strip() == "[manifest]" for line in text.splitlines())

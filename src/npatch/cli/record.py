@@ -129,6 +129,8 @@ def _standalone(data: dict[str, Any], kept: list, out_path: str, notes: list[str
     """The copied blocks; ``notes`` gets one line per module a copy can no longer find."""
     import tomllib
 
+    from npatch.outfiles import read_input
+
     lines: list[str] = []
     seen: set[tuple[str, int]] = set()
     there = Path(out_path).resolve().parent
@@ -144,10 +146,10 @@ def _standalone(data: dict[str, Any], kept: list, out_path: str, notes: list[str
         seen.add(key)
         if origin["file"] not in sources:
             try:
-                text = Path(origin["file"]).read_text(encoding="utf-8")
-            except OSError as exc:
+                text = read_input(origin["file"]).decode("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
                 raise NpatchError(f"{origin['file']}: cannot read the manifest op {op['name']!r} came from: "
-                                  f"{exc.strerror}") from None
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
             here = Path(origin["file"]).parent
             sources[origin["file"]] = (text.splitlines(), tomllib.loads(text).get("manifest", {}).get("when"),
                                        None if here.resolve() == there else here)

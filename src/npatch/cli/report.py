@@ -67,9 +67,10 @@ def load(path: str) -> dict[str, Any]:
     """The report in ``path``; a one-line error for a missing, damaged or foreign file."""
     import json
 
+    from npatch.outfiles import read_input
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        text = read_input(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:

@@ -13,9 +13,7 @@ All problems of a file are collected and raised together as
 from __future__ import annotations
 
 import datetime
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,27 +88,14 @@ MAX_MANIFEST_BYTES = 4 << 20
 def read_manifest_bytes(file: Path) -> bytes:
     """The bytes of a manifest file; :class:`UsageError` (one line) for a
     FIFO, device, directory or ``/proc`` file, an unreadable or over-long
-    path, or a file larger than :data:`MAX_MANIFEST_BYTES` (never blocks)."""
+    path, or a file larger than :data:`MAX_MANIFEST_BYTES` (never blocks:
+    :func:`npatch.outfiles.read_input`)."""
+    from npatch.outfiles import read_input
+
     try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return read_input(str(file), MAX_MANIFEST_BYTES)
     except OSError as exc:
         raise UsageError(f"cannot read manifest {file}: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise UsageError(f"cannot read manifest {file}: {kind}")
-        chunks, size = [], 0
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_MANIFEST_BYTES:
-                raise UsageError(f"cannot read manifest {file}: larger than {MAX_MANIFEST_BYTES >> 20} MiB")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise UsageError(f"cannot read manifest {file}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
 
 
 _TYPE_NAMES = {"str": "a string", "int": "an integer", "bool": "true or false", "number": "a number",

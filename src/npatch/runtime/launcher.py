@@ -428,10 +428,10 @@ def _load_json(path: str) -> Any:
     """The JSON plan at ``path``; a cached one (named by its content hash, as
     the launcher writes them) must still hash to its name: a plan changed
     after the launcher verified it is refused, not run."""
+    from npatch.outfiles import read_input  # not on a cached plan's path (its marshal copy)
     from npatch.plan import Plan, PlanError
 
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = read_input(path)
     stem = os.path.basename(path)[: -len(".json")]
     if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
         import hashlib  # ~2 ms: only where the marshal copy could not be used

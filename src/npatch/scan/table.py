@@ -40,11 +40,12 @@ class Api:
 def load_table(path: str | Path | None = None) -> list[Api]:
     """The entries of a table file (the built-in one by default)."""
     from npatch.dsl.locate import load
+    from npatch.outfiles import read_input
     from npatch.scan.patterns import PATTERNS
 
     path = Path(path) if path is not None else BUILTIN_TABLE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(str(path)).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read table {path}: {getattr(exc, 'strerror', None) or exc}") from None
     located = load(text, str(path))
