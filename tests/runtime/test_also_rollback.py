@@ -16,6 +16,9 @@ FILES = {
     "rb_pkg/__init__.py": "from .sub import f\n",
     "rb_pkg/sub.py": "def f():\n    return 'original'\n",
     "rb_repl.py": "def f():\n    return 'patched'\n",
+    "rb_boom.py": "def f():\n    return 'original'\nraise RuntimeError('boom')\n",
+    "rb_boom_pkg/__init__.py": "from .sub import f\n",
+    "rb_boom_pkg/sub.py": "def f():\n    return 'original'\nraise ImportError('no backend')\n",
 }
 
 
@@ -81,3 +84,59 @@ def test_on_missing_ignore_keeps_the_other_paths(tmp_path: Path) -> None:
                      extra='on-missing = "ignore"')
     assert lines == ["patched original"]
     assert op["status"] == "applied"
+
+
+def test_a_target_module_whose_import_raises_rolls_back_what_applied_earlier(tmp_path: Path) -> None:
+    """The import of one target's module fails: the `also` path already patched is put back."""
+    lines, op = _run(tmp_path, ["rb_a:f", "rb_boom:f"], """
+        import rb_a
+        print(rb_a.f())
+        try:
+            import rb_boom
+        except RuntimeError as exc:
+            print('import failed:', exc)
+        print(rb_a.f())
+        """)
+    assert lines == ["patched", "import failed: boom", "original"]
+    assert op["status"] == "failed"
+    statuses = {t["target"]: (t["status"], t["reason"]) for t in op["targets"]}
+    assert statuses["rb_boom:f"] == ("failed", "importing 'rb_boom' raised RuntimeError: boom")
+    assert statuses["rb_a:f"] == ("failed", "rolled back: the op failed on rb_boom:f")
+
+
+def test_a_failed_import_retried_does_not_half_apply_the_op(tmp_path: Path) -> None:
+    """The failing module is imported again (an optional backend tried twice), then a waiting path's module."""
+    lines, op = _run(tmp_path, ["rb_a:f", "rb_boom_pkg.sub:f", "rb_b:f"], """
+        import rb_a
+        for _ in range(2):
+            try:
+                import rb_boom_pkg
+            except ImportError as exc:
+                print('import failed:', exc)
+        import rb_b
+        print(rb_a.f(), rb_b.f())
+        """)
+    assert lines == ["import failed: no backend", "import failed: no backend", "original original"]
+    assert [t["status"] for t in op["targets"]] == ["failed", "failed", "failed"]
+    assert op["targets"][0]["reason"] == "rolled back: the op failed on rb_boom_pkg.sub:f"
+    assert op["targets"][2]["reason"] == "not applied: the op failed on rb_boom_pkg.sub:f"
+
+
+def test_a_failed_import_of_two_paths_in_one_module_warns_once(tmp_path: Path) -> None:
+    """Two paths of the op in the failing module: one failure, the other path not applied."""
+    lines, op = _run(tmp_path, ["rb_boom:f", "rb_boom:g", "rb_a:f"], """
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            try:
+                import rb_boom
+            except RuntimeError:
+                pass
+        import rb_a
+        print(rb_a.f(), len([w for w in caught if w.category.__name__ == 'NpatchWarning']))
+        """)
+    assert lines == ["original 1"]
+    assert [(t["status"], t["reason"]) for t in op["targets"]] == [
+        ("failed", "importing 'rb_boom' raised RuntimeError: boom"),
+        ("failed", "not applied: the op failed on rb_boom:f"),
+        ("failed", "not applied: the op failed on rb_boom:f")]

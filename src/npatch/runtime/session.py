@@ -630,7 +630,11 @@ class Session:
     def module_failed(self, name: str, exc: BaseException) -> None:
         reason = f"importing {name!r} raised {describe(exc)}"
         for slot in list(self._pending.get(name, ())):
+            if slot.state.failed_on is not None:  # rolled back with a sibling target in this module
+                continue
             slot.status, slot.reason = "failed", reason
+            if len(slot.state.slots) > 1:  # its `also` paths already applied elsewhere are put back
+                self._roll_back(slot)
             op = slot.state.op
             _warn_at(op, f"npatch: {op.kind} {op.name!r} on {slot.target} not applied: {reason}")
         for state in self._during.get(name, ()):
