@@ -15,11 +15,11 @@ from npatch_testutil import clean_env, run_npatch
 
 
 def _explained(stdout: str) -> dict[str, tuple[str, str]]:
-    """op name -> ("apply" | "skip", the reason a skip gives)."""
+    """op name -> ("apply" | "skip" | "waiting", the reason a skip gives)."""
     verdicts = {}
     for line in stdout.splitlines()[:-1]:
         verdict, name, rest = line.split(None, 2)
-        if verdict in ("apply", "skip"):
+        if verdict in ("apply", "skip", "waiting"):
             verdicts[name] = (verdict, rest.partition(")  because ")[2] if verdict == "skip" else "")
     return verdicts
 
@@ -138,3 +138,54 @@ def test_the_target_package_shape_and_a_check_that_fails(tmp_path: Path) -> None
            "division by zero]" in explained.stdout
     ran = run_npatch("apply", "c.toml", "--", sys.executable, "-c", "import target_mod", cwd=project, env=env)
     assert "call 'exists' on target_mod failed: ZeroDivisionError: division by zero" in ran.stderr, ran.stderr
+
+
+WAITING = '''
+[manifest]
+name = "w"
+
+[[patch]]
+name = "ghost"
+target = "no_such_pkg_npt:f"
+value = 1
+
+[[patch]]
+name = "half"
+target = "colorsys:rgb_to_yiq"
+also = ["no_such_pkg_npt.sub:g"]
+value = 42
+
+[[patch]]
+name = "while-ghost"
+target = "colorsys:rgb_to_hsv"
+during = "no_such_pkg_npt"
+value = 43
+
+[[stub]]
+module = "ghostpkg_npt"
+
+[[patch]]
+name = "under-stub"
+target = "ghostpkg_npt.sub:f"
+value = 44
+
+[[patch]]
+name = "local"
+target = "local_mod_npt:f"
+value = 45
+'''
+
+
+def test_an_op_whose_modules_are_not_installed_waits_in_explain_as_in_the_run(tmp_path: Path) -> None:
+    """explain said 'apply' for an op on a module not installed here; the run leaves it `waiting`.
+    Variations: an `also` path not installed (the op still applies), a `during` module not
+    installed, a module made by the plan's own stub, a module of the user's in the current directory."""
+    (tmp_path / "w.toml").write_text(WAITING)
+    (tmp_path / "local_mod_npt.py").write_text("f = 0\n")
+    said = _compare("w.toml", "import colorsys, ghostpkg_npt.sub, local_mod_npt", tmp_path)
+    assert said == {"ghost": ("waiting", ""), "half": ("apply", ""), "while-ghost": ("waiting", ""),
+                    "stub:ghostpkg_npt": ("apply", ""), "under-stub": ("apply", ""), "local": ("apply", "")}
+    lines = run_npatch("explain", "w.toml", cwd=tmp_path).stdout.splitlines()
+    assert "waiting  ghost  (value no_such_pkg_npt:f)  because no_such_pkg_npt not installed here: nothing can " \
+           "import it, the op waits" in lines
+    assert lines[-1] == "4 of 6 ops would apply here; 2 would wait for a module not installed here; 0 disabled"

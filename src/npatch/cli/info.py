@@ -75,7 +75,8 @@ def _op_text(op) -> str:
          "Evaluate every condition in this environment (installed packages, versions,\n"
          "environment variables, options) and say, for each op, whether it would\n"
          "apply and, if not, which part of its condition is false, that the module\n"
-         "a stub or alias without force names really exists, or what a `call` op's\n"
+         "a stub or alias without force names really exists, that none of its target\n"
+         "modules is installed here (the run reports it `waiting`), or what a `call` op's\n"
          "skip check says (that check is asked as the run asks it: it imports the\n"
          "call function's module and the op's installed target module; nothing is\n"
          "applied).\n\n"
@@ -86,30 +87,66 @@ def _explain(parser: argparse.ArgumentParser) -> Handler:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
     from npatch.conditions import evaluate, explain
+    from npatch.opkinds import LAZY_KINDS
     from npatch.runtime.kinds_module import skip_here
     from npatch.runtime.resolve import describe
 
-    plan = compile_from_args(args).plan
+    result = compile_from_args(args)
+    plan = result.plan
     options = plan.options_dict
-    applying = 0
+    # a user's own modules: where the compile's checks look for them too (the current directory, the manifests')
+    sys.path += [root for root in ("", *(os.path.dirname(os.path.realpath(s)) for s in result.sources))
+                 if root not in sys.path]
+    # the modules the plan's stubs and aliases make (with the names under them)
+    served = tuple(t.module for op in plan.ops if op.kind not in LAZY_KINDS and evaluate(op.when, options)
+                   for t in op.targets)
+    applying = waiting = 0
     for op in plan.ops:
         why = "; ".join(explain(op.when, options))
         applies = evaluate(op.when, options)
+        absent = _never_imported(op, served) if applies and op.kind in LAZY_KINDS else ""
         try:
-            skips = skip_here(op) if applies else ""
+            skips = skip_here(op) if applies and not absent else ""
         except Exception as exc:  # the run would fail on it the same way: say so, not a traceback
             skips = ""
             why = "; ".join(filter(None, (why, f"its skip check could not be asked: {describe(exc)}")))
-        if applies and not skips:
+        if absent:
+            waiting += 1
+            print(f"waiting  {op.name}  ({op.kind} {op.target})  because {absent}")
+        elif applies and not skips:
             applying += 1
             print(f"apply    {op.name}  ({op.kind} {op.target})  [{why}]")
         else:
             print(f"skip     {op.name}  ({op.kind} {op.target})  because {skips or why}")
     for name in plan.disabled:
         print(f"disabled {name}")
-    print(f"{applying} of {len(plan.ops)} ops would apply here; {len(plan.disabled)} disabled")
+    waits = f"{waiting} would wait for a module not installed here; " if waiting else ""
+    print(f"{applying} of {len(plan.ops)} ops would apply here; {waits}{len(plan.disabled)} disabled")
     return 0
+
+
+def _never_imported(op, served: tuple[str, ...]) -> str:
+    """Why ``op`` would only wait here (the run reports it ``waiting``): none of
+    its target modules, or not its ``during`` module, is installed here or made
+    by the plan's own stubs and aliases (``served``); else ``""``."""
+    import sys
+
+    from npatch.conditions import module_spec
+
+    def missing(module: str) -> bool:
+        return (module not in sys.modules and module_spec(module) is None
+                and not any(module == s or module.startswith(s + ".") for s in served))
+
+    if op.during and missing(op.during):
+        return f"it applies only while {op.during!r} is imported, and {op.during} is not installed here"
+    modules = list(dict.fromkeys(t.module for t in op.targets))
+    if all(map(missing, modules)):
+        return f"{', '.join(modules)} not installed here: nothing can import it, the op waits"
+    return ""
 
 
 @command("list", "list the manifests that can be named",
