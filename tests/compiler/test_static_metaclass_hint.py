@@ -1,7 +1,8 @@
 """A target naming a metaclass attribute through the class (``Base.mattr``
 where ``mattr`` lives on ``type(Base)``) is not an attribute of the class's
-MRO: both the static check of ``npatch compile`` and the runtime say "not
-found", and both say to target the metaclass (``Meta.mattr``) instead.
+MRO: the static check of ``npatch compile``, its ``--resolve import`` check
+(where ``getattr`` finds the name: it accepted the target) and the runtime
+say "not found", and all say to target the metaclass (``Meta.mattr``) instead.
 
 Scenarios run the CLI in a fresh interpreter, as users do.
 """
@@ -76,3 +77,40 @@ def test_a_plain_missing_attribute_gets_no_metaclass_hint(tmp_path):
     proc = run_npatch("compile", str(manifest), cwd=tmp_path, env=clean_env())
     assert proc.returncode == 1 and "'mattr' is not defined in class Plain" in proc.stderr
     assert "metaclass" not in proc.stderr
+
+
+@pytest.mark.parametrize("target", ["Base.mattr", "Sub.mattr"])
+def test_resolve_import_agrees_with_the_static_check(tmp_path, target):
+    """getattr(Base, 'mattr') works; --resolve import accepted what the runtime then refuses."""
+    manifest = setup(tmp_path, target)
+    said = {}
+    for mode in ("static", "import"):
+        proc = run_npatch("compile", "--resolve", mode, str(manifest), cwd=tmp_path, env=clean_env())
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        (line,) = [line for line in proc.stderr.splitlines() if ": error: " in line]
+        said[mode] = line
+    klass = target.partition(".")[0]
+    assert said["import"] == (f"{manifest}:6:10: patch[0].target: error: npt_metamod:{target}: 'mattr' is not "
+                              f"defined in class {klass} or its bases; 'mattr' is an attribute of the metaclass "
+                              f"Meta of {klass}, not of the class: target npt_metamod:Meta.mattr")
+    same = f"{manifest}:6:10: patch[0].target: error: npt_metamod:{target}: 'mattr' is not defined in class "
+    assert said["static"].startswith(same)  # the static one names the class of the `metaclass=` and its file:line
+    assert said["static"].endswith("not of the class: target npt_metamod:Meta.mattr")
+
+
+def test_resolve_import_names_where_a_metaclass_from_another_module_holds_it(tmp_path):
+    """The hint names the metaclass's own module; a name only type() gives (`__name__`) gets no hint."""
+    (tmp_path / "npt_metas.py").write_text("class Meta(type):\n    mattr = 1\n")
+    (tmp_path / "npt_metamod.py").write_text("from npt_metas import Meta\n\n\nclass Base(metaclass=Meta):\n"
+                                             "    own = 0\n")
+    manifest = tmp_path / "m.toml"
+    for target, message in (("Base.mattr", "target npt_metas:Meta.mattr"),
+                            ("Base.__name__", "'__name__' is not defined in class Base or its bases (only the "
+                                              "metaclass Meta gives it)"),
+                            ("Base.nothing", "Meta 'Base' has no attribute 'nothing'")):
+        manifest.write_text(MANIFEST.lstrip("\n").format(target=target))
+        proc = run_npatch("compile", "--resolve", "import", str(manifest), cwd=tmp_path, env=clean_env())
+        assert proc.returncode == 1 and f"{manifest}:6:10: patch[0].target: error: " in proc.stderr, proc.stderr
+        assert message in proc.stderr and f"npt_metamod:{target}: npt_metamod" not in proc.stderr, proc.stderr
+    manifest.write_text(MANIFEST.lstrip("\n").format(target="Base.own"))
+    assert run_npatch("compile", "--resolve", "import", str(manifest), cwd=tmp_path, env=clean_env()).returncode == 0

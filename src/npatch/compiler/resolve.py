@@ -156,7 +156,13 @@ class ImportResolver(Resolver):
 
     def check(self, module: str, qualname: str) -> Lookup:
         obj = self._get(module, qualname)
-        return obj if isinstance(obj, Lookup) else Lookup("found")
+        if isinstance(obj, Lookup):
+            return obj
+        parent_name, _, name = qualname.rpartition(".")
+        parent = self._get(module, parent_name) if parent_name else None
+        if isinstance(parent, type) and not any(name in vars(klass) for klass in parent.__mro__):
+            return Lookup("missing", _not_in_class(parent, name))
+        return Lookup("found")
 
     def _get(self, module: str, qualname: str) -> object:
         try:
@@ -175,7 +181,7 @@ class ImportResolver(Resolver):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
-                return Lookup("missing", f"{module}:{qualname}: {type(obj).__name__} {getattr(obj, '__name__', '')!r} has no attribute {part!r}")
+                return Lookup("missing", f"{type(obj).__name__} {getattr(obj, '__name__', '')!r} has no attribute {part!r}")
             except Exception as exc:
                 return Lookup("import-error", f"reading {part!r} raised {type(exc).__name__}: {exc}")
         return obj
@@ -198,6 +204,19 @@ class ImportResolver(Resolver):
         except (TypeError, ValueError):
             return None
         return Callee(signature, kind or ("method" if inspect.isclass(parent) else "function"))
+
+
+def _not_in_class(klass: type, name: str) -> str:
+    """Why ``klass.name``, which ``getattr`` finds, is no target: ops look in the
+    class's MRO dicts (the runtime's ``raw_lookup``), and ``name`` is reached
+    through the metaclass; the static check's words, with its hint."""
+    why = f"{name!r} is not defined in class {klass.__qualname__} or its bases"
+    meta = type(klass)
+    owner = next((k for k in meta.__mro__[:-2] if name in vars(k)), None) if meta is not type else None
+    if owner is None:
+        return f"{why} (only the metaclass {meta.__qualname__} gives it)"
+    return (f"{why}; {name!r} is an attribute of the metaclass {owner.__qualname__} of {klass.__qualname__}, "
+            f"not of the class: target {owner.__module__}:{owner.__qualname__}.{name}")
 
 
 @dataclass(frozen=True)
