@@ -114,3 +114,20 @@ def test_resolve_import_names_where_a_metaclass_from_another_module_holds_it(tmp
         assert message in proc.stderr and f"npt_metamod:{target}: npt_metamod" not in proc.stderr, proc.stderr
     manifest.write_text(MANIFEST.lstrip("\n").format(target="Base.own"))
     assert run_npatch("compile", "--resolve", "import", str(manifest), cwd=tmp_path, env=clean_env()).returncode == 0
+
+
+def test_on_missing_create_through_the_class_warns_that_it_hides_the_metaclass_attribute(tmp_path):
+    """With on-missing = "create" the run makes Base.mattr a class attribute (Meta.mattr unchanged):
+    both checks say so, as a warning, and the run does what they said."""
+    manifest = setup(tmp_path, "Base.mattr")
+    manifest.write_text(manifest.read_text() + 'on-missing = "create"\n')
+    for mode in ("static", "import"):
+        proc = run_npatch("compile", "--resolve", mode, str(manifest), cwd=tmp_path, env=clean_env())
+        assert proc.returncode == 0, proc.stderr
+        assert f"{manifest}:6:10: patch[0].target: warning: npt_metamod:Base.mattr: on-missing = \"create\" makes " \
+               "a class attribute that hides the metaclass's from the class" in proc.stderr, proc.stderr
+        assert "target npt_metamod:Meta.mattr" in proc.stderr
+    code = "import npt_metamod as m; print(m.Base.mattr, m.Meta.mattr, 'mattr' in vars(m.Base))"
+    proc = run_npatch("apply", str(manifest), "--", sys.executable, "-c", code, cwd=tmp_path,
+                      env=clean_env(XDG_CACHE_HOME=str(tmp_path / "cache")))
+    assert proc.stdout.split() == ["2", "1", "True"], proc.stderr

@@ -242,6 +242,10 @@ def _report(resolver: Resolver, draft: Draft, target: Target, origin, diagnostic
         return  # a stub's module, and an alias's target, need not exist: that is their point
     lookup = resolver.check(target.module, target.qualname)
     if lookup.status == "missing" and creatable and target.qualname:  # an absent name is created: its parent must exist
+        if "is an attribute of the metaclass" in lookup.detail:  # both resolvers' hint (see _not_in_class)
+            diagnostics.append(Diagnostic("warning", "missing", f"{target}: on-missing = \"create\" makes a class "
+                                          f"attribute that hides the metaclass's from the class: {lookup.detail}",
+                                          origin, draft.name))
         lookup = resolver.check(target.module, target.qualname.rpartition(".")[0])
     if lookup.status == "found":
         return
