@@ -457,12 +457,14 @@ def main(how):
         for p in procs:
             p.join()
         print("DONE", [p.exitcode for p in procs])
-    elif how == "os.fork":
+    elif how in ("os.fork", "os._exit"):
         pids = []
         for n in (3, 4):
             pid = os.fork()
             if pid == 0:
                 work(n)
+                if how == "os._exit":
+                    os._exit(0)  # no atexit hook runs: the child reports from os._exit
                 sys.exit(0)  # a plain forked child that exits normally runs atexit
             pids.append(pid)
         print("DONE", [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids])
@@ -485,10 +487,36 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("how", ["pool", "process", "os.fork", "dataloader"])
+@pytest.mark.parametrize("command", ["apply", "run"])
+def test_a_program_that_leaves_with_os_exit_reports_with_its_status(pkg, env, command):
+    """The top process (apply: the exec'd program; run: npatch's own process) and a thread
+    calling os._exit(3), where atexit hooks never run: its record and calls are in the report,
+    its -v tree is printed, and its exit status stays 3."""
+    (pkg / "quit.py").write_text(textwrap.dedent("""
+        import os, sys, threading
+        import covtarget
+        covtarget.g(1)
+        covtarget.g(2)
+        if sys.argv[1] == "thread":
+            threading.Thread(target=os._exit, kwargs={"status": 3}).start()
+            threading.Event().wait()
+        os._exit(3)
+    """))
+    for where in ("main", "thread"):
+        words = ["--", sys.executable, "quit.py", where] if command == "apply" else ["quit.py", where]
+        proc = run_npatch(command, "-v", "--coverage", "cov.json", "m.toml", *words, cwd=pkg, env=demo_env(env, pkg))
+        assert proc.returncode == 3, proc.stderr
+        assert "applied  g" in proc.stderr, proc.stderr
+        data = json.loads((pkg / "cov.json").read_text())
+        assert len(data["processes"]) == 1
+        assert next(op for op in data["ops"] if op["name"] == "g")["calls"] == 2
+
+
+@pytest.mark.parametrize("how", ["pool", "process", "os.fork", "os._exit", "dataloader"])
 def test_forked_workers_add_their_calls(pkg, env, how):
     """Fork-started workers (multiprocessing 'fork', os.fork, a torch DataLoader with fork) count
-    their own calls from zero and add them at exit, though multiprocessing ends them with os._exit."""
+    their own calls from zero and add them at exit, though multiprocessing ends them with os._exit,
+    as does a bare os.fork child that leaves with os._exit itself (it reported nothing)."""
     (pkg / "forker.py").write_text(FORKER)
     proc = run_npatch("apply", "--coverage", "cov.json", "m.toml", "--", sys.executable, "forker.py", how,
                       cwd=pkg, env=demo_env(env, pkg))

@@ -41,7 +41,10 @@ Every Python process the command starts applies the plan too: the
 launcher puts a bootstrap `sitecustomize` first on PYTHONPATH and the plan
 file in NPATCH_PLAN.  `python -I`, `-E` and `-S` skip it.  Plans are
 cached in $XDG_CACHE_HOME/npatch (or ~/.cache/npatch), checked against the
-manifests' content on every use.  Exit status: the command's own; 2 for a
+manifests' content on every use.  With --report, --coverage or -v each
+process adds its record at exit, also one leaving with os._exit (a bare
+os.fork child, a multiprocessing fork worker); not one killed by a signal,
+one that execs, or one whose C code calls _exit(2) itself.  Exit status: the command's own; 2 for a
 usage error, 1 for an invalid manifest.
 """
 

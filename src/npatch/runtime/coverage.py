@@ -28,10 +28,10 @@ each process also records
 Counts are per process and approximate under threads (an increment is not
 atomic); each process adds them to its report record at exit
 (:mod:`npatch.runtime.reportfiles`).  A forked child starts from zero
-(:func:`forget_counts`) and reports at its exit, also a ``multiprocessing``
-fork worker that leaves with ``os._exit`` (``launcher._forked``); a process
-that calls ``os._exit`` itself after a bare ``os.fork``, or that a signal
-kills (a worker a ``Pool`` terminates), adds nothing.
+(:func:`forget_counts`) and reports at its exit, also one that leaves with
+``os._exit`` (a bare ``os.fork`` child, a ``multiprocessing`` fork worker:
+``launcher._exit``); a process that a signal kills (a worker a ``Pool``
+terminates), that ``exec``s, or whose C code calls ``_exit(2)``, adds nothing.
 """
 from __future__ import annotations
 

@@ -32,11 +32,14 @@ Reports: every process that booted adds its record to ``REPORT`` at exit
 (its atexit hook is registered first, so it runs after the program's own),
 under a lock on the report's directory.  The last
 process to exit, normally the top one, leaves a report covering every
-process; no process has to know which one is the parent.  Forked children
-started by ``multiprocessing`` (its ``fork`` workers, a torch DataLoader's)
-write theirs from a ``multiprocessing`` finalizer, though they leave with
-``os._exit``, and count their own calls from zero (:func:`_forked`); a child
-of a bare ``os.fork`` that calls ``os._exit`` itself writes nothing.
+process; no process has to know which one is the parent.  A process that
+leaves with ``os._exit``, where no atexit hook runs, writes its record first:
+such a process's ``os._exit`` is :func:`_exit`.  That covers the children of
+a bare ``os.fork`` and ``multiprocessing``'s ``fork`` workers (a torch
+DataLoader's), which it ends that way; forked children count their own
+calls from zero (:func:`_forked`).  A process killed by a signal, one that
+``exec``s, and one whose C code calls ``_exit(2)`` itself (a C extension, not
+``os._exit``) write nothing.
 """
 from __future__ import annotations
 
@@ -350,6 +353,7 @@ def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: 
 
         atexit.register(_finish)  # registered before the program's own handlers: runs after them
         os.register_at_fork(after_in_child=_forked)
+        os._exit = _exit
         _FINISH_REGISTERED = True
     if identity in _IDENTITIES:
         return
@@ -602,21 +606,23 @@ def _when_imported(spec: Any, then: Any) -> None:
 
 
 def _forked() -> None:
-    """In a forked child: count its own calls from zero, and report at its
-    exit also when ``multiprocessing`` ends it with ``os._exit`` (its fork
-    workers, a torch DataLoader's): after the child's ``_bootstrap`` clears the
-    finalizers it inherited, an after-fork hook adds one that runs
-    :func:`_finish`.  A child that calls ``os._exit`` itself reports nothing."""
+    """In a forked child: count its own calls from zero (it reports them at
+    its exit, by atexit or by :func:`_exit`)."""
     coverage = sys.modules.get("npatch.runtime.coverage")
     if coverage is not None:
         coverage.forget_counts()
-    util = sys.modules.get("multiprocessing.util")
-    if util is not None:
-        util.register_after_fork(_finish, _finish_in_worker)
 
 
-def _finish_in_worker(finish: Any) -> None:
-    sys.modules["multiprocessing.util"].Finalize(None, finish, exitpriority=-100)  # after the worker's own
+#: the real ``os._exit``, taken before any plan could patch it
+_OS_EXIT = os._exit
+
+
+def _exit(status: int) -> None:
+    """``os._exit`` in a process that reports: its record first, since no atexit
+    hook runs (a bare ``os.fork`` child leaving so; ``multiprocessing`` ends its
+    fork workers so, after their own finalizers), then the real one."""
+    _finish()
+    _OS_EXIT(status)
 
 
 def _finish() -> None:
