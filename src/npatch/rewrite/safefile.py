@@ -30,8 +30,7 @@ import secrets
 import stat
 import sys
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))
 
@@ -58,7 +57,7 @@ def read_regular(path: str) -> bytes:
 def replace(path: str, old: bytes, new: bytes, *, force: bool = False) -> None:
     """Replace the regular file ``path`` holding ``old`` by ``new`` (see the module doc)."""
     directory, name = os.path.split(path)
-    dfd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    dfd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         fd = _open(name, _READ, dir_fd=dfd)
         try:
@@ -119,7 +118,7 @@ def _replace(dfd: int, name: str, fd: int, st: os.stat_result, old: bytes, new: 
 def _write_temp(dfd: int, name: str, st: os.stat_result, data: bytes) -> str:
     """A new file beside ``name`` with ``data`` and ``st``'s owner, group and mode."""
     tmp = f".{name[:200]}.{secrets.token_hex(4)}.npatch"
-    tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600, dir_fd=dfd)
+    tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
     try:
         _write_all(tfd, data)
         mine = os.fstat(tfd)
@@ -204,7 +203,7 @@ def _exchange(dfd: int, a: str, b: str) -> bool:
 
 def _write_in_place(dfd: int, name: str, st: os.stat_result, old: bytes, new: bytes) -> None:
     """Rewrite a hard-linked file's inode itself, after the same checks."""
-    fd = _open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC, dir_fd=dfd)
+    fd = _open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
     try:
         now = os.fstat(fd)
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
