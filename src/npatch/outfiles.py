@@ -30,8 +30,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from npatch.errors import UsageError
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
 
 def private_dir(path: str) -> str:
     """``path`` as a directory only this user can write: made with mode 0700,
@@ -166,7 +164,7 @@ def write_file(path: str, data: bytes, *, private: str | None = None) -> None:
     work = _fresh_dir(directory) if fresh else private
     tmp = os.path.join(work, f".{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             view = memoryview(data)
             while view:
@@ -212,7 +210,7 @@ def read_head(path: str, size: int) -> bytes | None:
     following a link, never blocking on a pipe); ``None`` when it is not one
     or does not exist.  An unreadable file raises :class:`OSError`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -235,7 +233,7 @@ def read_input(path: str, limit: int = 0) -> bytes:
     file larger than ``limit`` bytes.  (A child reads its plan's cache copies
     with :func:`npatch.runtime.launcher.read_file`, the same way without
     importing this module.)"""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -165,9 +165,6 @@ class Entry:
         return True
 
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
 def _read(path: str) -> bytes | None:
     """The content of the cache file ``path`` when it is a regular file of
     this user's that nobody else can write, else ``None`` (a miss): a file
@@ -193,7 +190,7 @@ def _subdir(root: str, name: str, make: bool) -> str:
 def _write(path: str, data: bytes) -> None:
     """Atomic and private: a reader sees the old file or the whole new one."""
     tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -63,7 +63,6 @@ ENV_DATA = "NPATCH_PLAN_DATA"
 ENV_BOOTING = "NPATCH_BOOTING"
 #: exit status of a process stopped by a strict failure during start-up
 STRICT_EXIT = 1
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: (plan file, session) for every plan started in this process
 SESSIONS: list[tuple[str, Any]] = []
@@ -377,7 +376,7 @@ def read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
     """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
     opened without blocking, so a FIFO planted at the name is no hang."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC | flags)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
     except OSError:
         return None
     try:
