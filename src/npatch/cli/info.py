@@ -91,6 +91,7 @@ def run_explain(args: argparse.Namespace) -> int:
     import sys
 
     from npatch.conditions import evaluate, explain
+    from npatch.dsl.discovery import BUILTIN_DIR
     from npatch.opkinds import LAZY_KINDS
     from npatch.runtime.kinds_module import skip_here
     from npatch.runtime.resolve import describe
@@ -98,9 +99,10 @@ def run_explain(args: argparse.Namespace) -> int:
     result = compile_from_args(args)
     plan = result.plan
     options = plan.options_dict
-    # a user's own modules: where the compile's checks look for them too (the current directory, the manifests')
-    sys.path += [root for root in ("", *(os.path.dirname(os.path.realpath(s)) for s in result.sources))
-                 if root not in sys.path]
+    # a user's own modules: where the compile's checks look for them too (the current directory, the
+    # folders of the user's manifests: not npatch's own, whose `tables` folder is no package of anyone's)
+    folders = {os.path.dirname(os.path.realpath(s)) for s in result.sources} - {os.path.realpath(BUILTIN_DIR)}
+    sys.path += [root for root in ("", *sorted(folders)) if root not in sys.path]
     # the modules the plan's stubs and aliases make (with the names under them)
     served = tuple(t.module for op in plan.ops if op.kind not in LAZY_KINDS and evaluate(op.when, options)
                    for t in op.targets)
