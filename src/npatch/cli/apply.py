@@ -44,8 +44,8 @@ cached in $XDG_CACHE_HOME/npatch (or ~/.cache/npatch), checked against the
 manifests' content on every use.  With --report, --coverage or -v each
 process adds its record at exit, also one leaving with os._exit (a bare
 os.fork child, a multiprocessing fork worker); not one killed by a signal,
-one that execs, or one whose C code calls _exit(2) itself.  Exit status: the command's own; 2 for a
-usage error, 1 for an invalid manifest.
+one that execs, or one whose C code calls _exit(2) itself.  Exit status:
+the command's own; 2 for a usage error, 1 for an invalid manifest.
 """
 
 
