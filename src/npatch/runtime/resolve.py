@@ -178,9 +178,9 @@ class AttrUndo:
     def __init__(self, parent: Any, name: str) -> None:
         self.parent = parent
         self.name = name
-        self.old = self._current()
+        self.old = self.current()
 
-    def _current(self) -> Any:
+    def current(self) -> Any:
         """The entry as :meth:`__init__` would record it now."""
         entries = own_dict(self.parent)
         if entries is not None and (isinstance(self.parent, type) or isinstance(entries, dict)):
@@ -188,7 +188,7 @@ class AttrUndo:
         return getattr(self.parent, self.name, MISSING)
 
     def restore(self) -> None:
-        if self._current() is self.old:  # never changed: the op's own setattr was refused (an Enum
+        if self.current() is self.old:  # never changed: the op's own setattr was refused (an Enum
             return                       # member, a C type), and this one would be refused too
         if self.old is MISSING:
             try:
