@@ -50,6 +50,6 @@ def test_a_saved_plan_where_a_manifest_goes_says_so(tmp_path, command):
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr
     assert "plan.json is a saved plan, not a manifest: it runs alone (`npatch apply plan.json -- COMMAND`)" \
         in result.stderr.splitlines()[0], result.stderr
-    assert "TOML" not in result.stderr
+    assert "invalid TOML" not in result.stderr
     alone = run_npatch("apply", "plan.json", "--", sys.executable, "-c", "print('ran')", cwd=tmp_path)
     assert alone.returncode == 0 and alone.stdout == "ran\n", alone.stderr
