@@ -27,8 +27,8 @@ if _os.environ.get("NPATCH_LOG", "").strip():
     _log.configure()
 
 
-def load(*manifests: str, resolve: str = "none", sets: dict[str, str] | None = None,
-         disable: list[str] | tuple[str, ...] = (), paths: list[str] | None = None,
+def load(*manifests: str | list[str], resolve: str = "none", sets: dict[str, Any] | None = None,
+         disable: str | list[str] | tuple[str, ...] = (), paths: list[str] | None = None,
          strict: bool = False) -> Plan:
     """Compile ``manifests`` into a :class:`~npatch.plan.Plan`.
 
@@ -38,8 +38,9 @@ def load(*manifests: str, resolve: str = "none", sets: dict[str, str] | None = N
 
     ``resolve``   check target paths: ``"none"`` (default), ``"static"`` or
                   ``"import"``, as ``npatch compile --resolve``
-    ``sets``      manifest options, as ``--set key=value`` (``{"key": "value"}``)
-    ``disable``   op names to switch off, as ``--disable``
+    ``sets``      manifest options, as ``--set key=value`` (``{"key": "value"}``;
+                  ``True`` is ``"true"``)
+    ``disable``   op names to switch off, as ``--disable`` (one name or several)
     ``paths``     extra directories for ``resolve`` to search
     ``strict``    a target in a package not installed here is an error
 
@@ -48,13 +49,20 @@ def load(*manifests: str, resolve: str = "none", sets: dict[str, str] | None = N
     applies the plan for a block.
     """
     from npatch.compiler import load_plan
+    from npatch.errors import UsageError
 
-    return load_plan(list(manifests), resolve=resolve, sets=sets, disable=list(disable), paths=paths,
-                     strict=strict)
+    if sets is not None and not isinstance(sets, dict):
+        raise UsageError(f"sets= takes a dict of option names to values, not {type(sets).__name__} {sets!r}")
+    texts = {key: ("true" if value else "false") if isinstance(value, bool) else str(value)
+             for key, value in (sets or {}).items()}
+    specs = [str(m) for group in manifests for m in (group if isinstance(group, (list, tuple)) else (group,))]
+    names = [disable] if isinstance(disable, str) else list(disable)
+    return load_plan(specs, resolve=resolve, sets=texts, disable=names, paths=paths, strict=strict)
 
 
-def apply(*manifests: str, sets: dict[str, str] | None = None, disable: list[str] | tuple[str, ...] = (),
-          strict: bool = False, rebind: bool = False, label: str | None = None) -> Session:
+def apply(*manifests: str | list[str], sets: dict[str, Any] | None = None,
+          disable: str | list[str] | tuple[str, ...] = (), strict: bool = False, rebind: bool = False,
+          label: str | None = None) -> Session:
     """Compile ``manifests`` and apply the plan in this process, lazily; returns
     the started :class:`~npatch.runtime.session.Session`, a context manager
     (``with npatch.apply("cuda-to-cpu"): main()``; ``session.stop()``

@@ -88,8 +88,7 @@ def cache_dir() -> str | None:
 # -- keys and entries -----------------------------------------------------------
 def looks_like_path(spec: str) -> bool:
     """The rule of :func:`npatch.dsl.discovery.looks_like_path` (kept in step
-    with it), plus ``.json`` (a saved plan, which the dsl never reads),
-    without importing the dsl package on the fast path."""
+    with it), without importing the dsl package on the fast path."""
     return spec.endswith((".toml", ".json")) or os.sep in spec or "/" in spec or spec.startswith(".")
 
 

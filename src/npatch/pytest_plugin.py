@@ -181,6 +181,8 @@ class NpatchFixture:
     def _beside_the_test(self, manifest: Any) -> Any:
         """A relative ``.toml``/``.json`` path missing from the current directory
         but present beside the test file (``pytest tests/`` run from the root)."""
+        if isinstance(manifest, (list, tuple)):
+            return [self._beside_the_test(m) for m in manifest]
         if self._test_dir is None or not isinstance(manifest, (str, Path)):
             return manifest
         path = Path(manifest)
@@ -189,17 +191,17 @@ class NpatchFixture:
         beside = self._test_dir / path
         return beside if beside.is_file() else manifest
 
-    def plan(self, *manifests: Any, sets: dict[str, Any] | None = None, disable: tuple[str, ...] | list[str] = ()) -> Any:
+    def plan(self, *manifests: Any, sets: dict[str, Any] | None = None,
+             disable: str | tuple[str, ...] | list[str] = ()) -> Any:
         """Compile ``manifests`` (paths, names, or ``plan.json``) into a Plan without applying it."""
         import npatch
 
         if len(manifests) == 1 and hasattr(manifests[0], "ops"):
             return manifests[0]
-        return npatch.load(*(str(self._beside_the_test(m)) for m in manifests), sets=_as_sets(sets),
-                           disable=list(disable))
+        return npatch.load(*(self._beside_the_test(m) for m in manifests), sets=sets, disable=disable)
 
-    def apply(self, *manifests: Any, sets: dict[str, Any] | None = None, disable: tuple[str, ...] | list[str] = (),
-              strict: bool = True, rebind: bool = False) -> Any:
+    def apply(self, *manifests: Any, sets: dict[str, Any] | None = None,
+              disable: str | tuple[str, ...] | list[str] = (), strict: bool = True, rebind: bool = False) -> Any:
         """Apply ``manifests`` (or one Plan) until the test ends; returns the Session.
 
         ``sets`` overrides options like ``--set``; ``strict`` (default here)
@@ -228,14 +230,6 @@ class NpatchFixture:
         """Stop every session this fixture started, newest first."""
         while self._sessions:
             self._sessions.pop().stop()
-
-
-def _as_sets(sets: dict[str, Any] | None) -> dict[str, str]:
-    """Option overrides as ``--set`` text: ``True`` -> ``"true"``."""
-    out = {}
-    for key, value in (sets or {}).items():
-        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    return out
 
 
 def _label(manifests: tuple[Any, ...]) -> str:

@@ -49,3 +49,21 @@ def test_an_earlier_plan_is_left_as_it_was(tmp_path):
     ran = run_npatch("apply", "plan.json", "--", sys.executable, "-c", "import helpers_target; print(helpers_target.build(1))",
                      cwd=tmp_path)
     assert ran.stdout.strip() == "cpu", ran.stderr
+
+
+def test_dash_is_standard_output(tmp_path):
+    """``-o -`` wrote a file named ``-``; it prints the plan on stdout (the
+    summary goes to stderr), so ``npatch compile m.toml -o - > plan.json`` is a plan."""
+    project(tmp_path, "def build(dataset, batch_size=2):\n    return 'cpu'\n")
+    proc = run_npatch("compile", "m.toml", "-o", "-", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "-").exists()
+    (tmp_path / "piped.json").write_text(proc.stdout)
+    assert "m: 1 ops (1 replace)" in proc.stderr
+    ran = run_npatch("apply", "piped.json", "--", sys.executable, "-c", "import helpers_target; print(helpers_target.build(1))",
+                     cwd=tmp_path)
+    assert ran.stdout.strip() == "cpu", ran.stderr
+    failed = run_npatch("compile", "m.toml", "-o", "-", cwd=project(tmp_path, "def build(dataset):\n    return 1\n"))
+    assert failed.returncode == 1 and failed.stdout == "" and "- not written: 1 error" in failed.stderr
+    both = run_npatch("compile", "m.toml", "-o", "-", "--format", "json", cwd=tmp_path)
+    assert both.returncode == 2 and "npatch: error: -o - and --format json both print on standard output" in both.stderr

@@ -34,3 +34,22 @@ def test_a_path_that_is_not_a_directory_is_a_usage_error(tmp_path, command, bad)
     result = run_npatch(*command, "--path", bad, cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip() == f"npatch: error: --path {bad}: no such directory", result.stderr
+
+
+@pytest.mark.parametrize("command", [["apply", "numpy-compat", "plan.json", "--", sys.executable, "-c", "pass"],
+                                     ["compile", "plan.json", "numpy-compat"], ["show", "plan.json"],
+                                     ["explain", "plan.json"], ["compile", "inc.toml"]])
+def test_a_saved_plan_where_a_manifest_goes_says_so(tmp_path, command):
+    """A saved plan runs alone; next to a manifest, in ``show``/``explain``
+    or in an ``include`` it was read as TOML ("invalid TOML: Invalid
+    statement" at plan.json:1:1, or "unknown manifest")."""
+    saved = run_npatch("compile", "numpy-compat", "-o", "plan.json", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    (tmp_path / "inc.toml").write_text('[manifest]\nname = "inc"\ninclude = ["plan.json"]\n')
+    result = run_npatch(*command, cwd=tmp_path)
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr
+    assert "plan.json is a saved plan, not a manifest: it runs alone (`npatch apply plan.json -- COMMAND`)" \
+        in result.stderr.splitlines()[0], result.stderr
+    assert "invalid TOML" not in result.stderr
+    alone = run_npatch("apply", "plan.json", "--", sys.executable, "-c", "print('ran')", cwd=tmp_path)
+    assert alone.returncode == 0 and alone.stdout == "ran\n", alone.stderr

@@ -361,3 +361,34 @@ def test_a_property_getter_replacement_is_checked_like_a_method(tmp_path: Path, 
     (line,) = result.stderr.splitlines()
     assert re.match(r".*m\.toml:11:11: patch\[1\]\.replace: error: replace helpers:needs_more does not accept "
                     r"every call of tgt2:D\.p: .*'extra'", line), result.stderr
+
+
+@pytest.mark.parametrize("mode", ["static", "import"])
+def test_a_name_a_class_inherits_from_a_builtin_type_is_no_error(tmp_path: Path, mode: str) -> None:
+    """``Plain.__init_subclass__`` (every class has ``object``'s), ``MyDict.fromkeys``
+    (from ``dict``): the static check said "not defined in class Plain or its
+    bases", an error (exit 1; ``apply --strict`` refused to start).  A name no
+    base has is still an error."""
+    write(tmp_path, {
+        "bi.py": """
+            class Plain:
+                pass
+
+            class MyDict(dict):
+                pass
+
+            class Mine(Exception):
+                pass
+        """,
+        "bi_repl.py": "def f(cls, *args, **kwargs):\n    return None\n",
+    })
+    targets = ["bi:Plain.__init_subclass__", "bi:Plain.__repr__", "bi:MyDict.fromkeys", "bi:MyDict.keys",
+               "bi:Mine.with_traceback"]
+    ops = "".join(f'[[patch]]\nname = "p{i}"\ntarget = "{t}"\nreplace = "bi_repl:f"\n' for i, t in enumerate(targets))
+    write(tmp_path, {"ok.toml": f'[manifest]\nname = "ok"\n{ops}',
+                     "bad.toml": '[manifest]\nname = "bad"\n[[patch]]\nname = "p"\ntarget = "bi:MyDict.nothing"\n'
+                                 'replace = "bi_repl:f"\n'})
+    ok = npatch("compile", "ok.toml", "--resolve", mode, "--strict", cwd=tmp_path)
+    assert ok.returncode == 0 and "error:" not in ok.stderr and " 0 errors" in ok.stdout, ok.stderr
+    bad = npatch("compile", "bad.toml", "--resolve", mode, cwd=tmp_path)
+    assert bad.returncode == 1 and "'nothing'" in bad.stderr, bad.stderr

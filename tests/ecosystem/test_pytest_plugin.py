@@ -249,3 +249,35 @@ def test_builtin_manifests_pass_their_checks():
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr
     assert " passed" in out.stdout and "failed" not in out.stdout
+
+
+def test_marker_and_fixture_arguments_a_clumsy_user_writes(tmp_path):
+    """``sets="x"`` raised AttributeError from inside npatch; ``disable="name"``
+    was split into letters ("--disable s: no op of that name"); a list of
+    manifests was one unknown manifest "['m.toml']"."""
+    write(tmp_path, "m.toml", '[manifest]\nname = "m"\n[options]\nflag = false\n[[patch]]\nname = "yiq"\n'
+                              'target = "colorsys:rgb_to_yiq"\nreplace = "npt_yiq:patched"\n')
+    write(tmp_path, "npt_yiq.py", "def patched(r, g, b):\n    return 'patched'\n")
+    write(tmp_path, "test_args.py", """
+        import pytest, colorsys
+
+        @pytest.mark.npatch("m.toml", sets="oops")
+        def test_sets_not_a_dict():
+            pass
+
+        @pytest.mark.npatch("m.toml", disable="yiq")
+        def test_disable_one_name():
+            assert colorsys.rgb_to_yiq(1, 0, 0) != "patched"
+
+        @pytest.mark.npatch(["m.toml"])
+        def test_a_list_of_manifests():
+            assert colorsys.rgb_to_yiq(1, 0, 0) == "patched"
+
+        def test_fixture_takes_the_same(npatch):
+            npatch.apply(["m.toml"], disable="yiq", sets={"flag": True})
+            assert colorsys.rgb_to_yiq(1, 0, 0) != "patched"
+    """)
+    result = pytest_in(tmp_path, "-q", "--rootdir", str(tmp_path), "-o", "pythonpath=.")
+    assert "Traceback" not in result.stdout and "AttributeError" not in result.stdout, result.stdout
+    assert "sets= takes a dict of option names to values, not str 'oops'" in result.stdout, result.stdout
+    assert "3 passed, 1 error" in result.stdout, result.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,47 @@ def test_a_full_disk_keeps_the_plan_elsewhere(setup):
     assert len(warnings) == 1 and "No space left on device" in warnings[0], result.stderr
     kept = re.search(r"the plan is kept in (\S+), removed at exit", warnings[0])
     assert kept and not kept.group(1).startswith(str(full)) and not os.path.exists(kept.group(1)), warnings[0]
+
+
+WAITER = """
+import signal, sys, time
+got = []
+def note(number, frame):
+    got.append(number)
+for name in ("SIGUSR1", "SIGUSR2", "SIGQUIT"):
+    signal.signal(getattr(signal, name), note)
+print("ready", flush=True)
+while not got:
+    time.sleep(0.05)
+print("got", signal.Signals(got[0]).name, flush=True)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGTERM"])
+def test_signals_sent_to_npatch_reach_the_command_under_the_fallback(setup, name):
+    """Without exec npatch waits for the command: a signal sent to npatch
+    alone (``kill -INT``, a scheduler's ``SIGUSR1`` before its time limit)
+    is passed on, not swallowed (SIGINT: the command never stopped) nor
+    fatal to npatch alone (SIGUSR1: the command ran on, orphaned, and the
+    temporary plan directory stayed)."""
+    root, env = setup
+    (root / "cache").mkdir()
+    (root / "cache" / "npatch").write_text("not a directory")
+    (root / "waiter.py").write_text(WAITER)
+    proc = subprocess.Popen([sys.executable, "-m", "npatch", "apply", "m.toml", "--", sys.executable, "waiter.py"],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)      # its own process group: the signal reaches npatch only
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(getattr(signal, name))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    if name in ("SIGINT", "SIGTERM"):           # the command's default action: it dies of it
+        assert proc.returncode == 128 + getattr(signal, name), err
+    else:
+        assert (proc.returncode, out) == (3, f"got {name}\n"), err
+    kept = re.search(r"the plan is kept in (\S+), removed at exit", err)
+    assert kept and not os.path.exists(kept.group(1)), err

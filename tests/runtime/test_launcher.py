@@ -85,6 +85,26 @@ def test_exit_code_passes_through(env, manifest):
     assert proc.returncode == 127 and "command not found" in proc.stderr
 
 
+
+def test_a_command_that_cannot_start_says_why_as_a_shell_does(tmp_path, env, manifest):
+    """A folder, or a script whose ``#!`` interpreter does not exist, is not
+    "command not found" (the file is there): 126 with the reason, as bash says it."""
+    (tmp_path / "folder").mkdir()
+    script = tmp_path / "old tool.py"
+    script.write_text("#!/npatch/no/such/python3 -u\nprint('ran')\n")
+    script.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npatch-old-tool").symlink_to(script)
+    on_path = dict(env, PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
+    for command, run_env, message in [
+            (str(tmp_path / "folder"), env, "is a directory"),
+            (str(script), env, "bad interpreter /npatch/no/such/python3: No such file or directory"),
+            ("npatch-old-tool", on_path, "bad interpreter /npatch/no/such/python3: No such file or directory")]:
+        proc = npatch("apply", manifest, "--", command, env=run_env)
+        assert proc.returncode == 126, proc.stderr
+        assert proc.stderr.strip().endswith(f"{command}: {message}"), proc.stderr
+
 def test_options_anywhere_before_the_command(env, manifest):
     code = "import os; print(os.environ.get('NPATCH_STRICT'), os.environ.get('NPATCH_VERBOSE'))"
     first = ok(npatch("apply", "--strict", manifest, "-v", "--", PY, "-c", code, env=env))

@@ -197,9 +197,16 @@ def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Optio
     return launcher.exec_command(cmd, env)
 
 
+#: what npatch passes on to the command it waits for (SIGKILL and SIGSTOP cannot be caught)
+_FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+#: ``si_code`` of a signal the kernel sent: Ctrl-C or Ctrl-\\ at the terminal, which the command gets too
+_SI_KERNEL = 0x80
+
+
 def _run_and_wait(cmd: list[str], env: dict[str, str]) -> int:
-    """Run ``cmd`` as a child, passing on SIGTERM/SIGHUP (Ctrl-C reaches it
-    directly), and return its status the way a shell reports it."""
+    """Run ``cmd`` as a child, passing on the signals sent to npatch (a
+    terminal's Ctrl-C and Ctrl-\\ reach the command directly: they are not
+    sent twice), and return its status the way a shell reports it."""
     import signal
     import subprocess
 
@@ -209,14 +216,24 @@ def _run_and_wait(cmd: list[str], env: dict[str, str]) -> int:
         child = subprocess.Popen(cmd, env=env)
     except OSError as exc:
         return start_failed(cmd, exc)
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, lambda signum, _frame: child.send_signal(signum))
-    while True:
-        try:
-            code = child.wait()
-            break
-        except KeyboardInterrupt:
-            continue
+    forwarded = {getattr(signal, name) for name in _FORWARDED}
+    terminal = {signal.SIGINT, signal.SIGQUIT}
+    if hasattr(signal, "sigwaitinfo"):
+        # an inherited SIG_IGN would discard the SIGCHLD waited for (set after
+        # Popen: the command keeps the disposition it inherited)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        watched = forwarded | {signal.SIGCHLD}
+        signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+        while child.poll() is None:
+            info = signal.sigwaitinfo(watched)
+            if info.si_signo in forwarded and not (info.si_signo in terminal and info.si_code == _SI_KERNEL):
+                child.send_signal(info.si_signo)
+    else:  # no siginfo (macOS): a terminal's signal cannot be told from kill's, so those two are not passed on
+        for number in forwarded:
+            signal.signal(number, signal.SIG_IGN if number in terminal
+                          else lambda signum, _frame: child.send_signal(signum))
+        child.wait()
+    code = child.returncode
     return 128 - code if code < 0 else code
 
 

@@ -52,7 +52,9 @@ RESOLVE_HELP = (
 )
 def _setup(parser: argparse.ArgumentParser) -> Handler:
     add_manifest_arguments(parser)
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the plan as JSON to FILE (only when the compile has no errors)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write the plan as JSON to FILE (`-`: standard output; only when the compile has no "
+                             "errors)")
     parser.add_argument("--resolve", choices=("static", "import", "none"), default="static",
                         help="how to check paths and signatures (default: static)")
     parser.add_argument("--path", action="append", default=[], metavar="DIR",
@@ -74,9 +76,13 @@ def compile_from_args(args: argparse.Namespace, **extra: object):
 
 
 def run_compile(args: argparse.Namespace) -> int:
+    from npatch.errors import UsageError
     from npatch.outfiles import check_writable, refuse_foreign, write_file
 
-    output = check_writable(args.output, "-o") if args.output else None
+    piped = args.output == "-"      # the plan on stdout, what else is said on stderr
+    if piped and args.format == "json":
+        raise UsageError("-o - and --format json both print on standard output: give one of them")
+    output = check_writable(args.output, "-o") if args.output and not piped else None
     if output:
         refuse_foreign(output, "-o")
 
@@ -84,6 +90,8 @@ def run_compile(args: argparse.Namespace) -> int:
     plan = result.plan
     if output and not result.errors:
         write_file(output, (plan.to_json(indent=2) + "\n").encode("utf-8"))
+    if piped and not result.errors:
+        sys.stdout.write(plan.to_json(indent=2) + "\n")
     if args.format == "json":
         out = {"plan": plan.to_dict(), "hash": plan.content_hash,
                "diagnostics": [{"severity": d.severity, "code": d.code, "message": d.message, "op": d.op,
@@ -93,6 +101,7 @@ def run_compile(args: argparse.Namespace) -> int:
         for diagnostic in result.diagnostics:
             if diagnostic.severity != "info" or args.verbose:
                 print(diagnostic, file=sys.stderr)
+        summary = sys.stderr if piped else sys.stdout
         counts = {}
         for op in plan.ops:
             counts[op.kind] = counts.get(op.kind, 0) + 1
@@ -100,13 +109,13 @@ def run_compile(args: argparse.Namespace) -> int:
         print(f"{', '.join(m.name for m in plan.manifests)}: {len(plan.ops)} ops ({kinds}), "
               f"{len(plan.rewrites)} rewrites, {len(plan.disabled)} disabled; resolve={result.resolve}: "
               f"{len(result.errors)} errors; plan {plan.content_hash[:12]}"
-              + (f" -> {args.output}" if args.output and not result.errors else ""))
+              + (f" -> {args.output}" if args.output and not result.errors else ""), file=summary)
         note = unverifiable_summary(result.by_code("unverifiable"), args.verbose)
         if note:
-            print(note)
-    if output and result.errors:  # a plan that failed its checks is never handed on
+            print(note, file=summary)
+    if (output or piped) and result.errors:  # a plan that failed its checks is never handed on
         count = len(result.errors)
-        earlier = " (the file there is an earlier plan)" if Path(output).exists() else ""
+        earlier = " (the file there is an earlier plan)" if output and Path(output).exists() else ""
         print(f"npatch compile: {args.output} not written: {count} error{'s' * (count != 1)}{earlier}",
               file=sys.stderr)
     return 1 if result.errors else 0

@@ -15,6 +15,7 @@ see everything and the name is not there.
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import os
 import sys
@@ -36,6 +37,14 @@ class Lookup:
     in_class: bool = False
     #: the top-level package that is not installed here (``unverifiable`` only)
     package: str = ""
+
+
+def _from_builtin_type(cls: type, parts: list[str]) -> Lookup:
+    """``parts`` looked up in the built-in base ``cls`` of a class (its MRO, as
+    the runtime looks): a name it has is defined in C, so ``unverifiable``."""
+    if len(parts) == 1 and any(parts[0] in vars(klass) for klass in cls.__mro__):
+        return Lookup("unverifiable", f"{parts[0]!r} is inherited from the built-in {cls.__name__}")
+    return Lookup("missing", "")
 
 
 def not_installed(package: str) -> Lookup:
@@ -280,6 +289,10 @@ class StaticIndex:
                 return base_result
             if "metaclass" in base_result.detail:
                 return base_result
+        if not node.bases:     # every class inherits object's names (__init_subclass__, __repr__)
+            inherited = _from_builtin_type(object, parts)
+            if inherited.status != "missing":
+                return inherited
         hint = self._metaclass_hint(node, module, parts, seen) if len(parts) == 1 else ""
         return Lookup("missing", f"{parts[0]!r} is not defined in class {node.name} or its bases ({file}:{node.lineno})"
                                  f"{hint}")
@@ -295,8 +308,9 @@ class StaticIndex:
                 f"target {module}:{meta}.{parts[0]}")
 
     def _resolve_base(self, module: str, dotted: str, parts: list[str], seen: set) -> Lookup:
-        if dotted in ("object", "type", "Exception", "BaseException", "dict", "list", "tuple", "str", "int"):
-            return Lookup("missing", "")
+        builtin = getattr(builtins, dotted, None)
+        if isinstance(builtin, type) and not (module and self._binds(module, dotted)):
+            return _from_builtin_type(builtin, parts)
         head, _, tail = dotted.partition(".")
         qual = [*([tail] if tail else []), *parts]
         qual = ".".join(qual).split(".")

@@ -35,7 +35,9 @@ class Available:
 
 
 def looks_like_path(spec: str) -> bool:
-    return spec.endswith(".toml") or os.sep in spec or "/" in spec or spec.startswith(".")
+    """A file name rather than a manifest's name: ``.toml``, or ``.json`` (a
+    saved plan, which :func:`find_manifest` refuses by name)."""
+    return spec.endswith((".toml", ".json")) or os.sep in spec or "/" in spec or spec.startswith(".")
 
 
 def _is_file(path: Path) -> bool:
@@ -54,6 +56,10 @@ def find_manifest(spec: str, base: Path | None = None) -> Path:
                 raise UsageError(f"manifest path is a directory: {path}")
             if not path.exists():
                 raise UsageError(f"manifest file not found: {path}{_builtin_hint(spec)}")
+            if path.suffix == ".json":      # only `apply`/`run`/`env` take one, and alone
+                raise UsageError(f"{spec} is a saved plan, not a manifest: it runs alone (`npatch apply {spec} -- "
+                                 "COMMAND`); to combine, include, show or explain it, name the manifests it was "
+                                 "compiled from")
             return path.resolve()
         except OSError as exc:      # a name too long, a loop of symlinks...
             raise UsageError(f"cannot use manifest path {str(path)[:200]}: {exc.strerror or exc}") from None

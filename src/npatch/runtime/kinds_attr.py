@@ -60,13 +60,19 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
     from npatch.runtime.ops import ApplyContext
 
 _DESCRIPTORS = (staticmethod, classmethod)
+_C_CLASSMETHOD = type(dict.__dict__["fromkeys"])  # classmethod_descriptor
 
 
 def _split_descriptor(obj: Any) -> tuple[Callable[[Any], Any] | None, Any]:
-    """``(staticmethod, f)`` for ``staticmethod(f)``; for a property its getter and
-    a maker of the same property around another getter; ``(None, obj)`` otherwise."""
+    """``(staticmethod, f)`` for ``staticmethod(f)``; ``(classmethod, obj)`` for
+    a C type's classmethod (``object.__init_subclass__``, ``dict.fromkeys``:
+    a ``def`` in a class body would have been one); for a property its getter
+    and a maker of the same property around another getter; ``(None, obj)``
+    otherwise."""
     if isinstance(obj, _DESCRIPTORS):
         return type(obj), obj.__func__
+    if isinstance(obj, _C_CLASSMETHOD):    # called with the class first, as the replacement will be
+        return classmethod, obj
     if isinstance(obj, property):
         return (lambda getter: property(getter, obj.fset, obj.fdel, obj.__doc__)), obj.fget
     return None, obj

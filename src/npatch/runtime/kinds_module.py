@@ -22,9 +22,12 @@ puts that very object under ``old.sub`` (one module per file, so classes,
 registries and pickles agree under both names); a name with no module under
 the source is a plain ``ModuleNotFoundError``.  A source that is not
 installed raises :class:`~npatch.runtime.errors.NpatchAliasError` (a
-``ModuleNotFoundError``) from the import of the target.  Restore removes the
-alias and every ``old.*`` entry it served, from ``sys.modules`` and from the
-parent packages; the source's own modules stay.
+``ModuleNotFoundError``) from the import of the target.  A forced alias (or
+stub) of an imported package takes its imported submodules out of
+``sys.modules`` until restore, so the hook serves those names as well.
+Restore removes the alias and every ``old.*`` entry it served, from
+``sys.modules`` and from the parent packages, and puts back what it took out;
+the source's own modules stay.
 
 *stub*: a module that is not installed or must not load, replaced by a
 :class:`~npatch.runtime.stubs.StubModule`, a package under which every name
@@ -198,9 +201,11 @@ def apply_register(ctx: ApplyContext, op: Op, target: Target, module: Any) -> En
 
 # -- alias and stub: whole modules --------------------------------------------
 class ModuleUndo:
-    """A ``sys.modules`` entry and the parent package's attribute, as they were."""
+    """A ``sys.modules`` entry and the parent package's attribute, as they were,
+    and the modules already imported under the name that :meth:`install` took
+    out of ``sys.modules`` (``taken``)."""
 
-    __slots__ = ("name", "module", "old", "parent_name", "child", "parent_old")
+    __slots__ = ("name", "module", "old", "parent_name", "child", "parent_old", "taken")
 
     def __init__(self, name: str, module: Any) -> None:
         self.name = name
@@ -210,12 +215,24 @@ class ModuleUndo:
         parent = sys.modules.get(self.parent_name) if self.parent_name else None
         entries = own_dict(parent) if parent is not None else None
         self.parent_old = entries.get(self.child, MISSING) if isinstance(entries, dict) else MISSING
+        self.taken: dict[str, Any] = {}
 
     def install(self) -> None:
+        """Put the substitute in place of an imported module, and take that
+        module's imported submodules out of ``sys.modules``, so that the
+        import hook serves those names from the substitute too (each is
+        recorded before it leaves; a ``None`` entry, the program's block of
+        an import, stays)."""
         sys.modules[self.name] = self.module
         parent = sys.modules.get(self.parent_name) if self.parent_name else None
         if parent is not None:
             setattr(parent, self.child, self.module)
+        prefix = self.name + "."
+        for name in [name for name in list(sys.modules) if name.startswith(prefix)]:
+            module = sys.modules.get(name)
+            if module is not None:
+                self.taken[name] = module
+                sys.modules.pop(name, None)
 
     def restore(self) -> None:
         if sys.modules.get(self.name) is self.module:
@@ -229,6 +246,8 @@ class ModuleUndo:
                 delattr(parent, self.child)
             else:
                 setattr(parent, self.child, self.parent_old)
+        for name, module in self.taken.items():
+            sys.modules.setdefault(name, module)
 
 
 class _SubstituteLoader:

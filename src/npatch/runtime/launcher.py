@@ -123,12 +123,34 @@ def exec_command(argv: list[str], env: dict[str, str]) -> int:
 
 
 def start_failed(argv: list[str], exc: OSError) -> int:
-    """Say why ``argv`` could not start; the status a shell gives (127 or 126)."""
-    if isinstance(exc, FileNotFoundError):
+    """Say why ``argv`` could not start, as a shell does; the status a shell
+    gives: 127 when there is no such command, 126 when there is one that
+    cannot run (a folder, a script whose ``#!`` interpreter is missing)."""
+    import shutil
+
+    path = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    if path and os.path.isdir(path):
+        why = "is a directory"
+    elif not isinstance(exc, FileNotFoundError):
+        why = f"cannot run: {exc.strerror}"
+    elif path and os.path.isfile(path):    # the file is there: its #! line names what is missing
+        why = f"bad interpreter {_interpreter(path)}: {exc.strerror}"
+    else:
         print(f"npatch: {argv[0]}: command not found", file=sys.stderr)
         return 127
-    print(f"npatch: {argv[0]}: cannot run: {exc.strerror}", file=sys.stderr)
+    print(f"npatch: {argv[0]}: {why}", file=sys.stderr)
     return 126
+
+
+def _interpreter(path: str) -> str:
+    """The interpreter the ``#!`` line of the file at ``path`` names (``?`` if none can be read)."""
+    try:
+        with open(path, "rb") as file:
+            line = file.readline(4096)
+    except OSError:
+        return "?"
+    words = line[2:].split() if line.startswith(b"#!") else []
+    return os.fsdecode(words[0]) if words else "?"
 
 
 _FLAG_EFFECTS = {

@@ -171,24 +171,26 @@ def raw_lookup(parent: Any, name: str) -> tuple[Any, Any]:
 
 
 class AttrUndo:
-    """The raw own entry of ``parent.name`` before an op, or its absence."""
+    """The raw own entry of ``parent.name`` before an op, or its absence; the
+    value, where the parent's class keeps it elsewhere (see :func:`_set_elsewhere`)."""
 
-    __slots__ = ("parent", "name", "old")
+    __slots__ = ("parent", "name", "through", "old")
 
     def __init__(self, parent: Any, name: str) -> None:
         self.parent = parent
         self.name = name
-        self.old = self._current()
+        self.through = not isinstance(parent, type) and _set_elsewhere(parent, name)
+        self.old = self.current()
 
-    def _current(self) -> Any:
+    def current(self) -> Any:
         """The entry as :meth:`__init__` would record it now."""
-        entries = own_dict(self.parent)
+        entries = None if self.through else own_dict(self.parent)
         if entries is not None and (isinstance(self.parent, type) or isinstance(entries, dict)):
             return entries.get(self.name, MISSING)
         return getattr(self.parent, self.name, MISSING)
 
     def restore(self) -> None:
-        if self._current() is self.old:  # never changed: the op's own setattr was refused (an Enum
+        if self.current() is self.old:  # never changed: the op's own setattr was refused (an Enum
             return                       # member, a C type), and this one would be refused too
         if self.old is MISSING:
             try:
@@ -197,6 +199,24 @@ class AttrUndo:
                 pass
         else:
             setattr(self.parent, self.name, self.old)
+
+
+def _set_elsewhere(obj: Any, name: str) -> bool:
+    """Whether setting ``obj.name`` stores somewhere else than ``obj.__dict__``:
+    through a data descriptor of its class (a property with a setter:
+    ``torch.backends.cudnn.enabled``), or through the class's own
+    ``__setattr__`` for a name not in the dict (``torch.backends.cuda.matmul``
+    sets a C flag for ``allow_tf32``)."""
+    cls = type(obj)
+    for klass in cls.__mro__:
+        entries = vars(klass)
+        if name in entries:
+            if hasattr(type(entries[name]), "__set__"):
+                return True
+            break
+    own = own_dict(obj)
+    plain = cls.__setattr__ in (object.__setattr__, type(sys).__setattr__)  # object's, a module's
+    return not plain and not (isinstance(own, dict) and name in own)
 
 
 def describe(exc: BaseException) -> str:

@@ -43,7 +43,7 @@ from npatch.plan import Op, Plan, PlanError, Target
 from npatch.runtime.errors import PatchError, located
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
-from npatch.runtime.resolve import AttrUndo, Skipped, SourceError, TargetMissing, describe
+from npatch.runtime.resolve import MISSING, AttrUndo, Skipped, SourceError, TargetMissing, describe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
@@ -123,6 +123,7 @@ class Session:
         self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
         self._replaced: list[tuple[_Slot, Any, str, Any, Any]] | None = None
         self.stand_ins: dict[int, list[tuple[Any, Any, Any, Any]]] = {}  # see npatch.runtime.kinds_attr
+        self._wrappers: dict[int, tuple[Any, AttrUndo]] = {}  # id(a wrapper a wrap op installed) -> it, its undo
         self._watched: frozenset[str] = frozenset()
         self._lock = RLock()
         self._phase = "new"  # new -> active -> stopping -> stopped
@@ -469,18 +470,29 @@ class Session:
             slot.status, slot.reason = "waiting", "the session stopped while this op applied (restored)"
 
     def _adopt_original(self, slot: _Slot, undo: Any) -> None:
-        """A re-export (``also``) made after the op applied copied the replacement
-        (``from .nms import nms`` in ``mmcv/ops/__init__``): what to put back
-        there is the original of the op's first target, not the replacement."""
-        old = getattr(undo, "old", None)
-        if old is None or len(slot.state.slots) < 2:  # only an op with `also` targets has re-exports
+        """What an op changes may hold what an earlier op of this session
+        installed elsewhere, copied there after it applied: an ``also``
+        re-export of the same op (``from .nms import nms`` in
+        ``mmcv/ops/__init__``), or another op's wrapper (``pkg:f`` copied from
+        a wrapped ``pkg.impl:f`` by an import or a lazy module's cache).  What
+        to put back there is that op's original: restore would leave its
+        replacement, or a stopped session's wrapper, in the program.  (Only
+        a wrapper is surely a copy when another op finds it: a replacement
+        may be a library's own object, where it was before any op.)"""
+        if not isinstance(undo, AttrUndo) or undo.old is MISSING:
             return
-        for other, _kind, earlier in self._stack:
-            if other.state is slot.state and isinstance(earlier, AttrUndo):  # not a rebound global
-                installed = getattr(earlier.parent, "__dict__", {}).get(earlier.name)
-                if installed is old:
+        old, installed = undo.old, undo.current()
+        if installed is not old and slot.state.op.kind == "wrap":
+            self._wrappers[id(installed)] = (installed, undo)
+        if len(slot.state.slots) > 1:  # only an op with `also` targets has re-exports of its own
+            for other, _kind, earlier in self._stack:
+                if other.state is slot.state and isinstance(earlier, AttrUndo) and earlier is not undo \
+                        and earlier.current() is old:  # not a rebound global
                     undo.old = earlier.old
                     return
+        wrapped = self._wrappers.get(id(old))
+        if wrapped is not None and wrapped[0] is old:
+            undo.old = wrapped[1].old
 
     def _missing(self, slot: _Slot, exc: Exception) -> None:
         policy = slot.state.op.on_missing
