@@ -83,6 +83,8 @@ def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     infos: dict[str, list[str]] = {}
     eggs: dict[str, list[str]] = {}
     base = os.path.basename(entry).lower()
+    if "-info" not in "/".join(children).lower():  # no metadata here (the standard library's folders): one test
+        children = []
     for child in children:
         low = child.lower()
         if low.endswith((".dist-info", ".egg-info")):
