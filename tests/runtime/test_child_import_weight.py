@@ -17,7 +17,7 @@ from npatch_testutil import clean_env, run_npatch
 
 #: the npatch modules a child imports to start a plan and apply numpy-compat's ops
 START_PATH = {"npatch", "npatch.conditions", "npatch.distributions", "npatch.errors", "npatch.extensions",
-              "npatch.library", "npatch.library.numpy_compat", "npatch.log", "npatch.pep440", "npatch.plan",
+              "npatch.library", "npatch.library.numpy_compat", "npatch.pep440", "npatch.plan",
               "npatch.planfile", "npatch.runtime", "npatch.runtime.errors", "npatch.runtime.finder",
               "npatch.runtime.kinds_attr", "npatch.runtime.kinds_module", "npatch.runtime.launcher",
               "npatch.runtime.ops", "npatch.runtime.resolve", "npatch.runtime.session"}
