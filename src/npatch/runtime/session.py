@@ -486,8 +486,10 @@ class Session:
         """A re-export (``also``) made after the op applied copied the replacement
         (``from .nms import nms`` in ``mmcv/ops/__init__``): what to put back
         there is the original of the op's first target, not the replacement."""
+        if len(slot.state.slots) < 2:  # only an op with `also` targets has re-exports
+            return
         old = getattr(undo, "old", None)
-        if old is None or len(slot.state.slots) < 2:  # only an op with `also` targets has re-exports
+        if old is None:
             return
         for other, _kind, earlier in self._stack:
             if other.state is slot.state and isinstance(earlier, AttrUndo):  # not a rebound global
