@@ -28,16 +28,17 @@ LIMIT_MS = 3.0
 _GC = ("One `import torch` runs two full garbage collections over ~0.5 M objects (~200 M instructions, "
        "100-230 ms here) whose moment and size shift with any allocation: most of the spread between rounds")
 _NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for `pass` (the bootstrap alone, "
-           "7 M instructions in callgrind); what remains is the noise of two {module} imports on a shared machine")
+           "6.7 M instructions in callgrind, and its deferred finder asked at each import); what remains is "
+           "the noise of two {module} imports on a shared machine")
 WHY: dict[str, Any] = {
     "torch": {
         "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
-                    "with the garbage collector off (bare `import torch`: 5.03 G instructions) the plan adds 66 M. "
-                    + _GC,
+                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds 58 M "
+                    "(70 M before the changes listed under `import numpy`). " + _GC,
         "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
-                     "collector off (bare `import torch`: 5.03 G instructions) torch-npu adds 40 M: the bootstrap "
-                     "7 M, the runtime's 16 modules ~20 M, the plan and its 4 start-time conditions "
-                     "(`importable('torch_npu')`...); no op is read without torch_npu. " + _GC,
+                     "collector off (bare `import torch`: 5.01 G instructions) torch-npu adds 35 M (42 M before the changes "
+                     "listed under `import numpy`): the bootstrap 7 M, the runtime's modules ~13 M, the plan and its 4 start-time conditions "
+                     "(`importable('torch_npu')`, asked once); no op is read without torch_npu. " + _GC,
         "cuda-to-cpu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
                        "collector off (bare `import torch`: 5.03 G instructions) cuda-to-cpu adds 91 M: 193 ops "
                        "(248 targets) replace and wrap torch's device functions, the ops' own work. " + _GC,
@@ -45,18 +46,24 @@ WHY: dict[str, Any] = {
     },
     "numpy": {
         "mmcv-npu": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy "
-                    "names at that import (the ops' own work). In callgrind (`setarch -R`, PYTHONHASHSEED=0) that "
-                    "child executes ~61 M instructions more than the bare one (~427 M; 72 M before the ops' sources "
-                    "came from sys.modules, their conditions and options were stored frozen and numpy.char/numpy.rec "
-                    "were no longer imported): ~15 M import the runtime's 20 modules, ~5-10 M evaluate the plan's 8 "
-                    "start-time conditions once each (`importable('mx_driving')`, `version('mmcv') >= ...`), "
-                    "~19 M read and apply the 101 ops (decoding ~6 M, numpy-compat's own probe and set ~5 M, the "
-                    "session's per-op bookkeeping the rest); no op of another module is read",
-        "*": _NO_OPS.format(module="numpy"),
+                    "names at that import (the ops' own work). In callgrind (`setarch -R`, PYTHONHASHSEED=0, "
+                    "OPENBLAS_NUM_THREADS=1: OpenBLAS's idle threads spin a varying count) that child executes "
+                    "~52 M instructions more than the bare one (~423 M; 62 M before each `installed`/`importable`/"
+                    "`version` call of the plan's conditions was answered once, `importable('mx_driving')` asked "
+                    "before mmcv's version, numpy-compat's absent names taken from NumPy's own removed-name tables "
+                    "and a module's ops applied as one batch). With the garbage collector off (+48 M): the "
+                    "bootstrap ~7 M, importing the runtime's 19 modules ~13 M, reading the plan ~1.5 M, its 8 "
+                    "start-time conditions ~2 M (`importable('torch_npu')` and `importable('mx_driving')` once "
+                    "each; no version is read without mx_driving), reading the 101 ops ~10 M (decoding, their "
+                    "condition's verdict, per-op state), applying them ~10 M (~2 M of it numpy-compat's own check: "
+                    "53 names are not in NumPy's tables and are probed), the import hook around numpy's "
+                    "submodules the rest; the extra objects bring garbage collections forward (~3 M); no op of "
+                    "another module is read",
+        "*": _NO_OPS.format(module="numpy") + " (in callgrind +8.5 M under torch-npu, cuda-to-cpu or mmcv-lite)",
     },
-    "pass": {"*": "the bootstrap alone (7 M instructions in callgrind, the same under every manifest: it imports "
-                  "three small modules and waits for a module of the plan): interpreter start-up noise on a "
-                  "shared machine"},
+    "pass": {"*": "the bootstrap alone (6.7 M instructions in callgrind, the same under every manifest: it imports "
+                  "three small modules, not __future__ (0.7 M), and waits for a module of the plan): interpreter "
+                  "start-up noise on a shared machine"},
 }
 
 

@@ -5,8 +5,6 @@ applies a plan lazily and reversibly; the rewrite layer turns rewrite rules
 into source diffs.  This module keeps imports lazy: ``import npatch`` costs
 almost nothing, so the bootstrap of every child process stays cheap.
 """
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -27,9 +25,9 @@ if _os.environ.get("NPATCH_LOG", "").strip():
     _log.configure()
 
 
-def load(*manifests: str | list[str], resolve: str = "none", sets: dict[str, Any] | None = None,
-         disable: str | list[str] | tuple[str, ...] = (), paths: list[str] | None = None,
-         strict: bool = False) -> Plan:
+def load(*manifests: "str | list[str]", resolve: str = "none", sets: "dict[str, Any] | None" = None,
+         disable: "str | list[str] | tuple[str, ...]" = (), paths: "list[str] | None" = None,
+         strict: bool = False) -> "Plan":
     """Compile ``manifests`` into a :class:`~npatch.plan.Plan`.
 
     Each manifest is a ``.toml`` path, a built-in name (``npatch list``), a
@@ -60,9 +58,9 @@ def load(*manifests: str | list[str], resolve: str = "none", sets: dict[str, Any
     return load_plan(specs, resolve=resolve, sets=texts, disable=names, paths=paths, strict=strict)
 
 
-def apply(*manifests: str | list[str], sets: dict[str, Any] | None = None,
-          disable: str | list[str] | tuple[str, ...] = (), strict: bool = False, rebind: bool = False,
-          label: str | None = None) -> Session:
+def apply(*manifests: "str | list[str]", sets: "dict[str, Any] | None" = None,
+          disable: "str | list[str] | tuple[str, ...]" = (), strict: bool = False, rebind: bool = False,
+          label: "str | None" = None) -> "Session":
     """Compile ``manifests`` and apply the plan in this process, lazily; returns
     the started :class:`~npatch.runtime.session.Session`, a context manager
     (``with npatch.apply("cuda-to-cpu"): main()``; ``session.stop()``
@@ -76,7 +74,7 @@ def apply(*manifests: str | list[str], sets: dict[str, Any] | None = None,
     return load(*manifests, sets=sets, disable=disable).apply(strict=strict, rebind=rebind, label=label)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     # The compat API (Patch, Patcher, ...) and warnings are imported on first use.
     if name in {"Patch", "Patcher", "PatcherBuilder", "inject_module_alias", "inject_module_aliases_batch"}:
         from npatch import compat

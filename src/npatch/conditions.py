@@ -71,6 +71,7 @@ __all__ = [
     "findable",
     "module_spec",
     "is_version_node",
+    "Remembering",
 ]
 
 
@@ -318,8 +319,34 @@ def _value(node: Node, options: Mapping[str, Any] | None) -> Any:
             args[0] = _text(args[0])
         if fn.takes_options:
             return fn.func(*args, options=options)
-        return fn.func(*args)
+        if type(options) is not Remembering or node[1] not in _REMEMBERED or \
+                not all(type(arg) is str for arg in args):
+            return fn.func(*args)
+        key = (node[1], *args)
+        calls = options.calls
+        if key not in calls:
+            calls[key] = fn.func(*args)
+        return calls[key]
     return evaluate(node, options)
+
+
+#: the built-in functions whose answers :class:`Remembering` keeps (they read the installation)
+_REMEMBERED = frozenset(("installed", "importable", "version"))
+
+
+class Remembering(dict):
+    """Manifest options for :func:`evaluate` that also keep the answers of the
+    built-in ``installed``, ``importable`` and ``version`` calls made with them:
+    a plan's conditions repeat those atoms (mmcv-npu's 8 start-time conditions
+    ask ``importable('torch_npu')`` 4 times), and each asks the import system
+    or reads ``sys.path``'s listings.  A session keeps one for its lifetime, as
+    it keeps each condition's verdict."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        super().__init__(options)
+        self.calls: dict[tuple, Any] = {}
 
 
 def is_version_node(node: Node) -> bool:

@@ -83,11 +83,18 @@ def _listing(entry: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     infos: dict[str, list[str]] = {}
     eggs: dict[str, list[str]] = {}
     base = os.path.basename(entry).lower()
+    if "-info" not in "/".join(children).lower():  # no metadata here (the standard library's folders): one test
+        children = []
+    prefix = os.path.join(entry, "")  # os.path.join(entry, child) for every child, without a call each
     for child in children:
         low = child.lower()
         if low.endswith((".dist-info", ".egg-info")):
-            path = os.path.join(entry, child)
-            infos.setdefault(normalize(low.rpartition(".")[0].partition("-")[0]), []).append(path)
+            key = normalize(low.rpartition(".")[0].partition("-")[0])
+            paths = infos.get(key)
+            if paths is None:
+                infos[key] = [prefix + child]
+            else:
+                paths.append(prefix + child)
         elif low == "egg-info" and base.endswith(".egg"):
             eggs.setdefault(_legacy(base.rpartition(".")[0].partition("-")[0]), []).append(
                 os.path.join(entry, child))
@@ -119,7 +126,9 @@ def dist_info_dirs(prefix: str) -> Iterator[str]:
             infos = _listing(entry)[0]
         except _Unusual:
             continue
-        for paths in infos.values():
+        for key, paths in infos.items():
+            if not key.startswith(prefix[:1]):  # a name starting with prefix is under a key starting as it does
+                continue
             for path in paths:
                 if path.endswith(".dist-info") and os.path.basename(path).lower().startswith(prefix):
                     yield path

@@ -47,7 +47,6 @@ if TYPE_CHECKING:  # typing costs ~3 ms in a child process that has not imported
     from collections.abc import Callable, Iterable
     from typing import Any
 
-from npatch import log
 from npatch.errors import NpatchError
 
 OPS_GROUP = "npatch.ops"
@@ -72,6 +71,8 @@ def entry_points(group: str) -> dict[str, Any]:
         for ep in scan(group=group):
             found.setdefault(ep.name, ep)
         _ENTRY_POINTS[group] = found
+        from npatch import log  # only where entry points are scanned: not on a child's start path
+
         log.debug("extensions", "%s: %d entry point(s): %s", group, len(found), ", ".join(sorted(found)) or "-")
     return found
 
@@ -92,6 +93,8 @@ def _load(ep: Any, group: str) -> Any:
             f"entry point {ep.name!r} in group {group!r} of {distribution(ep)} ({ep.value}) "
             f"cannot be loaded: {type(exc).__name__}: {exc}"
         ) from None
+    from npatch import log
+
     log.debug("extensions", "loaded %s entry point %r = %s from %s", group, ep.name, ep.value, distribution(ep))
     return obj
 

@@ -532,6 +532,8 @@ def _decoder(annotation: str, name: str) -> Any:
         return None
     if annotation.startswith("tuple[Op,"):  # a plan's ops: decoded when read (see LazyRecords)
         return _lazy_ops
+    if annotation.startswith("tuple[Target,"):
+        return _targets
     for type_name, nested in _NESTED.items():
         if annotation.startswith(f"tuple[{type_name},"):
             return lambda raw, nested=nested: tuple([_from_json(nested, item) for item in raw])
@@ -542,6 +544,27 @@ def _decoder(annotation: str, name: str) -> Any:
     if annotation in ("str", "int", "bool", "str | None", "int | None"):
         return None
     return freeze
+
+
+#: decoded targets by their JSON object's items: the ops of a module name the same ones
+#: (numpy-compat's 101 ops, ``numpy``), and a frozen record can be shared
+_TARGETS: dict[tuple, Target] = {}
+
+
+def _targets(raw: list[Any]) -> tuple[Target, ...]:
+    out = []
+    for item in raw:
+        try:
+            key: tuple | None = tuple(item.items())
+            found = _TARGETS.get(key)
+        except (AttributeError, TypeError):  # no object of plain values: decoded (and refused) as it is
+            key = found = None
+        if found is None:
+            found = _from_json(Target, item)
+            if key is not None:
+                _TARGETS[key] = found
+        out.append(found)
+    return tuple(out)
 
 
 def _lazy_ops(raw: list[Any]) -> LazyRecords:

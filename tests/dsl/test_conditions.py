@@ -287,3 +287,24 @@ def test_bad_version_literals_are_located_errors(text, message):
     with pytest.raises(ConditionError) as info:
         parse_condition(text, options={"step"})
     assert message in str(info.value)
+
+
+def test_remembering_options_answer_each_installation_call_once(monkeypatch):
+    """A session's conditions repeat atoms (mmcv-npu asks importable('torch_npu') in 4 of
+    its start-time conditions): with Remembering options each is asked once, the
+    verdicts are those of plain options, and option() still reads the options."""
+    from npatch import conditions
+
+    asked = []
+    real = conditions.findable
+    monkeypatch.setattr(conditions, "findable", lambda name: asked.append(name) or real(name))
+    trees = [parse_condition(text) for text in (
+        "importable('json') and option('flag') == true", "importable('json')", "not importable('json')",
+        "importable('no_such_module_npt') or importable('json')", "version('pip') >= '1'")]
+    plain = [evaluate(tree, {"flag": True}) for tree in trees]
+    assert asked.count("json") == 4
+    asked.clear()
+    remembering = conditions.Remembering({"flag": True})
+    assert [evaluate(tree, remembering) for tree in trees] == plain == [True, True, False, True, True]
+    assert sorted(asked) == ["json", "no_such_module_npt"]
+    assert dict(remembering) == {"flag": True}

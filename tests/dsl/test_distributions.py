@@ -197,3 +197,35 @@ def test_the_distribution_providing_a_module_is_found_as_a_directory_scan_finds_
     assert result["ours"] == result["reference"]
     assert result["ours"]["provided"] == "1.0" and result["ours"]["recorded"] == "3.0"
     assert result["first"]["other"] is None and result["ours"]["late"] == "5.0"  # a new directory is seen
+
+
+def test_dist_info_dirs_finds_what_a_scan_of_every_name_finds(tmp_path):
+    """dist_info_dirs looks only at the listing keys that start as the prefix does:
+    odd spellings (dots, dashes, capitals, a leading underscore) still match, and the
+    order is sys.path's, then the folder's."""
+    from npatch import distributions
+
+    names = ["Mmcv_Lite-2.2.0", "mmcv.full-1.7.0", "mmcv_-1.0", "mmcvx-1.0", "_private_pkg-0.1", "__dunder-0.2",
+             "zlib_ng-1.0", "mmcv-2.0"]
+    for name in names:
+        (tmp_path / f"{name}.dist-info").mkdir()
+    (tmp_path / "mmcv_old-0.1.egg-info").mkdir()
+    path = [str(tmp_path), *sys.path]
+    old, sys.path[:] = list(sys.path), path
+    try:
+        for prefix in ("mmcv_", "_", "_private_", "__", "zlib_", "mmcv", "", "numpy_"):
+            everything = [p for entry in path for p in _all_dist_info(entry)]
+            expected = [p for p in everything if Path(p).name.lower().startswith(prefix)]
+            assert sorted(distributions.dist_info_dirs(prefix)) == sorted(expected), prefix
+    finally:
+        sys.path[:] = old
+
+
+def _all_dist_info(entry: str) -> list[str]:
+    from npatch import distributions
+
+    try:
+        infos = distributions._listing(entry)[0]
+    except distributions._Unusual:  # a zip file on sys.path
+        return []
+    return [p for paths in infos.values() for p in paths if p.endswith(".dist-info")]

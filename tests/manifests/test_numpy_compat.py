@@ -217,6 +217,18 @@ def test_absent_probe_is_quiet(recwarn):
     assert not [w for w in recwarn if "numpy" in str(w.message).lower()]
 
 
+def test_removed_name_tables_answer_as_the_probe_does(recwarn):
+    """_absent takes most names from NumPy's own removed-name tables without asking:
+    for every name of the manifest, of those tables, and a few that exist or are
+    loaded lazily, it says what getattr says."""
+    names = {e["name"] for e in manifest_entries()}
+    for table in numpy_compat._REMOVED_TABLES:
+        names |= set(vars(np).get(table, ()))
+    names |= {"float64", "linalg", "char", "chararray", "array_api", "object", "no_such_name"}
+    assert {n: numpy_compat._absent(np, n) for n in names} == {n: numpy_compat._probe(np, n) for n in names}
+    assert not recwarn.list
+
+
 def test_reimplemented_functions():
     assert numpy_compat.asfarray([1, 2]).dtype == np.float64
     assert numpy_compat.asfarray(np.array([1], dtype=np.float16), dtype=np.float16).dtype == np.float16

@@ -175,3 +175,14 @@ def test_a_damaged_op_deep_inside_fails_as_a_plan_error_when_read():
     loaded = Plan.from_dict(data)
     with pytest.raises(PlanError, match="malformed plan: Origin lacks"):
         loaded.ops[0]
+
+
+@pytest.mark.parametrize("damaged", [{"module": "m", "qual": "x"}, ["m"], {}])
+def test_ops_naming_one_target_share_its_record_and_a_damaged_target_still_fails(damaged):
+    ops = (make_op(name="a", targets=(Target("m", "f"), Target("m"))), make_op(name="b", targets=(Target("m", "f"),)))
+    for loaded in (Plan.from_json(Plan(ops=ops).to_json()), Plan.from_marshal(Plan(ops=ops).to_marshal())):
+        assert loaded.ops == ops and loaded.ops[0].targets[0] is loaded.ops[1].targets[0]
+    data = json.loads(Plan(ops=ops).to_json())
+    data["ops"][1]["targets"] = [damaged]
+    with pytest.raises(PlanError, match="malformed plan"):
+        Plan.from_dict(data).ops[1]

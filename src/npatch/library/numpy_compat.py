@@ -56,15 +56,36 @@ NINF = float("-inf")
 _IGNORE = ("ignore", None, Warning, None, 0)
 
 
+#: NumPy 2's tables of removed names, in its namespace: its ``__getattr__`` raises
+#: AttributeError for every name in them (after its lazily imported submodules,
+#: none of which is in them)
+_REMOVED_TABLES = ("__former_attrs__", "__expired_attributes__")
+
+
 def _absent(module: Any, name: str) -> bool:
     """True when ``module.name`` raises AttributeError (warnings of the probe suppressed).
 
+    A name in one of NumPy 2's removed-name tables (:data:`_REMOVED_TABLES`)
+    is absent without asking: most of numpy-compat's names are, and the probe
+    (a ``catch_warnings`` block and the "was removed" error NumPy formats)
+    was most of what an op cost at every import of numpy.  Any other name is
+    probed (:func:`_probe`)."""
+    names = vars(module)
+    if name in names:
+        return False
+    for table in _REMOVED_TABLES:
+        removed = names.get(table)
+        if type(removed) is dict and name in removed:
+            return True
+    return _probe(module, name)
+
+
+def _probe(module: Any, name: str) -> bool:
+    """True when ``getattr(module, name)`` raises AttributeError, its warnings suppressed.
+
     The ignore filter goes first in the list ``catch_warnings`` has just
     copied (and marked as changed), as ``simplefilter`` would put it, without
-    ``simplefilter``'s search for a duplicate in a list that has none: a
-    third of the probe's cost, paid once per name at every import of numpy."""
-    if name in vars(module):
-        return False
+    ``simplefilter``'s search for a duplicate in a list that has none."""
     with warnings.catch_warnings():
         warnings.filters.insert(0, _IGNORE)
         try:

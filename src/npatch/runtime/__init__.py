@@ -10,8 +10,6 @@ Importing this package imports nothing else; ``Session`` loads on first use.
 :func:`apply_plan` is how a plan is applied in this process (``Plan.apply``
 delegates to it).
 """
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -20,8 +18,8 @@ if TYPE_CHECKING:
     from npatch.runtime.session import Session
 
 
-def apply_plan(plan: Plan, *, strict: bool = False, rebind: bool = False, label: str | None = None,
-               disable: tuple[str, ...] | list[str] = ()) -> Session:
+def apply_plan(plan: "Plan", *, strict: bool = False, rebind: bool = False, label: str | None = None,
+               disable: tuple[str, ...] | list[str] = ()) -> "Session":
     """Start a session of ``plan`` in the current process and return it (a
     context manager: ``with apply_plan(plan): main()`` restores on exit)."""
     from npatch.runtime.session import Session
@@ -29,7 +27,7 @@ def apply_plan(plan: Plan, *, strict: bool = False, rebind: bool = False, label:
     return Session(plan, strict=strict, rebind=rebind, label=label, disable=disable).start()
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name == "Session":
         from npatch.runtime.session import Session
 

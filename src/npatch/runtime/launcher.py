@@ -41,12 +41,12 @@ calls from zero (:func:`_forked`).  A process killed by a signal, one that
 ``exec``s, and one whose C code calls ``_exit(2)`` itself (a C extension, not
 ``os._exit``) write nothing.
 """
-from __future__ import annotations
-
 import os
 import sys
 from stat import S_ISREG  # loaded at interpreter start-up: no import for a child
 
+# no `from __future__ import annotations` on the bootstrap path: importing __future__ costs
+# a child ~0.7 M instructions; annotations naming what only a type checker imports are quoted
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -65,7 +65,7 @@ ENV_BOOTING = "NPATCH_BOOTING"
 STRICT_EXIT = 1
 
 #: (plan file, session) for every plan started in this process
-SESSIONS: list[tuple[str, Any]] = []
+SESSIONS: "list[tuple[str, Any]]" = []
 _BOOTED = False
 _FINISH_REGISTERED = False
 #: the pid whose report part _finish wrote (a forked child finishes on its own)
@@ -358,7 +358,7 @@ def start_shipped(value: str) -> None:
     _start_source(shipped.label, shipped.plan_hash, lambda: shipped.modules, shipped.load, deferred=True)
 
 
-def _start_source(label: str, identity: str, modules: Any, load: Any, deferred: bool) -> None:
+def _start_source(label: str, identity: str, modules: "Any", load: "Any", deferred: bool) -> None:
     """Start one plan now, or wait for its first module when ``deferred``
     and nothing asks for a report (``modules()`` is then read).
 
@@ -394,7 +394,7 @@ def _read_modules(plan_path: str) -> frozenset[str] | None:
         return None
 
 
-def read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
+def read_file(path: str, accept: "Any", flags: int = 0) -> "bytes | None":
     """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
     opened without blocking, so a FIFO planted at the name is no hang."""
     try:
@@ -412,7 +412,7 @@ def read_file(path: str, accept: Any, flags: int = 0) -> bytes | None:
         os.close(fd)
 
 
-def start_plan(path: str, load: Any = None) -> Any:
+def start_plan(path: str, load: "Any" = None) -> "Any":
     """Load one plan (the file ``path``, or what ``load()`` returns, labelled
     ``path``) and start its session (imports the runtime)."""
     from npatch.runtime.session import Session
@@ -428,7 +428,7 @@ def _owned_regular(info: os.stat_result) -> bool:
     return S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
-def read_plan(path: str) -> Any:
+def read_plan(path: str) -> "Any":
     """A plan file written by the launcher: its ``marshal`` copy when there is
     a usable one (no ``json`` import), else the JSON."""
     from npatch.errors import PlanLoadError
@@ -449,7 +449,7 @@ def read_plan(path: str) -> Any:
         raise PlanLoadError(f"{path}: {exc}") from None
 
 
-def _load_json(path: str) -> Any:
+def _load_json(path: str) -> "Any":
     """The JSON plan at ``path``; a cached one (named by its content hash, as
     the launcher writes them) must still hash to its name: a plan changed
     after the launcher verified it is refused, not run."""
@@ -473,7 +473,7 @@ def _load_json(path: str) -> Any:
 #: not start while one of them is being imported (see :class:`_Deferred`);
 #: ``tests/runtime/test_deferred_eager.py`` recomputes the list
 START_IMPORTS = frozenset((
-    "collections", "contextlib", "copyreg", "enum", "functools", "importlib", "importlib._abc",
+    "__future__", "collections", "contextlib", "copyreg", "enum", "functools", "importlib", "importlib._abc",
     "importlib.machinery", "importlib.util", "itertools", "keyword", "operator", "platform", "re",
     "re._casefix", "re._compiler", "re._constants", "re._parser", "reprlib", "types", "warnings"))
 
@@ -502,7 +502,7 @@ class _Deferred:
     so patches what they imported as already imported.
     """
 
-    def __init__(self, path: str, modules: frozenset[str], load: Any = None) -> None:
+    def __init__(self, path: str, modules: "frozenset[str]", load: "Any" = None) -> None:
         from _thread import RLock
 
         self.path = path
@@ -515,7 +515,7 @@ class _Deferred:
     def __repr__(self) -> str:
         return f"<npatch deferred plan {self.path!r}: {len(self.modules)} module(s)>"
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Any":
         before = sys.modules.get(name)
         if name not in self.modules:
             if self.held and self.lock.acquire(blocking=False):  # never wait here: any import passes by
@@ -567,7 +567,7 @@ class _Deferred:
         return None
 
 
-def _imported_by_start(name: str, before: Any) -> Any:
+def _imported_by_start(name: str, before: "Any") -> "Any":
     """A spec that hands back ``name``'s module when starting the plan imported
     (and patched) it, where ``before`` was in ``sys.modules``: not a second
     execution; ``None`` otherwise."""
@@ -579,7 +579,7 @@ def _imported_by_start(name: str, before: Any) -> Any:
     return loaded_spec(module)
 
 
-def _being_imported() -> list[Any]:
+def _being_imported() -> "list[Any]":
     """The specs of the modules a start imports (:data:`START_IMPORTS`, npatch's
     own) whose import is under way, in any thread: a start in another thread
     would wait for that import while holding the finder's lock, which the
@@ -591,7 +591,7 @@ def _being_imported() -> list[Any]:
     return [spec for spec in specs if getattr(spec, "_initializing", False)]
 
 
-def _when_imported(spec: Any, then: Any) -> None:
+def _when_imported(spec: "Any", then: "Any") -> None:
     """Call ``then()`` when the import that executes ``spec``'s module ends.
 
     The import system marks that end on the spec (``_initializing`` back to
@@ -603,7 +603,7 @@ def _when_imported(spec: Any, then: Any) -> None:
     if calls is None:
         original, calls = type(spec), []
 
-        def __setattr__(self: Any, name: str, value: Any) -> None:
+        def __setattr__(self: "Any", name: str, value: "Any") -> None:
             original.__setattr__(self, name, value)
             if name == "_initializing" and not value and type(self).__dict__.get("_npatch_calls") is calls:
                 self.__class__ = original
@@ -751,7 +751,7 @@ def _run_main_module(program: str) -> None:
     exec(code, module.__dict__)
 
 
-def _user_traceback(tb: Any) -> Any:
+def _user_traceback(tb: "Any") -> "Any":
     """The traceback without the frames of this module and runpy in front of the program's."""
     ours = {__name__, "runpy"}
     while tb is not None and tb.tb_next is not None and tb.tb_frame.f_globals.get("__name__") in ours:

@@ -115,6 +115,7 @@ class Session:
         self._states: list[_OpState | None] = []  # per op, in plan order; None until prepared
         self._ops_of: dict[str, list[int]] = {}  # module -> numbers of the ops its first import prepares
         self._verdicts: dict[Any, bool] = {}  # condition -> value, once per distinct condition
+        self._remembering: Any = None  # the options the conditions see, with the answers of their calls
         self._pending: dict[str, list[_Slot]] = {}  # module -> slots applied when it loads
         self._subst: dict[str, list[_Slot]] = {}  # module -> alias/stub slots
         self._trees: dict[str, list[_Slot]] = {}  # module -> alias/stub slots that also serve names under it
@@ -354,14 +355,18 @@ class Session:
 
     def _condition(self, when: Any) -> bool:
         """``evaluate(when)``, once per distinct condition in a start: the compiler
-        copies a manifest's ``when`` into each of its ops (236 of torch-npu's 240)."""
-        from npatch.conditions import evaluate
+        copies a manifest's ``when`` into each of its ops (236 of torch-npu's 240);
+        each ``installed``/``importable``/``version`` call in them is answered once
+        too (:class:`npatch.conditions.Remembering`)."""
+        from npatch.conditions import Remembering, evaluate
 
         verdicts = self._verdicts
         try:
             return verdicts[when]
         except KeyError:
-            holds = verdicts[when] = evaluate(when, self.options)
+            if self._remembering is None:  # the installation's answers, kept as long as the verdicts
+                self._remembering = Remembering(self.options)
+            holds = verdicts[when] = evaluate(when, self._remembering)
             return holds
         except TypeError:  # lists: from an index, or a condition built in code
             from npatch.planfile import tree_key
@@ -383,13 +388,22 @@ class Session:
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
+        self._apply_all((slot,), module, immediate)
+
+    def _apply_all(self, slots: Any, module: Any, immediate: bool) -> None:
+        """Apply ``slots`` (the work of one module, in order) to ``module``, counted
+        as this thread's for :meth:`stop` once for the whole batch; a stop that
+        begins meanwhile leaves the rest unapplied, as it leaves a late arrival."""
         me = get_ident()
         with self._lock:
             if self._phase != "active":  # a late arrival: the session is stopping
                 return
             self._applying[me] = self._applying.get(me, 0) + 1
         try:
-            self._apply_counted(slot, module, immediate)
+            for slot in slots:
+                if self._phase != "active":
+                    break
+                self._apply_counted(slot, module, immediate)
         finally:
             with self._lock:
                 self._applying[me] -= 1
@@ -633,8 +647,8 @@ class Session:
         if module is not None:
             with self._lock:
                 slots = self._pending.pop(name, None)
-            for slot in slots or ():
-                self._apply(slot, module, immediate=False)
+            if slots:
+                self._apply_all(slots, module, immediate=False)
         for state in self._during.get(name, ()):
             if state.during_state == "active":
                 self._during_end(state, f"while {name!r} was imported (restored after)")
