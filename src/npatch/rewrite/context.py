@@ -79,6 +79,9 @@ class FileContext:
     check: Any = None
     #: the qualified names the file's rules look for (what ``check`` compares)
     targets: tuple[str, ...] = ()
+    #: ids of statements no rule changes or reports anything in: the pass does not enter them
+    #: (:func:`~npatch.rewrite.hollow.untouched`)
+    skip: frozenset[int] = frozenset()
     #: id of a node (alive for the pass) -> its import-sourced qualified names
     _names: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 

@@ -43,7 +43,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
 from npatch.rewrite.context import Event, FileContext, Record
-from npatch.rewrite.hollow import Hollowed, hollow
+from npatch.rewrite.hollow import Hollowed, hollow, untouched
 from npatch.rewrite.importscope import ImportScope, ScopeCheck
 from npatch.rewrite.importscope import build as build_imports
 from npatch.rewrite.importutil import has_top_level_import, import_line, insert_at_top
@@ -96,7 +96,7 @@ class Pipeline(cst.CSTTransformer):
     def on_visit(self, node: cst.CSTNode) -> bool:
         for handler in self._visit.get(type(node).__name__, ()):
             handler(node)
-        return True
+        return id(node) not in self.ctx.skip
 
     def on_leave(self, original, updated):
         kind = type(original).__name__
@@ -235,10 +235,12 @@ class Engine:
             return None
         if self.hollowing and facts.tree is not None and all(r.needles() for r in rules):
             hollowed = hollow(text, facts.tree, self.words, facts.lines | facts.pinned)
-            if hollowed.pieces:
+            if hollowed.blocked is not None:
                 try:
                     done = self._parse_and_run(text, display, outcome, rules, facts, hollowed)
                 except cst.ParserSyntaxError:
+                    if not hollowed.pieces:
+                        raise
                     done = (None,)      # reported by the parse of the whole text below
                 if done[0] is not None:
                     return done
@@ -270,6 +272,8 @@ class Engine:
         ``module``'s nodes (with both and a scope check, both are compared).
         The new text is None when ``hollowed`` cannot restore the generated code."""
         ctx = FileContext(display, module, text, hollowed=hollowed, facts=facts, imports=imports)
+        if hollowed.blocked is not None and facts is not None and facts.tree is not None:
+            ctx.skip = untouched(module, facts.tree, hollowed.blocked)
         if wrapper is None and imports is None:
             new_module = module.visit(Pipeline(rules, ctx))
         elif wrapper is None:

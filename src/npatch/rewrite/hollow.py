@@ -38,6 +38,8 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
+import libcst as cst
+
 from npatch.rewrite.prefilter import Words
 
 #: regions shorter than this many lines are not worth a placeholder
@@ -55,6 +57,8 @@ class Hollowed:
     tag: str = ""
     #: placeholder number -> (placeholder, original text)
     pieces: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: the lines a rule may touch, sorted (None: not known, nothing may be skipped)
+    blocked: list[int] | None = None
 
     def restore(self, code: str) -> str | None:
         """``code`` with every placeholder replaced by its original text; None
@@ -104,7 +108,7 @@ def hollow(text: str, tree: ast.Module, words: Words, touched: set[int]) -> Holl
     finder = _Regions(text, lines, starts, sorted(blocked))
     finder.block(tree.body)
     if not finder.regions:
-        return Hollowed(text)
+        return Hollowed(text, blocked=finder.blocked)
     tag = "npatch-hollow-"
     while tag in text:
         tag += "x"
@@ -115,7 +119,60 @@ def hollow(text: str, tree: ast.Module, words: Words, touched: set[int]) -> Holl
         out += [text[last:start], placeholder]
         last = end
     out.append(text[last:])
-    return Hollowed("".join(out), tag, pieces)
+    return Hollowed("".join(out), tag, pieces, finder.blocked)
+
+
+def untouched(module: cst.Module, tree: ast.Module, blocked: list[int]) -> frozenset[int]:
+    """Ids of the statements of ``module`` (parsed from the hollowed text of
+    ``tree``'s source) whose lines, decorators included, hold no ``blocked``
+    line: no rule changes or reports anything inside them, so the combined
+    pass need not enter them (the statement itself is still visited and left).
+
+    The libcst statements are paired with the :mod:`ast` statements of the
+    same body, in order; a body whose statements do not pair up one for one
+    (a hollowed function body, ``...`` for many) gives nothing."""
+    return frozenset(_untouched(module.body, tree.body, lambda first, last: _free(blocked, first, last)) or ())
+
+
+def _free(blocked: list[int], first: int, last: int) -> bool:
+    """No line of the sorted ``blocked`` in ``first..last`` (1-based, inclusive)."""
+    i = bisect_left(blocked, first)
+    return i == len(blocked) or blocked[i] > last
+
+
+def _untouched(body, ast_body: list[ast.stmt], free) -> set[int] | None:
+    out: set[int] = set()
+    k = 0
+    for node in body:
+        if isinstance(node, cst.SimpleStatementLine):
+            group = ast_body[k:k + len(node.body)]
+            k += len(node.body)
+            if len(group) != len(node.body) or not all(map(_same_kind, node.body, group)):
+                return None
+            if free(group[0].lineno, max(a.end_lineno or a.lineno for a in group)):
+                out.add(id(node))
+            continue
+        if k >= len(ast_body) or not _same_kind(node, ast_body[k]):
+            return None
+        stmt = ast_body[k]
+        k += 1
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        if free(first, stmt.end_lineno or stmt.lineno):
+            out.add(id(node))
+        elif isinstance(getattr(node, "body", None), cst.IndentedBlock):
+            out |= _untouched(node.body.body, stmt.body, free) or set()
+    return out if k == len(ast_body) else None
+
+
+#: libcst statement kinds whose :mod:`ast` kind has another name (``async`` ones aside)
+_AST_KIND = {"Del": "Delete"}
+
+
+def _same_kind(node: cst.CSTNode, stmt: ast.stmt) -> bool:
+    kind = type(node).__name__
+    if _AST_KIND.get(kind, kind) != type(stmt).__name__.removeprefix("Async"):
+        return False
+    return not isinstance(node, cst.FunctionDef | cst.ClassDef) or node.name.value == stmt.name
 
 
 class _Regions:
@@ -126,9 +183,7 @@ class _Regions:
         self.regions: list[tuple[int, int, object]] = []
 
     def free(self, first: int, last: int) -> bool:
-        """No blocked line in ``first..last`` (1-based, inclusive)."""
-        i = bisect_left(self.blocked, first)
-        return i == len(self.blocked) or self.blocked[i] > last
+        return _free(self.blocked, first, last)
 
     def offset(self, line: int, col: int) -> int:
         """Text offset of an ast position (``col`` counts UTF-8 bytes)."""
@@ -214,4 +269,4 @@ def _is_expression(piece: str) -> bool:
     return True
 
 
-__all__ = ["MIN_LINES", "Hollowed", "hollow"]
+__all__ = ["MIN_LINES", "Hollowed", "hollow", "untouched"]

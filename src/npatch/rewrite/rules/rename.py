@@ -172,6 +172,9 @@ class _KeptUses(cst.CSTVisitor):
     def __init__(self, rule: RenameRule) -> None:
         self.rule = rule
 
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return super().on_visit(node) and id(node) not in self.rule.ctx.skip
+
     def visit_Import(self, node: cst.Import) -> bool:
         return False        # names inside an import statement have no scope, so no qualified names
 
