@@ -40,8 +40,9 @@ import tokenize
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, ScopeProvider
 
+from npatch.rewrite.codegen import ModuleCode
 from npatch.rewrite.context import Event, FileContext, Record
 from npatch.rewrite.hollow import Hollowed, hollow, untouched
 from npatch.rewrite.importscope import ImportScope, ScopeCheck
@@ -87,6 +88,7 @@ class Pipeline(cst.CSTTransformer):
         ctx.transformer = self
         self._visit: dict[str, list] = {}
         self._leave: dict[str, list] = {}
+        self._tops = {id(stmt): i for i, stmt in enumerate(ctx.module.body)}
         for r in rules:
             r.begin(ctx)
             for name in _handlers(type(r)):
@@ -94,6 +96,9 @@ class Pipeline(cst.CSTTransformer):
                 table.setdefault(name.split("_", 1)[1], []).append(getattr(r, name))
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        top = self._tops.get(id(node))
+        if top is not None:
+            self.ctx.top = top
         for handler in self._visit.get(type(node).__name__, ()):
             handler(node)
         return id(node) not in self.ctx.skip
@@ -204,8 +209,8 @@ class Engine:
             outcome.error = str(exc)
             return outcome
         if done is not None:
-            new_text, ctx, wrapper = done
-            outcome.records = self._records(ctx, wrapper, display)
+            new_text, ctx = done
+            outcome.records = self._records(ctx, display)
             if new_text != text:
                 outcome.new_data = new_text.encode(encoding)
                 outcome.diff = unified_diff(text, new_text, display)
@@ -216,11 +221,11 @@ class Engine:
         done = self._rewrite(text, display, FileOutcome(display, display, b""))
         if done is None:
             return text, []
-        new_text, ctx, wrapper = done
-        return new_text, self._records(ctx, wrapper, display)
+        new_text, ctx = done
+        return new_text, self._records(ctx, display)
 
     def _rewrite(self, text: str, display: str, outcome: FileOutcome):
-        """(new text, context, metadata wrapper), or None when the file need not be parsed."""
+        """(new text, context), or None when the file need not be parsed."""
         rules = self.applicable(display)
         if not self.optimize:
             wrapper = MetadataWrapper(cst.parse_module(text))
@@ -290,20 +295,20 @@ class Engine:
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
-        if changed and module.code != hollowed.text:
+        ctx.generated = ModuleCode(module)
+        if changed and ctx.generated.code() != hollowed.text:
             raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
                               "(line endings?), so the write would change more than the edits")
-        return (hollowed.restore(new_module.code) if changed or not self.optimize else text), ctx, wrapper
+        new_text = hollowed.restore(ctx.generated.code(new_module)) if changed or not self.optimize else text
+        return new_text, ctx
 
-    def _records(self, ctx: FileContext, wrapper: MetadataWrapper | None, display: str) -> list[Record]:
+    def _records(self, ctx: FileContext, display: str) -> list[Record]:
         if not ctx.events:
             return []
-        positions = None
+        starts = None
         if self.positions or any(e.type == "skipped" for e in ctx.events):  # the summary names skipped lines
-            if wrapper is None or wrapper.module is not ctx.module:   # none, or a pruned copy
-                wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
-            positions = wrapper.resolve(PositionProvider)
-        return [_record(e, display, positions, ctx.hollowed) for e in ctx.events]
+            starts = ctx.generated.starts((e.node, e.top) for e in ctx.events)
+        return [_record(e, display, starts, ctx.hollowed) for e in ctx.events]
 
 
 def _may_change(rules: list[Rule], facts) -> bool:
@@ -313,10 +318,10 @@ def _may_change(rules: list[Rule], facts) -> bool:
     return others or any(r.may_change(facts, others) for r in rules if r.follows)
 
 
-def _record(event: Event, display: str, positions, hollowed: Hollowed) -> Record:
+def _record(event: Event, display: str, starts, hollowed: Hollowed) -> Record:
     line = column = 0
-    if positions is not None and event.node in positions:
-        start = positions[event.node].start
+    if starts is not None and event.node in starts:
+        start = starts[event.node]
         line, column = start.line, start.column + 1
     return Record(event.type, display, event.rule, event.kind, event.message,
                   hollowed.restore_part(event.before), hollowed.restore_part(event.after), line, column)
