@@ -24,7 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import libcst as cst
-from libcst.metadata import CodePosition, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, MetadataWrapper, PositionProvider, position_provider
+
+#: libcst's internal codegen state that records positions (None in a libcst without it)
+_State = getattr(position_provider, "PositionProvidingCodegenState", None)
 
 
 class ModuleCode:
@@ -65,9 +68,9 @@ class ModuleCode:
                 if top is None:
                     return self._all()
                 tops.setdefault(top, []).append(node)
+        if _State is None:
+            return self._all()
         try:
-            from libcst.metadata.position_provider import PositionProvidingCodegenState
-
             done, before = 0, list(module.header)
             line = 1
             for top in sorted(tops):
@@ -77,9 +80,8 @@ class ModuleCode:
                     return self._all()      # PositionProvider counts `\r` and `\r\n` too
                 line, done, before = line + text.count("\n"), top, []
                 provider = PositionProvider()
-                state = PositionProvidingCodegenState(default_indent=module.default_indent,
-                                                      default_newline=module.default_newline,
-                                                      provider=provider, line=line)
+                state = _State(default_indent=module.default_indent,
+                               default_newline=module.default_newline, provider=provider, line=line)
                 module.body[top]._codegen(state)
                 for node in tops[top]:
                     if node not in provider._computed:
