@@ -83,7 +83,9 @@ def test_a_wrong_or_missing_statement_index_falls_back_to_the_provider():
     module = cst.parse_module(SOURCES["decorators"] + SOURCES["plain"])
     expected = _all_starts(module)
     last = module.body[-1]
-    for nodes in ([(last, 0)], [(module.body[0].body, None)]):
+    small = module.body[-1].body[0]         # a small statement of a top-level line: found without the index
+    assert isinstance(small, cst.Assign)
+    for nodes in ([(last, 0)], [(module.body[0].body, None)], [(small, None)], [(small, 0)]):
         got = ModuleCode(module).starts(nodes)
         assert {node: got[node] for node, _ in nodes} == {node: expected[node] for node, _ in nodes}
 

@@ -57,11 +57,17 @@ class ModuleCode:
 
     def starts(self, wanted: Iterable[tuple[cst.CSTNode, int | None]]) -> dict[cst.CSTNode, CodePosition]:
         """Where ``PositionProvider`` says the ``wanted`` nodes start, each given with
-        the index of the top-level statement the pass saw it in (None: not in one)."""
+        the index of the top-level statement the pass saw it in (None: not in one).
+        A top-level statement, or a small statement of one, needs no index: the
+        module-level handlers that run after the statements name those."""
         module = self.module
         found = {module: CodePosition(1, 0)}         # the module's range starts before its header
         tops: dict[int, list[cst.CSTNode]] = {}
-        index = {id(stmt): i for i, stmt in enumerate(module.body)}
+        index = {}          # top-level statements and their small statements (where imports are added)
+        for i, stmt in enumerate(module.body):
+            index[id(stmt)] = i
+            if isinstance(stmt, cst.SimpleStatementLine):
+                index.update(dict.fromkeys(map(id, stmt.body), i))
         for node, top in wanted:
             top = index.get(id(node), top)
             if node is not module:
