@@ -91,12 +91,19 @@ def test_restore_gives_back_the_original_text_and_refuses_a_lost_placeholder(bui
     "def h():\n\tx = [1,\n\t\t2]\n\treturn x\ndef k(): return [1,\n 2]\n",
     # a value followed by more code on its last line, and by a comment
     "def m():\n    torch.cuda.synchronize()\n    a = (1,\n         2); b = x.cuda()\n    c = [3,\n         4]  # c\n",
+    # whole definitions: decorated, async, a class with bases and keywords, one that rebinds an import's name
+    "@functools.cache\n@other(1,\n       2)\nasync def a(x: int = 1,\n            *, y) -> int:\n    return x\n"
+    "class B(Base, metaclass=Meta):\n    \"\"\"doc\"\"\"\n    z = 1\n    def f(self): return 2\n"
+    "class dataclass:\n    pass\nw = dataclass()\nv = torch.cuda.device_count()\n",
+    # one inside a class that holds a hit
+    "class C:\n    def keep(self):\n        return self.x.cuda()\n    def drop(self,\n             a):\n        return a\n",
     # carriage returns: left whole
     "def n():\r\n    return [1,\r\n        2]\r\nx.cuda()\r\n",
 ])
 def test_awkward_layouts_give_the_same_result(builtin_rewrites, source):
     fast, full = engines(builtin_rewrites)
-    text = "import torch\nfrom dataclasses import dataclass\n" + source + "y = torch.cuda.is_available()\n"
+    text = ("import torch\nimport functools\nfrom dataclasses import dataclass\n" + source
+            + "y = torch.cuda.is_available()\n")
     assert outcome(fast, text) == outcome(full, text)
     h = hollowed(fast, text)
     ast.parse(h.text)                           # a wrong region would break the syntax

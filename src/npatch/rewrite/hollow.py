@@ -46,7 +46,8 @@ from npatch.rewrite.prefilter import Words
 MIN_LINES = 2
 
 _VALUED = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return, ast.Expr)
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: statements whose body binds nothing the rest of the file sees (a class body: only the class's own scope)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 @dataclass
@@ -194,8 +195,8 @@ class _Regions:
 
     def block(self, body: list[ast.stmt]) -> None:
         for stmt in body:
-            if isinstance(stmt, _FUNCTIONS):
-                if not self.function(stmt):
+            if isinstance(stmt, _SCOPES):
+                if not (self.definition(stmt) or self.function(stmt)):
                     self.block(stmt.body)
             elif isinstance(stmt, _VALUED):
                 self.value(stmt)
@@ -205,7 +206,26 @@ class _Regions:
                 for part in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
                     self.block(part.body)
 
-    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    def definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+        """The whole ``def``/``class``, decorators and signature too, as one that binds the same name."""
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        last = node.end_lineno or node.lineno
+        if last - first + 1 < MIN_LINES or not self.free(first, last) or last >= len(self.lines):
+            return False
+        line = self.lines[first - 1]
+        indent = line[:len(line) - len(line.lstrip(" \t"))]
+        start = self.starts[first - 1] + len(indent)
+        if node.decorator_list:
+            if not line.lstrip(" \t").startswith("@"):
+                return False
+        elif self.offset(first, node.col_offset) != start:
+            return False            # not the first statement on its line
+        head = f"class {node.name}" if isinstance(node, ast.ClassDef) else f"def {node.name}()"
+        gap = "\n" * (last - first)
+        self.regions.append((start, self.starts[last], lambda mark: f"{head}: ...  #{mark}\n{gap}"))
+        return True
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
         head = node.body[0]
         decorators = getattr(head, "decorator_list", [])
         first = min([head.lineno, *(d.lineno for d in decorators)])
