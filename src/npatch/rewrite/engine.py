@@ -9,9 +9,10 @@ The work per file, cheapest first:
    facts each rule's ``may_change`` asks about (methods called, string
    arguments, imports); no rule that may change or report anything means no
    libcst parse;
-3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
-   multi-line values that hold no needle word, no possible reference and no
-   import become placeholders of the same lines, put back after the pass;
+3. hollow the text (:mod:`npatch.rewrite.hollow`): whole definitions,
+   function and class bodies and multi-line values that hold no needle word,
+   no possible reference and no import become placeholders of the same lines,
+   put back after the pass;
 4. parse that with libcst.  Qualified names (only of nodes whose head an
    import binds to a name comparable with a target) come from the module's
    import table (:mod:`npatch.rewrite.importscope`) when every binding of
@@ -22,9 +23,14 @@ The work per file, cheapest first:
    (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
    scope for the qualified names of the nodes it looks at (what
    ``QualifiedNameProvider`` gives, without its pass over every node);
-   run every rule in one combined pass.  Without metadata a rule matches
-   only what it can see syntactically (``*.to`` calls, import statements);
-5. generate code only when some rule recorded a change.
+   run every rule in one combined pass, which does not enter the statements
+   whose lines hold nothing a rule can touch (:func:`~npatch.rewrite.hollow.untouched`).
+   Without metadata a rule matches only what it can see syntactically
+   (``*.to`` calls, import statements);
+5. generate code only when some rule recorded a change, each top-level
+   statement once (:mod:`npatch.rewrite.codegen`: the statements the pass did
+   not enter are shared by the old and the new module), and positions, when a
+   report needs them, only of the statements that hold its events.
 
 The scan over-approximates what the provider can report, so skipping,
 hollowing or pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names

@@ -6,7 +6,11 @@ touch three lines of it.  Before libcst sees a file, :func:`hollow` replaces
 the regions that no rule can touch by a placeholder spanning the same number
 of lines:
 
-* the body of a function (at any depth) becomes ``...  #<tag><n>`` and blank
+* a whole ``def`` or ``class`` (at any depth), decorators and signature too,
+  becomes ``def name(): ...  #<tag><n>`` (``class name: ...``) and blank
+  lines: it binds the same name, and its decorators, defaults, annotations
+  and bases only read names;
+* else the body of a function or class becomes ``...  #<tag><n>`` and blank
   lines;
 * the right-hand side of an assignment, the value of a ``return`` and an
   expression statement other than a string (a docstring), when they span
@@ -23,8 +27,12 @@ expression (``:=``).  That is enough because a rule changes or reports only
 import statements, references to its targets, nodes whose text holds one of
 its needles, and the top of the module (see :class:`npatch.rewrite.rules.Rule`);
 and what a hollowed region could tell the rest of the file (the names it
-binds) stays: a function body binds nothing outside itself without
+binds) stays: a function or class body binds nothing outside itself without
 ``global``/``nonlocal``, and a right-hand side without ``:=`` binds nothing.
+
+The same promise lets the combined pass skip statements that were not
+hollowed (one-line ones, those around a kept line): :func:`untouched` names
+those whose lines hold no touchable line, and the pass does not enter them.
 
 Lines keep their numbers and kept lines their columns, so positions in
 reports are those of the original text.  :meth:`Hollowed.restore` puts the
