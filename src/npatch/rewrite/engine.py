@@ -4,16 +4,19 @@ The work per file, cheapest first:
 
 1. text: the rules whose needle words occur (:mod:`npatch.rewrite.prefilter`);
    no rule left means no parse;
-2. one walk with :mod:`ast` (a C parser, fast; :mod:`npatch.rewrite.scan`):
+2. no rule whose word groups (:meth:`~npatch.rewrite.rules.base.Rule.word_groups`:
+   a reference to ``torch.cuda.nvtx`` spells ``cuda`` and ``nvtx``) the text
+   holds means no parse at all;
+3. one walk with :mod:`ast` (a C parser, fast; :mod:`npatch.rewrite.scan`):
    the places that could refer to a rule's qualified-name target, and the
    facts each rule's ``may_change`` asks about (methods called, string
    arguments, imports); no rule that may change or report anything means no
    libcst parse;
-3. hollow the text (:mod:`npatch.rewrite.hollow`): whole definitions,
+4. hollow the text (:mod:`npatch.rewrite.hollow`): whole definitions,
    function and class bodies and multi-line values that hold no needle word,
    no possible reference and no import become placeholders of the same lines,
    put back after the pass;
-4. parse that with libcst.  Qualified names (only of nodes whose head an
+5. parse that with libcst.  Qualified names (only of nodes whose head an
    import binds to a name comparable with a target) come from the module's
    import table (:mod:`npatch.rewrite.importscope`) when every binding of
    each such head is a module-level import and no use precedes one; else
@@ -27,7 +30,7 @@ The work per file, cheapest first:
    whose lines hold nothing a rule can touch (:func:`~npatch.rewrite.hollow.untouched`).
    Without metadata a rule matches only what it can see syntactically
    (``*.to`` calls, import statements);
-5. generate code only when some rule recorded a change, each top-level
+6. generate code only when some rule recorded a change, each top-level
    statement once (:mod:`npatch.rewrite.codegen`: the statements the pass did
    not enter are shared by the old and the new module), and positions, when a
    report needs them, only of the statements that hold its events.
@@ -197,6 +200,19 @@ class Engine:
         triggered = [r for r in rules if not r.needles() or not words.isdisjoint(r.needles())]
         return [r for r in rules if r in triggered or r.follows] if triggered else []
 
+    def _spelled(self, rules: list[Rule], words: set[str]) -> bool:
+        """Could a rule match, by the needle words of the text?  Each must find
+        every needle word of one of its word groups; a rule that follows others
+        and finds none of its own needles acts only after another's change."""
+        known = self.words.words
+        for rule in rules:
+            if rule.follows and words.isdisjoint(rule.needles()):
+                continue
+            groups = rule.word_groups()
+            if not groups or any(all(w in words for w in group if w in known) for group in groups):
+                return True
+        return False
+
     # -- one file --------------------------------------------------------------------------
     def process(self, path: str, display: str, data: bytes) -> FileOutcome:
         outcome = FileOutcome(path, display, data)
@@ -239,7 +255,7 @@ class Engine:
             return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text), None)
         words = self.words.found(text)
         rules = self._triggered(rules, words)
-        if not rules:
+        if not rules or not self._spelled(rules, words):
             return None
         facts = scan(text, {t for r in rules for t in r.targets()}, words, {a for r in rules for a in r.watched()})
         if facts.tree is not None and not _may_change(rules, facts):

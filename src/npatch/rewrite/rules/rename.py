@@ -55,6 +55,10 @@ class RenameRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return (self.old,)
 
+    def word_groups(self) -> tuple[tuple[str, ...], ...]:
+        # a reference to `from` spells every part after the first: in the chain or in an import
+        return (tuple(self.old.split(".")[1:]),)
+
     def watched(self) -> tuple[str, ...]:
         return tuple(sorted(self._kept_last))
 
