@@ -151,11 +151,11 @@ def diff_torch_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
                   "<=", f"{scope}; {rows['wall_s']} s wall, {rows['cpu_s']} s CPU; the figure is "
                   f"{verdict['idle_basis']}", where,
                   why="what remains is libcst and ast on the ~230 files that reference torch.cuda, one process per "
-                      "core (the largest file alone takes ~4 s of CPU): profiled in one process (CPU s, 41.4 in all "
-                      "over the 541 files the prefilter keeps), libcst parsing of the hollowed text 11.1, the ast "
-                      "pre-scan 8.9 (mostly ast.parse), the rule pass 6.2, code generation 4.9 (the round-trip check "
-                      "included), ScopeProvider's scope analysis 4.4, difflib 1.3, hollowing 1.3, positions 0.9; "
-                      "the parent's read and text prefilter ~2 more")]
+                      "core (the largest file alone takes ~4 s of CPU): profiled in one process over the 541 files "
+                      "the prefilter keeps (share of CPU), libcst parsing of the hollowed text 27%, the ast pre-scan "
+                      "19% (mostly ast.parse), the rule pass 16%, code generation 12% (the round-trip check "
+                      "included), ScopeProvider's scope analysis 12%, hollowing 3%, difflib 3%, positions 2%; "
+                      "the parent's read and text prefilter ~2 s more")]
     first = rows["first_progress_s"]
     out.append(target("`npatch diff` over torch: first progress frame (s)", 99.0 if first is None else first, 1, "s",
                       "<=", "stderr on a pseudo-terminal; interpreter start, imports and discovery", where,
