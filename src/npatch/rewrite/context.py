@@ -47,6 +47,8 @@ class Event:
     node: cst.CSTNode
     before: str
     after: str = ""
+    #: index of the top-level statement the pass was in (None: before the first one)
+    top: int | None = None
 
 
 @dataclass
@@ -79,6 +81,13 @@ class FileContext:
     check: Any = None
     #: the qualified names the file's rules look for (what ``check`` compares)
     targets: tuple[str, ...] = ()
+    #: ids of statements no rule changes or reports anything in: the pass does not enter them
+    #: (:func:`~npatch.rewrite.hollow.untouched`)
+    skip: frozenset[int] = frozenset()
+    #: index of the top-level statement of ``module`` the pass is in (what events remember)
+    top: int | None = None
+    #: the :class:`~npatch.rewrite.codegen.ModuleCode` of ``module`` (after the pass)
+    generated: Any = None
     #: id of a node (alive for the pass) -> its import-sourced qualified names
     _names: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
@@ -150,14 +159,15 @@ class FileContext:
         after = new if isinstance(new, str) else self.code(new)
         before = self.code(node) if before is None else before
         self.events.append(Event("change", rule.id, rule.kind, message or rule.message,
-                                 node, before.strip(), after.strip()))
+                                 node, before.strip(), after.strip(), self.top))
 
     def unsupported(self, rule: Any, node: cst.CSTNode, message: str = "") -> None:
         self.events.append(Event("unsupported", rule.id, rule.kind, message or rule.message,
-                                 node, self.code(node).strip()))
+                                 node, self.code(node).strip(), top=self.top))
 
     def skipped(self, rule: Any, node: cst.CSTNode, message: str) -> None:
-        self.events.append(Event("skipped", rule.id, rule.kind, message, node, self.code(node).strip()))
+        self.events.append(Event("skipped", rule.id, rule.kind, message, node, self.code(node).strip(),
+                                 top=self.top))
 
 
 def _head(node: cst.CSTNode) -> str | None:

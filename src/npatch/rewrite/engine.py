@@ -4,15 +4,19 @@ The work per file, cheapest first:
 
 1. text: the rules whose needle words occur (:mod:`npatch.rewrite.prefilter`);
    no rule left means no parse;
-2. one walk with :mod:`ast` (a C parser, fast; :mod:`npatch.rewrite.scan`):
+2. no rule whose word groups (:meth:`~npatch.rewrite.rules.base.Rule.word_groups`:
+   a reference to ``torch.cuda.nvtx`` spells ``cuda`` and ``nvtx``) the text
+   holds means no parse at all;
+3. one walk with :mod:`ast` (a C parser, fast; :mod:`npatch.rewrite.scan`):
    the places that could refer to a rule's qualified-name target, and the
    facts each rule's ``may_change`` asks about (methods called, string
    arguments, imports); no rule that may change or report anything means no
    libcst parse;
-3. hollow the text (:mod:`npatch.rewrite.hollow`): function bodies and
-   multi-line values that hold no needle word, no possible reference and no
-   import become placeholders of the same lines, put back after the pass;
-4. parse that with libcst.  Qualified names (only of nodes whose head an
+4. hollow the text (:mod:`npatch.rewrite.hollow`): whole definitions,
+   function and class bodies and multi-line values that hold no needle word,
+   no possible reference and no import become placeholders of the same lines,
+   put back after the pass;
+5. parse that with libcst.  Qualified names (only of nodes whose head an
    import binds to a name comparable with a target) come from the module's
    import table (:mod:`npatch.rewrite.importscope`) when every binding of
    each such head is a module-level import and no use precedes one; else
@@ -22,9 +26,14 @@ The work per file, cheapest first:
    (``MetadataWrapper(pruned, unsafe_skip_copy=True)``); a rule asks the
    scope for the qualified names of the nodes it looks at (what
    ``QualifiedNameProvider`` gives, without its pass over every node);
-   run every rule in one combined pass.  Without metadata a rule matches
-   only what it can see syntactically (``*.to`` calls, import statements);
-5. generate code only when some rule recorded a change.
+   run every rule in one combined pass, which does not enter the statements
+   whose lines hold nothing a rule can touch (:func:`~npatch.rewrite.hollow.untouched`).
+   Without metadata a rule matches only what it can see syntactically
+   (``*.to`` calls, import statements);
+6. generate code only when some rule recorded a change, each top-level
+   statement once (:mod:`npatch.rewrite.codegen`: the statements the pass did
+   not enter are shared by the old and the new module), and positions, when a
+   report needs them, only of the statements that hold its events.
 
 The scan over-approximates what the provider can report, so skipping,
 hollowing or pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
@@ -40,10 +49,11 @@ import tokenize
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
+from libcst.metadata import MetadataWrapper, ScopeProvider
 
+from npatch.rewrite.codegen import ModuleCode
 from npatch.rewrite.context import Event, FileContext, Record
-from npatch.rewrite.hollow import Hollowed, hollow
+from npatch.rewrite.hollow import Hollowed, hollow, untouched
 from npatch.rewrite.importscope import ImportScope, ScopeCheck
 from npatch.rewrite.importscope import build as build_imports
 from npatch.rewrite.importutil import has_top_level_import, import_line, insert_at_top
@@ -87,6 +97,7 @@ class Pipeline(cst.CSTTransformer):
         ctx.transformer = self
         self._visit: dict[str, list] = {}
         self._leave: dict[str, list] = {}
+        self._tops = {id(stmt): i for i, stmt in enumerate(ctx.module.body)}
         for r in rules:
             r.begin(ctx)
             for name in _handlers(type(r)):
@@ -94,9 +105,12 @@ class Pipeline(cst.CSTTransformer):
                 table.setdefault(name.split("_", 1)[1], []).append(getattr(r, name))
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        top = self._tops.get(id(node))
+        if top is not None:
+            self.ctx.top = top
         for handler in self._visit.get(type(node).__name__, ()):
             handler(node)
-        return True
+        return id(node) not in self.ctx.skip
 
     def on_leave(self, original, updated):
         kind = type(original).__name__
@@ -186,6 +200,19 @@ class Engine:
         triggered = [r for r in rules if not r.needles() or not words.isdisjoint(r.needles())]
         return [r for r in rules if r in triggered or r.follows] if triggered else []
 
+    def _spelled(self, rules: list[Rule], words: set[str]) -> bool:
+        """Could a rule match, by the needle words of the text?  Each must find
+        every needle word of one of its word groups; a rule that follows others
+        and finds none of its own needles acts only after another's change."""
+        known = self.words.words
+        for rule in rules:
+            if rule.follows and words.isdisjoint(rule.needles()):
+                continue
+            groups = rule.word_groups()
+            if not groups or any(all(w in words for w in group if w in known) for group in groups):
+                return True
+        return False
+
     # -- one file --------------------------------------------------------------------------
     def process(self, path: str, display: str, data: bytes) -> FileOutcome:
         outcome = FileOutcome(path, display, data)
@@ -204,8 +231,8 @@ class Engine:
             outcome.error = str(exc)
             return outcome
         if done is not None:
-            new_text, ctx, wrapper = done
-            outcome.records = self._records(ctx, wrapper, display)
+            new_text, ctx = done
+            outcome.records = self._records(ctx, display)
             if new_text != text:
                 outcome.new_data = new_text.encode(encoding)
                 outcome.diff = unified_diff(text, new_text, display)
@@ -216,11 +243,11 @@ class Engine:
         done = self._rewrite(text, display, FileOutcome(display, display, b""))
         if done is None:
             return text, []
-        new_text, ctx, wrapper = done
-        return new_text, self._records(ctx, wrapper, display)
+        new_text, ctx = done
+        return new_text, self._records(ctx, display)
 
     def _rewrite(self, text: str, display: str, outcome: FileOutcome):
-        """(new text, context, metadata wrapper), or None when the file need not be parsed."""
+        """(new text, context), or None when the file need not be parsed."""
         rules = self.applicable(display)
         if not self.optimize:
             wrapper = MetadataWrapper(cst.parse_module(text))
@@ -228,17 +255,19 @@ class Engine:
             return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text), None)
         words = self.words.found(text)
         rules = self._triggered(rules, words)
-        if not rules:
+        if not rules or not self._spelled(rules, words):
             return None
         facts = scan(text, {t for r in rules for t in r.targets()}, words, {a for r in rules for a in r.watched()})
         if facts.tree is not None and not _may_change(rules, facts):
             return None
         if self.hollowing and facts.tree is not None and all(r.needles() for r in rules):
             hollowed = hollow(text, facts.tree, self.words, facts.lines | facts.pinned)
-            if hollowed.pieces:
+            if hollowed.blocked is not None:
                 try:
                     done = self._parse_and_run(text, display, outcome, rules, facts, hollowed)
                 except cst.ParserSyntaxError:
+                    if not hollowed.pieces:
+                        raise
                     done = (None,)      # reported by the parse of the whole text below
                 if done[0] is not None:
                     return done
@@ -270,6 +299,8 @@ class Engine:
         ``module``'s nodes (with both and a scope check, both are compared).
         The new text is None when ``hollowed`` cannot restore the generated code."""
         ctx = FileContext(display, module, text, hollowed=hollowed, facts=facts, imports=imports)
+        if hollowed.blocked is not None and facts is not None and facts.tree is not None:
+            ctx.skip = untouched(module, facts.tree, hollowed.blocked)
         if wrapper is None and imports is None:
             new_module = module.visit(Pipeline(rules, ctx))
         elif wrapper is None:
@@ -286,20 +317,20 @@ class Engine:
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
-        if changed and module.code != hollowed.text:
+        ctx.generated = ModuleCode(module)
+        if changed and ctx.generated.code() != hollowed.text:
             raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
                               "(line endings?), so the write would change more than the edits")
-        return (hollowed.restore(new_module.code) if changed or not self.optimize else text), ctx, wrapper
+        new_text = hollowed.restore(ctx.generated.code(new_module)) if changed or not self.optimize else text
+        return new_text, ctx
 
-    def _records(self, ctx: FileContext, wrapper: MetadataWrapper | None, display: str) -> list[Record]:
+    def _records(self, ctx: FileContext, display: str) -> list[Record]:
         if not ctx.events:
             return []
-        positions = None
+        starts = None
         if self.positions or any(e.type == "skipped" for e in ctx.events):  # the summary names skipped lines
-            if wrapper is None or wrapper.module is not ctx.module:   # none, or a pruned copy
-                wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
-            positions = wrapper.resolve(PositionProvider)
-        return [_record(e, display, positions, ctx.hollowed) for e in ctx.events]
+            starts = ctx.generated.starts((e.node, e.top) for e in ctx.events)
+        return [_record(e, display, starts, ctx.hollowed) for e in ctx.events]
 
 
 def _may_change(rules: list[Rule], facts) -> bool:
@@ -309,10 +340,10 @@ def _may_change(rules: list[Rule], facts) -> bool:
     return others or any(r.may_change(facts, others) for r in rules if r.follows)
 
 
-def _record(event: Event, display: str, positions, hollowed: Hollowed) -> Record:
+def _record(event: Event, display: str, starts, hollowed: Hollowed) -> Record:
     line = column = 0
-    if positions is not None and event.node in positions:
-        start = positions[event.node].start
+    if starts is not None and event.node in starts:
+        start = starts[event.node]
         line, column = start.line, start.column + 1
     return Record(event.type, display, event.rule, event.kind, event.message,
                   hollowed.restore_part(event.before), hollowed.restore_part(event.after), line, column)

@@ -6,7 +6,11 @@ touch three lines of it.  Before libcst sees a file, :func:`hollow` replaces
 the regions that no rule can touch by a placeholder spanning the same number
 of lines:
 
-* the body of a function (at any depth) becomes ``...  #<tag><n>`` and blank
+* a whole ``def`` or ``class`` (at any depth), decorators and signature too,
+  becomes ``def name(): ...  #<tag><n>`` (``class name: ...``) and blank
+  lines: it binds the same name, and its decorators, defaults, annotations
+  and bases only read names;
+* else the body of a function or class becomes ``...  #<tag><n>`` and blank
   lines;
 * the right-hand side of an assignment, the value of a ``return`` and an
   expression statement other than a string (a docstring), when they span
@@ -23,8 +27,12 @@ expression (``:=``).  That is enough because a rule changes or reports only
 import statements, references to its targets, nodes whose text holds one of
 its needles, and the top of the module (see :class:`npatch.rewrite.rules.Rule`);
 and what a hollowed region could tell the rest of the file (the names it
-binds) stays: a function body binds nothing outside itself without
+binds) stays: a function or class body binds nothing outside itself without
 ``global``/``nonlocal``, and a right-hand side without ``:=`` binds nothing.
+
+The same promise lets the combined pass skip statements that were not
+hollowed (one-line ones, those around a kept line): :func:`untouched` names
+those whose lines hold no touchable line, and the pass does not enter them.
 
 Lines keep their numbers and kept lines their columns, so positions in
 reports are those of the original text.  :meth:`Hollowed.restore` puts the
@@ -38,13 +46,16 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
+import libcst as cst
+
 from npatch.rewrite.prefilter import Words
 
 #: regions shorter than this many lines are not worth a placeholder
 MIN_LINES = 2
 
 _VALUED = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return, ast.Expr)
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: statements whose body binds nothing the rest of the file sees (a class body: only the class's own scope)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 @dataclass
@@ -55,6 +66,8 @@ class Hollowed:
     tag: str = ""
     #: placeholder number -> (placeholder, original text)
     pieces: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: the lines a rule may touch, sorted (None: not known, nothing may be skipped)
+    blocked: list[int] | None = None
 
     def restore(self, code: str) -> str | None:
         """``code`` with every placeholder replaced by its original text; None
@@ -104,7 +117,7 @@ def hollow(text: str, tree: ast.Module, words: Words, touched: set[int]) -> Holl
     finder = _Regions(text, lines, starts, sorted(blocked))
     finder.block(tree.body)
     if not finder.regions:
-        return Hollowed(text)
+        return Hollowed(text, blocked=finder.blocked)
     tag = "npatch-hollow-"
     while tag in text:
         tag += "x"
@@ -115,7 +128,60 @@ def hollow(text: str, tree: ast.Module, words: Words, touched: set[int]) -> Holl
         out += [text[last:start], placeholder]
         last = end
     out.append(text[last:])
-    return Hollowed("".join(out), tag, pieces)
+    return Hollowed("".join(out), tag, pieces, finder.blocked)
+
+
+def untouched(module: cst.Module, tree: ast.Module, blocked: list[int]) -> frozenset[int]:
+    """Ids of the statements of ``module`` (parsed from the hollowed text of
+    ``tree``'s source) whose lines, decorators included, hold no ``blocked``
+    line: no rule changes or reports anything inside them, so the combined
+    pass need not enter them (the statement itself is still visited and left).
+
+    The libcst statements are paired with the :mod:`ast` statements of the
+    same body, in order; a body whose statements do not pair up one for one
+    (a hollowed function body, ``...`` for many) gives nothing."""
+    return frozenset(_untouched(module.body, tree.body, lambda first, last: _free(blocked, first, last)) or ())
+
+
+def _free(blocked: list[int], first: int, last: int) -> bool:
+    """No line of the sorted ``blocked`` in ``first..last`` (1-based, inclusive)."""
+    i = bisect_left(blocked, first)
+    return i == len(blocked) or blocked[i] > last
+
+
+def _untouched(body, ast_body: list[ast.stmt], free) -> set[int] | None:
+    out: set[int] = set()
+    k = 0
+    for node in body:
+        if isinstance(node, cst.SimpleStatementLine):
+            group = ast_body[k:k + len(node.body)]
+            k += len(node.body)
+            if len(group) != len(node.body) or not all(map(_same_kind, node.body, group)):
+                return None
+            if free(group[0].lineno, max(a.end_lineno or a.lineno for a in group)):
+                out.add(id(node))
+            continue
+        if k >= len(ast_body) or not _same_kind(node, ast_body[k]):
+            return None
+        stmt = ast_body[k]
+        k += 1
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        if free(first, stmt.end_lineno or stmt.lineno):
+            out.add(id(node))
+        elif isinstance(getattr(node, "body", None), cst.IndentedBlock):
+            out |= _untouched(node.body.body, stmt.body, free) or set()
+    return out if k == len(ast_body) else None
+
+
+#: libcst statement kinds whose :mod:`ast` kind has another name (``async`` ones aside)
+_AST_KIND = {"Del": "Delete"}
+
+
+def _same_kind(node: cst.CSTNode, stmt: ast.stmt) -> bool:
+    kind = type(node).__name__
+    if _AST_KIND.get(kind, kind) != type(stmt).__name__.removeprefix("Async"):
+        return False
+    return not isinstance(node, cst.FunctionDef | cst.ClassDef) or node.name.value == stmt.name
 
 
 class _Regions:
@@ -126,9 +192,7 @@ class _Regions:
         self.regions: list[tuple[int, int, object]] = []
 
     def free(self, first: int, last: int) -> bool:
-        """No blocked line in ``first..last`` (1-based, inclusive)."""
-        i = bisect_left(self.blocked, first)
-        return i == len(self.blocked) or self.blocked[i] > last
+        return _free(self.blocked, first, last)
 
     def offset(self, line: int, col: int) -> int:
         """Text offset of an ast position (``col`` counts UTF-8 bytes)."""
@@ -139,8 +203,8 @@ class _Regions:
 
     def block(self, body: list[ast.stmt]) -> None:
         for stmt in body:
-            if isinstance(stmt, _FUNCTIONS):
-                if not self.function(stmt):
+            if isinstance(stmt, _SCOPES):
+                if not (self.definition(stmt) or self.function(stmt)):
                     self.block(stmt.body)
             elif isinstance(stmt, _VALUED):
                 self.value(stmt)
@@ -150,7 +214,26 @@ class _Regions:
                 for part in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
                     self.block(part.body)
 
-    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    def definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+        """The whole ``def``/``class``, decorators and signature too, as one that binds the same name."""
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        last = node.end_lineno or node.lineno
+        if last - first + 1 < MIN_LINES or not self.free(first, last) or last >= len(self.lines):
+            return False
+        line = self.lines[first - 1]
+        indent = line[:len(line) - len(line.lstrip(" \t"))]
+        start = self.starts[first - 1] + len(indent)
+        if node.decorator_list:
+            if not line.lstrip(" \t").startswith("@"):
+                return False
+        elif self.offset(first, node.col_offset) != start:
+            return False            # not the first statement on its line
+        head = f"class {node.name}" if isinstance(node, ast.ClassDef) else f"def {node.name}()"
+        gap = "\n" * (last - first)
+        self.regions.append((start, self.starts[last], lambda mark: f"{head}: ...  #{mark}\n{gap}"))
+        return True
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
         head = node.body[0]
         decorators = getattr(head, "decorator_list", [])
         first = min([head.lineno, *(d.lineno for d in decorators)])
@@ -214,4 +297,4 @@ def _is_expression(piece: str) -> bool:
     return True
 
 
-__all__ = ["MIN_LINES", "Hollowed", "hollow"]
+__all__ = ["MIN_LINES", "Hollowed", "hollow", "untouched"]

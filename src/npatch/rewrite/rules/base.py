@@ -17,6 +17,8 @@ Besides the handlers a rule tells the engine how to skip work:
                 the needles are missing (an import that depends on changes)
 ``spelled``     first parts of names it may spell out and asks
                 ``ctx.binding_of`` about (checked by the import table)
+``word_groups`` words that must all occur (one group of them) for the rule to
+                change or report anything (none: no ast walk either)
 ``may_change``  from facts an :mod:`ast` walk collected, whether the rule
                 could change or report anything (False: no libcst parse)
 
@@ -81,6 +83,12 @@ class Rule:
 
     def spelled(self) -> tuple[str, ...]:
         """Names the rule asks ``ctx.binding_of`` about (a spelled-out name's first part)."""
+        return ()
+
+    def word_groups(self) -> tuple[tuple[str, ...], ...]:
+        """Groups of words: the rule changes or reports something only in a text
+        that holds every word of one group (the engine checks those of its
+        needle words, before any parse); ``()``: no such condition."""
         return ()
 
     def may_change(self, facts: Any, others: bool) -> bool:

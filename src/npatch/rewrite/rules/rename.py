@@ -55,6 +55,10 @@ class RenameRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return (self.old,)
 
+    def word_groups(self) -> tuple[tuple[str, ...], ...]:
+        # a reference to `from` spells every part after the first: in the chain or in an import
+        return (tuple(self.old.split(".")[1:]),)
+
     def watched(self) -> tuple[str, ...]:
         return tuple(sorted(self._kept_last))
 
@@ -171,6 +175,9 @@ class _KeptUses(cst.CSTVisitor):
 
     def __init__(self, rule: RenameRule) -> None:
         self.rule = rule
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return super().on_visit(node) and id(node) not in self.rule.ctx.skip
 
     def visit_Import(self, node: cst.Import) -> bool:
         return False        # names inside an import statement have no scope, so no qualified names

@@ -30,6 +30,10 @@ class UnsupportedRule(Rule):
     def targets(self) -> tuple[str, ...]:
         return self.names
 
+    def word_groups(self) -> tuple[tuple[str, ...], ...]:
+        # a use of a name spells every part after the first (in the chain or in an import)
+        return (*(tuple(n.split(".")[1:]) for n in self.names), *((m,) for m in sorted(self.methods)))
+
     def may_change(self, facts, others: bool) -> bool:
         return not facts.hits.isdisjoint(self.names) or not facts.call_attrs.isdisjoint(self.methods)
 
