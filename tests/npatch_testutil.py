@@ -70,3 +70,15 @@ def npatch_on_terminal(*args: str, cwd: Path, timeout: float = 300) -> tuple[int
     code = proc.wait(timeout=timeout)
     os.close(primary)
     return code, b"".join(chunks).decode()
+
+
+#: the one-op manifest of the launcher and cache tests: ``colorsys.rgb_to_yiq`` becomes 42
+YIQ_MANIFEST = """
+[manifest]
+name = "m"
+
+[[patch]]
+name = "yiq"
+target = "colorsys:rgb_to_yiq"
+value = 42
+"""

@@ -16,17 +16,8 @@ from pathlib import Path
 import pytest
 
 from npatch.runtime.launcher import BOOTSTRAP_DIR
-from npatch_testutil import clean_env, run_npatch
+from npatch_testutil import YIQ_MANIFEST as MANIFEST, clean_env, run_npatch
 
-MANIFEST = """\
-[manifest]
-name = "m"
-
-[[patch]]
-name = "yiq"
-target = "colorsys:rgb_to_yiq"
-value = 42
-"""
 
 SHOW = "import colorsys; print('yiq', colorsys.rgb_to_yiq)"
 

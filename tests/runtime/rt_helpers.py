@@ -19,16 +19,6 @@ from npatch_testutil import clean_env, run_python
 
 _counter = itertools.count()
 
-#: the one-op manifest of the launcher and cache tests: ``colorsys.rgb_to_yiq`` becomes 42
-YIQ_MANIFEST = """
-[manifest]
-name = "m"
-
-[[patch]]
-name = "yiq"
-target = "colorsys:rgb_to_yiq"
-value = 42
-"""
 
 
 class Throwaway:

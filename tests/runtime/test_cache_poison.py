@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from npatch_testutil import clean_env, run_npatch
-from rt_helpers import YIQ_MANIFEST
+from npatch_testutil import YIQ_MANIFEST, clean_env, run_npatch
 
 PY = sys.executable
 SHOW = "import colorsys; print('yiq', colorsys.rgb_to_yiq)"

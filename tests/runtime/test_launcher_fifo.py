@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from npatch.runtime.launcher import BOOTSTRAP_DIR
-from npatch_testutil import clean_env, run_npatch
-from rt_helpers import YIQ_MANIFEST
+from npatch_testutil import YIQ_MANIFEST, clean_env, run_npatch
 
 PY = sys.executable
 
