@@ -237,7 +237,7 @@ def read_input(path: str, limit: int = 0) -> bytes:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise OSError(None, _not_regular(mode))
+            raise OSError(None, f"is {file_kind(mode)}, not a regular file")
         chunks, size = [], 0
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
@@ -249,15 +249,16 @@ def read_input(path: str, limit: int = 0) -> bytes:
         os.close(fd)
 
 
-def _not_regular(mode: int) -> str:
-    """Why a file of ``mode`` is not read (:func:`read_input`)."""
-    if stat.S_ISDIR(mode):
-        return "is a directory"
-    if stat.S_ISFIFO(mode):
-        return "is a FIFO (a named pipe), not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device, not a regular file"
-    return "not a regular file"
+#: what each kind of file that is not a regular one is called in messages
+_KINDS = ((stat.S_ISFIFO, "a FIFO (a named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` that is not a regular file is, for a message
+    (``"a FIFO (a named pipe)"``, ``"a character device"``...): the one name
+    npatch gives it when reading, writing or rewriting it."""
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
 
 
 def refuse_foreign(path: str, option: str) -> None:
@@ -286,21 +287,22 @@ def _special(path: str) -> str | None:
     (``/dev/stdout``).  A FIFO or a link planted at the name itself is
     replaced, never followed (the module doc)."""
     try:
-        info = os.lstat(path)
+        mode = os.lstat(path).st_mode
     except OSError:
         return None
-    kinds = ((stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISFIFO, "a pipe"))
-    if not stat.S_ISLNK(info.st_mode):
-        return next((f"is {what}" for test, what in kinds[:3] if test(info.st_mode)), None)
-    target = os.path.join(os.path.dirname(path), os.readlink(path))
-    if os.path.realpath(os.path.dirname(target)).startswith("/proc/"):
-        return "is a link into /proc (a process's open file)"
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
+    what = "is"
+    if stat.S_ISLNK(mode):
+        target = os.path.join(os.path.dirname(path), os.readlink(path))
+        if os.path.realpath(os.path.dirname(target)).startswith("/proc/"):
+            return "is a link into /proc (a process's open file)"
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return None
+        what = "is a link to"
+    elif stat.S_ISFIFO(mode):
         return None
-    return next((f"is a link to {what}" for test, what in kinds if test(mode)), None)
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else f"{what} {file_kind(mode)}"
 
 
 def _fresh_dir(directory: str) -> str:
@@ -314,4 +316,4 @@ def _fresh_dir(directory: str) -> str:
     raise FileExistsError(f"cannot make a private directory in {directory}")
 
 
-__all__ = ["private_dir", "unsafe_dir", "owned_regular", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head", "read_input"]
+__all__ = ["private_dir", "unsafe_dir", "owned_regular", "user_cache_dir", "user_cache_problem", "write_file", "check_writable", "refuse_foreign", "read_head", "read_input", "file_kind"]

@@ -44,7 +44,7 @@ def _plant(path: Path, what: str) -> str:
         path.mkdir()
         return "is a directory"
     path.symlink_to("/dev/zero")  # a blocking read of it would never end
-    return "is a device, not a regular file"
+    return "is a character device, not a regular file"
 
 
 def _one_line_error(proc: subprocess.CompletedProcess, reason: str) -> None:
@@ -100,3 +100,31 @@ def test_a_report_or_table_that_is_not_a_file_is_a_usage_error(tmp_path, what):
     reason = _plant(report, what)
     _one_line_error(run_npatch("report", str(report), timeout=60), reason)
     _one_line_error(run_npatch("scan", "--table", str(report), str(tmp_path), timeout=60), reason)
+
+
+@pytest.mark.parametrize("what,kind", [("fifo", "a FIFO (a named pipe)"), ("device", "a character device")])
+def test_reading_writing_and_rewriting_name_a_special_file_alike(tmp_path, what, kind):
+    """One table names what a non-regular file is: the same FIFO or device
+    is called the same whether npatch was to read it (a saved plan), write
+    it (``--report``, a link to it) or rewrite it (``diff``)."""
+    plan = _saved_plan(tmp_path)
+    special = tmp_path / "special"
+    if what == "fifo":
+        os.mkfifo(special)
+    else:
+        special.symlink_to("/dev/null")
+    env = _env(tmp_path)
+    plan.unlink()
+    plan.symlink_to(special)
+    read = run_npatch("apply", str(plan), "--", sys.executable, "-c", "print('ran')", env=env, timeout=60)
+    _one_line_error(read, f"is {kind}, not a regular file")
+    (tmp_path / "m.toml").write_text(MANIFEST)
+    report = tmp_path / "report.json"
+    report.symlink_to(special)
+    written = run_npatch("apply", str(tmp_path / "m.toml"), "--report", str(report), "--",
+                         sys.executable, "-c", "print('ran')", env=env, timeout=60)
+    _one_line_error(written, f"is a link to {kind}, not a regular file")
+    source = tmp_path / "src.py"
+    source.symlink_to(special)
+    rewritten = run_npatch("diff", "cuda-to-npu", str(source), env=env, timeout=60)
+    assert f"{kind}, not a regular file: not read" in rewritten.stderr, rewritten.stderr

@@ -97,7 +97,7 @@ def test_fifos_sockets_and_devices_are_skipped_without_blocking(tree):
     made = _special_files(tree / "src")
     result = diff_write(tree, "src", "--write", timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "skipped src/p.py: a FIFO, not a regular file: not read" in result.stderr
+    assert "skipped src/p.py: a FIFO (a named pipe), not a regular file: not read" in result.stderr
     assert "skipped src/s.py: a socket, not a regular file: not read" in result.stderr
     if "d.py" in made:
         assert "skipped src/d.py: a character device, not a regular file: not read" in result.stderr
@@ -111,7 +111,7 @@ def test_a_fifo_swapped_in_after_discovery_is_not_read(tree):
     (tree / "src" / "ok.py").unlink()
     os.mkfifo(tree / "src" / "ok.py")
     result = run(RULES, files)                                         # must not block
-    assert [o.error for o in result.errors] == ["cannot read: a FIFO, not a regular file"]
+    assert [o.error for o in result.errors] == ["cannot read: a FIFO (a named pipe), not a regular file"]
 
 
 def test_owner_group_and_mode_are_kept(tree):

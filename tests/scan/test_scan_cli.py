@@ -209,7 +209,7 @@ def test_what_a_scan_does_not_read_is_named(tmp_path):
     (tmp_path / "venv" / "b.py").write_text("import torch\ntorch.cuda.synchronize()\n")
     proc = run_npatch("scan", "pipe.py", ".", cwd=tmp_path, timeout=60)
     assert "1 uses in 1 of 1 files" in proc.stdout
-    assert "skipped pipe.py: a FIFO, not a regular file: not read" in proc.stdout, proc.stdout
+    assert "skipped pipe.py: a FIFO (a named pipe), not a regular file: not read" in proc.stdout, proc.stdout
     assert "skipped venv: installed packages" in proc.stdout
     data = json.loads(run_npatch("scan", "pipe.py", ".", "--format", "json", cwd=tmp_path, timeout=60).stdout)
     assert {s["file"] for s in data["summary"]["skipped"]} == {"pipe.py", "venv"}

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from npatch.errors import UsageError
+from npatch.outfiles import file_kind
 from npatch.plan import Rewrite
 from npatch.rewrite.engine import Engine, FileOutcome
 from npatch.rewrite.prefilter import selected
-from npatch.rewrite.safefile import Refused, kind, read_regular
+from npatch.rewrite.safefile import Refused, read_regular
 from npatch.rewrite.rules import build_rules
 
 #: below this many files to parse, worker start-up costs more than it saves
@@ -128,7 +129,7 @@ def discover(paths: list[str], include: tuple[str, ...] = (), exclude: tuple[str
         if stat.S_ISREG(mode):
             add(arg, os.path.realpath(arg))
         elif not stat.S_ISDIR(mode):
-            skip(arg, f"{kind(mode)}, not a regular file: not read")
+            skip(arg, f"{file_kind(mode)}, not a regular file: not read")
         else:
             for root, dirs, files in os.walk(arg):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
@@ -144,7 +145,7 @@ def discover(paths: list[str], include: tuple[str, ...] = (), exclude: tuple[str
                     elif stat.S_ISREG(mode):
                         add(path, os.path.realpath(path))
                     else:
-                        skip(path, f"{kind(mode)}, not a regular file: not read")
+                        skip(path, f"{file_kind(mode)}, not a regular file: not read")
     for path, real in links:
         if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
             skip(path, "a symbolic link to a file outside the given paths: not followed")

@@ -30,18 +30,13 @@ import secrets
 import stat
 import sys
 
+from npatch.outfiles import file_kind
+
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))
 
 
 class Refused(Exception):
     """A file left alone on purpose (the reason is the message)."""
-
-
-def kind(mode: int) -> str:
-    """``"a FIFO"``, ``"a socket"``... for a non-regular file's mode."""
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
 def read_regular(path: str) -> bytes:
@@ -227,7 +222,7 @@ def _open(path: str, flags: int, dir_fd: int | None = None) -> int:
 
 def _check_regular(st: os.stat_result) -> None:
     if not stat.S_ISREG(st.st_mode):
-        raise Refused(f"{kind(st.st_mode)}, not a regular file")
+        raise Refused(f"{file_kind(st.st_mode)}, not a regular file")
 
 
 def _check_same(fd: int, old: bytes) -> None:
@@ -251,4 +246,4 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-__all__ = ["Refused", "kind", "read_regular", "replace"]
+__all__ = ["Refused", "read_regular", "replace"]
