@@ -128,14 +128,38 @@ def started_index(modules: dict[str, list[int]], eager: list[int], conditions: l
 
 
 # -- JSON ------------------------------------------------------------------------------
+_ENCODER: Any = None
+
+
+def json_encoder() -> Any:
+    """``json.JSONEncoder`` as it was when this was first called, whatever a
+    plan patched since: a subclass whose methods run with a copy of
+    ``json.encoder``'s globals of that moment (``json.dumps``, the encoder's
+    methods and its string quoting are otherwise looked up at each call).
+    :mod:`npatch.runtime.reportfiles` calls it before any plan starts, so a
+    plan that replaces ``json.dumps`` cannot break its own report."""
+    global _ENCODER
+    if _ENCODER is None:
+        from json.encoder import JSONEncoder
+        from types import FunctionType
+
+        def pinned(function: Any) -> Any:
+            copy = FunctionType(function.__code__, dict(function.__globals__), function.__name__,
+                                function.__defaults__, function.__closure__)
+            copy.__kwdefaults__ = function.__kwdefaults__
+            return copy
+
+        methods = {name: pinned(f) for name, f in vars(JSONEncoder).items() if isinstance(f, FunctionType)}
+        _ENCODER = type("PinnedJSONEncoder", (JSONEncoder,), methods)
+    return _ENCODER
+
+
 def json_text(value: Any, **options: Any) -> str:
-    """``json.dumps(value, ensure_ascii=False, **options)`` that UTF-8 can encode:
+    """``json.dumps(value, ensure_ascii=False, **options)`` (by :func:`json_encoder`) that UTF-8 can encode:
     a lone surrogate (an undecodable byte of a file name, as ``os`` hands
     it over: ``b'n\\xe9.toml'`` is ``'n\\udce9.toml'``) becomes its JSON escape,
     which ``json.loads`` turns back into the same surrogate."""
-    import json
-
-    text = json.dumps(value, ensure_ascii=False, **options)
+    text = json_encoder()(ensure_ascii=False, **options).encode(value)
     return text.encode("utf-8", "backslashreplace").decode("utf-8") if not text.isascii() else text
 
 
@@ -296,5 +320,5 @@ def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], d
     return parts[1], parts[3], parts[2]
 
 
-__all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner",
+__all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner", "json_encoder",
            "loads_json", "json_op_decoder", "dumps_marshal", "loads_marshal"]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from npatch_testutil import run_npatch
+from npatch_testutil import clean_env, run_npatch
 
 IS_ROOT = os.geteuid() == 0
 MANIFEST = '''
@@ -204,3 +205,58 @@ def test_an_earlier_report_or_plan_is_replaced(shared):
     (shared / "old.json").write_text('{"npatch": "0.0.1", "processes": []}')
     result, ran = apply(shared, str(shared / "old.json"))
     assert result.returncode == 0 and ran, result.stderr
+
+
+JSON_SPOILERS = '''
+def boom(*args, **kwargs):
+    raise RuntimeError("the program's json")
+
+
+def garbage(*args, **kwargs):
+    return "GARBAGE"
+'''
+
+
+def _json_spoiling_manifest(root: Path, target: str, replacement: str) -> dict[str, str]:
+    """``m.toml`` replacing ``target`` by ``spoil:replacement``; the environment that finds ``spoil``."""
+    (root / "spoil.py").write_text(JSON_SPOILERS)
+    (root / "m.toml").write_text(f'[manifest]\nname = "m"\n[[patch]]\nname = "p"\n'
+                                 f'target = "{target}"\nreplace = "spoil:{replacement}"\n')
+    return clean_env(PYTHONPATH=str(root), XDG_CACHE_HOME=str(root / "cache"))
+
+
+@pytest.mark.parametrize("target,replacement", [
+    ("json:dumps", "garbage"), ("json:JSONEncoder.encode", "boom"), ("json:JSONEncoder.iterencode", "boom"),
+    ("json.encoder:encode_basestring_ascii", "garbage"), ("json:JSONDecoder.decode", "boom"), ("json:loads", "boom"),
+])
+def test_a_plan_that_patches_json_does_not_break_its_own_report(tmp_path, target, replacement):
+    """The report is written (and the other processes' records read) with the
+    ``json`` functions of before the plan: a plan may replace ``json.dumps``,
+    the encoder's methods or its string quoting by something that raises or
+    returns garbage, and every process's record still arrives, as JSON."""
+    env = _json_spoiling_manifest(tmp_path, target, replacement)
+    report = tmp_path / "r.json"
+    child = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'print(2)'], check=True); print(1)"
+    result = run_npatch("apply", "m.toml", "--report", str(report), "--", sys.executable, "-c", child,
+                        cwd=tmp_path, env=env)
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    data = json.loads(report.read_text())
+    assert [p["sessions"][0]["ops"][0]["status"] for p in data["processes"]] == ["applied", "applied"], data
+    assert data["summary"] == {"processes": 2, "applied": 1}
+
+
+@pytest.mark.parametrize("target", ["json:JSONEncoder.encode", "json.encoder:c_make_encoder"])
+def test_npatch_run_writes_its_report_past_a_patched_json(tmp_path, target):
+    """``npatch run`` applies the plan in its own process, then writes the
+    report there: the program's ``json`` really is the patched one, the
+    report is not."""
+    env = _json_spoiling_manifest(tmp_path, target, "boom")
+    (tmp_path / "prog.py").write_text("import json\ntry:\n    json.dumps([1], indent=None)\n"
+                                      "except RuntimeError as exc:\n    print('program sees', exc)\n")
+    report = tmp_path / "r.json"
+    result = run_npatch("run", "m.toml", "--report", str(report), "prog.py", cwd=tmp_path, env=env)
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    assert "program sees the program's json" in result.stdout
+    data = json.loads(report.read_text())
+    assert data["summary"] == {"processes": 1, "applied": 1}
+    assert data["processes"][0]["sessions"][0]["plan"] == data["ops"][0]["plan"]

@@ -27,14 +27,19 @@ The merged report::
     }
 
 The functions are bound when the module is imported, before any plan
-starts, so a plan that patches ``json`` or ``os`` cannot break its own report.
+starts, so a plan that patches ``json`` or ``os`` cannot break its own
+report: it is written by :func:`npatch.planfile.json_encoder` (the plan's
+hash too) and read by the scanner of :func:`npatch.planfile.scanner`.
 """
 from __future__ import annotations
 
 import os
 import sys
-from json import dumps as _dumps
-from json import loads as _loads
+
+from npatch.planfile import json_encoder, scanner
+
+_ENCODER = json_encoder()
+_scan = scanner()
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported at start-up by every reporting child: no typing
@@ -105,7 +110,7 @@ def _records(report: str) -> list[dict[str, Any]]:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return []
             records = _loads(handle.read()).get("processes", [])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, StopIteration):
         return []
     return [r for r in records if isinstance(r, dict)]
 
@@ -189,7 +194,20 @@ def write_merged(report: str, records: list[dict[str, Any]]) -> None:
     from npatch.runtime.coverage import merge
 
     merge(data, records)
-    _write_atomic(report, _dumps(data, indent=1, default=str) + "\n")
+    _write_atomic(report, _dumps(data) + "\n")
+
+
+def _dumps(value: Any) -> str:
+    """``json.dumps(value, indent=1, default=str)`` with the encoder bound at import."""
+    return _ENCODER(indent=1, default=str).encode(value)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)`` with the scanner built at import."""
+    value, end = _scan(text, len(text) - len(text.lstrip()))
+    if text[end:].strip():
+        raise ValueError(f"extra data at {end}")
+    return value
 
 
 def print_trees(sessions: list[tuple[str, Any]], stream: Any = None) -> None:
