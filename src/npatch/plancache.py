@@ -106,12 +106,42 @@ def resolved_spec(spec: str) -> str:
 _INSTALLATION = os.path.dirname(os.path.realpath(__file__))
 
 
+#: the folders of the code that compiles, below :data:`_INSTALLATION`: the
+#: compiler imports only the package's top-level modules, ``dsl`` and
+#: ``compiler`` (the layers, tests/plan/test_import_shape.py) and reads ``grammar``
+_COMPILER_FOLDERS = ("", "dsl", "compiler", "grammar")
+
+
+def compiler_identity() -> list[tuple[str, str, int, int, int]]:
+    """Folder, name, size, mtime and inode of every file of npatch's compiler.
+
+    The version alone misses an upgrade in place that keeps it (a checkout
+    after ``git pull``, an editable install): its plans, and the warnings
+    cached with them, would be those of the old code.  An upgrade writes new
+    files, so their stat changes; stat, not a hash, because every cache hit
+    of ``npatch apply`` pays it (about 30 files; a spurious change only
+    compiles once more).  A folder that cannot be listed (npatch run from a
+    zip file) adds nothing: the version still names that installation."""
+    found = []
+    for folder in _COMPILER_FOLDERS:
+        try:
+            with os.scandir(os.path.join(_INSTALLATION, folder)) as entries:
+                for entry in entries:
+                    if entry.is_file():
+                        info = entry.stat()
+                        found.append((folder, entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def request_key(specs: list[str], sets: dict[str, str], disable: list[str], resolve: str = "none") -> str:
-    """Everything a plan depends on besides file contents, hashed."""
+    """Everything a plan depends on besides the manifests' contents, hashed:
+    this npatch (version, folder, :func:`compiler_identity`) and the request."""
     from npatch import __version__
 
     material = (
-        FORMAT, __version__, _INSTALLATION, [resolved_spec(s) for s in specs],
+        FORMAT, __version__, _INSTALLATION, compiler_identity(), [resolved_spec(s) for s in specs],
         sorted(sets.items()), sorted(disable), resolve,
     )
     return digest(repr(material).encode("utf-8"))
@@ -468,6 +498,6 @@ def fits(value: str) -> bool:
     return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
 
 
-__all__ = ["FORMAT", "sha256", "digest", "cache_dir", "looks_like_path", "resolved_spec", "request_key", "Entry",
+__all__ = ["FORMAT", "sha256", "digest", "cache_dir", "looks_like_path", "resolved_spec", "compiler_identity", "request_key", "Entry",
            "CachedPlan", "lookup", "trigger_modules", "store", "compiled_plan", "MAX_VARIABLE", "inline_value",
            "value_for", "fits"]
