@@ -2,8 +2,9 @@
 
 A :class:`ManifestError` always knows where it is: file, 1-based line and
 column, and the key path (``patch[3].when``).  The CLI prints it as
-``file:line:col: key: message`` followed by a hint and, for conditions, the
-text with the bad span underlined.  Exit codes: 1 for a bad manifest, 2 for
+``file:line:col: key: message`` followed by a hint and, for conditions and
+target paths, the text with the bad span underlined (for a bad value, its
+source line with the value underlined).  Exit codes: 1 for a bad manifest, 2 for
 a usage error.
 """
 from __future__ import annotations

@@ -277,3 +277,23 @@ def test_an_also_path_that_repeats_the_target_is_located(tmp_path, also, col):
     first = located(result, path, 6, "which this op already changes")
     assert first.startswith(f"{path}:6:{col}: patch[0].also["), first
     assert f"the first is at {path}:5:10" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("line_text,underline", [
+    ('replace = 5', '              ^'),                                       # a number for a string
+    ('wrap = ["a:b", 2]', '           ^^^^^^^^^^'),                          # an array for a string
+    ('replace = "a:b"\non-missing = "sometimes"', '                 ^^^^^^^^^^^'),   # not one of the choices
+    ('replace = { x = 1 }  # a comment', '              ^^^^^^^^^'),        # an inline table, a comment after it
+    ('wrap = [\n  "a:b",\n]', '           ^'),                                 # a value over lines: its first line
+])
+def test_a_bad_value_is_underlined_like_other_errors(tmp_path, line_text, underline):
+    """An error about a value (wrong type, not one of the choices) shows the
+    source line and underlines the value, as errors inside a condition or a
+    target path do: ``file:line:col`` alone left the user counting columns."""
+    body = '[[patch]]\nname = "p"\ntarget = "colorsys:rgb_to_yiq"\n' + line_text + "\n"
+    path, result = compile_text(tmp_path, HEAD + body)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"{path}:"))
+    bad = line_text.splitlines()[-1 if "on-missing" in line_text else 0]
+    assert lines[at + 1:at + 3] == ["    " + bad, underline], result.stderr

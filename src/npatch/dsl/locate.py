@@ -16,7 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from npatch.errors import ManifestError
+from npatch.errors import ManifestError, Span
 
 KeyPath = tuple[Any, ...]
 
@@ -33,6 +33,8 @@ class Located:
     text: str
     keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    #: offset in ``text`` just after each value
+    value_ends: dict[KeyPath, int] = field(default_factory=dict)
     #: offset of each line's first character in ``text``, built once per source
     line_starts: list[int] = field(init=False, repr=False)
 
@@ -65,8 +67,29 @@ class Located:
         found = bisect_right(starts, offset) - 1
         return found + 1, offset - starts[found] + 1
 
+    def value_line(self, path: KeyPath) -> tuple[str, Span] | None:
+        """The source line where the value at ``path`` begins, without its
+        indentation, and the span of the value on it (up to the line's end
+        for a value that goes on); ``None`` when ``path`` has no value of its own."""
+        if path not in self.values or path not in self.value_ends:
+            return None
+        line, col = self.values[path]
+        begin = self.line_starts[line - 1]
+        end = self.text.find("\n", begin)
+        shown = self.text[begin:end if end >= 0 else len(self.text)].rstrip()
+        indent = len(shown) - len(shown.lstrip())
+        start = begin + col - 1
+        stop = min(self.value_ends[path], begin + len(shown))
+        return shown[indent:], Span(start - begin - indent, stop - begin - indent)
+
     def error(self, path: KeyPath, message: str, *, value: bool = False, hint: str = "", **kw: Any) -> ManifestError:
+        """A :class:`ManifestError` at ``path``'s key, or its value (``value``:
+        then its source line is shown with the value underlined, unless ``kw``
+        brings a text and span of its own)."""
         line, col = self.position(path, value=value)
+        shown = self.value_line(path) if value and "text" not in kw else None
+        if shown is not None:
+            kw["text"], kw["span"] = shown
         return ManifestError(message, file=self.file, line=line, col=col, key=format_path(path), hint=hint, **kw)
 
 
@@ -286,6 +309,10 @@ class _Scanner:
 
     def read_value(self, path: KeyPath) -> None:
         self.out.values.setdefault(path, self.where(self.pos))
+        self.skip_value(path)
+        self.out.value_ends.setdefault(path, self.pos)
+
+    def skip_value(self, path: KeyPath) -> None:
         ch = self.peek()
         if ch in "\"'":
             self.read_string()
