@@ -94,6 +94,56 @@ def test_user_sitecustomize_still_runs_once(tmp_path, env, manifest):
     assert proc.stderr.count("user sitecustomize in ['-c', ") == 1
 
 
+def _other_bootstrap(root: Path) -> str:
+    """The bootstrap folder of a second npatch installation (another checkout) under ``root``."""
+    folder = root / "other" / "npatch" / "runtime" / "bootstrap"
+    folder.mkdir(parents=True)
+    (folder / "sitecustomize.py").write_text(Path(BOOTSTRAP, "sitecustomize.py").read_text())
+    return str(folder)
+
+
+USER_SITE = """
+    import sys
+    sys.stderr.write("user sitecustomize ran\\n")
+    MARK = "user"
+"""
+COUNT = ("import sitecustomize, colorsys; from npatch.runtime import launcher; "
+         "print(sitecustomize.MARK, colorsys.rgb_to_yiq, len(launcher.SESSIONS))")
+
+
+def test_two_installations_bootstraps_on_the_path_run_the_user_sitecustomize_once(tmp_path, env, manifest):
+    """``npatch apply`` under a PYTHONPATH that already holds another
+    checkout's bootstrap: each bootstrap took the other for the user's
+    ``sitecustomize`` and ran it, without end (RecursionError), and the
+    user's never ran.  Every npatch bootstrap on the path is passed over."""
+    write(tmp_path / "site1/sitecustomize.py", USER_SITE)
+    path = os.pathsep.join([_other_bootstrap(tmp_path), str(tmp_path / "site1")])
+    proc = ok(npatch("apply", manifest, "--", PY, "-c", COUNT, env=dict(env, PYTHONPATH=path)))
+    assert proc.stdout.split() == ["user", "42", "1"], proc.stderr
+    assert proc.stderr.count("user sitecustomize ran") == 2  # the launcher's own process, and the command
+
+
+@pytest.mark.parametrize("order", ["other first", "a link to the other"])
+def test_any_order_of_bootstraps_boots_the_plan_once(tmp_path, env, manifest, order):
+    """The other installation's bootstrap first on the path (it starts the
+    plan with the npatch it imports, once), or reached through a link whose
+    name is no bootstrap's: the user's ``sitecustomize`` runs once, after."""
+    ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
+    (plan,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.json")
+    write(tmp_path / "site1/sitecustomize.py", USER_SITE)
+    other = _other_bootstrap(tmp_path)
+    if order == "a link to the other":
+        (tmp_path / "boot").symlink_to(other)
+        other = str(tmp_path / "boot")
+    path = os.pathsep.join([other, BOOTSTRAP, other, str(tmp_path / "site1")])
+    import subprocess
+
+    proc = subprocess.run([PY, "-c", COUNT], env=dict(env, PYTHONPATH=path, NPATCH_PLAN=str(plan)),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["user", "42", "1"], proc.stderr
+    assert proc.stderr.count("user sitecustomize ran") == 1
+
+
 def test_failing_user_sitecustomize_is_reported_like_python_does(tmp_path, env, manifest):
     write(tmp_path / "site2/sitecustomize.py", "raise RuntimeError('user hook broke')\n")
     proc = ok(npatch("apply", manifest, "--", PY, "-c", SHOW, env=dict(env, PYTHONPATH=str(tmp_path / "site2"))))

@@ -31,7 +31,13 @@ def _npatch_bootstrap() -> None:
 
 
 def _run_user_sitecustomize(here: str) -> None:
-    """Find the ``sitecustomize`` this one hides and execute it in its place."""
+    """Find the ``sitecustomize`` this one hides and execute it in its place.
+
+    Every npatch bootstrap on the path is passed over, not only this one: the
+    bootstrap of another installation (a second checkout) found next would
+    take this one for the user's and run it, which would run that one...
+    without end, and the user's never.  A bootstrap is known by where it
+    lives, links resolved: a folder ``npatch/runtime/bootstrap``."""
     import os
     import sys
 
@@ -43,11 +49,19 @@ def _run_user_sitecustomize(here: str) -> None:
     else:
         from importlib.machinery import PathFinder
 
-    real_here = os.path.realpath(here)
-    path = [p for p in sys.path if isinstance(p, str) and os.path.realpath(p or os.curdir) != real_here]
-    spec = PathFinder.find_spec("sitecustomize", path)
-    if spec is None or spec.loader is None:
-        return
+    mark = os.sep + os.path.join("npatch", "runtime", "bootstrap")
+    skipped = {os.path.realpath(here)}
+    while True:
+        path = [p for p in sys.path if isinstance(p, str) and os.path.realpath(p or os.curdir) not in skipped]
+        spec = PathFinder.find_spec("sitecustomize", path)
+        if spec is None or spec.loader is None:
+            return
+        folder = os.path.realpath(os.path.dirname(spec.origin or ""))
+        if not folder.endswith(mark):
+            break
+        if folder in skipped:  # found past the filter (a path hook): a bootstrap never runs as the user's
+            return
+        skipped.add(folder)
     from importlib.util import module_from_spec  # ~2 ms: only when there is one to run
 
     ours = sys.modules.get("sitecustomize")
