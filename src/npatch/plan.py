@@ -274,11 +274,29 @@ class Plan(Record):
     def load(cls, path: str) -> "Plan":
         """Read a saved plan file (a regular file: a FIFO or a directory there
         is an :class:`OSError`, never a hang).  Imports nothing beyond ``json``
-        and :mod:`npatch.outfiles`; reads no op until it is asked for."""
+        and :mod:`npatch.outfiles`; reads no op until it is asked for.
+
+        A file named by a content hash (``<sha256>.json``, as the plan cache
+        names its plans, and copies of them) promises that content: one that
+        no longer hashes to its name (changed by hand, damaged) is a
+        :class:`PlanError`, on every route that reads a plan file (``npatch
+        apply FILE``, ``NPATCH_PLAN``, :func:`npatch.load`).  A plan saved
+        under a name of the user's is theirs to edit and is not checked."""
+        import os
+
         from npatch.outfiles import read_input
 
+        data = read_input(path)
+        stem = os.path.basename(path)[: -len(".json")] if path.endswith(".json") else ""
+        if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
+            import hashlib  # ~2 ms: only for a file named by its hash
+
+            if hashlib.sha256(data).hexdigest() != stem:
+                raise PlanError("the plan file does not match its name (changed since it was cached); "
+                                "run npatch apply again to recompile it, or save an edited plan under a name "
+                                "of your own")
         try:
-            text = read_input(path).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PlanError(f"plan is not UTF-8 text: {exc.reason}") from None
         return cls.from_json(text)

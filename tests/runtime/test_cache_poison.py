@@ -337,3 +337,46 @@ def test_a_plan_file_of_the_users_own_is_read_as_it_is(tmp_path, env):
     child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(plan))
     proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "yiq 42" in proc.stdout, proc.stdout + proc.stderr
+
+
+def _edited_copy_of_a_cached_plan(tmp_path: Path, env: dict[str, str], edit: bool) -> Path:
+    """A copy, elsewhere and under its hash name, of the plan the cache holds; changed by hand with ``edit``."""
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    ok(apply(manifest, "--", PY, "-c", "pass", env=env))
+    (cached,) = _cache(tmp_path, "cache").joinpath("plans").glob("*.json")
+    copy = tmp_path / "shipped" / cached.name
+    copy.parent.mkdir()
+    copy.write_bytes(cached.read_bytes())
+    if edit:
+        _tamper_json(copy)
+    return copy
+
+
+LOAD = "import sys, npatch\nfrom npatch.errors import PlanLoadError\ntry:\n    npatch.load(sys.argv[1]).apply()\nexcept PlanLoadError as exc:\n" \
+       "    print('refused:', exc)\n" + SHOW
+
+
+@pytest.mark.parametrize("edit", [True, False])
+def test_a_plan_that_no_longer_matches_its_hash_name_is_refused_on_every_route(tmp_path, env, edit):
+    """A plan file named by its content hash promises that content: changed by
+    hand, it is refused alike by ``npatch apply FILE`` (an error, the program
+    does not start), ``NPATCH_PLAN=FILE`` (one warning, the program runs
+    without it) and ``npatch.load(FILE)`` (:class:`npatch.PlanLoadError`);
+    ``npatch apply FILE`` ran it as edited, and so did ``npatch.load``.
+    Unchanged, every route runs it."""
+    plan = _edited_copy_of_a_cached_plan(tmp_path, env, edit)
+    from npatch.runtime.launcher import BOOTSTRAP_DIR
+
+    applied = apply(str(plan), "--", PY, "-c", SHOW, env=env)
+    child = subprocess.run([PY, "-c", SHOW], env=dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(plan)),
+                           capture_output=True, text=True, timeout=60)
+    loaded = subprocess.run([PY, "-c", LOAD, str(plan)], env=env, capture_output=True, text=True, timeout=60)
+    for proc in (applied, child, loaded):
+        assert "Traceback" not in proc.stderr and "yiq 666" not in proc.stdout, proc.stdout + proc.stderr
+    if not edit:
+        assert [p.stdout for p in (applied, child, loaded)] == ["yiq 42\n"] * 3
+        return
+    reason = f"{plan}: the plan file does not match its name"
+    assert applied.returncode == 1 and applied.stdout == "" and applied.stderr.startswith(f"npatch: error: {reason}")
+    assert child.returncode == 0 and child.stdout.startswith("yiq <function rgb_to_yiq") and reason in child.stderr
+    assert loaded.returncode == 0 and loaded.stdout.startswith(f"refused: {reason}"), loaded.stdout + loaded.stderr

@@ -450,21 +450,12 @@ def read_plan(path: str) -> "Any":
 
 
 def _load_json(path: str) -> "Any":
-    """The JSON plan at ``path``; a cached one (named by its content hash, as
-    the launcher writes them) must still hash to its name: a plan changed
-    after the launcher verified it is refused, not run."""
-    from npatch.outfiles import read_input  # not on a cached plan's path (its marshal copy)
-    from npatch.plan import Plan, PlanError
+    """The JSON plan at ``path`` (:meth:`npatch.plan.Plan.load`: a cached one,
+    named by its content hash, must still hash to its name, so a plan changed
+    after the launcher verified it is refused, not run)."""
+    from npatch.plan import Plan
 
-    data = read_input(path)
-    stem = os.path.basename(path)[: -len(".json")]
-    if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
-        import hashlib  # ~2 ms: only where the marshal copy could not be used
-
-        if hashlib.sha256(data).hexdigest() != stem:
-            raise PlanError("the plan file does not match its name (changed since it was cached); "
-                            "run npatch apply again to recompile it")
-    return Plan.from_json(data.decode("utf-8"))
+    return Plan.load(path)
 
 
 #: the standard-library modules starting a plan imports (npatch's runtime, the
