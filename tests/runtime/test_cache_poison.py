@@ -53,7 +53,7 @@ def test_a_cached_source_replaced_by_a_fifo_is_a_miss_not_a_hang(tmp_path, env, 
     victim = top if which == "manifest" else sub
     victim.unlink()
     os.mkfifo(victim)
-    proc = apply(top, "--", PY, "-c", SHOW, env=env, timeout=20)
+    proc = apply(top, "--", PY, "-c", SHOW, env=env)
     assert proc.returncode != 0 and "not a regular file" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
