@@ -14,7 +14,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -162,32 +161,44 @@ def test_force_needs_write(tree):
 
 
 APPENDER = textwrap.dedent('''
-    import os, sys
-    directory, name, log, stop = sys.argv[1:]
+    import os, select, sys
+    directory, name, log = sys.argv[1:]
     n = 0
-    while not os.path.exists(stop):
-        if any(f.endswith(".npatch") for f in os.listdir(directory)):
-            n += 1
-            with open(os.path.join(directory, name), "a") as handle:
-                handle.write(f"# edit {n}\\n")
-            with open(log, "a") as handle:
-                handle.write(f"# edit {n}\\n")
-            while any(f.endswith(".npatch") for f in os.listdir(directory)) and not os.path.exists(stop):
-                pass
+
+    def temporary():
+        return any(f.endswith(".npatch") for f in os.listdir(directory))
+
+    def told():  # the test wrote a byte: the round is over
+        return select.select([0], [], [], 0)[0]
+
+    while os.read(0, 1) == b"g":  # a round: edit the file whenever npatch's temporary file is there
+        while not told():
+            if temporary():
+                n += 1
+                with open(os.path.join(directory, name), "a") as handle:
+                    handle.write(f"# edit {n}\\n")
+                with open(log, "a") as handle:
+                    handle.write(f"# edit {n}\\n")
+                while temporary() and not told():
+                    pass
+        os.read(0, 1)
+        os.write(1, b"i")  # idle: every edit of the round is in the file and in the log
 ''')
 
 
 def test_an_edit_made_while_the_file_is_being_replaced_is_never_lost(tmp_path):
     """A process appends to the file the moment npatch's temporary file
     appears: every such edit must survive (written after the rewrite, or the
-    write refused / the edited version put back), in every round."""
+    write refused / the edited version put back), in every round.  The file is
+    read once the appender says it is idle (no sleep: a late append is waited for)."""
     directory = tmp_path / "src"
     directory.mkdir()
     file = directory / "big.py"
     original = "".join(f"v{i} = x{i}.cuda()\n" for i in range(3000))
-    log, stop = tmp_path / "log", tmp_path / "stop"
+    log = tmp_path / "log"
     log.write_text("")
-    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(directory), "big.py", str(log), str(stop)])
+    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(directory), "big.py", str(log)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     file.write_text(original)
     result = run(RULES, discover([str(directory)]))              # parsed once; written again each round
     outcomes = []
@@ -195,14 +206,18 @@ def test_an_edit_made_while_the_file_is_being_replaced_is_never_lost(tmp_path):
         for _ in range(30):
             file.write_text(original)
             seen = len(log.read_text().splitlines())
+            appender.stdin.write(b"g")
+            appender.stdin.flush()
             written = write_changes(result)
-            time.sleep(0.3)                                      # let a late append land
+            appender.stdin.write(b"p")
+            appender.stdin.flush()
+            assert appender.stdout.read(1) == b"i", "the appender stopped"
             text = file.read_text()
             for edit in log.read_text().splitlines()[seen:]:
                 assert edit + "\n" in text, (edit, written)
             outcomes.append((bool(written.written), [r for _, r in written.refused]))
     finally:
-        stop.write_text("")
+        appender.stdin.close()
         appender.wait(timeout=60)
     edits = len(log.read_text().splitlines())
     assert edits >= 3, f"the appender saw the temporary file only {edits} times in 30 rounds"
