@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -62,12 +61,10 @@ def test_torchrun_ranks_apply_the_plan(tmp_path, env, manifest):
         print(f"rank {dist.get_rank()} of {dist.get_world_size()}: applied on {int(applied)} ranks")
         dist.destroy_process_group()
     """)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     report = tmp_path / "r.json"
-    launcher = [*torchrun(), "--nnodes", "1", "--nproc_per_node", "2",
-                "--master_addr", "127.0.0.1", "--master_port", str(port)]
+    # the rendezvous store listens on a port the system gives it (a port picked here and
+    # closed again could be taken before torchrun binds it)
+    launcher = [*torchrun(), "--standalone", "--local-addr", "127.0.0.1", "--nnodes", "1", "--nproc_per_node", "2"]
     proc = ok(npatch("apply", "--report", report, manifest, "--", *launcher, script, env=env, timeout=600))
     assert proc.stdout.count("applied on 2 ranks") == 2, proc.stdout + proc.stderr
     data = json.loads(report.read_text())
