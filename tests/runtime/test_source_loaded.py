@@ -21,7 +21,17 @@ started.wait()
 found = []
 resolver = threading.Thread(target=lambda: found.append(import_object("slow_helpers:helper")()))
 resolver.start()
-time.sleep(0.3)  # the resolver is waiting for the import: it must not see the half-executed module
+
+def waiting_for_the_import():  # the resolver's stack is in importlib's module-lock acquire
+    frame = sys._current_frames().get(resolver.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "acquire" and "importlib._bootstrap" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+while resolver.is_alive() and not waiting_for_the_import():  # one that took the half-executed module ends at once
+    time.sleep(0.01)
 go.set()
 importer.join()
 resolver.join()
