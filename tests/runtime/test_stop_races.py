@@ -40,7 +40,8 @@ for i in range({runs}):
     entered.wait(10)  # the worker is inside the op's apply (loading its source)
     stopper = threading.Thread(target=session.stop)
     stopper.start()
-    time.sleep(0.01)
+    while session._phase == "active" and stopper.is_alive():  # until stop() has begun: the apply is still held
+        time.sleep(0.001)
     gate.set()
     worker.join(10)
     stopper.join(10)
