@@ -6,6 +6,7 @@ runtime scenarios run in a fresh interpreter (:func:`run_plan`).
 """
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import sys
@@ -31,10 +32,13 @@ class Throwaway:
         (root / self.name / "__init__.py").write_text("")
 
     def write(self, relpath: str, text: str) -> Path:
-        """Write ``relpath`` (relative to the package) with dedented text."""
+        """Write ``relpath`` (relative to the package) with dedented text, importable at once:
+        importlib's cache of a folder it listed is kept while the folder's mtime is unchanged,
+        and a file added within one tick of the file system's clock leaves it unchanged."""
         path = self.root / self.name / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
+        importlib.invalidate_caches()
         return path
 
     def mod(self, sub: str = "") -> str:

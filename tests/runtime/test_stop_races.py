@@ -16,7 +16,7 @@ import textwrap
 from npatch_testutil import clean_env, run_python
 
 RACE = r'''
-import sys, threading, time
+import importlib, sys, threading, time
 sys.path.insert(0, {root!r})
 from npatch.plan import Op, Plan, Target
 from npatch.runtime.session import Session, _APPLIED
@@ -26,6 +26,7 @@ left = 0
 for i in range({runs}):
     name = "npt_race%d" % i
     open({root!r} + "/" + name + ".py", "w").write("def f():\n    return 'original'\n")
+    importlib.invalidate_caches()  # a file added within one mtime tick of the last is not in importlib's cache
     gate, entered = threading.Event(), threading.Event()
     import npt_race_src
     npt_race_src.GATE, npt_race_src.ENTERED = gate, entered
