@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, settings
 # The property tests draw the same examples on every run (a failed CI must mean
 # a changed result, not an unlucky draw) and never fail on generation time under
 # load; `pytest --hypothesis-profile=default` explores with fresh random examples.
-settings.register_profile("npatch", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# No example database then: a failure prints the @reproduce_failure line instead.
+settings.register_profile("npatch", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          print_blob=True)
 settings.load_profile("npatch")
 
 
