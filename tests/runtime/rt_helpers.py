@@ -6,6 +6,7 @@ runtime scenarios run in a fresh interpreter (:func:`run_plan`).
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import itertools
 import json
@@ -135,3 +136,14 @@ plan = Plan.load(sys.argv[1]) if sys.argv[1].endswith('.json') else Plan.from_ma
 
 
 __all__ = ["Throwaway", "op", "plan", "run_plan", "statuses", "run_python", "clean_env", "PLAN_CHILD_PREAMBLE"]
+
+
+def assert_interrupts_land(code: str, runs: int) -> None:
+    """Run an interrupt stress script (it prints ``STATS`` and a dict of where
+    each of ``runs`` interrupts landed) in a fresh interpreter: it must end
+    well, and the interrupts must land somewhere (``none`` is a miss)."""
+    proc = run_python(code, env=clean_env(), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "STATS" in proc.stdout
+    stats = ast.literal_eval(proc.stdout.split("STATS", 1)[1].strip())
+    assert stats["none"] < runs, stats

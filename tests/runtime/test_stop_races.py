@@ -10,10 +10,10 @@ Each scenario runs in a fresh interpreter.
 """
 from __future__ import annotations
 
-import ast
 import textwrap
 
 from npatch_testutil import clean_env, run_python
+from rt_helpers import assert_interrupts_land
 
 RACE = r'''
 import importlib, sys, threading, time
@@ -147,12 +147,7 @@ print("STATS", stats)
 
 
 def _interrupt(kind: str, seed: int, runs: int = 40) -> None:
-    code = INTERRUPT.format(kind=kind, seed=seed, runs=runs)
-    proc = run_python(code, env=clean_env(), timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "STATS" in proc.stdout
-    stats = ast.literal_eval(proc.stdout.split("STATS", 1)[1].strip())  # the interrupts must land somewhere
-    assert stats["none"] < runs, stats
+    assert_interrupts_land(INTERRUPT.format(kind=kind, seed=seed, runs=runs), runs)
 
 
 def test_sigint_during_value_ops_start_and_stop():
