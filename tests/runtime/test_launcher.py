@@ -19,19 +19,11 @@ import pytest
 
 from npatch.runtime.launcher import BOOTSTRAP_DIR as BOOTSTRAP
 from npatch.plancache import FORMAT
-from npatch_testutil import clean_env, run_npatch
+from npatch_testutil import YIQ_MANIFEST, clean_env, run_npatch
 
 PY = sys.executable
 
-MANIFEST = """
-[manifest]
-name = "m"
-
-[[patch]]
-name = "yiq"
-target = "colorsys:rgb_to_yiq"
-value = 42
-
+MANIFEST = YIQ_MANIFEST + """
 [[patch]]
 name = "never"
 target = "npatch_never_imported_mod:f"
