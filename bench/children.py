@@ -33,8 +33,8 @@ _NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for
 WHY: dict[str, Any] = {
     "torch": {
         "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
-                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds 58 M "
-                    "(70 M before the changes listed under `import numpy`). " + _GC,
+                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds 56 M "
+                    "(70 M, then 58 M, before the changes listed under `import numpy`). " + _GC,
         "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
                      "collector off (bare `import torch`: 5.01 G instructions) torch-npu adds 35 M (42 M before the changes "
                      "listed under `import numpy`): the bootstrap 7 M, the runtime's modules ~13 M, the plan and its 4 start-time conditions "
@@ -48,17 +48,16 @@ WHY: dict[str, Any] = {
         "mmcv-npu": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy "
                     "names at that import (the ops' own work). In callgrind (`setarch -R`, PYTHONHASHSEED=0, "
                     "OPENBLAS_NUM_THREADS=1: OpenBLAS's idle threads spin a varying count) that child executes "
-                    "~52 M instructions more than the bare one (~423 M; 62 M before each `installed`/`importable`/"
-                    "`version` call of the plan's conditions was answered once, `importable('mx_driving')` asked "
-                    "before mmcv's version, numpy-compat's absent names taken from NumPy's own removed-name tables "
-                    "and a module's ops applied as one batch). With the garbage collector off (+48 M): the "
-                    "bootstrap ~7 M, importing the runtime's 19 modules ~13 M, reading the plan ~1.5 M, its 8 "
-                    "start-time conditions ~2 M (`importable('torch_npu')` and `importable('mx_driving')` once "
-                    "each; no version is read without mx_driving), reading the 101 ops ~10 M (decoding, their "
-                    "condition's verdict, per-op state), applying them ~10 M (~2 M of it numpy-compat's own check: "
-                    "53 names are not in NumPy's tables and are probed), the import hook around numpy's "
-                    "submodules the rest; the extra objects bring garbage collections forward (~3 M); no op of "
-                    "another module is read",
+                    "~48 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
+                    "`installed('numpy')` took the import system's answer as numpy is found, the marshal copy "
+                    "stored a module's ops as one run and the conditions stopped importing npatch.distributions). "
+                    "With the garbage collector off (+44.6 M): the bootstrap ~7 M, importing the runtime's 18 "
+                    "modules ~11 M, reading the plan ~2.3 M, its 8 start-time conditions ~3.3 M "
+                    "(`importable('torch_npu')` and `importable('mx_driving')` once each; no version is read "
+                    "without mx_driving), reading the 101 ops ~6.5 M (~45 k each: decoding, their states and "
+                    "slots, in Python), applying them ~8.4 M (~2 M of it numpy-compat's own check: 53 names are "
+                    "not in NumPy's tables and are probed), and ~5 M more at exit (the final collection and "
+                    "teardown see the runtime's objects); no op of another module is read",
         "*": _NO_OPS.format(module="numpy") + " (in callgrind +8.5 M under torch-npu, cuda-to-cpu or mmcv-lite)",
     },
     "pass": {"*": "the bootstrap alone (6.7 M instructions in callgrind, the same under every manifest: it imports "

@@ -48,7 +48,6 @@ import operator
 import os
 import sys
 
-from npatch import distributions
 from npatch.errors import NpatchError
 from npatch.extensions import CONDITIONS_GROUP, ExtensionError, Registry, distribution, unusable
 from npatch.plan import Record
@@ -179,6 +178,8 @@ def _providing_distribution_version(module: str) -> str | None:
     found = _version_from_named_dist_info(module)
     if found is not None or not findable(module):  # nothing to scan for a module that is not there
         return found
+    import npatch.distributions as distributions
+
     for dist in _top_level_distributions().get(module, ()):
         found = distributions.version(dist)
         if found is not None:
@@ -191,6 +192,8 @@ def _version_from_named_dist_info(module: str) -> str | None:
     directory on sys.path (``mmcv_lite-2.2.0.dist-info``) whose ``top_level.txt``
     or ``RECORD`` shows that it installs ``module``.  Scanning all ~150
     distributions (``packages_distributions``) costs 100 ms or more per process."""
+    import npatch.distributions as distributions  # only a condition that reads the installation needs it
+
     for path in distributions.dist_info_dirs(module.lower().replace("-", "_") + "_"):
         provided = distributions.read_text(path, "top_level.txt")
         if provided is not None:
@@ -267,12 +270,18 @@ def _meta_path_spec(name: str, path: list[str] | None) -> Any:
 @condition_function("installed", 1, takes_name=True)
 def _installed(name: str) -> bool:
     """A distribution called ``name`` is installed, or a module ``name`` is findable."""
-    return findable(name) or distributions.present(name)
+    if findable(name):
+        return True
+    import npatch.distributions as distributions
+
+    return distributions.present(name)
 
 
 @condition_function("version", 1, returns_version=True, takes_name=True)
 def _version(name: str) -> str | None:
     """Installed version of distribution ``name`` (or of the one providing module ``name``)."""
+    import npatch.distributions as distributions
+
     return distributions.version(name) or _providing_distribution_version(name)
 
 

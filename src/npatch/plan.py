@@ -21,8 +21,6 @@ without the grammar.
 """
 from __future__ import annotations
 
-import marshal  # built into the interpreter: importing it costs nothing
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~2 ms to import in a process that has not yet
     from typing import Any
@@ -309,8 +307,9 @@ class Plan(Record):
         dicts and lists several times faster.  The JSON file stays the plan
         of record (hashed, human-readable); this is a cache beside it.  Its
         format is stable for these types across Python 3 versions, and a
-        reader that fails on it falls back to the JSON.  Each op is
-        marshalled on its own and decoded when read (:mod:`npatch.planfile`).
+        reader that fails on it falls back to the JSON.  The ops are marshalled
+        in runs (those waiting for the same modules) and decoded when read
+        (:mod:`npatch.planfile`).
         """
         from npatch.opkinds import LAZY_KINDS
         from npatch.planfile import dumps_marshal
@@ -324,10 +323,10 @@ class Plan(Record):
         from npatch.planfile import loads_marshal
 
         try:
-            header, ops, index = loads_marshal(MARSHAL_TAG, data)
+            header, ops, read, index = loads_marshal(MARSHAL_TAG, data)
         except ValueError as exc:
             raise PlanError(str(exc)) from None
-        return _with_lazy_ops(cls.from_dict(header), ops, marshal.loads, index, fallback)
+        return _with_lazy_ops(cls.from_dict(header), ops, read, index, fallback)
 
     def canonical_json(self) -> bytes:
         """The plan as compact JSON with sorted keys: what :attr:`content_hash`

@@ -25,8 +25,10 @@ apply.  An edit that keeps every op where it was but changes a target module
 is not seen: recompile a plan file after editing it by hand.
 
 The marshal form (``.marshal`` beside a cached plan, ``NPATCH_PLAN_DATA``)
-is ``(tag, header, index, [marshal bytes of each op])``; each op's condition
-and options are stored already frozen (tuples, as the record holds them), so
+is ``(tag, header, index, [marshal bytes of each run of ops])``: a run is
+the consecutive ops that wait for the same modules, read together at the
+first read of one of them (:func:`dumps_marshal`).  Each op's condition and
+options are stored already frozen (tuples, as the record holds them), so
 reading an op does not rebuild them.
 
 ``modules`` lists, for each op that waits for an import, the modules that
@@ -294,19 +296,55 @@ def json_op_decoder(text: str, base: int) -> Any:
 
 # -- marshal ---------------------------------------------------------------------------
 def dumps_marshal(tag: str, data: dict[str, Any], lazy_kinds: frozenset[str], prepare: Any = None) -> bytes:
-    """``(tag, header, index, [marshal bytes of each op])``; ``prepare(raw)``: the
-    form an op's JSON object is stored in (the index is built from the JSON objects)."""
+    """``(tag, header, index, [marshal bytes of each run of ops])``; ``prepare(raw)``:
+    the form an op's JSON object is stored in (the index is built from the JSON objects).
+
+    A run is the consecutive ops that wait for the same modules (numpy-compat's
+    101 ops on ``numpy``), marshalled together: the first read of one of them
+    decodes the run at once, and the strings its ops repeat (keys, the kind,
+    the module, the source, the manifest's path) are stored once and read
+    back as references.  ``index["runs"]`` holds each run's length."""
     header = dict(data)
     raw_ops = header.pop("ops", [])
     modules, eager, conditions = build_index(raw_ops, lazy_kinds)
-    index = {"modules": modules, "eager": eager, "conditions": conditions}
     stored = raw_ops if prepare is None else [prepare(raw) for raw in raw_ops]
-    return marshal.dumps((tag, header, index, [marshal.dumps(r) for r in stored]))
+    lengths: list[int] = []
+    previous = None
+    for raw in raw_ops:
+        waits = op_modules(raw)
+        if lengths and waits == previous:
+            lengths[-1] += 1
+        else:
+            lengths.append(1)
+        previous = waits
+    index = {"modules": modules, "eager": eager, "conditions": conditions, "runs": lengths}
+    strings: dict[str, str] = {}
+    runs, at = [], 0
+    for length in lengths:
+        runs.append(marshal.dumps([_shared(raw, strings) for raw in stored[at:at + length]]))
+        at += length
+    return marshal.dumps((tag, header, index, runs))
 
 
-def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], dict[str, Any]]:
-    """``(header, op bytes, index)``; ``ValueError`` for anything else (the
-    message says whether the tag or the body is wrong)."""
+def _shared(value: Any, strings: dict[str, str]) -> Any:
+    """``value`` with each equal string the same object (``marshal`` then writes it once
+    and a reference at each repetition); containers are copied, never shared."""
+    kind = type(value)
+    if kind is str:
+        return strings.setdefault(value, value)
+    if kind is dict:
+        return {_shared(k, strings): _shared(v, strings) for k, v in value.items()}
+    if kind is list:
+        return [_shared(item, strings) for item in value]
+    if kind is tuple:
+        return tuple([_shared(item, strings) for item in value])
+    return value
+
+
+def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], range, Any, dict[str, Any]]:
+    """``(header, numbers, read, index)``: ``read(i)`` for each of the op numbers is op
+    *i*'s object, its run unmarshalled at the first of its ops read; ``ValueError``
+    for anything else (the message says whether the tag or the body is wrong)."""
     try:
         parts = marshal.loads(data)
     except (ValueError, EOFError, TypeError) as exc:
@@ -317,7 +355,25 @@ def loads_marshal(tag: str, data: bytes) -> tuple[dict[str, Any], list[bytes], d
         raise ValueError(f"marshalled plan is {parts[0]!r}, expected {tag!r}")
     if len(parts) != 4 or type(parts[1]) is not dict or type(parts[3]) is not list or type(parts[2]) is not dict:
         raise ValueError("damaged marshalled plan: not (tag, header, index, ops)")
-    return parts[1], parts[3], parts[2]
+    runs, lengths = parts[3], parts[2].get("runs")
+    if type(lengths) is not list or len(lengths) != len(runs) \
+            or not all(type(n) is int and n > 0 for n in lengths):
+        raise ValueError("damaged marshalled plan: its runs of ops do not match their lengths")
+    cells: list[list[Any]] = []  # per op: its run's [bytes or ops, length, first op number], shared by the run
+    for run, length in zip(runs, lengths):
+        cells += [[run, length, len(cells)]] * length
+
+    def read(number: int) -> Any:
+        cell = cells[number]
+        run = cell[0]
+        if type(run) is bytes:
+            run = marshal.loads(run)  # ValueError or EOFError where it is damaged
+            if type(run) is not list or len(run) != cell[1]:
+                raise ValueError("a damaged run of ops")
+            cell[0] = run
+        return run[number - cell[2]]
+
+    return parts[1], range(len(cells)), read, parts[2]
 
 
 __all__ = ["LAZY_FUNCTIONS", "tree_key", "op_modules", "build_index", "started_index", "dumps_json", "scanner", "json_encoder",

@@ -141,7 +141,7 @@ def test_children_under_builtin_manifests_do_not_import_metadata_parsers(tmp_pat
 _PROVIDING = """
 import json, os, sys
 sys.path[:0] = json.loads(sys.argv[1])
-from npatch import conditions
+from npatch import conditions, distributions
 
 def by_listing(module):  # the scan as it was: os.listdir of every entry, each time
     prefix = module.lower().replace("-", "_") + "_"
@@ -153,14 +153,14 @@ def by_listing(module):  # the scan as it was: os.listdir of every entry, each t
         for name in names:
             if name.endswith(".dist-info") and name.lower().startswith(prefix):
                 path = os.path.join(entry, name)
-                provided = conditions.distributions.read_text(path, "top_level.txt")
+                provided = distributions.read_text(path, "top_level.txt")
                 if provided is not None:
                     if module in provided.split():
-                        return conditions.distributions.version_at(path)
+                        return distributions.version_at(path)
                     continue
-                record = conditions.distributions.read_text(path, "RECORD") or ""
+                record = distributions.read_text(path, "RECORD") or ""
                 if f"\\n{module}/__init__.py," in "\\n" + record:
-                    return conditions.distributions.version_at(path)
+                    return distributions.version_at(path)
     return None
 
 names = ["provided", "recorded", "other", "Provided", "nothing"]

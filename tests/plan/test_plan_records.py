@@ -109,7 +109,7 @@ def test_a_marshalled_op_holds_its_condition_and_options_frozen_as_written(tmp_p
                                         options=(("table", {"k": (1, 2)}), ("flag", True)))))
     (tmp_path / "plan.marshal").write_bytes(plan.to_marshal())
     (tmp_path / "plan.json").write_text(plan.to_json())
-    written = [marshal.loads(raw) for raw in marshal.loads(plan.to_marshal())[3]]
+    written = [op for run in marshal.loads(plan.to_marshal())[3] for op in marshal.loads(run)]
     assert written[0]["when"] == ("call", "installed", (("str", "torch"),)) and written[1]["value"] == [1, {"a": [2]}]
     proc = subprocess.run([sys.executable, "-c", FROZEN_CHILD, str(tmp_path / "plan.marshal"), str(tmp_path / "plan.json")],
                           capture_output=True, text=True, env=clean_env(), timeout=120)

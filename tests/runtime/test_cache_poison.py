@@ -71,14 +71,16 @@ def test_a_cached_source_replaced_by_a_directory_is_a_miss(tmp_path, env):
 def _damage_ops(copy: Path, how: str) -> None:
     import marshal
 
-    tag, header, index, ops = marshal.loads(copy.read_bytes())
+    tag, header, index, runs = marshal.loads(copy.read_bytes())
     if how == "unknown type code":
-        ops = [b"\xff" + op[1:] for op in ops]
+        runs = [b"\xff" + run[1:] for run in runs]
     elif how == "truncated":
-        ops = [op[:-3] for op in ops]
-    else:  # a well-formed op of another shape (a copy written by another npatch version)
-        ops = [marshal.dumps({"kind": 3}) for _ in ops]
-    copy.write_bytes(marshal.dumps((tag, header, index, ops)))
+        runs = [run[:-3] for run in runs]
+    elif how == "a short run":
+        runs = [marshal.dumps(marshal.loads(run)[1:]) for run in runs]
+    else:  # well-formed ops of another shape (a copy written by another npatch version)
+        runs = [marshal.dumps([{"kind": 3}] * length) for length in index["runs"]]
+    copy.write_bytes(marshal.dumps((tag, header, index, runs)))
 
 
 SECOND = """
@@ -89,7 +91,7 @@ value = 7
 """
 
 
-@pytest.mark.parametrize("how", ["unknown type code", "truncated", "another shape"])
+@pytest.mark.parametrize("how", ["unknown type code", "truncated", "a short run", "another shape"])
 def test_a_child_given_a_marshal_copy_with_a_damaged_op_reads_the_json_plan(tmp_path, env, how):
     """The child decodes an op when its module is imported; a damaged op there
     must not fail the program's own ``import`` with npatch's traceback: the

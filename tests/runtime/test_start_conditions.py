@@ -258,3 +258,40 @@ def test_a_child_under_a_builtin_manifest_reads_only_the_ops_of_what_it_imports(
         plan = compile_manifests([manifest]).plan
         numpy_ops = [n for n, op in enumerate(plan.ops) if any(t.module == "numpy" for t in op.targets)]
         assert json.loads(lines[0][len("CHILD "):])[0]["decoded"] == numpy_ops
+
+
+OWN_MODULE = """
+[manifest]
+name = "own"
+
+[[patch]]
+name = "if-installed"
+target = "npt_sc_a:f"
+replace = "npt_sc_repl:g"
+when = "installed('npt_sc_a')"
+
+[[patch]]
+name = "if-not-installed"
+target = "npt_sc_b:f"
+replace = "npt_sc_repl:g"
+when = "not installed('npt_sc_b')"
+
+[[patch]]
+name = "if-other-installed"
+target = "npt_sc_c:f"
+replace = "npt_sc_repl:g"
+when = "installed('npt_sc_absent')"
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"]], ids=["deferred", "at-once"])
+def test_a_condition_on_the_module_being_imported_takes_the_import_systems_answer(tree, flags):
+    """An op's ``installed()``/``importable()`` of its own module, evaluated as that module
+    is first imported, answers what the import system finds there (a module with no
+    distribution metadata counts as installed: it is findable); another module's is asked."""
+    (tree / "m.toml").write_text(OWN_MODULE)
+    env = clean_env(PYTHONPATH=str(tree), XDG_CACHE_HOME=str(tree / "cache"))
+    code = "import npt_sc_a, npt_sc_b, npt_sc_c; print('calls', npt_sc_a.f(), npt_sc_b.f(), npt_sc_c.f())"
+    proc = run_npatch("apply", *flags, "m.toml", "--", sys.executable, "-c", code, cwd=tree, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "calls patched b c" in proc.stdout, proc.stdout + proc.stderr

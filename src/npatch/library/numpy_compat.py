@@ -24,6 +24,7 @@ import warnings
 from typing import Any
 
 from npatch.runtime.kinds_module import skips_when
+from npatch.runtime.resolve import import_object
 
 #: names of NumPy 1.26's public namespace (tests/manifests/numpy1_namespace.py reads it from
 #: the wheel) that NumPy 2 lacks and this manifest deliberately leaves out, with the reason
@@ -97,8 +98,6 @@ def _probe(module: Any, name: str) -> bool:
 
 def _load(ref: str) -> Any:
     """``module:qualname`` (or a bare module name) to the object."""
-    from npatch.runtime.resolve import import_object
-
     return import_object(ref if ":" in ref else ref + ":")
 
 

@@ -160,7 +160,7 @@ class Finder:
         # the ops of this module are read (and their conditions evaluated) now, by every
         # session: those a deferred plan started while the other finders were asked too
         for client in self.clients:
-            client.prepare_module(fullname)
+            client.prepare_module(fullname, real is not None)
         module = sys.modules.get(fullname)
         if module is not None and module is not before and getattr(module, "__spec__", None) is not None:
             # preparing imported the very module (a condition's function did): patch it as it is

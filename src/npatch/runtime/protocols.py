@@ -36,9 +36,10 @@ class FinderClient(Protocol):
         """The spec to import ``name`` from instead of ``real_spec`` (what the
         other finders found, or None), or None to let the real module load."""
 
-    def prepare_module(self, name: str) -> None:
+    def prepare_module(self, name: str, found: bool = False) -> None:
         """``name`` is being imported for the first time: decode its ops and
-        evaluate their conditions now (a loaded plan waits until here)."""
+        evaluate their conditions now (a loaded plan waits until here);
+        ``found``: the other finders on ``sys.meta_path`` found it."""
 
     def module_starting(self, name: str, module: Any) -> None:
         """The watched module ``name`` is about to execute (fresh or reloaded)."""

@@ -111,13 +111,13 @@ def import_object(ref: str, beside: str | None = None) -> Any:
         raise SourceError(f"importing {module_name!r} (from {ref!r}) failed: {describe(exc)}") from exc
     if not qualname:
         return obj
-    done = module_name
-    for part in qualname.split("."):
+    parts = qualname.split(".")
+    for number, part in enumerate(parts):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
+            done = ".".join([module_name, *parts[:number]])
             raise SourceError(f"{done!r} has no attribute {part!r} (from {ref!r})") from exc
-        done = f"{done}.{part}"
     return obj
 
 

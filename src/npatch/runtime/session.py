@@ -116,6 +116,7 @@ class Session:
         self._ops_of: dict[str, list[int]] = {}  # module -> numbers of the ops its first import prepares
         self._verdicts: dict[Any, bool] = {}  # condition -> value, once per distinct condition
         self._remembering: Any = None  # the options the conditions see, with the answers of their calls
+        self._findable: list[str] = []  # modules the import system found as they were first imported
         self._pending: dict[str, list[_Slot]] = {}  # module -> slots applied when it loads
         self._subst: dict[str, list[_Slot]] = {}  # module -> alias/stub slots
         self._trees: dict[str, list[_Slot]] = {}  # module -> alias/stub slots that also serve names under it
@@ -266,11 +267,21 @@ class Session:
         ready = sorted({*eager, *(n for name, numbers in modules.items() if name in sys.modules for n in numbers)})
         self._add_states(ready)
 
-    def prepare_module(self, name: str) -> None:
+    def prepare_module(self, name: str, found: bool = False) -> None:
         """The first import of ``name`` is under way: prepare its ops (the
-        finder calls this before the module is found, for every session)."""
+        finder calls this before the module is loaded, for every session).
+
+        ``found``: the other finders found ``name`` (the finder asked them
+        first), which is what ``importable(name)`` and ``installed(name)``
+        would ask them again: the ops' conditions take that answer (numpy-compat's
+        101 ops carry ``installed('numpy')``)."""
         numbers = self._ops_of.get(name)
         if numbers and self._phase == "active":
+            if found:
+                if self._remembering is None:
+                    self._findable.append(name)
+                else:
+                    _found(self._remembering.calls, (name,))
             states = self._states
             fresh = self._add_states([n for n in numbers if states[n] is None])
             for state in fresh:
@@ -358,14 +369,15 @@ class Session:
         copies a manifest's ``when`` into each of its ops (236 of torch-npu's 240);
         each ``installed``/``importable``/``version`` call in them is answered once
         too (:class:`npatch.conditions.Remembering`)."""
-        from npatch.conditions import Remembering, evaluate
-
         verdicts = self._verdicts
         try:
-            return verdicts[when]
+            return verdicts[when]  # the ops of one manifest share their condition: no import, one lookup
         except KeyError:
+            from npatch.conditions import Remembering, evaluate
+
             if self._remembering is None:  # the installation's answers, kept as long as the verdicts
                 self._remembering = Remembering(self.options)
+                _found(self._remembering.calls, self._findable)
             holds = verdicts[when] = evaluate(when, self._remembering)
             return holds
         except TypeError:  # lists: from an index, or a condition built in code
@@ -696,6 +708,14 @@ class Session:
         for slot in state.slots:
             if slot.status == "applied":
                 slot.reason = reason
+
+
+def _found(calls: dict[tuple, Any], names: Any) -> None:
+    """Answer ``importable`` and ``installed`` of modules the import system has just
+    found, unless a condition already asked (the first answer is the session's)."""
+    for name in names:
+        calls.setdefault(("importable", name), True)
+        calls.setdefault(("installed", name), True)
 
 
 def _state_number(state: _OpState) -> int:
