@@ -198,15 +198,27 @@ CHILDREN = """
 
 def test_marker_and_fixture_plans_reach_the_test_s_children(tmp_path):
     """A test under ``@pytest.mark.npatch`` or the ``npatch`` fixture that
-    starts a ``python -c`` child or a spawn worker sees the plan there too
+    starts a ``python -c`` child, a spawn worker or a DataLoader's spawn
+    worker sees the plan there too
     (before: only ``--npatch`` reached children), and a child started after
     the test sees none; the variables are back as they were, a value the
     user had set (PYTHONPATH) and a key that was not there (NPATCH_PLAN)."""
     write(tmp_path, "third.toml", THIRD)
     write(tmp_path, "test_children.py", textwrap.dedent(CHILDREN) + textwrap.dedent('''
+        class Thirds:
+            def __len__(self):
+                return 1
+
+            def __getitem__(self, index):
+                import colorsys
+                return colorsys.ONE_THIRD
+
         @pytest.mark.npatch("third.toml")
         def test_marker():
             assert in_children() == ((0.5, 1 / 6), (0.5, 1 / 6))
+            torch = pytest.importorskip("torch")
+            loader = torch.utils.data.DataLoader(Thirds(), num_workers=1, multiprocessing_context="spawn")
+            assert [float(batch) for batch in loader] == [0.5]
 
         def test_fixture(npatch):
             npatch.apply("third.toml")
