@@ -373,6 +373,20 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
             return hit
     started_ns = time.time_ns()
     plan, sources, notes = _compile(specs, sets, disable)
+    return _stored(root, key, plan, sources, notes, started_ns, environment)
+
+
+def plan_file(plan: Any) -> CachedPlan:
+    """A plan already in memory (compiled, or built in code) as a file a child
+    process can start: in the cache, named by its hash, or where
+    :func:`compiled_plan` puts one when the cache cannot be used."""
+    return _stored(cache_dir(), None, plan, [], "", time.time_ns(), False)
+
+
+def _stored(root: str | None, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int,
+            environment: bool) -> CachedPlan:
+    """``plan`` stored in the cache ``root`` (under ``key`` when given), else in a
+    private temporary directory, else inline (``environment``): see :func:`compiled_plan`."""
     if root is None:
         from npatch.outfiles import user_cache_problem
 
@@ -499,5 +513,5 @@ def fits(value: str) -> bool:
 
 
 __all__ = ["FORMAT", "sha256", "digest", "cache_dir", "looks_like_path", "resolved_spec", "compiler_identity", "request_key", "Entry",
-           "CachedPlan", "lookup", "trigger_modules", "store", "compiled_plan", "MAX_VARIABLE", "inline_value",
+           "CachedPlan", "lookup", "trigger_modules", "store", "compiled_plan", "plan_file", "MAX_VARIABLE", "inline_value",
            "value_for", "fits"]

@@ -34,6 +34,10 @@ the ``npatch`` fixture, and the ``npatch`` marker
     Both are strict by default: in a test, a patch that cannot apply fails
     the test instead of warning.
 
+    While applied, their plans reach the Python processes the test starts,
+    as ``--npatch``'s do, in the order the test applied them; when the test
+    ends the environment is as it was (:mod:`npatch.pytest_session`).
+
 manifest checks as tests
     A manifest file named on the command line (``pytest manifests/m.toml``),
     or matching a glob of the ini option ``npatch_check_files``, is collected
@@ -49,9 +53,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-_ENV_KEYS = ("PYTHONPATH", "NPATCH_PLAN", "NPATCH_STRICT")
-
 
 # -- options ----------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -106,7 +107,7 @@ class _SessionPlan:
         self.session: Any = None
         self.plan: Any = None
         self.notes = ""
-        self._saved_env: dict[str, str | None] = {}
+        self.environ: Any = None
 
     def start(self) -> None:
         from npatch import log
@@ -115,15 +116,15 @@ class _SessionPlan:
         try:
             from npatch.cli import parse_sets
             from npatch.plancache import compiled_plan
+            from npatch.pytest_session import ChildEnviron
             from npatch.runtime.launcher import child_environ, read_plan
             from npatch.runtime.session import Session
 
             cached = compiled_plan(self.manifests, parse_sets(self.sets), self.disable)
             self.notes = cached.notes
             self.plan = read_plan(cached.path)
-            env = child_environ(cached.path, strict=self.strict)
-            self._saved_env = {key: os.environ.get(key) for key in _ENV_KEYS}
-            os.environ.update({key: env[key] for key in _ENV_KEYS if key in env})
+            self.environ = ChildEnviron()
+            self.environ.update(child_environ(cached.path, strict=self.strict))
             self.session = Session(self.plan, strict=self.strict, label=",".join(self.manifests)).start()
         except NpatchError as exc:
             self._restore_env()
@@ -137,12 +138,8 @@ class _SessionPlan:
         self._restore_env()
 
     def _restore_env(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env = {}
+        if self.environ is not None:
+            self.environ.restore()
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         count = len(self.plan.ops)
@@ -170,13 +167,19 @@ class NpatchFixture:
     """What the ``npatch`` fixture returns: apply manifests for one test.
 
     Every session it starts is stopped when the test ends, newest first, so
-    the next test sees the original objects.
+    the next test sees the original objects.  While a session is active its
+    plan reaches the Python processes the test starts
+    (:class:`npatch.pytest_session.ChildSession`); when the test ends, each
+    variable that put it there is back to its value from before the test,
+    even where another fixture (``monkeypatch``) restored its own change to
+    it in between.
     """
 
     def __init__(self, directory: Path | None = None, test_dir: Path | None = None) -> None:
         self._directory = directory
         self._test_dir = test_dir
         self._sessions: list[Any] = []
+        self._environ_before = dict(os.environ)
 
     def _beside_the_test(self, manifest: Any) -> Any:
         """A relative ``.toml``/``.json`` path missing from the current directory
@@ -207,10 +210,10 @@ class NpatchFixture:
         ``sets`` overrides options like ``--set``; ``strict`` (default here)
         makes an op that cannot apply raise instead of warn.
         """
-        from npatch.runtime.session import Session
+        from npatch.pytest_session import ChildSession
 
         plan = self.plan(*manifests, sets=sets, disable=disable)
-        session = Session(plan, strict=strict, rebind=rebind, label=_label(manifests))
+        session = ChildSession(plan, strict=strict, rebind=rebind, label=_label(manifests))
         self._sessions.append(session)
         return session.start()
 
@@ -227,9 +230,15 @@ class NpatchFixture:
         return path
 
     def stop(self) -> None:
-        """Stop every session this fixture started, newest first."""
+        """Stop every session this fixture started, newest first, and put back
+        the variables they changed as they were when the fixture was made."""
+        changed = {key for session in self._sessions for key in session.environ.saved}
         while self._sessions:
             self._sessions.pop().stop()
+        if changed:
+            from npatch.pytest_session import put_back
+
+            put_back({key: self._environ_before.get(key) for key in changed})
 
 
 def _label(manifests: tuple[Any, ...]) -> str:

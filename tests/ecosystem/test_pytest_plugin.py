@@ -19,13 +19,13 @@ value = 0.5
 """
 
 
-def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess:
+def pytest_in(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     cache = project / ".cache"
     cache.mkdir(mode=0o700, exist_ok=True)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", *args],
         cwd=project, capture_output=True, text=True, timeout=300,
-        env=clean_env(XDG_CACHE_HOME=str(cache)),
+        env=clean_env(XDG_CACHE_HOME=str(cache), **env),
     )
 
 
@@ -173,6 +173,136 @@ def test_relative_manifests_of_markers_and_fixture_are_found_beside_the_test(tmp
     out = pytest_in(tmp_path, "-q", "tests")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 passed" in out.stdout
+
+
+CHILDREN = """
+    import colorsys, multiprocessing, os, subprocess, sys
+    import pytest
+
+    KEYS = ("PYTHONPATH", "NPATCH_PLAN", "NPATCH_PLAN_DATA", "NPATCH_STRICT")
+    BEFORE = {key: os.environ.get(key) for key in KEYS}
+
+    def values():
+        import colorsys
+        return colorsys.ONE_THIRD, colorsys.ONE_SIXTH
+
+    def in_children():  # (ONE_THIRD, ONE_SIXTH) in a `python -c` child and in a spawn worker
+        code = "import colorsys; print(colorsys.ONE_THIRD, colorsys.ONE_SIXTH)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            spawned = pool.apply(values)
+        return tuple(float(word) for word in out.stdout.split()), spawned
+"""
+
+
+def test_marker_and_fixture_plans_reach_the_test_s_children(tmp_path):
+    """A test under ``@pytest.mark.npatch`` or the ``npatch`` fixture that
+    starts a ``python -c`` child, a spawn worker or a DataLoader's spawn
+    worker sees the plan there too
+    (before: only ``--npatch`` reached children), and a child started after
+    the test sees none; the variables are back as they were, a value the
+    user had set (PYTHONPATH) and a key that was not there (NPATCH_PLAN)."""
+    write(tmp_path, "third.toml", THIRD)
+    write(tmp_path, "test_children.py", textwrap.dedent(CHILDREN) + textwrap.dedent('''
+        class Thirds:
+            def __len__(self):
+                return 1
+
+            def __getitem__(self, index):
+                import colorsys
+                return colorsys.ONE_THIRD
+
+        @pytest.mark.npatch("third.toml")
+        def test_marker():
+            assert in_children() == ((0.5, 1 / 6), (0.5, 1 / 6))
+            torch = pytest.importorskip("torch")
+            loader = torch.utils.data.DataLoader(Thirds(), num_workers=1, multiprocessing_context="spawn")
+            assert [float(batch) for batch in loader] == [0.5]
+
+        def test_fixture(npatch):
+            npatch.apply("third.toml")
+            assert in_children() == ((0.5, 1 / 6), (0.5, 1 / 6))
+
+        def test_after():
+            assert in_children() == ((1 / 3, 1 / 6), (1 / 3, 1 / 6))
+            assert {key: os.environ.get(key) for key in KEYS} == BEFORE
+            assert BEFORE["PYTHONPATH"].endswith("extra") and BEFORE["NPATCH_PLAN"] is None
+    '''))
+    out = pytest_in(tmp_path, "-q", "-p", "no:randomly", PYTHONPATH=str(tmp_path / "extra"))
+    assert "3 passed" in out.stdout, out.stdout + out.stderr
+
+
+def test_children_of_a_test_under_nested_plans_failures_and_its_own_env_changes(tmp_path):
+    """What a clumsy user tries next, under a ``--npatch`` plan of the whole
+    run (ONE_SIXTH = 0.5): marker and fixture nested (children start the
+    plans in the order the test applied them: the last wins, as in the
+    test), a ``with npatch.apply()`` block, ``sets=``/``disable=``, a failing
+    test and child, a test that changes NPATCH_* itself; after each, a child
+    sees the run's plan only and the variables are as before."""
+    write(tmp_path, "third.toml", THIRD)
+    write(tmp_path, "sixth.toml", SIXTH)
+    write(tmp_path, "two.toml", THIRD.replace('"third"', '"two"').replace("0.5", "0.25"))
+    write(tmp_path, "m.toml", THIRD.replace('"third"', '"m"') + '''
+        [options]
+        half = false
+        [[patch]]
+        name = "half"
+        target = "colorsys:ONE_SIXTH"
+        value = 0.125
+        when = "option('half')"
+    ''')
+    after = '''
+        def test_after_{name}():
+            assert in_children() == ((1 / 3, 0.5), (1 / 3, 0.5))
+            assert {{key: os.environ.get(key) for key in KEYS}} == BEFORE
+    '''
+    tests = {
+        "marker_then_fixture": '''
+            @pytest.mark.npatch("third.toml")
+            def test_marker_then_fixture(npatch):
+                assert in_children() == ((0.5, 0.5), (0.5, 0.5))
+                npatch.apply("two.toml")
+                assert values() == (0.25, 0.5) and in_children() == ((0.25, 0.5), (0.25, 0.5))
+                with npatch.apply("third.toml", disable="third"):
+                    assert in_children() == ((0.25, 0.5), (0.25, 0.5))
+                npatch.apply("third.toml")  # applied first by the marker: that place holds
+                assert values() == (0.25, 0.5) and in_children() == ((0.25, 0.5), (0.25, 0.5))
+        ''',
+        "block": '''
+            def test_block(npatch):
+                with npatch.apply("two.toml"):
+                    assert in_children() == ((0.25, 0.5), (0.25, 0.5))
+                assert in_children() == ((1 / 3, 0.5), (1 / 3, 0.5))
+                assert {key: os.environ.get(key) for key in KEYS} == BEFORE
+        ''',
+        "sets_and_disable": '''
+            @pytest.mark.npatch("m.toml", sets={"half": True}, disable="m")
+            def test_sets_and_disable():
+                assert in_children() == ((1 / 3, 0.125), (1 / 3, 0.125))
+        ''',
+        "failing": '''
+            @pytest.mark.npatch("third.toml")
+            def test_failing(npatch):
+                npatch.apply("two.toml")
+                child = subprocess.run([sys.executable, "-c", "raise SystemExit(3)"])
+                assert child.returncode == 0
+        ''',
+        "own_changes": '''
+            @pytest.mark.npatch("third.toml")
+            def test_own_changes(npatch, monkeypatch):
+                monkeypatch.setenv("NPATCH_STRICT", "1")
+                monkeypatch.setenv("PYTHONPATH", "elsewhere")  # restored by monkeypatch before npatch
+                npatch.apply("two.toml")
+                del os.environ["NPATCH_PLAN"]  # no plan for children from here on
+                assert in_children() == ((1 / 3, 1 / 6), (1 / 3, 1 / 6))
+        ''',
+    }
+    body = "".join(textwrap.dedent(test) + textwrap.dedent(after.format(name=name)) for name, test in tests.items())
+    write(tmp_path, "test_nested.py", textwrap.dedent(CHILDREN) + body)
+    out = pytest_in(tmp_path, "-q", "-p", "no:randomly", "--npatch", "sixth.toml")
+    assert "1 failed, 9 passed" in out.stdout, out.stdout + out.stderr
+    assert "FAILED test_nested.py::test_failing - AssertionError: assert 3 == 0" in out.stdout
 
 
 def test_session_option_patches_the_run_and_its_children(tmp_path):

@@ -50,6 +50,7 @@ AREAS = {
     "npatch.compat": "top",
     "npatch.docs": "top",
     "npatch.pytest_plugin": "top",
+    "npatch.pytest_session": "top",     # what the plugin imports once a test applies a plan
     "npatch.integrations": "top",
 }
 

@@ -185,6 +185,24 @@ def test_nested_apply_adds_plans(tmp_path, env, manifest):
     assert proc.stdout.split() == ["42", "7"]
 
 
+@pytest.mark.parametrize("start", ["deferred", "eager", "inner-eager"])
+def test_nested_apply_the_inner_plan_wins_however_the_plans_start(tmp_path, env, manifest, start):
+    """Plans start in NPATCH_PLAN's order, outermost first, so the inner
+    ``npatch apply``'s patch of a target both patch is the one left, as in a
+    process applying them one after the other.  Before, the deferred start
+    started the newest plan first (its finder was first on ``sys.meta_path``)
+    and the outer one won; the eager one (``--report``) let the inner win."""
+    inner = write(tmp_path / "inner.toml", '[manifest]\nname = "inner"\n[[patch]]\nname = "yiq"\n'
+                                           'target = "colorsys:rgb_to_yiq"\nvalue = 7\n')
+    if start == "inner-eager":  # a target already imported at start-up: the inner plan starts at once
+        inner.write_text(inner.read_text() + '[[patch]]\nname = "os"\ntarget = "os:npatch_marker"\nvalue = 1\n')
+    report = ["--report", str(tmp_path / "r.json")] if start == "eager" else []
+    code = "import colorsys; print(colorsys.rgb_to_yiq)"
+    proc = ok(npatch("apply", manifest, "--", PY, "-m", "npatch", "apply", *report, inner, "--", PY, "-c", code,
+                     env=env))
+    assert proc.stdout.split() == ["7"]
+
+
 def test_interpreter_without_npatch_runs_without_the_plan(tmp_path, env, manifest):
     ok(npatch("apply", manifest, "--", PY, "-c", "pass", env=env))
     (plan,) = (tmp_path / "cache" / "npatch" / "plans").glob("*.json")

@@ -26,7 +26,9 @@ whose ops all wait for imports is not even loaded: a tiny meta-path finder
 watches the module names listed next to the plan (see
 :func:`npatch.plancache.trigger_modules`) and starts the real session on
 the first import of one of them, so a process that never imports a target
-pays a set lookup per import and nothing else.
+pays a set lookup per import and nothing else.  A plan that starts starts
+the older plans still waiting first: plans start in ``NPATCH_PLAN``'s
+order, deferred or not, and the newest wins where two patch one target.
 
 Reports: every process that booted adds its record to ``REPORT`` at exit
 (its atexit hook is registered first, so it runs after the program's own),
@@ -72,6 +74,10 @@ _FINISH_REGISTERED = False
 _FINISHED_IN = 0
 #: identities of the plans started or waiting in this process (see _start_source)
 _IDENTITIES: set[str] = set()
+#: the deferred plans still waiting, oldest first: a plan that starts starts these older
+#: ones first, so that plans start in their order whatever imports come first, and the
+#: newest wins where two patch one target, as under the eager start
+_WAITING: "list[_Deferred]" = []
 #: while :func:`boot` starts plans at interpreter start-up: the directory Python
 #: will put first on ``sys.path`` for the program, not there yet; a replacement's
 #: module is also looked for there (:func:`npatch.runtime.resolve.import_object`)
@@ -381,9 +387,13 @@ def _start_source(label: str, identity: str, modules: "Any", load: "Any", deferr
     _IDENTITIES.add(identity)
     names = None if reporting or not deferred else modules()
     if names is None or not names.isdisjoint(sys.modules):
+        for older in list(_WAITING):
+            older.start()
         start_plan(label, load)
     else:
-        sys.meta_path.insert(0, _Deferred(label, names, load))
+        waiting = _Deferred(label, names, load)
+        _WAITING.append(waiting)
+        sys.meta_path.insert(0, waiting)
 
 
 def _read_modules(plan_path: str) -> frozenset[str] | None:
@@ -538,6 +548,8 @@ class _Deferred:
                 for spec in busy:
                     _when_imported(spec, self.start)
                 return False
+            for older in _WAITING[:_WAITING.index(self)]:
+                older.start()
             self.state = 1
             try:
                 start_plan(self.path, self.load)
@@ -548,6 +560,7 @@ class _Deferred:
             finally:
                 self.state = 2
                 self.held = False
+                _WAITING.remove(self)
                 try:
                     sys.meta_path.remove(self)
                 except ValueError:
