@@ -98,6 +98,10 @@ class Pipeline(cst.CSTTransformer):
         self._visit: dict[str, list] = {}
         self._leave: dict[str, list] = {}
         self._tops = {id(stmt): i for i, stmt in enumerate(ctx.module.body)}
+        #: id of a new top-level statement -> index of the one it copies, unchanged (every node
+        #: the pass left as libcst rebuilt it); what :meth:`ModuleCode.splice` need not generate
+        self.copies: dict[int, int] = {}
+        self._changed = False
         for r in rules:
             r.begin(ctx)
             for name in _handlers(type(r)):
@@ -108,6 +112,7 @@ class Pipeline(cst.CSTTransformer):
         top = self._tops.get(id(node))
         if top is not None:
             self.ctx.top = top
+            self._changed = False
         for handler in self._visit.get(type(node).__name__, ()):
             handler(node)
         return id(node) not in self.ctx.skip
@@ -117,9 +122,14 @@ class Pipeline(cst.CSTTransformer):
         if kind == "Module":
             updated = self._add_needed_imports(updated)
         for handler in self._leave.get(kind, ()):
-            updated = handler(original, updated)
+            result = handler(original, updated)
+            self._changed = self._changed or result is not updated
+            updated = result
             if isinstance(updated, (cst.RemovalSentinel, cst.FlattenSentinel)):
                 break
+        top = self._tops.get(id(original))
+        if top is not None and not self._changed:
+            self.copies[id(updated)] = top
         return updated
 
     def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
@@ -192,8 +202,12 @@ class Engine:
 
     def active(self, display: str, text: str) -> list[Rule]:
         """Rules whose needles occur in this text, in plan order (empty: skip the file)."""
+        return self.triggered(display, self.words.found(text))
+
+    def triggered(self, display: str, words: set[str]) -> list[Rule]:
+        """Rules whose needles are among ``words`` (those of a text), in plan order."""
         rules = self.applicable(display)
-        return self._triggered(rules, self.words.found(text)) if self.optimize else rules
+        return self._triggered(rules, words) if self.optimize else rules
 
     @staticmethod
     def _triggered(rules: list[Rule], words: set[str]) -> list[Rule]:
@@ -214,7 +228,9 @@ class Engine:
         return False
 
     # -- one file --------------------------------------------------------------------------
-    def process(self, path: str, display: str, data: bytes) -> FileOutcome:
+    def process(self, path: str, display: str, data: bytes, words: set[str] | None = None) -> FileOutcome:
+        """One file's outcome; ``words``: the needle words of ``data`` decoded as UTF-8, when
+        already known (used only when that is its encoding)."""
         outcome = FileOutcome(path, display, data)
         try:
             encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
@@ -223,7 +239,7 @@ class Engine:
             outcome.error = f"cannot decode: {exc}"
             return outcome
         try:
-            done = self._rewrite(text, display, outcome)
+            done = self._rewrite(text, display, outcome, words if encoding == "utf-8" else None)
         except cst.ParserSyntaxError as exc:
             outcome.error = f"cannot parse: line {exc.raw_line}, column {exc.raw_column}: {exc.message}"
             return outcome
@@ -246,14 +262,15 @@ class Engine:
         new_text, ctx = done
         return new_text, self._records(ctx, display)
 
-    def _rewrite(self, text: str, display: str, outcome: FileOutcome):
-        """(new text, context), or None when the file need not be parsed."""
+    def _rewrite(self, text: str, display: str, outcome: FileOutcome, words: set[str] | None = None):
+        """(new text, context), or None when the file need not be parsed; ``words``:
+        the needle words of ``text`` when already known."""
         rules = self.applicable(display)
         if not self.optimize:
             wrapper = MetadataWrapper(cst.parse_module(text))
             outcome.parsed = outcome.metadata = True
             return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text), None)
-        words = self.words.found(text)
+        words = self.words.found(text) if words is None else words
         rules = self._triggered(rules, words)
         if not rules or not self._spelled(rules, words):
             return None
@@ -302,10 +319,12 @@ class Engine:
         if hollowed.blocked is not None and facts is not None and facts.tree is not None:
             ctx.skip = untouched(module, facts.tree, hollowed.blocked)
         if wrapper is None and imports is None:
-            new_module = module.visit(Pipeline(rules, ctx))
+            pipeline = Pipeline(rules, ctx)
+            new_module = module.visit(pipeline)
         elif wrapper is None:
             ctx.has_metadata = True
-            new_module = module.visit(ImportsPipeline(rules, ctx))
+            pipeline = ImportsPipeline(rules, ctx)
+            new_module = module.visit(pipeline)
         else:
             ctx.has_metadata = True
             if self.scope_check is not None:
@@ -317,12 +336,16 @@ class Engine:
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
-        ctx.generated = ModuleCode(module)
-        if changed and ctx.generated.code() != hollowed.text:
-            raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
-                              "(line endings?), so the write would change more than the edits")
-        new_text = hollowed.restore(ctx.generated.code(new_module)) if changed or not self.optimize else text
-        return new_text, ctx
+        ctx.generated = ModuleCode(module, hollowed.text, facts.tree if facts is not None else None)
+        if not changed:
+            return (text if self.optimize else hollowed.restore(ctx.generated.code(new_module))), ctx
+        code = ctx.generated.splice(new_module, pipeline.copies)
+        if code is None:
+            if ctx.generated.code() != hollowed.text:
+                raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
+                                  "(line endings?), so the write would change more than the edits")
+            code = ctx.generated.code(new_module)
+        return hollowed.restore(code), ctx
 
     def _records(self, ctx: FileContext, display: str) -> list[Record]:
         if not ctx.events:
