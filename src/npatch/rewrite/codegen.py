@@ -121,9 +121,12 @@ class ModuleCode:
                 provider = PositionProvider()
                 state = _State(default_indent=module.default_indent,
                                default_newline=module.default_newline, provider=provider, line=line)
-                module.body[top]._codegen(state)
+                stmt = module.body[top]
+                stmt._codegen(state)
                 if self._firsts is not None and (state.line, state.column) != (self._line(top + 1), 0):
                     return self._all()
+                if isinstance(state.tokens, list):      # the statement's code, as `part` gives it
+                    self._parts[id(stmt)] = (stmt, "".join(state.tokens))
                 for node in tops[top]:
                     if node not in provider._computed:
                         return self._all()

@@ -337,6 +337,10 @@ class Engine:
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
         ctx.generated = ModuleCode(module, hollowed.text, facts.tree if facts is not None else None)
+        if ctx.events and (self.positions or any(e.type == "skipped" for e in ctx.events)):
+            # the summary names skipped lines; asked first, as the statements generated
+            # with positions give their code to the splice too
+            ctx.starts = ctx.generated.starts((e.node, e.top) for e in ctx.events)
         if not changed:
             return (text if self.optimize else hollowed.restore(ctx.generated.code(new_module))), ctx
         code = ctx.generated.splice(new_module, pipeline.copies)
@@ -348,12 +352,7 @@ class Engine:
         return hollowed.restore(code), ctx
 
     def _records(self, ctx: FileContext, display: str) -> list[Record]:
-        if not ctx.events:
-            return []
-        starts = None
-        if self.positions or any(e.type == "skipped" for e in ctx.events):  # the summary names skipped lines
-            starts = ctx.generated.starts((e.node, e.top) for e in ctx.events)
-        return [_record(e, display, starts, ctx.hollowed) for e in ctx.events]
+        return [_record(e, display, ctx.starts, ctx.hollowed) for e in ctx.events]
 
 
 def _may_change(rules: list[Rule], facts) -> bool:
