@@ -13,14 +13,15 @@ part once and both codes from the parts.
 Positions: ``PositionProvider`` generates the code of the whole module while
 recording every node's position.  A report needs the positions of the nodes
 its events name; each lies in one top-level statement, whose first line is
-known from the code of the parts before it, so only that statement is
-generated with positions (the same ``PositionProvidingCodegenState`` libcst
-uses, started on that line).  That state is libcst's internal; when it is
+known from the spans below (else from the code of the parts before it), so
+only that statement is generated with positions (the same
+``PositionProvidingCodegenState`` libcst uses, started on that line), and its
+code is kept for the splice.  That state is libcst's internal; when it is
 missing or changed (``AttributeError``/``TypeError``), or a node is not found
 where the pass saw it, the positions come from ``PositionProvider``.
 
 Splicing: most top-level statements come out of the pass as the very same
-objects, so the new code is the parsed text with only the replaced
+objects or as unchanged copies (the pass says which), so the new code is the parsed text with only the replaced
 statements' spans swapped for their new code (:meth:`ModuleCode.splice`).  A
 statement's span starts on its first line by :mod:`ast` (its first decorator's)
 less its ``leading_lines``; the spans must tile the text between the header and

@@ -30,10 +30,12 @@ The work per file, cheapest first:
    whose lines hold nothing a rule can touch (:func:`~npatch.rewrite.hollow.untouched`).
    Without metadata a rule matches only what it can see syntactically
    (``*.to`` calls, import statements);
-6. generate code only when some rule recorded a change, each top-level
-   statement once (:mod:`npatch.rewrite.codegen`: the statements the pass did
-   not enter are shared by the old and the new module), and positions, when a
-   report needs them, only of the statements that hold its events.
+6. generate code only when some rule recorded a change, and then only of the
+   top-level statements the pass replaced, spliced into the parsed text
+   (:mod:`npatch.rewrite.codegen`: a statement the pass did not enter, or left
+   as it was, keeps its text; the whole module's code where that cannot be
+   known), and positions, when a report needs them, only of the statements
+   that hold its events.
 
 The scan over-approximates what the provider can report, so skipping,
 hollowing or pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names

@@ -2,7 +2,8 @@
 
 The parent reads every file once, largest first, and runs the text prefilter
 itself; a file some rule can match goes to a worker process at once (``-j N``,
-fork where available), so workers parse while the parent still reads, and
+fork where available), with the needle words found in it (not looked for
+again there), so workers parse while the parent still reads, and
 the largest files start first instead of finishing last.  The progress bar
 counts every file found, as the summary does.  Results come back in the
 order the files were found, whatever order the workers finish in.
