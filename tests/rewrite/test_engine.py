@@ -269,3 +269,14 @@ def test_prune_drops_signatures_and_annotations_without_references():
     assert "register" not in pruned and "torch.Tensor" not in pruned and "def drop():" in pruned
     assert "n := 1" in pruned
     assert "dtype: ... = ..." in pruned and "stream: torch.cuda.Stream" in pruned
+
+
+def test_the_scan_walks_every_node_in_ast_walks_order():
+    import ast
+
+    from npatch.rewrite import scan as scan_module
+
+    source = textwrap.dedent("\n".join(SCOPES)) + "match x:\n    case [a, *b] if a: pass\nf = lambda *a, k=1, **kw: (y := a)\n"
+    tree = ast.parse(source)
+    walked, nodes = list(ast.walk(tree)), scan_module._nodes(tree)
+    assert len(walked) == len(nodes) and all(a is b for a, b in zip(walked, nodes))

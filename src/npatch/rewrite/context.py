@@ -88,6 +88,8 @@ class FileContext:
     top: int | None = None
     #: the :class:`~npatch.rewrite.codegen.ModuleCode` of ``module`` (after the pass)
     generated: Any = None
+    #: where the events' nodes start, when a record needs it (None: not asked)
+    starts: Any = None
     #: id of a node (alive for the pass) -> its import-sourced qualified names
     _names: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 

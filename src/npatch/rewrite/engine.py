@@ -30,10 +30,12 @@ The work per file, cheapest first:
    whose lines hold nothing a rule can touch (:func:`~npatch.rewrite.hollow.untouched`).
    Without metadata a rule matches only what it can see syntactically
    (``*.to`` calls, import statements);
-6. generate code only when some rule recorded a change, each top-level
-   statement once (:mod:`npatch.rewrite.codegen`: the statements the pass did
-   not enter are shared by the old and the new module), and positions, when a
-   report needs them, only of the statements that hold its events.
+6. generate code only when some rule recorded a change, and then only of the
+   top-level statements the pass replaced, spliced into the parsed text
+   (:mod:`npatch.rewrite.codegen`: a statement the pass did not enter, or left
+   as it was, keeps its text; the whole module's code where that cannot be
+   known), and positions, when a report needs them, only of the statements
+   that hold its events.
 
 The scan over-approximates what the provider can report, so skipping,
 hollowing or pruning never changes the output.  ``optimize=False`` turns all of this off: every file parsed, qualified names
@@ -98,6 +100,10 @@ class Pipeline(cst.CSTTransformer):
         self._visit: dict[str, list] = {}
         self._leave: dict[str, list] = {}
         self._tops = {id(stmt): i for i, stmt in enumerate(ctx.module.body)}
+        #: id of a new top-level statement -> index of the one it copies, unchanged (every node
+        #: the pass left as libcst rebuilt it); what :meth:`ModuleCode.splice` need not generate
+        self.copies: dict[int, int] = {}
+        self._changed = False
         for r in rules:
             r.begin(ctx)
             for name in _handlers(type(r)):
@@ -108,6 +114,7 @@ class Pipeline(cst.CSTTransformer):
         top = self._tops.get(id(node))
         if top is not None:
             self.ctx.top = top
+            self._changed = False
         for handler in self._visit.get(type(node).__name__, ()):
             handler(node)
         return id(node) not in self.ctx.skip
@@ -117,9 +124,14 @@ class Pipeline(cst.CSTTransformer):
         if kind == "Module":
             updated = self._add_needed_imports(updated)
         for handler in self._leave.get(kind, ()):
-            updated = handler(original, updated)
+            result = handler(original, updated)
+            self._changed = self._changed or result is not updated
+            updated = result
             if isinstance(updated, (cst.RemovalSentinel, cst.FlattenSentinel)):
                 break
+        top = self._tops.get(id(original))
+        if top is not None and not self._changed:
+            self.copies[id(updated)] = top
         return updated
 
     def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
@@ -192,8 +204,12 @@ class Engine:
 
     def active(self, display: str, text: str) -> list[Rule]:
         """Rules whose needles occur in this text, in plan order (empty: skip the file)."""
+        return self.triggered(display, self.words.found(text))
+
+    def triggered(self, display: str, words: set[str]) -> list[Rule]:
+        """Rules whose needles are among ``words`` (those of a text), in plan order."""
         rules = self.applicable(display)
-        return self._triggered(rules, self.words.found(text)) if self.optimize else rules
+        return self._triggered(rules, words) if self.optimize else rules
 
     @staticmethod
     def _triggered(rules: list[Rule], words: set[str]) -> list[Rule]:
@@ -214,7 +230,9 @@ class Engine:
         return False
 
     # -- one file --------------------------------------------------------------------------
-    def process(self, path: str, display: str, data: bytes) -> FileOutcome:
+    def process(self, path: str, display: str, data: bytes, words: set[str] | None = None) -> FileOutcome:
+        """One file's outcome; ``words``: the needle words of ``data`` decoded as UTF-8, when
+        already known (used only when that is its encoding)."""
         outcome = FileOutcome(path, display, data)
         try:
             encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
@@ -223,7 +241,7 @@ class Engine:
             outcome.error = f"cannot decode: {exc}"
             return outcome
         try:
-            done = self._rewrite(text, display, outcome)
+            done = self._rewrite(text, display, outcome, words if encoding == "utf-8" else None)
         except cst.ParserSyntaxError as exc:
             outcome.error = f"cannot parse: line {exc.raw_line}, column {exc.raw_column}: {exc.message}"
             return outcome
@@ -246,14 +264,15 @@ class Engine:
         new_text, ctx = done
         return new_text, self._records(ctx, display)
 
-    def _rewrite(self, text: str, display: str, outcome: FileOutcome):
-        """(new text, context), or None when the file need not be parsed."""
+    def _rewrite(self, text: str, display: str, outcome: FileOutcome, words: set[str] | None = None):
+        """(new text, context), or None when the file need not be parsed; ``words``:
+        the needle words of ``text`` when already known."""
         rules = self.applicable(display)
         if not self.optimize:
             wrapper = MetadataWrapper(cst.parse_module(text))
             outcome.parsed = outcome.metadata = True
             return self._run(wrapper.module, text, display, rules, wrapper, Hollowed(text), None)
-        words = self.words.found(text)
+        words = self.words.found(text) if words is None else words
         rules = self._triggered(rules, words)
         if not rules or not self._spelled(rules, words):
             return None
@@ -302,10 +321,12 @@ class Engine:
         if hollowed.blocked is not None and facts is not None and facts.tree is not None:
             ctx.skip = untouched(module, facts.tree, hollowed.blocked)
         if wrapper is None and imports is None:
-            new_module = module.visit(Pipeline(rules, ctx))
+            pipeline = Pipeline(rules, ctx)
+            new_module = module.visit(pipeline)
         elif wrapper is None:
             ctx.has_metadata = True
-            new_module = module.visit(ImportsPipeline(rules, ctx))
+            pipeline = ImportsPipeline(rules, ctx)
+            new_module = module.visit(pipeline)
         else:
             ctx.has_metadata = True
             if self.scope_check is not None:
@@ -317,20 +338,23 @@ class Engine:
                 new_module = module.visit(pipeline)
         ctx.transformer = None      # no cycle: the trees go when the last reference does, not at a gc pass
         changed = any(e.type == "change" for e in ctx.events)
-        ctx.generated = ModuleCode(module)
-        if changed and ctx.generated.code() != hollowed.text:
-            raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
-                              "(line endings?), so the write would change more than the edits")
-        new_text = hollowed.restore(ctx.generated.code(new_module)) if changed or not self.optimize else text
-        return new_text, ctx
+        ctx.generated = ModuleCode(module, hollowed.text, facts.tree if facts is not None else None)
+        if ctx.events and (self.positions or any(e.type == "skipped" for e in ctx.events)):
+            # the summary names skipped lines; asked first, as the statements generated
+            # with positions give their code to the splice too
+            ctx.starts = ctx.generated.starts((e.node, e.top) for e in ctx.events)
+        if not changed:
+            return (text if self.optimize else hollowed.restore(ctx.generated.code(new_module))), ctx
+        code = ctx.generated.splice(new_module, pipeline.copies)
+        if code is None:
+            if ctx.generated.code() != hollowed.text:
+                raise InexactCode("not rewritten: libcst does not give this file's text back byte for byte "
+                                  "(line endings?), so the write would change more than the edits")
+            code = ctx.generated.code(new_module)
+        return hollowed.restore(code), ctx
 
     def _records(self, ctx: FileContext, display: str) -> list[Record]:
-        if not ctx.events:
-            return []
-        starts = None
-        if self.positions or any(e.type == "skipped" for e in ctx.events):  # the summary names skipped lines
-            starts = ctx.generated.starts((e.node, e.top) for e in ctx.events)
-        return [_record(e, display, starts, ctx.hollowed) for e in ctx.events]
+        return [_record(e, display, ctx.starts, ctx.hollowed) for e in ctx.events]
 
 
 def _may_change(rules: list[Rule], facts) -> bool:

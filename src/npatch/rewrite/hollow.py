@@ -156,12 +156,12 @@ def _untouched(body, ast_body: list[ast.stmt], free) -> set[int] | None:
         if isinstance(node, cst.SimpleStatementLine):
             group = ast_body[k:k + len(node.body)]
             k += len(node.body)
-            if len(group) != len(node.body) or not all(map(_same_kind, node.body, group)):
+            if len(group) != len(node.body) or not all(map(same_kind, node.body, group)):
                 return None
             if free(group[0].lineno, max(a.end_lineno or a.lineno for a in group)):
                 out.add(id(node))
             continue
-        if k >= len(ast_body) or not _same_kind(node, ast_body[k]):
+        if k >= len(ast_body) or not same_kind(node, ast_body[k]):
             return None
         stmt = ast_body[k]
         k += 1
@@ -177,7 +177,8 @@ def _untouched(body, ast_body: list[ast.stmt], free) -> set[int] | None:
 _AST_KIND = {"Del": "Delete"}
 
 
-def _same_kind(node: cst.CSTNode, stmt: ast.stmt) -> bool:
+def same_kind(node: cst.CSTNode, stmt: ast.stmt) -> bool:
+    """A libcst statement and an :mod:`ast` one of the same kind (and name, for a ``def``/``class``)."""
     kind = type(node).__name__
     if _AST_KIND.get(kind, kind) != type(stmt).__name__.removeprefix("Async"):
         return False
@@ -297,4 +298,4 @@ def _is_expression(piece: str) -> bool:
     return True
 
 
-__all__ = ["MIN_LINES", "Hollowed", "hollow", "untouched"]
+__all__ = ["MIN_LINES", "Hollowed", "hollow", "untouched", "same_kind"]

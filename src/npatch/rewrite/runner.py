@@ -2,7 +2,8 @@
 
 The parent reads every file once, largest first, and runs the text prefilter
 itself; a file some rule can match goes to a worker process at once (``-j N``,
-fork where available), so workers parse while the parent still reads, and
+fork where available), with the needle words found in it (not looked for
+again there), so workers parse while the parent still reads, and
 the largest files start first instead of finishing last.  The progress bar
 counts every file found, as the summary does.  Results come back in the
 order the files were found, whatever order the workers finish in.
@@ -175,7 +176,7 @@ def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | No
     wanted = _jobs(jobs, len(files))
     bar = Progress(len(files), progress)
     outcomes: dict[str, FileOutcome] = {}
-    work: list[tuple[str, str, bytes]] = []
+    work: list[tuple[str, str, bytes, set[str] | None]] = []
     pool = _Pool(wanted, rewrites, optimize, positions, bar) if wanted > 1 else None
     try:
         for path, display in _largest_first(files):
@@ -186,17 +187,18 @@ def run(rewrites: list[Rewrite], files: list[tuple[str, str]], *, jobs: int | No
                 outcomes[display] = FileOutcome(path, display, b"", error=f"cannot read: {reason}")
                 bar.step()
                 continue
-            if optimize and not _may_match(engine, display, data):
+            words = _needles(engine, display, data) if optimize else None
+            if optimize and words is None:
                 bar.step()
                 continue
-            work.append((path, display, data))
+            work.append((path, display, data, words))
             if pool is not None and len(work) >= MIN_PARALLEL_FILES:
                 pool.submit(work[pool.submitted:])
         if pool is not None and pool.submitted:
             outcomes.update(pool.results())
         else:
-            for path, display, data in work:
-                outcomes[display] = _process(engine, path, display, data)
+            for path, display, data, words in work:
+                outcomes[display] = _process(engine, path, display, data, words)
                 bar.step()
     finally:
         if pool is not None:
@@ -235,14 +237,14 @@ class _Pool:
     def submitted(self) -> int:
         return len(self.futures)
 
-    def submit(self, work: list[tuple[str, str, bytes]]) -> None:
+    def submit(self, work: list[tuple[str, str, bytes, set[str] | None]]) -> None:
         if self.executor is None:
             context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
             self.executor = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
                                                 initargs=self.args)
-        for path, display, data in work:
+        for path, display, data, words in work:
             self.data[display] = data
-            future = self.executor.submit(_work, path, display, data)
+            future = self.executor.submit(_work, path, display, data, words)
             future.add_done_callback(lambda _: self.bar.step())
             self.futures.append(future)
 
@@ -259,10 +261,12 @@ class _Pool:
             self.executor.shutdown(cancel_futures=True)
 
 
-def _may_match(engine: Engine, display: str, data: bytes) -> bool:
+def _needles(engine: Engine, display: str, data: bytes) -> set[str] | None:
     """The text prefilter, on raw bytes decoded leniently (a real decode error
-    is reported by the worker)."""
-    return bool(engine.active(display, data.decode("utf-8", "replace")))
+    is reported by the worker): the needle words found, None when no rule can
+    match.  The worker takes the words as they are when the file is UTF-8."""
+    words = engine.words.found(data.decode("utf-8", "replace"))
+    return words if engine.triggered(display, words) else None
 
 
 def _jobs(jobs: int | None, files: int) -> int:
@@ -283,21 +287,21 @@ def _init_worker(rewrites: tuple[Rewrite, ...], optimize: bool, positions: bool)
     _ENGINE = Engine(build_rules(rewrites), optimize=optimize, positions=positions)
 
 
-def _work(path: str, display: str, data: bytes) -> FileOutcome:
+def _work(path: str, display: str, data: bytes, words: set[str] | None) -> FileOutcome:
     assert _ENGINE is not None
-    outcome = _process(_ENGINE, path, display, data)
+    outcome = _process(_ENGINE, path, display, data, words)
     outcome.old_data = b""          # the parent has it; do not ship it back
     return outcome
 
 
-def _process(engine: Engine, path: str, display: str, data: bytes) -> FileOutcome:
+def _process(engine: Engine, path: str, display: str, data: bytes, words: set[str] | None = None) -> FileOutcome:
     """One file; the cyclic garbage collector waits meanwhile (libcst builds
     hundreds of thousands of nodes, few of them in cycles, and each collection
     would walk them all)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return engine.process(path, display, data)
+        return engine.process(path, display, data, words)
     except Exception as exc:  # a rule bug must not lose the whole run: the file gets the error
         return FileOutcome(path, display, data, error=f"internal error: {type(exc).__name__}: {exc}")
     finally:

@@ -111,7 +111,7 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
             if under(name, target):
                 places.setdefault(target, set()).add(line)
 
-    for node in ast.walk(tree):
+    for node in _nodes(tree):
         kind = type(node)
         if kind is ast.Name:
             names.append(node)
@@ -180,6 +180,20 @@ def scan(text: str, targets: set[str], words: set[str] | None = None,
     result.hits = set(places)
     result.lines = set().union(*places.values(), keep) if places else set()
     return result
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` in the order ``ast.walk`` gives them (breadth first,
+    fields in order), without its two generators per node."""
+    out: list[ast.AST] = [tree]
+    for node in out:            # grows while it is walked: breadth first
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                out.append(value)
+            elif type(value) is list:
+                out.extend([v for v in value if isinstance(v, ast.AST)])
+    return out
 
 
 def _prefixes(name: str) -> list[str]:
