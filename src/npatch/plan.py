@@ -442,6 +442,21 @@ class LazyRecords:
                 found = self._done[index] = self._recovered(index, exc)
         return found
 
+    def many(self, indices: list[int]) -> list[Any]:
+        """``[self[i] for i in indices]``, decoded in one loop (a run of ops at
+        an import); a record that cannot be decoded is left to ``self[i]``."""
+        done, raw, read, cls = self._done, self._raw, self._read, self._cls
+        out = []
+        for index in indices:
+            found = done[index]
+            if found is None:
+                try:
+                    found = done[index] = _from_json(cls, raw[index] if read is None else read(raw[index]))
+                except (KeyError, TypeError, ValueError, AttributeError, EOFError):
+                    found = self[index]
+            out.append(found)
+        return out
+
     def _recovered(self, index: int, exc: Exception) -> Any:
         """Record ``index`` from the plan of record, when this copy's cannot be
         decoded; :class:`PlanError` when there is none with as many records."""
