@@ -49,7 +49,7 @@ class OpKind:
     """A registered kind: ``apply``, ``restore`` and, for module kinds, ``substitute``
     (``tree``: also asked for every name under the target, once it applied)."""
 
-    __slots__ = ("name", "apply", "restore", "substitute", "tree")
+    __slots__ = ("name", "apply", "restore", "substitute", "tree", "module_level")
 
     def __init__(self, name: str, apply: Apply, restore: Callable[[Any], None],
                  substitute: Substitute | None, tree: bool = False) -> None:
@@ -58,11 +58,8 @@ class OpKind:
         self.restore = restore
         self.substitute = substitute
         self.tree = tree
-
-    @property
-    def module_level(self) -> bool:
-        """True for kinds that replace whole modules (alias, stub)."""
-        return self.substitute is not None
+        #: True for kinds that replace whole modules (alias, stub)
+        self.module_level = substitute is not None
 
     def __repr__(self) -> str:
         return f"OpKind({self.name!r})"

@@ -291,6 +291,7 @@ class Session:
         built = zip(numbers, self._read_states(numbers))
         fresh: list[_OpState] = []
         watched: set[str] = set()
+        tree = False
         with self._lock:
             for number, state in built:
                 if self._states[number] is not None:
@@ -300,14 +301,16 @@ class Session:
                 if state.kind is None:
                     continue
                 op = state.op
-                watched.update(t.module for t in op.targets)
+                for target in op.targets:
+                    watched.add(target.module)
                 if op.during:
                     watched.add(op.during)
                     _in_plan_order(self._during.setdefault(op.during, []), state, _state_number)
                 elif state.kind.tree:
+                    tree = True
                     for slot in state.slots:
                         _in_plan_order(self._trees.setdefault(slot.target.module, []), slot, _slot_number)
-        if not watched <= self._watched or any(s.kind is not None and s.kind.tree for s in fresh):
+        if tree or not watched <= self._watched:
             self._watched = self._watched | watched
             if self._phase == "active" and self in FINDER.clients:
                 FINDER.refresh()
@@ -360,7 +363,7 @@ class Session:
                 continue
             when = op.when
             if when is not None:
-                if when is not last_when:
+                if when is not last_when and when != last_when:  # a run's ops carry equal copies
                     try:
                         holds = self._condition(when)
                     except Exception as exc:
@@ -378,7 +381,8 @@ class Session:
                     state.fixed = "skipped"
                     state.reason = f"during: {op.during!r} was already imported when the plan started"
                 continue
-            state.slots = [_Slot(state, target) for target in op.targets]
+            targets = op.targets
+            state.slots = [_Slot(state, targets[0])] if len(targets) == 1 else [_Slot(state, t) for t in targets]
         return out
 
     def _failed_state(self, state: _OpState, reason: str, exc: BaseException | None, quiet: bool) -> _OpState:
@@ -433,9 +437,14 @@ class Session:
         with self._lock:
             # ops are prepared as their modules are first imported, not in plan order:
             # what waits on one module is kept in plan order (priority), as it applies
+            unsorted: dict[int, list[_Slot]] = {}
             for slot, module_level in waiting:
-                _in_plan_order((self._subst if module_level else self._pending).setdefault(slot.target.module, []),
-                               slot, _slot_number)
+                queue = (self._subst if module_level else self._pending).setdefault(slot.target.module, [])
+                if queue and queue[-1].state.number > slot.state.number:
+                    unsorted[id(queue)] = queue
+                queue.append(slot)
+            for queue in unsorted.values():  # a stable sort keeps one op's targets in their order
+                queue.sort(key=_slot_number)
         waiting.clear()
 
     def _start_slot(self, slot: _Slot, module_level: bool = False) -> None:
@@ -502,9 +511,7 @@ class Session:
             slot.pushed = None
             raise
         else:
-            self._record(slot, undo)
-            with self._lock:
-                self._by_module.setdefault(slot.target.module, []).append(slot)
+            self._record(slot, undo, applied_to=slot.target.module)
 
     def push_undo(self, slot: _Slot, undo: Any) -> None:
         """Put ``undo`` on the stack before the change it undoes is made (an
@@ -530,8 +537,12 @@ class Session:
                     del self._stack[index]
                     return
 
-    def _record(self, slot: _Slot, undo: Any) -> None:
+    def _record(self, slot: _Slot, undo: Any, applied_to: str | None = None) -> None:
+        """``slot`` applied (its undo record ``undo``); ``applied_to``: the module it
+        changed, whose reload restores it (the finder's substitutes have none)."""
         with self._lock:
+            if applied_to is not None:
+                self._by_module.setdefault(applied_to, []).append(slot)
             late = self._phase == "stopped"
             if not late:
                 self._adopt_original(slot, undo)
