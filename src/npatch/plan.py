@@ -442,6 +442,22 @@ class LazyRecords:
                 found = self._done[index] = self._recovered(index, exc)
         return found
 
+    def many(self, indices: list[int]) -> list[Any]:
+        """``[self[i] for i in indices]``, those not read yet decoded together (a
+        run of ops at an import); where one cannot be, each is left to ``self[i]``."""
+        done = self._done
+        missing = [index for index in indices if done[index] is None]
+        if missing:
+            raw, read = self._raw, self._read
+            try:
+                records = _records(self._cls, [raw[i] for i in missing] if read is None
+                                   else [read(raw[i]) for i in missing])
+            except (KeyError, TypeError, ValueError, AttributeError, EOFError):
+                records = [self[i] for i in missing]
+            for index, record in zip(missing, records):
+                done[index] = record
+        return [done[index] for index in indices]
+
     def _recovered(self, index: int, exc: Exception) -> Any:
         """Record ``index`` from the plan of record, when this copy's cannot be
         decoded; :class:`PlanError` when there is none with as many records."""
@@ -492,7 +508,7 @@ class PlanError(ValueError):
 # stays small and loads in a few milliseconds.  Decoders are worked out once
 # per class from the annotations, not per value.
 _NESTED = {"Origin": Origin, "Target": Target, "Op": Op, "Rewrite": Rewrite, "ManifestInfo": ManifestInfo}
-_DECODERS: dict[type, dict[str, Any]] = {}
+_DECODERS: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
 def _to_json(obj: Any) -> Any:
@@ -527,6 +543,10 @@ def _pairs(raw: Any) -> Any:
     if type(raw) is tuple:  # a marshalled op's, frozen when it was written (_frozen_op)
         return raw
     return tuple([(k, freeze(v)) for k, v in raw])
+
+
+#: decoders that give a tuple back as it is
+_KEEP_TUPLES = (freeze, _pairs)
 
 
 def _frozen_op(raw: dict[str, Any]) -> dict[str, Any]:
@@ -604,15 +624,18 @@ def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any, fallback: 
     try:
         count = len(raw)
         modules, eager, conditions = index["modules"], index["eager"], index.get("conditions", [])
-        waiting = {n for numbers in modules.values() for n in numbers}
+        if type(modules) is not dict:
+            raise ValueError("modules is not an object")
+        waiting = set().union(*modules.values())
         numbered = waiting.union(eager)
-        if type(modules) is not dict or not all(type(n) is int and 0 <= n < count for n in [*waiting, *eager]) \
-                or not all(type(m) is str for m in modules):
+        # type() and set operations over the numbers, not a Python test per number: every child checks this
+        if not set(map(type, numbered)) <= {int} or (numbered and (min(numbered) < 0 or max(numbered) >= count)) \
+                or not set(map(type, modules)) <= {str}:
             raise ValueError("an op number out of range")
         if len(numbered) != count:
             raise ValueError(f"{count - len(numbered)} op(s) in no module's list and not eager")
         if type(conditions) is not list or not all(type(c) is list and len(c) == 2 and type(c[1]) is list
-                                                   and all(n in waiting for n in c[1]) for c in conditions):
+                                                   and waiting.issuperset(c[1]) for c in conditions):
             raise ValueError("a condition evaluated at start for an op that waits for no module")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanError(f"malformed plan index: {exc}") from None
@@ -622,24 +645,38 @@ def _with_lazy_ops(plan: Plan, raw: list[Any], read: Any, index: Any, fallback: 
 
 
 def _from_json(cls: type, data: dict[str, Any]) -> Any:
-    """A record straight from its JSON object: the fields go into the instance
-    dict (no ``__init__`` per record) and only those that need it are converted."""
+    """A record straight from its JSON object (see :func:`_records`)."""
+    return _records(cls, (data,))[0]
+
+
+def _records(cls: type, raws: Any) -> list[Any]:
+    """Records straight from their JSON objects, in one loop (a run of ops):
+    the fields go into the instance dict (no ``__init__`` per record) and
+    only those that need it are converted (a tuple that :func:`freeze` or
+    :func:`_pairs` would give back as it is, a marshalled op's condition or
+    options, is kept without the call)."""
     decoders = _DECODERS.get(cls)
     if decoders is None:
-        decoders = _DECODERS[cls] = {name: decoder for name in cls._fields
-                                     if (decoder := _decoder(str(cls.__annotations__[name]), name))}
-    keys = data.keys()
-    if not cls._required <= keys:
-        raise ValueError(f"{cls.__name__} lacks {', '.join(sorted(cls._required - keys))}")
-    if not keys <= cls._field_set:
-        raise ValueError(f"{cls.__name__} has no field {', '.join(sorted(keys - cls._field_set))}")
-    obj = object.__new__(cls)
-    fields = obj.__dict__
-    fields.update(data)
-    for name, decode in decoders.items():
-        if name in fields:
-            fields[name] = decode(fields[name])
-    return obj
+        decoders = _DECODERS[cls] = tuple((name, decoder) for name in cls._fields
+                                          if (decoder := _decoder(str(cls.__annotations__[name]), name)))
+    required, allowed, new = cls._required, cls._field_set, object.__new__
+    out = []
+    for data in raws:
+        keys = data.keys()
+        if not required <= keys:
+            raise ValueError(f"{cls.__name__} lacks {', '.join(sorted(required - keys))}")
+        if not keys <= allowed:
+            raise ValueError(f"{cls.__name__} has no field {', '.join(sorted(keys - allowed))}")
+        obj = new(cls)
+        fields = obj.__dict__
+        fields.update(data)
+        for name, decode in decoders:
+            if name in fields:
+                value = fields[name]
+                if type(value) is not tuple or decode not in _KEEP_TUPLES:
+                    fields[name] = decode(value)
+        out.append(obj)
+    return out
 
 
 __all__ = ["SCHEMA_VERSION", "REQUIRED", "Record", "Origin", "Target", "Op", "Rewrite", "ManifestInfo", "Plan", "PlanError", "LazyRecords"]

@@ -39,7 +39,7 @@ import warnings
 from _thread import RLock, get_ident
 
 from npatch.errors import NpatchError, NpatchWarning
-from npatch.plan import Op, Plan, PlanError, Target
+from npatch.plan import LazyRecords, Op, Plan, PlanError, Target
 from npatch.runtime.errors import PatchError, located
 from npatch.runtime.finder import FINDER
 from npatch.runtime.ops import OP_KINDS, ApplyContext, OpKind
@@ -238,7 +238,7 @@ class Session:
         from npatch.runtime.report import collect_statuses
 
         ops = self.plan.ops
-        states = [self._build_state(ops[n], n, quiet=True) if state is None else state
+        states = [self._build_states([(ops[n], n)], quiet=True)[0] if state is None else state
                   for n, state in enumerate(self._states or [None] * len(ops))]
         return collect_statuses(states, self.disabled, self.plan)
 
@@ -283,17 +283,15 @@ class Session:
                 else:
                     _found(self._remembering.calls, (name,))
             states = self._states
-            fresh = self._add_states([n for n in numbers if states[n] is None])
-            for state in fresh:
-                for slot in state.slots:
-                    self._start_slot(slot, module_level=state.kind.module_level)
+            self._start_slots(self._add_states([n for n in numbers if states[n] is None]))
 
     def _add_states(self, numbers: list[int]) -> list[_OpState]:
         """Build the states of ops ``numbers`` (conditions evaluated outside the
         lock) and keep those no other thread built meanwhile, in plan order."""
-        built = [(n, self._read_state(n)) for n in numbers]
+        built = zip(numbers, self._read_states(numbers))
         fresh: list[_OpState] = []
         watched: set[str] = set()
+        tree = False
         with self._lock:
             for number, state in built:
                 if self._states[number] is not None:
@@ -303,59 +301,89 @@ class Session:
                 if state.kind is None:
                     continue
                 op = state.op
-                watched.update(t.module for t in op.targets)
+                for target in op.targets:
+                    watched.add(target.module)
                 if op.during:
                     watched.add(op.during)
                     _in_plan_order(self._during.setdefault(op.during, []), state, _state_number)
                 elif state.kind.tree:
+                    tree = True
                     for slot in state.slots:
                         _in_plan_order(self._trees.setdefault(slot.target.module, []), slot, _slot_number)
-        if not watched <= self._watched or any(s.kind is not None and s.kind.tree for s in fresh):
+        if tree or not watched <= self._watched:
             self._watched = self._watched | watched
             if self._phase == "active" and self in FINDER.clients:
                 FINDER.refresh()
         return fresh
 
+    def _read_states(self, numbers: list[int]) -> list[_OpState]:
+        """:meth:`_build_states` of ops ``numbers``, decoded together (a run's
+        ops are read at once); an op the plan file no longer gives (damaged
+        after the launcher checked it) fails, naming why, instead of failing
+        the import that reads it."""
+        ops = self.plan.ops
+        try:
+            records = ops.many(numbers) if isinstance(ops, LazyRecords) else [ops[n] for n in numbers]
+        except PlanError:
+            return [self._read_state(n) for n in numbers]
+        return self._build_states(list(zip(records, numbers)))
+
     def _read_state(self, number: int) -> _OpState:
-        """:meth:`_build_state` of op ``number``; an op the plan file no longer
-        gives (damaged after the launcher checked it) fails, naming why,
-        instead of failing the import that reads it."""
         try:
             op = self.plan.ops[number]
         except PlanError as exc:
             state = _OpState(Op(kind="op", name=f"#{number}", targets=()), number)
             return self._failed_state(state, f"the plan cannot give it: {exc}", None, False)
-        return self._build_state(op, number)
+        return self._build_states([(op, number)])[0]
 
-    def _build_state(self, op: Op, number: int, quiet: bool = False) -> _OpState:
-        """The state of op ``number``: fixed (disabled, skipped, failed) or with
-        its slots.  ``quiet``: for a report, a failure is recorded without a warning."""
-        state = _OpState(op, number)
-        if op.name in self.disabled:
-            state.fixed = "disabled"
-            return state
-        state.kind = OP_KINDS.get(op.kind)
-        if state.kind is None:
-            reason = f"unknown op kind {op.kind!r} (known: {', '.join(sorted(OP_KINDS))})"
-            return self._failed_state(state, reason, None, quiet)
-        if op.when is not None:
+    def _build_states(self, numbered: list[tuple[Op, int]], quiet: bool = False) -> list[_OpState]:
+        """The states of ops ``(op, number)``: fixed (disabled, skipped, failed)
+        or with their slots.  The kind and the condition are looked up once
+        for the ops that share them (the ops of a run do).  ``quiet``: for a
+        report, a failure is recorded without a warning."""
+        disabled = self.disabled
+        kinds: dict[str, OpKind | None] = {}
+        last_when: Any = None
+        holds = True
+        out = []
+        for op, number in numbered:
+            state = _OpState(op, number)
+            out.append(state)
+            if op.name in disabled:
+                state.fixed = "disabled"
+                continue
             try:
-                holds = self._condition(op.when)
-            except Exception as exc:
-                cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
-                return self._failed_state(state, f"condition {op.when_text or op.when!r}: {cause}", exc, quiet)
-            if not holds:
-                state.fixed = "skipped"
-                state.reason = f"condition is false: {op.when_text or op.when!r}"
-                state.kind = None
-                return state
-        if op.during:
-            if op.during in sys.modules:
-                state.fixed = "skipped"
-                state.reason = f"during: {op.during!r} was already imported when the plan started"
-            return state
-        state.slots = [_Slot(state, target) for target in op.targets]
-        return state
+                kind = kinds[op.kind]
+            except KeyError:
+                kind = kinds[op.kind] = OP_KINDS.get(op.kind)
+            state.kind = kind
+            if kind is None:
+                reason = f"unknown op kind {op.kind!r} (known: {', '.join(sorted(OP_KINDS))})"
+                self._failed_state(state, reason, None, quiet)
+                continue
+            when = op.when
+            if when is not None:
+                if when is not last_when and when != last_when:  # a run's ops carry equal copies
+                    try:
+                        holds = self._condition(when)
+                    except Exception as exc:
+                        cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
+                        self._failed_state(state, f"condition {op.when_text or when!r}: {cause}", exc, quiet)
+                        continue
+                    last_when = when
+                if not holds:
+                    state.fixed = "skipped"
+                    state.reason = f"condition is false: {op.when_text or when!r}"
+                    state.kind = None
+                    continue
+            if op.during:
+                if op.during in sys.modules:
+                    state.fixed = "skipped"
+                    state.reason = f"during: {op.during!r} was already imported when the plan started"
+                continue
+            targets = op.targets
+            state.slots = [_Slot(state, targets[0])] if len(targets) == 1 else [_Slot(state, t) for t in targets]
+        return out
 
     def _failed_state(self, state: _OpState, reason: str, exc: BaseException | None, quiet: bool) -> _OpState:
         if quiet:
@@ -385,6 +413,40 @@ class Session:
 
             return self._condition(tree_key(when))
 
+    def _start_slots(self, states: list[_OpState]) -> None:
+        """:meth:`_start_slot` of each slot of ``states``, in order, queueing
+        those that wait under one lock round."""
+        waiting: list[tuple[_Slot, bool]] = []
+        for state in states:
+            if not state.slots:  # fixed (disabled, skipped, failed) or a during op
+                continue
+            module_level = state.kind.module_level
+            for slot in state.slots:
+                module = sys.modules.get(slot.target.module)
+                if module is None:
+                    waiting.append((slot, module_level))
+                    continue
+                self._queue(waiting)
+                self._apply(slot, module, immediate=True)
+        self._queue(waiting)
+
+    def _queue(self, waiting: list[tuple[_Slot, bool]]) -> None:
+        """Queue ``(slot, module_level)`` pairs on their modules, and empty ``waiting``."""
+        if not waiting:
+            return
+        with self._lock:
+            # ops are prepared as their modules are first imported, not in plan order:
+            # what waits on one module is kept in plan order (priority), as it applies
+            unsorted: dict[int, list[_Slot]] = {}
+            for slot, module_level in waiting:
+                queue = (self._subst if module_level else self._pending).setdefault(slot.target.module, [])
+                if queue and queue[-1].state.number > slot.state.number:
+                    unsorted[id(queue)] = queue
+                queue.append(slot)
+            for queue in unsorted.values():  # a stable sort keeps one op's targets in their order
+                queue.sort(key=_slot_number)
+        waiting.clear()
+
     def _start_slot(self, slot: _Slot, module_level: bool = False) -> None:
         """Apply at once to an imported module; otherwise wait: alias/stub slots
         for the finder to serve a substitute, the others for the real import."""
@@ -393,10 +455,7 @@ class Session:
         if module is not None:
             self._apply(slot, module, immediate=True)
             return
-        with self._lock:
-            # ops are prepared as their modules are first imported, not in plan order:
-            # what waits on one module is kept in plan order (priority), as it applies
-            _in_plan_order((self._subst if module_level else self._pending).setdefault(name, []), slot, _slot_number)
+        self._queue([(slot, module_level)])
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
@@ -452,9 +511,7 @@ class Session:
             slot.pushed = None
             raise
         else:
-            self._record(slot, undo)
-            with self._lock:
-                self._by_module.setdefault(slot.target.module, []).append(slot)
+            self._record(slot, undo, applied_to=slot.target.module)
 
     def push_undo(self, slot: _Slot, undo: Any) -> None:
         """Put ``undo`` on the stack before the change it undoes is made (an
@@ -480,8 +537,12 @@ class Session:
                     del self._stack[index]
                     return
 
-    def _record(self, slot: _Slot, undo: Any) -> None:
+    def _record(self, slot: _Slot, undo: Any, applied_to: str | None = None) -> None:
+        """``slot`` applied (its undo record ``undo``); ``applied_to``: the module it
+        changed, whose reload restores it (the finder's substitutes have none)."""
         with self._lock:
+            if applied_to is not None:
+                self._by_module.setdefault(applied_to, []).append(slot)
             late = self._phase == "stopped"
             if not late:
                 self._adopt_original(slot, undo)
