@@ -33,8 +33,8 @@ _NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for
 WHY: dict[str, Any] = {
     "torch": {
         "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
-                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds 56 M "
-                    "(70 M, then 58 M, before the changes listed under `import numpy`). " + _GC,
+                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds 50 M "
+                    "(70 M, then 58 M and 56 M, before the changes listed under `import numpy`). " + _GC,
         "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
                      "collector off (bare `import torch`: 5.01 G instructions) torch-npu adds 35 M (42 M before the changes "
                      "listed under `import numpy`): the bootstrap 7 M, the runtime's modules ~13 M, the plan and its 4 start-time conditions "
@@ -51,11 +51,12 @@ WHY: dict[str, Any] = {
                     "~48 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
                     "`installed('numpy')` took the import system's answer as numpy is found, the marshal copy "
                     "stored a module's ops as one run and the conditions stopped importing npatch.distributions). "
-                    "With the garbage collector off (+44.6 M): the bootstrap ~7 M, importing the runtime's 18 "
-                    "modules ~11 M, reading the plan ~2.3 M, its 8 start-time conditions ~3.3 M "
-                    "(`importable('torch_npu')` and `importable('mx_driving')` once each; no version is read "
-                    "without mx_driving), reading the 101 ops ~6.5 M (~45 k each: decoding, their states and "
-                    "slots, in Python), applying them ~8.4 M (~2 M of it numpy-compat's own check: 53 names are "
+                    "With the garbage collector off: +42.4 M (+44.6 M before a module's ops were decoded, built and "
+                    "queued as one batch and each op-kind module was imported at its first use): the bootstrap "
+                    "~7 M, importing the runtime's modules ~11 M, reading the plan ~2.3 M, its 8 start-time "
+                    "conditions ~3.3 M (`importable('torch_npu')` and `importable('mx_driving')` once each; no "
+                    "version is read without mx_driving), reading the 101 ops ~5.4 M (decoding ~4.1 M, their "
+                    "states and slots ~1.3 M, in Python), applying them ~8.2 M (~2 M of it numpy-compat's own check: 53 names are "
                     "not in NumPy's tables and are probed), and ~5 M more at exit (the final collection and "
                     "teardown see the runtime's objects); no op of another module is read",
         "*": _NO_OPS.format(module="numpy") + " (in callgrind +8.5 M under torch-npu, cuda-to-cpu or mmcv-lite)",
