@@ -117,7 +117,8 @@ class _SessionPlan:
             from npatch.cli import parse_sets
             from npatch.plancache import compiled_plan
             from npatch.pytest_session import ChildEnviron
-            from npatch.runtime.launcher import child_environ, read_plan
+            from npatch.runtime.launcher_parent import child_environ
+            from npatch.runtime.launcher import read_plan
             from npatch.runtime.session import Session
 
             cached = compiled_plan(self.manifests, parse_sets(self.sets), self.disable)

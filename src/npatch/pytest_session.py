@@ -11,7 +11,7 @@ import os
 
 from npatch.plan import Plan
 from npatch.plancache import plan_file
-from npatch.runtime.launcher import child_environ
+from npatch.runtime.launcher_parent import child_environ
 from npatch.runtime.session import Session
 
 
@@ -52,7 +52,7 @@ class ChildSession(Session):
     started while it is active (``subprocess``, ``multiprocessing`` spawn
     workers; not the children of a forkserver started before, and a
     forkserver started meanwhile keeps the plan for the children it forks
-    later): :func:`npatch.runtime.launcher.child_environ`
+    later): :func:`npatch.runtime.launcher_parent.child_environ`
     names its plan file (:func:`npatch.plancache.plan_file`) after the
     inherited ones, so children start the plans in the order the test applied
     them.  ``stop()`` restores the environment too.

@@ -21,7 +21,7 @@ from npatch_testutil import clean_env
 #: (cli.registry holds the command table, importing nothing; outfiles has the
 #: one private-cache-directory check, importing npatch.errors only to raise)
 HOT_PATH = {"npatch", "npatch.cli", "npatch.cli.hot", "npatch.cli.registry", "npatch.outfiles", "npatch.plancache",
-            "npatch.runtime", "npatch.runtime.launcher"}
+            "npatch.runtime", "npatch.runtime.launcher_parent", "npatch.runtime.launcher"}
 #: besides those, only what their own imports need: the interpreter's SHA-256 and __future__
 STDLIB_ALLOWED = {"__future__", "_sha256", "_sha2"}
 

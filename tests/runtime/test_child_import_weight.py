@@ -48,6 +48,7 @@ def test_a_numpy_child_under_mmcv_npu_imports_only_the_start_path(tmp_path):
     npatch_modules, numpy_extra, restored = json.loads(proc.stdout.strip().splitlines()[-1])
     expected = START_PATH | ({"npatch.pep440", "npatch.distributions"} if importlib.util.find_spec("mx_driving") else set())
     assert set(npatch_modules) == expected, sorted(set(npatch_modules) ^ expected)
+    assert "npatch.runtime.launcher_parent" not in npatch_modules  # the launcher's parent side
     assert numpy_extra == [] and restored
 
 

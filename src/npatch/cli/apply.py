@@ -6,7 +6,8 @@ command because the command has options of its own; ``run`` accepts it and
 also finds the program without it, at the first ``-m`` or ``*.py`` word.
 
 On the way to a cached plan this module imports only
-:mod:`npatch.plancache` and :mod:`npatch.runtime.launcher`: no compiler.
+:mod:`npatch.plancache`, :mod:`npatch.runtime.launcher` and its parent side
+(:mod:`npatch.runtime.launcher_parent`): no compiler.
 :func:`fast_apply` parses a well-formed ``apply`` command line without
 argparse, for a ``main`` that wants to skip building the whole parser.
 """
@@ -181,20 +182,20 @@ def _plan(manifests: list[str], args: argparse.Namespace | Options, *, environme
 
 def apply(manifests: list[str], cmd: list[str], args: argparse.Namespace | Options) -> int:
     """Compile (or find) the plan and exec ``cmd`` under it."""
-    from npatch.runtime import launcher
+    from npatch.runtime import launcher_parent
 
-    problem = launcher.python_flag_problem(cmd)
+    problem = launcher_parent.python_flag_problem(cmd)
     if problem and args.strict:
         raise UsageError(f"{problem} (--strict)")
     if problem:
         print(f"npatch: warning: {problem}", file=sys.stderr)
     cached = _plan(manifests, args, environment=True)
     report = _report_file(args)
-    env = launcher.child_environ(cached.path or None, strict=args.strict, report=report, verbose=bool(args.verbose),
+    env = launcher_parent.child_environ(cached.path or None, strict=args.strict, report=report, verbose=bool(args.verbose),
                                  data=cached.inline, coverage=bool(args.coverage))
     if cached.temporary:        # the plan lives in a directory removed at exit: wait for the command
         return _run_and_wait(cmd, env)
-    return launcher.exec_command(cmd, env)
+    return launcher_parent.exec_command(cmd, env)
 
 
 #: what npatch passes on to the command it waits for (SIGKILL and SIGSTOP cannot be caught)
@@ -210,7 +211,7 @@ def _run_and_wait(cmd: list[str], env: dict[str, str]) -> int:
     import signal
     import subprocess
 
-    from npatch.runtime.launcher import start_failed
+    from npatch.runtime.launcher_parent import start_failed
 
     try:
         child = subprocess.Popen(cmd, env=env)
@@ -244,7 +245,7 @@ def _report_file(args: argparse.Namespace | Options) -> str | None:
     path = args.coverage or args.report
     if not path:
         return None
-    from npatch.runtime.launcher import prepare_report
+    from npatch.runtime.launcher_parent import prepare_report
 
     return prepare_report(path, "--coverage" if args.coverage else "--report")
 
@@ -253,7 +254,7 @@ def run(manifests: list[str], program: list[str], args: argparse.Namespace | Opt
     """Compile (or find) the plan, apply it here and run the program as ``__main__``."""
     import os
 
-    from npatch.runtime import launcher
+    from npatch.runtime import launcher_parent
 
     if program[0] != "-m" and not os.path.isfile(program[0]):
         if not os.path.isdir(program[0]):
@@ -262,7 +263,7 @@ def run(manifests: list[str], program: list[str], args: argparse.Namespace | Opt
             raise UsageError(f"no __main__.py in the folder {program[0]}")
     plan_path = _plan(manifests, args).path
     report = _report_file(args)
-    return launcher.run_program(plan_path, program, strict=args.strict, report=report,
+    return launcher_parent.run_program(plan_path, program, strict=args.strict, report=report,
                                 verbose=bool(args.verbose), coverage=bool(args.coverage))
 
 

@@ -1,7 +1,8 @@
 """The hot path of ``npatch apply``: a well-formed command line whose plan is
 in the cache goes from the console script to ``exec`` importing only this
 module, :mod:`npatch.plancache` (with :mod:`npatch.outfiles`' private-cache
-check), :mod:`npatch.runtime.launcher` and the command table
+check), :mod:`npatch.runtime.launcher` (its parent side,
+:mod:`npatch.runtime.launcher_parent`) and the command table
 (:mod:`npatch.cli.registry`, which imports nothing).
 
 Every ``npatch apply`` of a training job's processes pays this path, so it
@@ -77,9 +78,9 @@ def launch_cached(argv: list[str]) -> int | None:
     manifests, cmd, options = parsed
     if options.report or options.coverage:
         return None
-    from npatch.runtime import launcher
+    from npatch.runtime import launcher_parent
 
-    if launcher.python_flag_problem(cmd):  # a warning to print: the general path
+    if launcher_parent.python_flag_problem(cmd):  # a warning to print: the general path
         return None
     from npatch.cli.registry import parse_sets
 
@@ -95,8 +96,8 @@ def launch_cached(argv: list[str]) -> int | None:
     hit = lookup(root, request_key(manifests, sets, options.disable))
     if hit is None or hit.notes:
         return None
-    env = launcher.child_environ(hit.path, strict=options.strict, verbose=bool(options.verbose))
-    return launcher.exec_command(cmd, env)
+    env = launcher_parent.child_environ(hit.path, strict=options.strict, verbose=bool(options.verbose))
+    return launcher_parent.exec_command(cmd, env)
 
 
 __all__ = ["Options", "VALUED", "parse_fast", "launch_cached"]

@@ -1,4 +1,5 @@
-"""Processes under a plan: the ``apply``/``run`` launcher and the boot of each child.
+"""Processes under a plan: the boot of each child (the parent side, which builds its
+environment and execs the command, is :mod:`npatch.runtime.launcher_parent`).
 
 ``npatch apply M -- CMD`` compiles (or finds in the cache) a plan file, then
 execs CMD with this environment, which every Python descendant inherits
@@ -84,129 +85,6 @@ _WAITING: "list[_Deferred]" = []
 STARTUP_PATH: str | None = None
 
 
-# -- parent side -----------------------------------------------------------------
-def child_environ(plan_path: str | None, *, strict: bool = False, report: str | None = None,
-                  verbose: bool = False, environ: dict[str, str] | None = None,
-                  data: str | None = None, coverage: bool = False) -> dict[str, str]:
-    """The environment that puts a process and its descendants under ``plan_path``
-    (or, when no file could hold the plan, under ``data``, an inline
-    ``NPATCH_PLAN_DATA`` value: see :func:`npatch.plancache.compiled_plan`).
-
-    Settings not given are inherited, so a nested ``npatch apply`` keeps the
-    outer report and strictness and adds its plan after the outer ones.
-    """
-    env = dict(os.environ if environ is None else environ)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p != BOOTSTRAP_DIR]
-    env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR] + [p for p in paths if p])
-    if data is not None:
-        env[ENV_DATA] = data
-    if plan_path is not None:
-        plans = [p for p in env.get(ENV_PLAN, "").split(os.pathsep) if p]
-        if plan_path not in plans:
-            plans.append(plan_path)
-        env[ENV_PLAN] = os.pathsep.join(plans)
-    if strict:
-        env[ENV_STRICT] = "1"
-    if report:
-        env[ENV_REPORT] = report
-    if verbose:
-        env[ENV_VERBOSE] = "1"
-    if coverage:
-        env["NPATCH_COVERAGE"] = "1"
-    return env
-
-
-def exec_command(argv: list[str], env: dict[str, str]) -> int:
-    """Replace this process with ``argv`` (its exit status becomes ours);
-    returns only when the command cannot be started, with a shell's status."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execvpe(argv[0], argv, env)
-    except OSError as exc:
-        return start_failed(argv, exc)
-    return 0  # pragma: no cover - execvpe does not return
-
-
-def start_failed(argv: list[str], exc: OSError) -> int:
-    """Say why ``argv`` could not start, as a shell does; the status a shell
-    gives: 127 when there is no such command, 126 when there is one that
-    cannot run (a folder, a script whose ``#!`` interpreter is missing)."""
-    import shutil
-
-    path = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
-    if path and os.path.isdir(path):
-        why = "is a directory"
-    elif not isinstance(exc, FileNotFoundError):
-        why = f"cannot run: {exc.strerror}"
-    elif path and os.path.isfile(path):    # the file is there: its #! line names what is missing
-        why = f"bad interpreter {_interpreter(path)}: {exc.strerror}"
-    else:
-        print(f"npatch: {argv[0]}: command not found", file=sys.stderr)
-        return 127
-    print(f"npatch: {argv[0]}: {why}", file=sys.stderr)
-    return 126
-
-
-def _interpreter(path: str) -> str:
-    """The interpreter the ``#!`` line of the file at ``path`` names (``?`` if none can be read)."""
-    try:
-        with open(path, "rb") as file:
-            line = file.readline(4096)
-    except OSError:
-        return "?"
-    words = line[2:].split() if line.startswith(b"#!") else []
-    return os.fsdecode(words[0]) if words else "?"
-
-
-_FLAG_EFFECTS = {
-    "I": "isolated mode ignores PYTHONPATH",
-    "E": "ignores PYTHON* environment variables, PYTHONPATH included",
-    "S": "skips the site module, which runs sitecustomize",
-}
-
-
-def python_flag_problem(argv: list[str]) -> str | None:
-    """Why ``argv`` (a ``python`` command) will not run the bootstrap, if it will not.
-
-    Only the interpreter's own flags before the script, ``-c`` or ``-m``
-    are looked at; a Python child that another program starts with these
-    flags cannot be detected here.
-    """
-    name = os.path.basename(argv[0])
-    if name.endswith(".exe"):
-        name = name[:-4]
-    version = name[6:] if name.startswith("python") else None
-    if version is None or version.replace(".", "").strip("0123456789") not in ("", "m", "d"):
-        return None
-    args = iter(argv[1:])
-    for arg in args:
-        if arg == "-" or not arg.startswith("-") or arg.startswith("--"):
-            if arg.startswith("--"):
-                continue
-            return None
-        for index, letter in enumerate(arg[1:], 1):
-            if letter in "cm":
-                return None
-            if letter in "XW":
-                if index == len(arg) - 1:
-                    next(args, None)
-                break
-            if letter in _FLAG_EFFECTS:
-                return f"`{name} -{letter}` {_FLAG_EFFECTS[letter]}: the plan is not applied in that process"
-    return None
-
-
-def prepare_report(path: str, option: str = "--report") -> str:
-    """Absolute report path, with an empty report written, so the file
-    always reflects this run (:func:`npatch.runtime.reportfiles.prepare`: a
-    usage error naming ``option`` when it cannot be written)."""
-    from npatch.runtime.reportfiles import prepare
-
-    return prepare(path, option)
-
-
-# -- child side ------------------------------------------------------------------
 def boot_from_site() -> None:
     """Boot from ``npatch.pth`` (site-packages), which calls this only when
     ``NPATCH_PLAN_DATA`` is set.
@@ -289,22 +167,22 @@ def _program_path() -> str | None:
     if first in ("-c", "-", ""):
         return ""
     try:
-        return _main_path(first)
+        return main_path(first)
     except OSError:  # a working directory that was removed: Python itself copes, and so must the boot
         return None
 
 
-def _main_path(program: str, by_main: bool | None = None) -> str:
+def main_path(program: str, by_main: bool | None = None) -> str:
     """The ``sys.path[0]`` Python gives ``program`` (``-m``: the working directory);
-    ``by_main``: what :func:`_is_archive_or_folder` says of it, when already asked."""
+    ``by_main``: what :func:`is_archive_or_folder` says of it, when already asked."""
     if program == "-m":
         return os.getcwd()
     if by_main is None:
-        by_main = _is_archive_or_folder(program)
+        by_main = is_archive_or_folder(program)
     return os.path.abspath(program) if by_main else os.path.dirname(os.path.realpath(program))
 
 
-def _is_archive_or_folder(program: str) -> bool:
+def is_archive_or_folder(program: str) -> bool:
     """A program Python runs by its ``__main__`` (a folder or a zip file), not as a script;
     its own path is then ``sys.path[0]``."""
     if os.path.isdir(program):
@@ -671,99 +549,18 @@ def _finish() -> None:
         print(f"npatch: warning: cannot write the report: {exc}", file=sys.stderr)
 
 
-# -- in-process: npatch run --------------------------------------------------------
-def run_program(plan_path: str, program: list[str], *, strict: bool = False, report: str | None = None,
-                verbose: bool = False, coverage: bool = False) -> int:
-    """Apply the plan here, then run ``program`` (``script.py ARGS`` or
-    ``-m module ARGS``) as ``__main__``, as ``python`` would.
-
-    Children get the same environment as under ``apply``.  Returns the
-    program's exit status; a SystemExit propagates unchanged.
-    """
+def start_here(plan_path: str) -> None:
+    """Start the plan in this process, which then needs no bootstrap
+    (``npatch run``: :func:`npatch.runtime.launcher_parent.run_program`)."""
     global _BOOTED
-    os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
-    by_main = program[0] != "-m" and _is_archive_or_folder(program[0])
-    try:
-        sys.path[0] = _main_path(program[0], by_main)
-    except OSError:  # a removed working directory: python adds no entry for it, and the program runs
-        pass
-    _BOOTED = True  # this process needs no bootstrap: the plan starts right here
+    _BOOTED = True
     try:
         start_plans([plan_path], deferred=False)
     except Exception as exc:  # noqa: BLE001
         _boot_failed(exc)
-    code = _run_main(program, by_main)
-    if strict and code == 0:
-        failed = [s for _, session in SESSIONS for s in session.statuses() if s.status == "failed"]
-        if failed:
-            names = ", ".join(s.name for s in failed)
-            print(f"npatch: error: --strict: {len(failed)} op(s) failed: {names}", file=sys.stderr)
-            return STRICT_EXIT
-    return code
-
-
-def _run_main(program: list[str], by_main: bool) -> int:
-    """Run ``program`` as ``__main__``; ``by_main``: it is a folder or zip file run by its ``__main__``."""
-    import runpy
-
-    if program[0] == "-m":
-        sys.argv = [program[1], *program[2:]]
-        run = lambda: runpy.run_module(program[1], run_name="__main__", alter_sys=True)  # noqa: E731
-    else:
-        sys.argv = list(program)
-        if by_main:
-            run = lambda: _run_main_module(program[0])  # noqa: E731
-        else:
-            run = lambda: runpy.run_path(program[0], run_name="__main__")  # noqa: E731
-    try:
-        run()
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except _NoMain as exc:
-        print(f"npatch: error: {exc}", file=sys.stderr)
-        return 1
-    except BaseException as exc:  # noqa: BLE001 - reported like the interpreter would
-        tb = _user_traceback(exc.__traceback__)
-        if isinstance(exc, ImportError) and tb.tb_next is None and tb.tb_frame.f_globals.get("__name__") == "runpy":
-            print(f"npatch: error: {exc}", file=sys.stderr)  # runpy found no module to run: no traceback (as python -m)
-            return 1
-        sys.excepthook(type(exc), exc.with_traceback(tb), tb)  # the hook prints exc.__traceback__
-        return 1
-    return 0
-
-
-class _NoMain(Exception):
-    pass
-
-
-def _run_main_module(program: str) -> None:
-    """Run the ``__main__`` of a folder or zip file (``sys.path[0]`` already) as
-    python does: ``sys.argv[0]`` and ``sys.path`` as given, a fresh ``__main__``.
-    (``runpy.run_path`` would set ``sys.argv[0]`` and ``sys.path[0]`` to the path
-    as typed, where python makes ``sys.path[0]`` absolute.)"""
-    import types
-    from importlib.machinery import PathFinder
-
-    spec = PathFinder.find_spec("__main__", [sys.path[0]])
-    if spec is None or spec.loader is None:
-        raise _NoMain(f"can't find '__main__' module in {program!r}")
-    code = spec.loader.get_code("__main__")  # type: ignore[attr-defined]
-    module = types.ModuleType("__main__")
-    module.__dict__.update(__spec__=spec, __file__=spec.origin, __loader__=spec.loader, __package__="",
-                           __cached__=spec.cached, __builtins__=__builtins__)
-    sys.modules["__main__"] = module
-    exec(code, module.__dict__)
-
-
-def _user_traceback(tb: "Any") -> "Any":
-    """The traceback without the frames of this module and runpy in front of the program's."""
-    ours = {__name__, "runpy"}
-    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_globals.get("__name__") in ours:
-        tb = tb.tb_next
-    return tb
 
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "ENV_BOOTING",
-           "STRICT_EXIT", "START_IMPORTS", "SESSIONS", "child_environ", "exec_command", "start_failed",
-           "python_flag_problem", "prepare_report", "boot_from_site", "boot", "start_plans", "start_shipped",
-           "start_plan", "read_plan", "run_program"]
+           "STRICT_EXIT", "START_IMPORTS", "SESSIONS", "boot_from_site", "boot", "start_plans", "start_shipped",
+           "start_plan", "read_plan", "start_here", "is_archive_or_folder",
+           "main_path"]
