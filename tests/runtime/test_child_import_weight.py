@@ -7,11 +7,8 @@ conditions ask ``importable('mx_driving')`` before any version), without
 ``npatch.distributions`` (numpy-compat's ``installed('numpy')`` takes the
 import system's answer as numpy is found: no listing of ``sys.path``), the
 modules only some op kinds need (stubs: the ``stub`` kind; coverage:
-``replace``/``wrap`` under ``--coverage``; the attribute kinds of
-``npatch.runtime.kinds_attr``: numpy-compat's ops are ``call`` ops), and
-NumPy's own ``numpy.char``/``numpy.rec`` are not imported for the names taken
-from them.  A child whose plan sets a ``value`` imports the attribute kinds
-and not the module kinds (``npatch.runtime.kinds_module``).
+``replace``/``wrap`` under ``--coverage``), and NumPy's own ``numpy.char``/
+``numpy.rec`` are not imported for the names taken from them.
 Each of those still loads where it is needed (the stub and coverage tests in
 tests/runtime and tests/cli run those scenarios).
 """
@@ -20,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import textwrap
 
 from npatch_testutil import clean_env, run_npatch
 
@@ -28,7 +24,7 @@ from npatch_testutil import clean_env, run_npatch
 START_PATH = {"npatch", "npatch.conditions", "npatch.errors", "npatch.extensions",
               "npatch.library", "npatch.library.numpy_compat", "npatch.plan",
               "npatch.planfile", "npatch.runtime", "npatch.runtime.errors", "npatch.runtime.finder",
-              "npatch.runtime.kinds_module", "npatch.runtime.launcher",
+              "npatch.runtime.kinds_attr", "npatch.runtime.kinds_module", "npatch.runtime.launcher",
               "npatch.runtime.ops", "npatch.runtime.resolve", "npatch.runtime.session"}
 
 CHILD = """
@@ -50,27 +46,3 @@ def test_a_numpy_child_under_mmcv_npu_imports_only_the_start_path(tmp_path):
     assert set(npatch_modules) == expected, sorted(set(npatch_modules) ^ expected)
     assert "npatch.runtime.launcher_parent" not in npatch_modules  # the launcher's parent side
     assert numpy_extra == [] and restored
-
-
-VALUE_CHILD = """
-import json, sys
-import colorsys
-print(json.dumps([sorted(n for n in sys.modules if n.startswith("npatch.runtime.kinds_")), colorsys.npatch_light]))
-"""
-
-
-def test_a_child_whose_plan_sets_a_value_imports_only_the_attribute_kinds(tmp_path):
-    (tmp_path / "m.toml").write_text(textwrap.dedent("""\
-        [manifest]
-        name = "m"
-
-        [[patch]]
-        name = "v"
-        target = "colorsys:npatch_light"
-        value = 42
-        on-missing = "create"
-        """))
-    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
-    proc = run_npatch("apply", "m.toml", "--", sys.executable, "-c", VALUE_CHILD, cwd=tmp_path, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [["npatch.runtime.kinds_attr"], 42]

@@ -25,9 +25,7 @@ module load.  Their ``apply`` handles a name that is already imported.
 The built-in kinds live in :mod:`npatch.runtime.kinds_attr` (replace, wrap,
 value, delete) and :mod:`npatch.runtime.kinds_module` (call, register,
 alias, stub); each lists its kinds in a ``KINDS`` dict, which this module
-registers (they do not import it) when one of them is first looked up in
-:data:`OP_KINDS`: a child imports only the modules of the kinds its plan
-applies (``_HOMES`` names each kind's module).  What the other layers know about each
+registers (they do not import it).  What the other layers know about each
 built-in kind is its entry in :data:`npatch.opkinds.BUILTIN_OP_KINDS`.
 """
 from __future__ import annotations
@@ -84,35 +82,10 @@ def _builtin(name: str, kind: Any) -> bool:
     return name in BUILTIN_OP_KINDS
 
 
-#: the module of each built-in kind (each lists its own in ``KINDS``), imported and
-#: registered at the first lookup of one of its kinds: a child whose plan applies
-#: only ``call`` ops does not import the attribute kinds, one of values not the module kinds
-_HOMES = {"replace": "kinds_attr", "wrap": "kinds_attr", "value": "kinds_attr", "delete": "kinds_attr",
-          "call": "kinds_module", "register": "kinds_module", "alias": "kinds_module", "stub": "kinds_module"}
-
-
-class _OpKinds(Registry):
-    """The registry of op kinds: a built-in kind's module is imported when one
-    of its kinds is first looked up (``get``, ``[]``, ``load``); iteration
-    lists every built-in kind (it imports them all).  ``in`` sees what is
-    registered so far."""
-
-    def load(self, name: str) -> Any:
-        home = _HOMES.get(name)
-        if home is not None and not dict.__contains__(self, name):
-            _register_builtins(home)
-        return super().load(name)
-
-    def __iter__(self) -> Any:
-        for home in dict.fromkeys(_HOMES.values()):
-            _register_builtins(home)
-        return dict.__iter__(self)
-
-
 #: Every op kind by name (filled by :func:`op_kind`; a name not registered here is
-#: looked up among the built-in kinds, then among the ``npatch.ops`` entry points
-#: of installed packages, see :mod:`npatch.extensions`).
-OP_KINDS: dict[str, OpKind] = _OpKinds(OPS_GROUP, adopt_op_kind, _builtin)
+#: looked up among the ``npatch.ops`` entry points of installed packages, see
+#: :mod:`npatch.extensions`).
+OP_KINDS: dict[str, OpKind] = Registry(OPS_GROUP, adopt_op_kind, _builtin)
 
 
 def _restore_undo(undo: Any) -> None:
@@ -179,12 +152,16 @@ class ApplyContext:
         self.session.serve_failed(self.slot, exc)
 
 
-def _register_builtins(home: str) -> None:
-    """Register the kinds of built-in module ``home`` (it does not import this
-    one); a kind an extension registered first under the same name stays."""
-    module = __import__(f"npatch.runtime.{home}", fromlist=["KINDS"])
-    for name, (apply, substitute, tree) in module.KINDS.items():
-        if not dict.__contains__(OP_KINDS, name):
+# the built-in kinds: each module lists its own (it does not import this one)
+from npatch.runtime import kinds_attr, kinds_module  # noqa: E402
+
+
+def _register_builtins() -> None:
+    for module in (kinds_attr, kinds_module):
+        for name, (apply, substitute, tree) in module.KINDS.items():
             op_kind(name, substitute=substitute, tree=tree)(apply)
+
+
+_register_builtins()
 
 __all__ = ["OP_KINDS", "OpKind", "op_kind", "ApplyContext"]
