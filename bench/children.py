@@ -33,7 +33,7 @@ _NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for
 WHY: dict[str, Any] = {
     "torch": {
         "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
-                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds 50 M "
+                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds ~51 M "
                     "(70 M, then 58 M and 56 M, before the changes listed under `import numpy`). " + _GC,
         "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
                      "collector off (bare `import torch`: 5.01 G instructions) torch-npu adds 35 M (42 M before the changes "
@@ -51,8 +51,8 @@ WHY: dict[str, Any] = {
                     "~48 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
                     "`installed('numpy')` took the import system's answer as numpy is found, the marshal copy "
                     "stored a module's ops as one run and the conditions stopped importing npatch.distributions). "
-                    "With the garbage collector off: +42.4 M (+44.6 M before a module's ops were decoded, built and "
-                    "queued as one batch and each op-kind module was imported at its first use): the bootstrap "
+                    "With the garbage collector off: ~+42.7 M (+44.6 M before a module's ops were decoded, built "
+                    "and queued as one batch): the bootstrap "
                     "~7 M, importing the runtime's modules ~11 M, reading the plan ~2.3 M, its 8 start-time "
                     "conditions ~3.3 M (`importable('torch_npu')` and `importable('mx_driving')` once each; no "
                     "version is read without mx_driving), reading the 101 ops ~5.4 M (decoding ~4.1 M, their "
