@@ -16,7 +16,10 @@ regular file of the user's that nobody else can write, never through a link)::
     plans/<hash>.json      the plan as canonical JSON (Plan.canonical_json): sha256(bytes) == hash
                            == Plan.content_hash, so the name proves the content
     plans/<hash>.marshal   the same plan in marshal form (Plan.to_marshal),
-                           which child processes read without importing json
+                           which child processes read without importing json,
+                           then the JSON file's identity (runtime.launcher.json_stamp):
+                           a child compares it with one stat of the JSON and reads
+                           the JSON instead where they differ (an edited plan)
     plans/<hash>.modules   modules whose import needs the plan (see
                            :func:`trigger_modules`), read by the bootstrap
 
@@ -49,6 +52,7 @@ import time
 from stat import S_ISREG
 
 from npatch.outfiles import owned_regular
+from npatch.runtime.launcher import STAMP, json_stamp
 from npatch.runtime.launcher import read_file as _read_file
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
@@ -270,10 +274,25 @@ def lookup(root: str, key: str) -> CachedPlan | None:
     if (digest(modules) if modules is not None else "-") != entry.modules_hash:
         return None
     marshalled = _read(plan_path[: -len(".json")] + ".marshal")
-    if marshalled is None or digest(marshalled) != entry.marshal_hash:
+    if marshalled is None or digest(marshalled) != entry.marshal_hash or not _stamped(marshalled, plan_path):
         return None
     notes = _read(keys + ".notes")
     return CachedPlan(plan_path, notes.decode("utf-8", "replace") if notes else "", hit=True)
+
+
+def _stamped(marshalled: bytes, plan_path: str) -> bool:
+    """Whether a marshal copy was made from the JSON file at ``plan_path`` as it
+    is (a copied cache, or a JSON rewritten alike, is a miss that writes it again:
+    children would read the JSON instead, ``json_stamp``)."""
+    try:
+        return marshalled.endswith(json_stamp(os.stat(plan_path)))
+    except OSError:
+        return False
+
+
+def unstamped(marshalled: bytes) -> bytes:
+    """A cached marshal copy without its :func:`~npatch.runtime.launcher.json_stamp`."""
+    return marshalled[: marshalled.rindex(STAMP)]
 
 
 def trigger_modules(plan: Any) -> list[str] | None:
@@ -312,7 +331,7 @@ def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str,
     plan_path = os.path.join(plans, plan_hash + ".json")
     if _read(plan_path) != data:
         _write(plan_path, data)
-    marshalled = plan.to_marshal()
+    marshalled = plan.to_marshal() + json_stamp(os.stat(plan_path))
     marshal_path = os.path.join(plans, plan_hash + ".marshal")
     if _read(marshal_path) != marshalled:
         _write(marshal_path, marshalled)

@@ -22,7 +22,7 @@ INLINE_LIMIT = 32 * 1024
 
 def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str = "auto") -> str:
     """The ``NPATCH_PLAN_DATA`` value for a request (compiled through the cache)."""
-    from npatch.plancache import MAX_VARIABLE, compiled_plan, fits, looks_like_path, value_for
+    from npatch.plancache import MAX_VARIABLE, compiled_plan, fits, looks_like_path, unstamped, value_for
 
     cached = compiled_plan(specs, sets, disable)
     if cached.notes:
@@ -36,7 +36,7 @@ def encode(specs: list[str], sets: dict[str, str], disable: list[str], ship: str
 
     if ship != "reference":
         with open(stem + ".marshal", "rb") as handle:
-            inline = value_for(plan_hash, "inline", (modules, handle.read()))
+            inline = value_for(plan_hash, "inline", (modules, unstamped(handle.read())))
         if len(inline) <= INLINE_LIMIT or ship == "inline" and fits(inline):
             return inline
         if ship == "inline":

@@ -302,11 +302,15 @@ def _tamper_json(plan: Path) -> None:
     plan.write_bytes(plan.read_bytes().replace(b'"value":42', b'"value":666'))
 
 
-@pytest.mark.parametrize("marshal_copy", ["missing", "another user's", "damaged op"])
+@pytest.mark.parametrize("marshal_copy", ["missing", "another user's", "damaged op", "intact",
+                                          "intact, same size, mtime put back"])
 def test_a_child_refuses_a_cached_json_plan_that_no_longer_matches_its_name(tmp_path, env, marshal_copy):
     """Where the marshal copy cannot be used the child reads the JSON plan of
     record; a cached one is named by its content hash, so a plan changed after
-    the launcher verified it is refused (one warning, the program runs), never run."""
+    the launcher verified it is refused (one warning, the program runs), never run.
+    An intact marshal copy is made from the JSON as it was: it ends with that
+    file's identity (device, inode, size, change time, which no ``touch``
+    puts back), so the child does not run it beside an edited JSON."""
     if marshal_copy == "another user's" and os.geteuid() != 0:
         pytest.skip("needs root to chown")
     manifest = write(tmp_path / "m.toml", MANIFEST)
@@ -317,15 +321,20 @@ def test_a_child_refuses_a_cached_json_plan_that_no_longer_matches_its_name(tmp_
         copy.unlink()
     elif marshal_copy == "another user's":
         os.chown(copy, OTHER, OTHER)
-    else:
+    elif marshal_copy == "damaged op":
         _damage_ops(copy, "unknown type code")
-    _tamper_json(plan)
+    if marshal_copy.endswith("put back"):  # in place, the same size: only the change time tells
+        mtime = plan.stat().st_mtime_ns
+        plan.write_bytes(plan.read_bytes().replace(b'"value":42', b'"value":66'))
+        os.utime(plan, ns=(mtime, mtime))
+    else:
+        _tamper_json(plan)
     from npatch.runtime.launcher import BOOTSTRAP_DIR
 
     child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(plan))
     proc = subprocess.run([PY, "-c", SHOW], env=child_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("yiq <function rgb_to_yiq"), proc.stdout + proc.stderr
-    assert "does not match its name" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("does not match its name") == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_a_plan_file_of_the_users_own_is_read_as_it_is(tmp_path, env):
@@ -382,3 +391,24 @@ def test_a_plan_that_no_longer_matches_its_hash_name_is_refused_on_every_route(t
     assert applied.returncode == 1 and applied.stdout == "" and applied.stderr.startswith(f"npatch: error: {reason}")
     assert child.returncode == 0 and child.stdout.startswith("yiq <function rgb_to_yiq") and reason in child.stderr
     assert loaded.returncode == 0 and loaded.stdout.startswith(f"refused: {reason}"), loaded.stdout + loaded.stderr
+
+
+def test_a_cached_json_plan_rewritten_alike_is_read_as_json_until_the_launcher_stamps_it_again(tmp_path, env):
+    """The same bytes written anew (a copied cache, a restore from a backup):
+    the marshal copy no longer names the JSON file, so a child reads the JSON,
+    which still hashes to its name (no warning); the next ``npatch apply`` is a
+    miss that writes the marshal copy again, and children read it once more."""
+    manifest = write(tmp_path / "m.toml", MANIFEST)
+    ok(apply(manifest, "--", PY, "-c", "pass", env=env))
+    (plan,) = _cache(tmp_path, "cache").joinpath("plans").glob("*.json")
+    fresh = plan.with_name("fresh")
+    fresh.write_bytes(plan.read_bytes())
+    fresh.chmod(0o600)
+    os.replace(fresh, plan)
+    from npatch.runtime.launcher import BOOTSTRAP_DIR
+
+    code = SHOW + "; import sys; print('json', 'json' in sys.modules)"
+    child_env = dict(env, PYTHONPATH=BOOTSTRAP_DIR, NPATCH_PLAN=str(plan))
+    proc = subprocess.run([PY, "-c", code], env=child_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "yiq 42\njson True\n" and proc.stderr == "", proc.stdout + proc.stderr
+    assert ok(apply(manifest, "--", PY, "-c", code, env=env)).stdout == "yiq 42\njson False\n"

@@ -325,7 +325,7 @@ def read_plan(path: str) -> "Any":
     if path.endswith(".json"):
         data = read_file(path[: -len(".json")] + ".marshal", _owned_regular)  # else someone else's: not trusted
         try:
-            if data is not None:
+            if data is not None and data.endswith(json_stamp(os.stat(path))):  # made from the JSON as it is
                 return Plan.from_marshal(data, fallback=lambda: _load_json(path).ops)
         except (OSError, PlanError):
             pass  # none (a plan file of the user's), or damaged: the JSON is the plan of record
@@ -335,6 +335,19 @@ def read_plan(path: str) -> "Any":
         raise PlanLoadError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:
         raise PlanLoadError(f"{path}: {exc}") from None
+
+
+def json_stamp(info: os.stat_result) -> bytes:
+    """What a cached plan's marshal copy ends with (``marshal`` ignores it):
+    the identity of the JSON file it was made from, ``info`` (device, inode,
+    size and change time, which every write changes and no ``touch`` sets
+    back).  A child compares it with one ``stat`` of the JSON instead of
+    hashing it, and reads the JSON plan of record where they differ."""
+    return STAMP + b"%d %d %d %d\n" % (info.st_dev, info.st_ino, info.st_size, info.st_ctime_ns)
+
+
+#: how :func:`json_stamp` begins
+STAMP = b"\nnpatch-json "
 
 
 def _load_json(path: str) -> "Any":
@@ -562,5 +575,5 @@ def start_here(plan_path: str) -> None:
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "ENV_BOOTING",
            "STRICT_EXIT", "START_IMPORTS", "SESSIONS", "boot_from_site", "boot", "start_plans", "start_shipped",
-           "start_plan", "read_plan", "start_here", "is_archive_or_folder",
+           "start_plan", "read_plan", "json_stamp", "STAMP", "start_here", "is_archive_or_folder",
            "main_path"]
