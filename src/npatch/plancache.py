@@ -430,7 +430,10 @@ def _stored(root: str | None, key: str | None, plan: Any, sources: list[str], no
             import resource
 
             resource.setrlimit(resource.RLIMIT_FSIZE, limit)
-    print(f"npatch: warning: {problem}; {where}", file=sys.stderr)
+    message = f"npatch: warning: {problem}; {where}"
+    if message not in _WARNED:  # once per process: a test run applies many plans
+        _WARNED.add(message)
+        print(message, file=sys.stderr)
     return cached
 
 
@@ -466,14 +469,31 @@ def _lift_file_size_limit() -> tuple[int, int] | None:
     return soft, hard
 
 
+#: the private directory this process keeps plans in while the cache cannot be used
+_TEMPORARY: list[str] = []
+#: the warnings :func:`_stored` printed in this process
+_WARNED: set[str] = set()
+
+
 def _temporary_dir() -> str:
-    """A fresh private directory (mode 0700) removed when this process exits."""
+    """This process's private directory (mode 0700) for plans, made at the
+    first need and removed when the process exits: every plan of a test run
+    (each ``npatch.apply()``) goes there; a new one replaces it if it is gone."""
+    if _TEMPORARY:
+        from npatch.outfiles import unsafe_dir
+
+        try:
+            if unsafe_dir(os.lstat(_TEMPORARY[0])) is None:
+                return _TEMPORARY[0]
+        except OSError:
+            pass
     import atexit
     import shutil
     import tempfile
 
     path = tempfile.mkdtemp(prefix="npatch-plan-")
     atexit.register(shutil.rmtree, path, True)
+    _TEMPORARY[:] = [path]
     return path
 
 

@@ -411,3 +411,88 @@ def test_marker_and_fixture_arguments_a_clumsy_user_writes(tmp_path):
     assert "Traceback" not in result.stdout and "AttributeError" not in result.stdout, result.stdout
     assert "sets= takes a dict of option names to values, not str 'oops'" in result.stdout, result.stdout
     assert "3 passed, 1 error" in result.stdout, result.stdout
+
+
+def test_an_unusable_cache_warns_once_and_keeps_one_temporary_directory(tmp_path):
+    """XDG_CACHE_HOME is a file: every ``npatch.apply()`` of the run (fixture,
+    marker, a plan built in code) keeps its plan in the same private temporary
+    directory, made at the first need and removed at exit, with one warning
+    for the whole run; the plans still reach the tests' children."""
+    project = tmp_path / "project"
+    project.mkdir()
+    write(project, "third.toml", THIRD)
+    write(project, "test_many.py", '''
+        import colorsys, subprocess, sys
+        import pytest
+
+        CHILD = [sys.executable, "-c", "import colorsys; print(colorsys.ONE_THIRD)"]
+
+        @pytest.fixture(autouse=True)
+        def count_plan_folders():
+            yield
+            import os, pathlib
+            print("PLAN FOLDERS", len(list(pathlib.Path(os.environ["TMPDIR"]).glob("npatch-plan-*"))))
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_fixture(npatch, n):
+            npatch.apply("third.toml")
+            assert subprocess.run(CHILD, capture_output=True, text=True).stdout == "0.5\\n"
+
+        @pytest.mark.npatch("third.toml")
+        def test_marker():
+            assert colorsys.ONE_THIRD == 0.5
+
+        def test_built_in_code(npatch):
+            from npatch.plan import Op, Plan, Target
+
+            npatch.apply(Plan(ops=(Op(kind="value", name="v", targets=(Target("colorsys", "TWO_THIRD"),),
+                                      value=0.25),)))
+            assert subprocess.run(CHILD[:-1] + ["import colorsys; print(colorsys.TWO_THIRD)"],
+                                  capture_output=True, text=True).stdout == "0.25\\n"
+    ''')
+    (tmp_path / "not-a-dir").write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir(mode=0o700)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env=clean_env(XDG_CACHE_HOME=str(tmp_path / "not-a-dir"), TMPDIR=str(temp)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5 passed" in proc.stdout
+    warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if "npatch: warning:" in line]
+    assert len(warnings) == 1 and "removed at exit" in warnings[0], warnings
+    assert proc.stdout.count("PLAN FOLDERS 1") == 5, proc.stdout
+    assert list(temp.glob("npatch-plan-*")) == []
+
+
+def test_a_temporary_plan_folder_a_test_removed_is_made_again(tmp_path):
+    """A test that empties TMPDIR (or swaps the folder for a link) takes the
+    run's plan folder with it: the next ``npatch.apply()`` makes a new one,
+    and its plan still reaches the children."""
+    project = tmp_path / "project"
+    project.mkdir()
+    write(project, "third.toml", THIRD)
+    write(project, "test_clean.py", '''
+        import os, pathlib, shutil, subprocess, sys
+
+        CHILD = [sys.executable, "-c", "import colorsys; print(colorsys.ONE_THIRD)"]
+
+        def test_cleans_up(npatch):
+            npatch.apply("third.toml")
+            (folder,) = pathlib.Path(os.environ["TMPDIR"]).glob("npatch-plan-*")
+            shutil.rmtree(folder)
+            folder.symlink_to(os.environ["TMPDIR"])
+
+        def test_after(npatch):
+            npatch.apply("third.toml")
+            assert subprocess.run(CHILD, capture_output=True, text=True).stdout == "0.5\\n"
+    ''')
+    (tmp_path / "not-a-dir").write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir(mode=0o700)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env=clean_env(XDG_CACHE_HOME=str(tmp_path / "not-a-dir"), TMPDIR=str(temp)))
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout + proc.stderr
+    assert [p.is_symlink() for p in temp.glob("npatch-plan-*")] == [True]
