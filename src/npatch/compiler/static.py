@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from npatch.outfiles import read_input
+
 EXTENSION_SUFFIXES = (".so", ".pyd")
 
 
@@ -84,6 +86,7 @@ class StaticIndex:
         self.paths = [Path(p) for p in (paths or [])] + [Path(p or ".") for p in sys.path]
         self._files: dict[str, Path | str | None] = {}
         self._scopes: dict[Path, _Scope | None] = {}
+        self._unread: dict[Path, str] = {}  # source files that could not be parsed -> why
         self._listings: dict[Path, dict[str, bool]] = {}
         self._executed: dict[tuple[str, str], bool] = {}
 
@@ -183,7 +186,7 @@ class StaticIndex:
             return Lookup("unverifiable", f"{module} is a C extension ({found})")
         scope = self._scope(found)
         if scope is None:
-            return Lookup("unverifiable", f"cannot parse {found}")
+            return Lookup("unverifiable", self._unread[found])
         return self._in_scope(scope, module, parts, seen, found)
 
     def _in_scope(self, scope: _Scope, module: str, parts: list[str], seen: set, file: Path) -> Lookup:
@@ -317,10 +320,18 @@ class StaticIndex:
         return self._lookup(module, [head, *qual], seen)
 
     def _scope(self, file: Path) -> _Scope | None:
+        """The top-level bindings of the source ``file``; None (and the reason in
+        ``_unread``) where it cannot be read or parsed.  Read without blocking:
+        a FIFO or a device where a source should be is no hang."""
         if file not in self._scopes:
             try:
-                tree = ast.parse(file.read_bytes(), filename=str(file))
-            except (SyntaxError, ValueError, OSError):
+                tree = ast.parse(read_input(str(file)), filename=str(file))
+            except OSError as exc:
+                self._unread[file] = f"cannot read {file}: {exc.strerror or exc}"
+                self._scopes[file] = None
+                return None
+            except (SyntaxError, ValueError):
+                self._unread[file] = f"cannot parse {file}"
                 self._scopes[file] = None
                 return None
             module = self._module_name(file)
