@@ -309,7 +309,7 @@ def test_a_child_refuses_a_cached_json_plan_that_no_longer_matches_its_name(tmp_
     record; a cached one is named by its content hash, so a plan changed after
     the launcher verified it is refused (one warning, the program runs), never run.
     An intact marshal copy is made from the JSON as it was: it ends with that
-    file's identity (device, inode, size, change time, which no ``touch``
+    file's identity (inode, size, change time, which no ``touch``
     puts back), so the child does not run it beside an edited JSON."""
     if marshal_copy == "another user's" and os.geteuid() != 0:
         pytest.skip("needs root to chown")

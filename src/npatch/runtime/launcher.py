@@ -339,11 +339,12 @@ def read_plan(path: str) -> "Any":
 
 def json_stamp(info: os.stat_result) -> bytes:
     """What a cached plan's marshal copy ends with (``marshal`` ignores it):
-    the identity of the JSON file it was made from, ``info`` (device, inode,
-    size and change time, which every write changes and no ``touch`` sets
-    back).  A child compares it with one ``stat`` of the JSON instead of
-    hashing it, and reads the JSON plan of record where they differ."""
-    return STAMP + b"%d %d %d %d\n" % (info.st_dev, info.st_ino, info.st_size, info.st_ctime_ns)
+    the identity of the JSON file it was made from, ``info`` (inode, size and
+    change time, which every write changes and no ``touch`` sets back; not
+    the device, which differs between the NFS clients of one shared cache).
+    A child compares it with one ``stat`` of the JSON instead of hashing it,
+    and reads the JSON plan of record where they differ."""
+    return STAMP + b"%d %d %d\n" % (info.st_ino, info.st_size, info.st_ctime_ns)
 
 
 #: how :func:`json_stamp` begins
