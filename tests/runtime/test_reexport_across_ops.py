@@ -145,3 +145,40 @@ print("BEFORE-COPY", npt_rx.func(), npt_rx.impl.func(), npt_rx.func is npt_rx.im
                           env=clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache")))
     assert proc.returncode == 0, proc.stderr
     expect_lines(proc.stdout, f"DURING-COPY {after} orig", f"REBOUND {after}", "BEFORE-COPY orig orig True")
+
+
+@pytest.mark.parametrize("export_how", ["replace", "wrap"])
+def test_a_replacement_held_by_its_own_package_under_an_alias_is_not_taken_for_a_copy(tmp_path, export_how):
+    """``npt_rx.fast`` is ``npt_own.api`` under another name (as ``torch.npu`` is
+    ``torch_npu.npu``): the second op's target names the patched package, but
+    the module holding the function is the replacement's own, so restore
+    leaves npt_own its own function.  (Imported before the session: an
+    alias made by assigning ``sys.modules`` is not imported through npatch's finder.)"""
+    manifest = ('[manifest]\nname = "m"\n\n[[patch]]\nname = "source"\ntarget = "npt_rx.impl:func"\n'
+                'replace = "npt_own.api:func"\n\n'
+                + _op("export", "npt_rx.fast:func", export_how).replace("npt_rx_repl", "npt_own.api"))
+    write_files(tmp_path, {**FILES, "m.toml": manifest,
+                           "npt_rx/__init__.py": "import sys\nfrom npt_own import api as fast\n"
+                                                 "sys.modules[__name__ + '.fast'] = fast\nfrom .impl import func\n",
+                           "npt_own/__init__.py": "",
+                           "npt_own/api.py": """
+        def func():
+            return 'own'
+
+        def wrap(original, options):
+            def wrapper():
+                return f"{options['tag']}({original()})"
+            return wrapper
+    """,
+                           "scenario.py": """
+import npatch
+import npt_rx, npt_own.api
+session = npatch.apply("m.toml")
+print("DURING", npt_rx.impl.func(), npt_own.api.func())
+session.stop()
+print("AFTER", npt_rx.impl.func(), npt_own.api.func(), npt_own.api.func.__module__)
+"""})
+    proc = subprocess.run([sys.executable, "scenario.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=clean_env(PYTHONPATH=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache")))
+    assert proc.returncode == 0, proc.stderr
+    expect_lines(proc.stdout, "AFTER orig own npt_own.api")
