@@ -72,7 +72,12 @@ def _cache_file() -> str | bool:
 
 @lru_cache(maxsize=1)
 def _parser() -> Any:
-    """The LALR parser for both start rules, built once per process."""
+    """The LALR parser for both start rules, built once per process.
+
+    Trees carry no positions (propagating them would cost a third of each
+    parse): tokens always do, and :meth:`_Builder.span` finds a value's span
+    from its tokens.
+    """
     from lark import Lark
 
     return Lark.open_from_package(
@@ -81,7 +86,6 @@ def _parser() -> Any:
         ("grammar",),
         parser="lalr",
         start=["condition", "target"],
-        propagate_positions=True,
         maybe_placeholders=True,
         cache=_cache_file(),
     )
@@ -200,10 +204,6 @@ def _syntax_error(text: str, exc: Any) -> ConditionError:
 
 # ---------------------------------------------------------------- conditions
 
-def _span(tree: Any) -> Span:
-    return Span(tree.meta.start_pos, tree.meta.end_pos)
-
-
 def _unescape(token: str) -> str:
     return re.sub(r"\\(.)", r"\1", token[1:-1])
 
@@ -217,6 +217,16 @@ class _Builder:
 
     def error(self, message: str, span: Span, hint: str = "") -> ConditionError:
         return ConditionError(message, self.text, span, hint)
+
+    def span(self, tree: Any) -> Span:
+        """Where a value is written: its one token, or a call from its name to its `)`
+        (after the last argument come only blanks, a comma and the `)`)."""
+        first = tree.children[0]
+        if tree.data != "call":
+            return Span(first.start_pos, first.end_pos)
+        arguments = tree.children[1]
+        last = self.span(arguments.children[-1]).end if arguments is not None else first.end_pos
+        return Span(first.start_pos, self.text.index(")", last) + 1)
 
     def build(self, tree: Any) -> Node:
         return getattr(self, "_" + tree.data)(tree)
@@ -258,13 +268,12 @@ class _Builder:
             hint = did_you_mean(name.lower() if name in ("True", "False") else name, known)
             if not hint:
                 hint = f"variables are {', '.join(VARIABLES)}; quote text: '{name}'"
-            raise self.error(f"unknown name `{name}`", _span(tree), hint)
+            raise self.error(f"unknown name `{name}`", self.span(tree), hint)
         return ("var", name)
 
     def _call(self, tree: Any) -> Node:
         name_tok, arguments = tree.children
         name = str(name_tok)
-        span = _span(tree)
         fn = FUNCTIONS.get(name)
         if fn is None:
             hint = did_you_mean(name, FUNCTIONS) or f"functions are {', '.join(sorted(FUNCTIONS))}"
@@ -275,16 +284,16 @@ class _Builder:
             want = (f"{fn.min_args}" if fn.min_args == fn.max_args
                     else f"{fn.min_args} to {fn.max_args}")
             raise self.error(f"{name}() takes {want} argument{'s' * (fn.max_args != 1)}, got {len(args)}",
-                             span, f"usage: {fn.signature}")
+                             self.span(tree), f"usage: {fn.signature}")
         if name == "option":
             self._check_option(tree, args)
         elif fn.takes_name and args and args[0][0] in ("num", "bool"):
-            raise self.error(f"{name}() takes a name as a quoted string", _span(tree.children[1].children[0]),
+            raise self.error(f"{name}() takes a name as a quoted string", self.span(tree.children[1].children[0]),
                              f"usage: {fn.signature}")
         return ("call", name, args)
 
     def _check_option(self, tree: Any, args: tuple[Node, ...]) -> None:
-        arg_span = _span(tree.children[1].children[0])
+        arg_span = self.span(tree.children[1].children[0])
         if args[0][0] != "str":
             raise self.error("option() takes the option name as a quoted string", arg_span,
                              "e.g. option('allow_internal_format')")
@@ -311,20 +320,20 @@ class _Builder:
         if numeric:
             for node, tree in sides:
                 if node[0] == "num" and node[1].count(".") > 1:
-                    raise self.error(f"{node[1]} is not a number", _span(tree),
+                    raise self.error(f"{node[1]} is not a number", self.span(tree),
                                      "quote a version compared with something other than version(): '1.2.3'")
             return
         if not versioned and op in ("==", "!="):
             return
         for node, tree in sides:
             if node[0] == "bool":
-                raise self.error(f"`{op}` compares versions, not true/false", _span(tree))
+                raise self.error(f"`{op}` compares versions, not true/false", self.span(tree))
             if node[0] not in ("str", "num"):
                 continue
             why = pep440.check(op, node[1])
             if why is not None:
                 wildcard = " (or a prefix like '2.*' with == / !=)" if op in ("==", "!=") else ""
-                raise self.error(f"{node[1]!r} is not a valid version for `{op}`: {why}", _span(tree),
+                raise self.error(f"{node[1]!r} is not a valid version for `{op}`: {why}", self.span(tree),
                                  f"versions follow PEP 440, e.g. '2.1', '2.6.0a0+git1234'{wildcard}") from None
 
 
