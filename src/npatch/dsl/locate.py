@@ -22,6 +22,10 @@ KeyPath = tuple[Any, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _VALUE_ATOM = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d[^\s,\]\}#]*|[^\s,\]\}#]+")
+#: a one-line string (the text is valid TOML: tomli read it first)
+_ONE_LINE_STRING = {'"': re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S), "'": re.compile(r"'[^']*'")}
+#: blanks and comments, without and with line ends
+_BLANKS = (re.compile(r"(?:[ \t\r]|#[^\n]*)*"), re.compile(r"(?:[ \t\r\n]|#[^\n]*)*"))
 
 
 @dataclass
@@ -39,7 +43,7 @@ class Located:
     line_starts: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.line_starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
+        self.line_starts = [0] + [match.end() for match in re.finditer("\n", self.text)]
 
     def position(self, path: KeyPath, *, value: bool = False) -> tuple[int, int]:
         """Where ``path`` is: its value (``value=True``) or its key; falls back to
@@ -203,16 +207,7 @@ class _Scanner:
 
     # -- lexing helpers --------------------------------------------------
     def skip_ws(self, newlines: bool) -> None:
-        text = self.text
-        while self.pos < len(text):
-            ch = text[self.pos]
-            if ch in " \t\r" or (newlines and ch == "\n"):
-                self.pos += 1
-            elif ch == "#":
-                end = text.find("\n", self.pos)
-                self.pos = len(text) if end < 0 else end
-            else:
-                return
+        self.pos = _BLANKS[newlines].match(self.text, self.pos).end()
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -240,22 +235,22 @@ class _Scanner:
     def read_string(self) -> str:
         import tomli
 
+        return tomli.loads(f"k = {self.skip_string()}")["k"]
+
+    def skip_string(self) -> str:
+        """Step over the string at ``pos``; its source text, quotes included."""
         text = self.text
         quote = text[self.pos]
-        triple = text.startswith(quote * 3, self.pos)
-        if triple:
+        if text.startswith(quote * 3, self.pos):
             end = text.find(quote * 3, self.pos + 3)
             while text.startswith(quote, end + 3):
                 end += 1
             end += 3
         else:
-            end = self.pos + 1
-            while text[end] != quote:
-                end += 2 if (quote == '"' and text[end] == "\\") else 1
-            end += 1
+            end = _ONE_LINE_STRING[quote].match(text, self.pos).end()
         raw = text[self.pos:end]
         self.pos = end
-        return tomli.loads(f"k = {raw}")["k"]
+        return raw
 
     # -- structure -------------------------------------------------------
     def run(self) -> None:
@@ -315,7 +310,7 @@ class _Scanner:
     def skip_value(self, path: KeyPath) -> None:
         ch = self.peek()
         if ch in "\"'":
-            self.read_string()
+            self.skip_string()
         elif ch == "[":
             self.pos += 1
             index = 0
