@@ -250,7 +250,8 @@ class _Builder:
         return ("not", self.build(tree.children[0]))
 
     def _string(self, tree: Any) -> Node:
-        return ("str", _unescape(tree.children[0]))
+        token = tree.children[0]  # the tree may be a masked text's: the value is read from ours
+        return ("str", _unescape(self.text[token.start_pos:token.end_pos]))
 
     def _number(self, tree: Any) -> Node:
         return ("num", str(tree.children[0]))
@@ -367,10 +368,35 @@ def _parse_condition(text: str, options: Collection[str] | None) -> Node:
                              "write e.g. when = \"installed('mmcv')\"")
     _check_size(text)
     try:
-        tree = _parser().parse(text, start="condition")
-    except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+        tree = _masked_tree(_mask_strings(text))
+    except UnexpectedInput:  # the error is reported on the text as written
+        try:
+            tree = _parser().parse(text, start="condition")
+        except UnexpectedInput as exc:
+            raise _syntax_error(text, exc) from None
     return _Builder(text, options).build(tree)
+
+
+@lru_cache(maxsize=1)
+def _string_literal() -> re.Pattern[str]:
+    """The grammar's own STRING terminal, as a regular expression."""
+    return re.compile(_parser().get_terminal("STRING").pattern.to_regexp())
+
+
+def _mask_strings(text: str) -> str:
+    """``text`` with the inside of every string literal blanked to ``_``.
+
+    Conditions differ mostly in their strings (``env('A')``, ``env('B')``):
+    masked, they share one parse.  Lengths are kept, so every token keeps its
+    position, and the builder reads each string's value from the real text.
+    """
+    return _string_literal().sub(lambda m: f"{m[0][0]}{'_' * (len(m[0]) - 2)}{m[0][0]}", text)
+
+
+@lru_cache(maxsize=1024)
+def _masked_tree(masked: str) -> Any:
+    """The parse tree of a masked condition, shared by the conditions that mask to it."""
+    return _parser().parse(masked, start="condition")
 
 
 #: limits checked before parsing: the parser and the tree builder recurse
