@@ -408,6 +408,9 @@ _SIZE_TOKENS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\b(and|or|not
 def _check_size(text: str) -> None:
     """At most :data:`MAX_CONDITION_TERMS` operands joined by ``and``/``or``
     and :data:`MAX_CONDITION_NESTING` levels of parentheses and ``not``."""
+    if (text.count("and") + text.count("or") < MAX_CONDITION_TERMS
+            and text.count("(") + text.count("not") <= MAX_CONDITION_NESTING):
+        return  # too few of them anywhere in the text (strings included) to pass a limit
     terms, runs = 1, [0]
     for match in _SIZE_TOKENS.finditer(text):
         word, paren = match.group(1), match.group(2)
@@ -441,10 +444,17 @@ def parse_target(text: str) -> ParsedTarget:
     the first bad part (empty part, non-identifier, second colon...).
     """
     if isinstance(text, str):
-        match = _WELL_FORMED_TARGET.match(text)
-        if match and not any(keyword.iskeyword(part) for part in re.split(r"[.:]", text)):
-            # the common case, decided without the parser (a 1,000-op manifest has 2,000 paths)
-            return ParsedTarget(match.group(1), match.group(3) or "", match.group(2) is not None)
+        return _parse_target_cached(text)
+    return _parse_target_slow(text)
+
+
+@lru_cache(maxsize=1024)
+def _parse_target_cached(text: str) -> ParsedTarget:
+    """A path is read twice (checking the manifest, then compiling it), often more."""
+    match = _WELL_FORMED_TARGET.match(text)
+    if match and not any(keyword.iskeyword(part) for part in re.split(r"[.:]", text)):
+        # the common case, decided without the parser (a 1,000-op manifest has 2,000 paths)
+        return ParsedTarget(match.group(1), match.group(3) or "", match.group(2) is not None)
     return _parse_target_slow(text)
 
 
