@@ -204,8 +204,12 @@ def _syntax_error(text: str, exc: Any) -> ConditionError:
 
 # ---------------------------------------------------------------- conditions
 
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def _unescape(token: str) -> str:
-    return re.sub(r"\\(.)", r"\1", token[1:-1])
+    body = token[1:-1]
+    return _ESCAPE.sub(r"\1", body) if "\\" in body else body
 
 
 class _Builder:

@@ -26,6 +26,8 @@ _VALUE_ATOM = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d[^\s,\]\}#]*|[^\s,\]\}#]+
 _ONE_LINE_STRING = {'"': re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S), "'": re.compile(r"'[^']*'")}
 #: blanks and comments, without and with line ends
 _BLANKS = (re.compile(r"(?:[ \t\r]|#[^\n]*)*"), re.compile(r"(?:[ \t\r\n]|#[^\n]*)*"))
+#: ``key =`` with a bare key, the common case of a key/value line
+_BARE_KEY_EQUALS = re.compile(rf"({_BARE_KEY.pattern}){_BLANKS[0].pattern}={_BLANKS[0].pattern}")
 
 
 @dataclass
@@ -295,11 +297,16 @@ class _Scanner:
 
     def read_keyval(self, table: KeyPath) -> None:
         key_start = self.pos
-        path = table + tuple(self.read_dotted_key())
+        bare = _BARE_KEY_EQUALS.match(self.text, self.pos)
+        if bare:
+            path = table + (bare[1],)
+            self.pos = bare.end()
+        else:
+            path = table + tuple(self.read_dotted_key())
+            self.skip_ws(False)
+            self.pos += 1  # '='
+            self.skip_ws(False)
         self.out.keys.setdefault(path, self.where(key_start))
-        self.skip_ws(False)
-        self.pos += 1  # '='
-        self.skip_ws(False)
         self.read_value(path)
 
     def read_value(self, path: KeyPath) -> None:
