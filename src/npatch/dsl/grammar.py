@@ -452,9 +452,10 @@ def parse_target(text: str) -> ParsedTarget:
     return _parse_target_slow(text)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=8192)
 def _parse_target_cached(text: str) -> ParsedTarget:
-    """A path is read twice (checking the manifest, then compiling it), often more."""
+    """A path is read twice (checking the manifest, then compiling it), often more:
+    room for every path of a few thousand ops, read in the same order twice."""
     match = _WELL_FORMED_TARGET.match(text)
     if match and not any(keyword.iskeyword(part) for part in re.split(r"[.:]", text)):
         # the common case, decided without the parser (a 1,000-op manifest has 2,000 paths)
