@@ -393,6 +393,10 @@ def _mask_strings(text: str) -> str:
     Conditions differ mostly in their strings (``env('A')``, ``env('B')``):
     masked, they share one parse.  Lengths are kept, so every token keeps its
     position, and the builder reads each string's value from the real text.
+    Only a STRING holds a quote, so the literals found here (with the grammar's
+    own pattern) are the lexer's STRING tokens, and no other token reaches into
+    one: the masked text parses to the same tree as the text, or fails, and
+    then the text is parsed as written.
     """
     return _string_literal().sub(lambda m: f"{m[0][0]}{'_' * (len(m[0]) - 2)}{m[0][0]}", text)
 
