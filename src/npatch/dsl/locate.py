@@ -22,8 +22,12 @@ KeyPath = tuple[Any, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _VALUE_ATOM = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d[^\s,\]\}#]*|[^\s,\]\}#]+")
-#: a one-line string (the text is valid TOML: tomli read it first)
-_ONE_LINE_STRING = {'"': re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S), "'": re.compile(r"'[^']*'")}
+#: a string, multi-line or not, by its opening quote (the text is valid TOML: tomli read
+#: it first); a multi-line one ends at the first three quotes not escaped, and may add two
+_STRING = {
+    '"': re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"{3,5}|"[^"\\]*(?:\\.[^"\\]*)*"', re.S),
+    "'": re.compile(r"'''(?:[^']|'(?!''))*'{3,5}|'[^']*'"),
+}
 #: blanks and comments, without and with line ends
 _BLANKS = (re.compile(r"(?:[ \t\r]|#[^\n]*)*"), re.compile(r"(?:[ \t\r\n]|#[^\n]*)*"))
 #: ``key =`` with a bare key, the common case of a key/value line
@@ -241,18 +245,9 @@ class _Scanner:
 
     def skip_string(self) -> str:
         """Step over the string at ``pos``; its source text, quotes included."""
-        text = self.text
-        quote = text[self.pos]
-        if text.startswith(quote * 3, self.pos):
-            end = text.find(quote * 3, self.pos + 3)
-            while text.startswith(quote, end + 3):
-                end += 1
-            end += 3
-        else:
-            end = _ONE_LINE_STRING[quote].match(text, self.pos).end()
-        raw = text[self.pos:end]
-        self.pos = end
-        return raw
+        start = self.pos
+        self.pos = _STRING[self.text[start]].match(self.text, start).end()
+        return self.text[start:self.pos]
 
     # -- structure -------------------------------------------------------
     def run(self) -> None:
