@@ -60,16 +60,21 @@ class Record:
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__}() takes {len(fields)} positional arguments, got {len(args)}")
         values = dict(zip(fields, args))
-        for name, value in kwargs.items():
-            if name not in fields:
+        if not kwargs.keys() <= self._field_set or not values.keys().isdisjoint(kwargs):
+            self._bad_keywords(values, kwargs)
+        values.update(kwargs)
+        if not values.keys() >= self._required:
+            missing = [n for n in fields if n in self._required and n not in values]
+            raise TypeError(f"{type(self).__name__}() missing required argument(s): {', '.join(missing)}")
+        self.__dict__.update(values)
+
+    def _bad_keywords(self, values: dict[str, Any], kwargs: dict[str, Any]) -> None:
+        """Raise for the first keyword that names no field or a field given by position."""
+        for name in kwargs:
+            if name not in self._field_set:
                 raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {name!r}")
             if name in values:
                 raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
-            values[name] = value
-        missing = [n for n in fields if n in self._required and n not in values]
-        if missing:
-            raise TypeError(f"{type(self).__name__}() missing required argument(s): {', '.join(missing)}")
-        self.__dict__.update(values)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")

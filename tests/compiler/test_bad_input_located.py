@@ -297,3 +297,21 @@ def test_a_bad_value_is_underlined_like_other_errors(tmp_path, line_text, underl
     at = next(i for i, line in enumerate(lines) if line.startswith(f"{path}:"))
     bad = line_text.splitlines()[-1 if "on-missing" in line_text else 0]
     assert lines[at + 1:at + 3] == ["    " + bad, underline], result.stderr
+
+
+@pytest.mark.parametrize("value", [
+    r'"""say \"""bogus\""" twice"""',      # escaped quotes inside a multi-line basic string
+    r'"""x \\\""" bogus = 2"""',          # an escaped backslash, then an escaped quote
+    r'"""ends in a quote""""',             # one more quote before the closing three
+    '"""two ""quotes"" \\\n   folded"""',  # a line-ending backslash
+    "'''literal ''quotes'' '''",
+    "'''ends in two quotes'''''",
+])
+def test_keys_after_a_multiline_string_are_located(tmp_path, value):
+    """Valid TOML with quotes inside a multi-line string: the key after it is
+    found at its own line and column (not a traceback, nor a key read from
+    inside the string)."""
+    text = HEAD + f"description = {value}\nbogus = 1\n"
+    path, result = compile_text(tmp_path, text)
+    first = located(result, path, text.count("\n"), "unknown key `bogus`")
+    assert first.startswith(f"{path}:{text.count(chr(10))}:1:"), first

@@ -117,6 +117,11 @@ ERRORS = [
     ("python_version == 'three'", Span(18, 25), "not a valid version", "2.*"),
     ("env('A') > 'x.y'", Span(11, 16), "not a valid version", ""),
     ("version('x') > true", Span(15, 19), "compares versions, not true/false", ""),
+    # a call's span runs from its name to its `)`, past blanks and a trailing comma
+    ("env('a', 'b', env('c'  ) , )", Span(0, 28), "takes 1 to 2 arguments, got 3", ""),
+    ("installed ( )", Span(0, 13), "takes 1 argument, got 0", ""),
+    ("option(env('a' , ) )", Span(7, 18), "quoted string", ""),
+    ("option(env('a', 'b', 'c'))", Span(7, 25), "takes 1 to 2 arguments, got 3", ""),
 ]
 
 
@@ -246,6 +251,44 @@ TREES = st.recursive(
 @given(TREES)
 def test_describe_then_parse_is_identity(tree):
     assert parse_condition(describe(tree)) == tree
+
+
+# ---------------------------------------------------------------- shared parses
+
+#: conditions alike but for the inside of their strings: they share one parse
+ALIKE = [
+    (r"""env('AB') == "xy" and version('t') >= '2.1'""",
+     ("and", ("cmp", "==", call("env", s("AB")), s("xy")), ("cmp", ">=", call("version", s("t")), s("2.1")))),
+    (r"""env('é!') == "\"" and version('u') >= '4.0'""",
+     ("and", ("cmp", "==", call("env", s("é!")), s('"')), ("cmp", ">=", call("version", s("u")), s("4.0")))),
+    (r"""env('\'') == "y'" and version('v') >= '1.0'""",
+     ("and", ("cmp", "==", call("env", s("'")), s("y'")), ("cmp", ">=", call("version", s("v")), s("1.0")))),
+]
+
+
+def test_conditions_alike_but_for_their_strings_keep_their_own_values():
+    from npatch.dsl.grammar import _mask_strings
+
+    assert len({_mask_strings(text) for text, _ in ALIKE}) == 1
+    for text, tree in ALIKE:
+        assert parse_condition(text) == tree
+
+
+@pytest.mark.parametrize("first", ["env(\"abcd\") == 'y' and version('u') >= '1.00'",
+                                   "env(\"a\\\"c\") == 'y' and version('u') >= '9999'"])
+def test_conditions_alike_but_for_their_strings_keep_their_own_errors(first):
+    """A version that is none, after a valid parse of the same shape: the
+    error is this text's, at this text's string."""
+    from npatch.dsl.grammar import _mask_strings
+
+    text = r"""env("it's") == 'x' and version('t') >= 'a\\b'"""
+    assert _mask_strings(first) == _mask_strings(text)
+    parse_condition(first)
+    with pytest.raises(ConditionError) as info:
+        parse_condition(text)
+    assert info.value.span == Span(39, 45)
+    assert "'a\\\\b' is not a valid version" in info.value.message
+    assert info.value.text == text
 
 
 # ---------------------------------------------------------------- parser cache

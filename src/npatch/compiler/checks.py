@@ -6,7 +6,6 @@ compiler raises them together.  A collision names both places.
 from __future__ import annotations
 
 import functools
-import subprocess
 import sys
 from typing import Any
 
@@ -181,6 +180,8 @@ def interpreter_modules() -> frozenset[str]:
     code = ("import sys\ntry:\n    import npatch.runtime.launcher, npatch.runtime.session\n"
             "except Exception:\n    pass\n"
             "print(*(n for n in sys.modules if n.partition('.')[0] != 'npatch'), sep='\\n')")
+    import subprocess  # only a stub of a standard module asks: a compile need not import it
+
     try:
         proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
         started = proc.stdout.split() if proc.returncode == 0 else []

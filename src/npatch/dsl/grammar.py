@@ -72,7 +72,12 @@ def _cache_file() -> str | bool:
 
 @lru_cache(maxsize=1)
 def _parser() -> Any:
-    """The LALR parser for both start rules, built once per process."""
+    """The LALR parser for both start rules, built once per process.
+
+    Trees carry no positions (propagating them would cost a third of each
+    parse): tokens always do, and :meth:`_Builder.span` finds a value's span
+    from its tokens.
+    """
     from lark import Lark
 
     return Lark.open_from_package(
@@ -81,7 +86,6 @@ def _parser() -> Any:
         ("grammar",),
         parser="lalr",
         start=["condition", "target"],
-        propagate_positions=True,
         maybe_placeholders=True,
         cache=_cache_file(),
     )
@@ -200,12 +204,12 @@ def _syntax_error(text: str, exc: Any) -> ConditionError:
 
 # ---------------------------------------------------------------- conditions
 
-def _span(tree: Any) -> Span:
-    return Span(tree.meta.start_pos, tree.meta.end_pos)
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def _unescape(token: str) -> str:
-    return re.sub(r"\\(.)", r"\1", token[1:-1])
+    body = token[1:-1]
+    return _ESCAPE.sub(r"\1", body) if "\\" in body else body
 
 
 class _Builder:
@@ -217,6 +221,16 @@ class _Builder:
 
     def error(self, message: str, span: Span, hint: str = "") -> ConditionError:
         return ConditionError(message, self.text, span, hint)
+
+    def span(self, tree: Any) -> Span:
+        """Where a value is written: its one token, or a call from its name to its `)`
+        (after the last argument come only blanks, a comma and the `)`)."""
+        first = tree.children[0]
+        if tree.data != "call":
+            return Span(first.start_pos, first.end_pos)
+        arguments = tree.children[1]
+        last = self.span(arguments.children[-1]).end if arguments is not None else first.end_pos
+        return Span(first.start_pos, self.text.index(")", last) + 1)
 
     def build(self, tree: Any) -> Node:
         return getattr(self, "_" + tree.data)(tree)
@@ -240,7 +254,8 @@ class _Builder:
         return ("not", self.build(tree.children[0]))
 
     def _string(self, tree: Any) -> Node:
-        return ("str", _unescape(tree.children[0]))
+        token = tree.children[0]  # the tree may be a masked text's: the value is read from ours
+        return ("str", _unescape(self.text[token.start_pos:token.end_pos]))
 
     def _number(self, tree: Any) -> Node:
         return ("num", str(tree.children[0]))
@@ -258,13 +273,12 @@ class _Builder:
             hint = did_you_mean(name.lower() if name in ("True", "False") else name, known)
             if not hint:
                 hint = f"variables are {', '.join(VARIABLES)}; quote text: '{name}'"
-            raise self.error(f"unknown name `{name}`", _span(tree), hint)
+            raise self.error(f"unknown name `{name}`", self.span(tree), hint)
         return ("var", name)
 
     def _call(self, tree: Any) -> Node:
         name_tok, arguments = tree.children
         name = str(name_tok)
-        span = _span(tree)
         fn = FUNCTIONS.get(name)
         if fn is None:
             hint = did_you_mean(name, FUNCTIONS) or f"functions are {', '.join(sorted(FUNCTIONS))}"
@@ -275,16 +289,16 @@ class _Builder:
             want = (f"{fn.min_args}" if fn.min_args == fn.max_args
                     else f"{fn.min_args} to {fn.max_args}")
             raise self.error(f"{name}() takes {want} argument{'s' * (fn.max_args != 1)}, got {len(args)}",
-                             span, f"usage: {fn.signature}")
+                             self.span(tree), f"usage: {fn.signature}")
         if name == "option":
             self._check_option(tree, args)
         elif fn.takes_name and args and args[0][0] in ("num", "bool"):
-            raise self.error(f"{name}() takes a name as a quoted string", _span(tree.children[1].children[0]),
+            raise self.error(f"{name}() takes a name as a quoted string", self.span(tree.children[1].children[0]),
                              f"usage: {fn.signature}")
         return ("call", name, args)
 
     def _check_option(self, tree: Any, args: tuple[Node, ...]) -> None:
-        arg_span = _span(tree.children[1].children[0])
+        arg_span = self.span(tree.children[1].children[0])
         if args[0][0] != "str":
             raise self.error("option() takes the option name as a quoted string", arg_span,
                              "e.g. option('allow_internal_format')")
@@ -311,20 +325,20 @@ class _Builder:
         if numeric:
             for node, tree in sides:
                 if node[0] == "num" and node[1].count(".") > 1:
-                    raise self.error(f"{node[1]} is not a number", _span(tree),
+                    raise self.error(f"{node[1]} is not a number", self.span(tree),
                                      "quote a version compared with something other than version(): '1.2.3'")
             return
         if not versioned and op in ("==", "!="):
             return
         for node, tree in sides:
             if node[0] == "bool":
-                raise self.error(f"`{op}` compares versions, not true/false", _span(tree))
+                raise self.error(f"`{op}` compares versions, not true/false", self.span(tree))
             if node[0] not in ("str", "num"):
                 continue
             why = pep440.check(op, node[1])
             if why is not None:
                 wildcard = " (or a prefix like '2.*' with == / !=)" if op in ("==", "!=") else ""
-                raise self.error(f"{node[1]!r} is not a valid version for `{op}`: {why}", _span(tree),
+                raise self.error(f"{node[1]!r} is not a valid version for `{op}`: {why}", self.span(tree),
                                  f"versions follow PEP 440, e.g. '2.1', '2.6.0a0+git1234'{wildcard}") from None
 
 
@@ -358,10 +372,39 @@ def _parse_condition(text: str, options: Collection[str] | None) -> Node:
                              "write e.g. when = \"installed('mmcv')\"")
     _check_size(text)
     try:
-        tree = _parser().parse(text, start="condition")
-    except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+        tree = _masked_tree(_mask_strings(text))
+    except UnexpectedInput:  # the error is reported on the text as written
+        try:
+            tree = _parser().parse(text, start="condition")
+        except UnexpectedInput as exc:
+            raise _syntax_error(text, exc) from None
     return _Builder(text, options).build(tree)
+
+
+@lru_cache(maxsize=1)
+def _string_literal() -> re.Pattern[str]:
+    """The grammar's own STRING terminal, as a regular expression."""
+    return re.compile(_parser().get_terminal("STRING").pattern.to_regexp())
+
+
+def _mask_strings(text: str) -> str:
+    """``text`` with the inside of every string literal blanked to ``_``.
+
+    Conditions differ mostly in their strings (``env('A')``, ``env('B')``):
+    masked, they share one parse.  Lengths are kept, so every token keeps its
+    position, and the builder reads each string's value from the real text.
+    Only a STRING holds a quote, so the literals found here (with the grammar's
+    own pattern) are the lexer's STRING tokens, and no other token reaches into
+    one: the masked text parses to the same tree as the text, or fails, and
+    then the text is parsed as written.
+    """
+    return _string_literal().sub(lambda m: f"{m[0][0]}{'_' * (len(m[0]) - 2)}{m[0][0]}", text)
+
+
+@lru_cache(maxsize=1024)
+def _masked_tree(masked: str) -> Any:
+    """The parse tree of a masked condition, shared by the conditions that mask to it."""
+    return _parser().parse(masked, start="condition")
 
 
 #: limits checked before parsing: the parser and the tree builder recurse
@@ -373,6 +416,9 @@ _SIZE_TOKENS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\b(and|or|not
 def _check_size(text: str) -> None:
     """At most :data:`MAX_CONDITION_TERMS` operands joined by ``and``/``or``
     and :data:`MAX_CONDITION_NESTING` levels of parentheses and ``not``."""
+    if (text.count("and") + text.count("or") < MAX_CONDITION_TERMS
+            and text.count("(") + text.count("not") <= MAX_CONDITION_NESTING):
+        return  # too few of them anywhere in the text (strings included) to pass a limit
     terms, runs = 1, [0]
     for match in _SIZE_TOKENS.finditer(text):
         word, paren = match.group(1), match.group(2)
@@ -406,10 +452,18 @@ def parse_target(text: str) -> ParsedTarget:
     the first bad part (empty part, non-identifier, second colon...).
     """
     if isinstance(text, str):
-        match = _WELL_FORMED_TARGET.match(text)
-        if match and not any(keyword.iskeyword(part) for part in re.split(r"[.:]", text)):
-            # the common case, decided without the parser (a 1,000-op manifest has 2,000 paths)
-            return ParsedTarget(match.group(1), match.group(3) or "", match.group(2) is not None)
+        return _parse_target_cached(text)
+    return _parse_target_slow(text)
+
+
+@lru_cache(maxsize=8192)
+def _parse_target_cached(text: str) -> ParsedTarget:
+    """A path is read twice (checking the manifest, then compiling it), often more:
+    room for every path of a few thousand ops, read in the same order twice."""
+    match = _WELL_FORMED_TARGET.match(text)
+    if match and not any(keyword.iskeyword(part) for part in re.split(r"[.:]", text)):
+        # the common case, decided without the parser (a 1,000-op manifest has 2,000 paths)
+        return ParsedTarget(match.group(1), match.group(3) or "", match.group(2) is not None)
     return _parse_target_slow(text)
 
 

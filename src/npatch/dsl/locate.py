@@ -22,6 +22,16 @@ KeyPath = tuple[Any, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _VALUE_ATOM = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d[^\s,\]\}#]*|[^\s,\]\}#]+")
+#: a string, multi-line or not, by its opening quote (the text is valid TOML: tomli read
+#: it first); a multi-line one ends at the first three quotes not escaped, and may add two
+_STRING = {
+    '"': re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"{3,5}|"[^"\\]*(?:\\.[^"\\]*)*"', re.S),
+    "'": re.compile(r"'''(?:[^']|'(?!''))*'{3,5}|'[^']*'"),
+}
+#: blanks and comments, without and with line ends
+_BLANKS = (re.compile(r"(?:[ \t\r]|#[^\n]*)*"), re.compile(r"(?:[ \t\r\n]|#[^\n]*)*"))
+#: ``key =`` with a bare key, the common case of a key/value line
+_BARE_KEY_EQUALS = re.compile(rf"({_BARE_KEY.pattern}){_BLANKS[0].pattern}={_BLANKS[0].pattern}")
 
 
 @dataclass
@@ -39,7 +49,7 @@ class Located:
     line_starts: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.line_starts = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
+        self.line_starts = [0] + [match.end() for match in re.finditer("\n", self.text)]
 
     def position(self, path: KeyPath, *, value: bool = False) -> tuple[int, int]:
         """Where ``path`` is: its value (``value=True``) or its key; falls back to
@@ -203,16 +213,7 @@ class _Scanner:
 
     # -- lexing helpers --------------------------------------------------
     def skip_ws(self, newlines: bool) -> None:
-        text = self.text
-        while self.pos < len(text):
-            ch = text[self.pos]
-            if ch in " \t\r" or (newlines and ch == "\n"):
-                self.pos += 1
-            elif ch == "#":
-                end = text.find("\n", self.pos)
-                self.pos = len(text) if end < 0 else end
-            else:
-                return
+        self.pos = _BLANKS[newlines].match(self.text, self.pos).end()
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -240,22 +241,13 @@ class _Scanner:
     def read_string(self) -> str:
         import tomli
 
-        text = self.text
-        quote = text[self.pos]
-        triple = text.startswith(quote * 3, self.pos)
-        if triple:
-            end = text.find(quote * 3, self.pos + 3)
-            while text.startswith(quote, end + 3):
-                end += 1
-            end += 3
-        else:
-            end = self.pos + 1
-            while text[end] != quote:
-                end += 2 if (quote == '"' and text[end] == "\\") else 1
-            end += 1
-        raw = text[self.pos:end]
-        self.pos = end
-        return tomli.loads(f"k = {raw}")["k"]
+        return tomli.loads(f"k = {self.skip_string()}")["k"]
+
+    def skip_string(self) -> str:
+        """Step over the string at ``pos``; its source text, quotes included."""
+        start = self.pos
+        self.pos = _STRING[self.text[start]].match(self.text, start).end()
+        return self.text[start:self.pos]
 
     # -- structure -------------------------------------------------------
     def run(self) -> None:
@@ -300,11 +292,16 @@ class _Scanner:
 
     def read_keyval(self, table: KeyPath) -> None:
         key_start = self.pos
-        path = table + tuple(self.read_dotted_key())
+        bare = _BARE_KEY_EQUALS.match(self.text, self.pos)
+        if bare:
+            path = table + (bare[1],)
+            self.pos = bare.end()
+        else:
+            path = table + tuple(self.read_dotted_key())
+            self.skip_ws(False)
+            self.pos += 1  # '='
+            self.skip_ws(False)
         self.out.keys.setdefault(path, self.where(key_start))
-        self.skip_ws(False)
-        self.pos += 1  # '='
-        self.skip_ws(False)
         self.read_value(path)
 
     def read_value(self, path: KeyPath) -> None:
@@ -315,7 +312,7 @@ class _Scanner:
     def skip_value(self, path: KeyPath) -> None:
         ch = self.peek()
         if ch in "\"'":
-            self.read_string()
+            self.skip_string()
         elif ch == "[":
             self.pos += 1
             index = 0
