@@ -21,8 +21,6 @@ often runs as root there, so:
 
 Only :mod:`os` and :mod:`stat`: processes import this at exit.
 """
-from __future__ import annotations
-
 import os
 import stat
 

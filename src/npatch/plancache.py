@@ -51,8 +51,6 @@ Nothing is ever deleted automatically: a plan file may be in use by a
 long-running job whose spawned workers read it later.  Removing the whole
 directory is safe when no job runs.
 """
-from __future__ import annotations
-
 import os
 import sys
 import time
@@ -67,7 +65,7 @@ if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child proc
 FORMAT = 6  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs; 6: stamps
 
 
-def _sha256_type() -> Any:
+def _sha256_type() -> "Any":
     """SHA-256 without loading OpenSSL: ``hashlib`` costs ~2 ms to import,
     the interpreter's own implementation nothing.  Same digest either way."""
     for name in ("_sha256", "_sha2"):  # 3.11, 3.12+
@@ -342,7 +340,7 @@ def lookup(root: str, key: str) -> CachedPlan | None:
                       notes.decode("utf-8", "replace") if notes else "", hit=True)
 
 
-def trigger_modules(plan: Any) -> list[str] | None:
+def trigger_modules(plan: "Any") -> list[str] | None:
     """Module names whose import must start the session, or ``None`` when the
     plan must start at once.
 
@@ -369,7 +367,7 @@ def trigger_modules(plan: Any) -> list[str] | None:
     return sorted(names)
 
 
-def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int) -> CachedPlan:
+def store(root: str, key: str | None, plan: "Any", sources: list[str], notes: str, started_ns: int) -> CachedPlan:
     """Write the plan (and, when ``key`` is given and no source changed while
     compiling, the entry that finds it again)."""
     data = plan.canonical_json()
@@ -442,14 +440,14 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
     return _stored(root, key, plan, sources, notes, started_ns, environment)
 
 
-def plan_file(plan: Any) -> CachedPlan:
+def plan_file(plan: "Any") -> CachedPlan:
     """A plan already in memory (compiled, or built in code) as a file a child
     process can start: in the cache, named by its hash, or where
     :func:`compiled_plan` puts one when the cache cannot be used."""
     return _stored(cache_dir(), None, plan, [], "", time.time_ns(), False)
 
 
-def _stored(root: str | None, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int,
+def _stored(root: str | None, key: str | None, plan: "Any", sources: list[str], notes: str, started_ns: int,
             environment: bool) -> CachedPlan:
     """``plan`` stored in the cache ``root`` (under ``key`` when given), else in a
     private temporary directory, else inline (``environment``): see :func:`compiled_plan`."""
@@ -481,7 +479,7 @@ def _stored(root: str | None, key: str | None, plan: Any, sources: list[str], no
     return cached
 
 
-def _in_environment(plan: Any, notes: str, why: str, allowed: bool) -> CachedPlan:
+def _in_environment(plan: "Any", notes: str, why: str, allowed: bool) -> CachedPlan:
     """The plan as an inline ``NPATCH_PLAN_DATA`` value (a full disk, a hard
     ``ulimit -f``: no file can be written), when the caller can hand it on
     that way and it fits in one variable; else a usage error saying why."""
@@ -524,7 +522,7 @@ def _temporary_dir() -> str:
     return path
 
 
-def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tuple[Any, list[str], str]:
+def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> "tuple[Any, list[str], str]":
     """Compile like ``npatch compile`` does (static check included, executing
     nothing); an invalid manifest raises, warnings and what the check found
     become notes."""
@@ -560,7 +558,7 @@ def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: by
     return value if fits(value) else None
 
 
-def value_for(plan_hash: str, route: str, body: Any) -> str:
+def value_for(plan_hash: str, route: str, body: "Any") -> str:
     import binascii
     import marshal
     import zlib

@@ -13,8 +13,6 @@ miss, compiler notes to print, a Python flag that skips the bootstrap)
 returns ``None``, and :func:`npatch.cli.main` takes the general path, which
 says what is wrong or compiles.
 """
-from __future__ import annotations
-
 
 class Options:
     """The options of ``apply``/``run`` (what argparse's Namespace holds too)."""
