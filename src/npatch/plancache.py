@@ -57,7 +57,7 @@ import time
 from stat import S_ISREG
 
 from npatch.outfiles import owned_regular
-from npatch.runtime.launcher import read_file as _read_file
+from npatch.runtime import read_file as _read_file
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
@@ -571,7 +571,7 @@ def value_for(plan_hash: str, route: str, body: "Any") -> str:
 
 
 def fits(value: str) -> bool:
-    from npatch.runtime.launcher import ENV_DATA
+    from npatch.runtime import ENV_DATA
 
     return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
 

@@ -48,19 +48,16 @@ import os
 import sys
 from stat import S_ISREG  # loaded at interpreter start-up: no import for a child
 
+# the environment contract and read_file live in the package, which the parent side imports alone
+from npatch.runtime import (BOOTSTRAP_DIR, ENV_DATA, ENV_PLAN, ENV_REPORT, ENV_STRICT, ENV_VERBOSE,
+                            read_file)
+
 # no `from __future__ import annotations` on the bootstrap path: importing __future__ costs
 # a child ~0.7 M instructions; annotations naming what only a type checker imports are quoted
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
-ENV_PLAN = "NPATCH_PLAN"
-ENV_STRICT = "NPATCH_STRICT"
-ENV_REPORT = "NPATCH_REPORT"
-ENV_VERBOSE = "NPATCH_VERBOSE"
-#: a plan carried in the environment itself (``npatch env``): see :mod:`npatch.runtime.shipped`
-ENV_DATA = "NPATCH_PLAN_DATA"
 #: set while this process boots: a Python child started by the boot itself
 #: (a condition, a user hook) must not boot again and recurse (OpenTelemetry #1050)
 ENV_BOOTING = "NPATCH_BOOTING"
@@ -280,24 +277,6 @@ def _read_modules(plan_path: str) -> frozenset[str] | None:
         return None if data is None else frozenset(data.decode("utf-8").split())
     except ValueError:
         return None
-
-
-def read_file(path: str, accept: "Any", flags: int = 0) -> "bytes | None":
-    """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
-    opened without blocking, so a FIFO planted at the name is no hang."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
-    except OSError:
-        return None
-    try:
-        if not accept(os.fstat(fd)):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def start_plan(path: str, load: "Any" = None) -> "Any":
