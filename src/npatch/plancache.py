@@ -253,8 +253,13 @@ def _unchanged(path: str, sha: str, mark: str, accept: "Any", now_ns: int) -> st
             return None
         if accept(info) and stamp(info, now_ns) == mark:
             return mark
-    seen: list[os.stat_result] = []
-    data = _read_file(path, lambda info: accept(info) and not seen.append(info), os.O_NOFOLLOW if private else 0)
+    seen: list[os.stat_result] = []  # the stat of the content read: its stamp, if it has settled
+
+    def accepted(info: os.stat_result) -> bool:
+        seen.append(info)
+        return accept(info)
+
+    data = _read_file(path, accepted, os.O_NOFOLLOW if private else 0)
     if data is None or digest(data) != sha:
         return None
     return stamp(seen[0], now_ns)
