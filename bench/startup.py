@@ -225,7 +225,8 @@ def run_section(work: Path, tools: dict[str, Any], programs: list[str], rounds: 
 _LAUNCH_WHY = {
     "pass": "`npatch apply` is one more interpreter start-up (of which this machine's site-packages "
             ".pth files are a large part) plus the hot path (imports of npatch.cli.hot, npatch.plancache, "
-            "npatch.runtime.launcher; the cache check hashes the plan files)",
+            "npatch.runtime.launcher_parent; the cache check compares the stat of the plan files and "
+            "hashes a file only when that changed)",
     "numpy": "as for `pass`; the numpy import adds its own spread to both sides of the difference",
     "torch": "as for `pass`; one `import torch` varies by tens of ms between rounds here, more than the limit",
 }

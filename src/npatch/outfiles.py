@@ -21,8 +21,6 @@ often runs as root there, so:
 
 Only :mod:`os` and :mod:`stat`: processes import this at exit.
 """
-from __future__ import annotations
-
 import os
 import stat
 
@@ -231,7 +229,7 @@ def read_input(path: str, limit: int = 0) -> bytes:
     the name is no hang; :class:`OSError` whose ``strerror`` says why for
     anything else (a directory, a FIFO, a device) or, with ``limit``, for a
     file larger than ``limit`` bytes.  (A child reads its plan's cache copies
-    with :func:`npatch.runtime.launcher.read_file`, the same way without
+    with :func:`npatch.runtime.read_file`, the same way without
     importing this module.)"""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:

@@ -2,8 +2,9 @@
 
 Why a cache: compiling imports tomli and lark (about 50 ms here) and reads
 every manifest; a launcher that wraps every training run should cost no more
-than one interpreter start-up.  A hit reads two small files, hashes them with
-SHA-256 and imports neither the compiler nor ``json``.
+than one interpreter start-up.  A hit reads its entry, checks the stat of the
+files it names (hashing with SHA-256 only those changed since it was written)
+and imports neither the compiler nor ``json``.
 
 Layout of the cache directory (``$XDG_CACHE_HOME/npatch``, else
 ``~/.cache/npatch``; it must be a real directory owned by the user and not
@@ -17,7 +18,7 @@ regular file of the user's that nobody else can write, never through a link)::
                            == Plan.content_hash, so the name proves the content
     plans/<hash>.marshal   the same plan in marshal form (Plan.to_marshal),
                            which child processes read without importing json,
-                           then the JSON file's identity (runtime.launcher.json_stamp):
+                           then the JSON file's identity (runtime.json_stamp):
                            a child compares it with one stat of the JSON and reads
                            the JSON instead where they differ (an edited plan)
     plans/<hash>.modules   modules whose import needs the plan (see
@@ -26,17 +27,26 @@ regular file of the user's that nobody else can write, never through a link)::
 An entry is text, one record a line::
 
     npatch-cache <FORMAT> <npatch version>
-    plan <hash>
-    modules <sha256 of the .modules file, or - when the plan starts eagerly>
-    marshal <sha256 of the .marshal file>
-    source <size> <sha256> <absolute path>     (every manifest read, includes too)
+    plan <hash> <stamp>
+    modules <sha256 of the .modules file, or - when the plan starts eagerly> <stamp>
+    marshal <sha256 of the .marshal file> <stamp>
+    source <size> <sha256> <stamp> <absolute path>     (every manifest read, includes too)
 
-Verified before use: every source is hashed again (a size mismatch or a
-missing file is a miss without hashing), the plan file is hashed and
-compared with its name, and the module list and the marshal copy with the
-entry.  Hashing is chosen over trusting size and mtime
-because manifests are a few KiB, hashing them costs microseconds, and mtime
-misses edits that keep it (``cp -p``, ``git checkout`` within one tick).
+Verified before use: every source must still hash to its recorded digest
+(a size mismatch or a missing file is a miss without hashing), the plan
+file to its name, and the module list and the marshal copy to theirs.  A
+file's *stamp* (see :func:`stamp`: size, inode, mtime and ctime, as
+git's index keeps them, less the device, which NFS clients see differently) stands in for its content: when the file's stat still
+gives the recorded stamp it is not read again (a 200-op plan's three files
+are ~100 KiB, whose hashing was most of a cache hit's cost).  ctime is the
+part nobody can set (``cp -p``, ``git checkout`` and ``touch -d`` keep or set
+mtime, not ctime), and a stamp is only recorded for a file whose last change
+is :data:`SETTLED_NS` old: a write within the same timestamp tick as the one
+recorded would leave the stat unchanged (git's "racy" files), so a file
+changed that recently is hashed on every hit until it has settled.  Stamps
+are "-" when an entry is written (its plan files have just been written), and
+the first hit that hashes settled files writes the entry again with their
+stamps.
 Anything that does not verify is a miss: the plan is compiled again and the
 entry rewritten, so a damaged or tampered cache heals itself.
 
@@ -44,24 +54,22 @@ Nothing is ever deleted automatically: a plan file may be in use by a
 long-running job whose spawned workers read it later.  Removing the whole
 directory is safe when no job runs.
 """
-from __future__ import annotations
-
 import os
 import sys
 import time
 from stat import S_ISREG
 
 from npatch.outfiles import owned_regular
-from npatch.runtime.launcher import STAMP, json_stamp
-from npatch.runtime.launcher import read_file as _read_file
+from npatch.runtime import STAMP, json_stamp
+from npatch.runtime import read_file as _read_file
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 5  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs
+FORMAT = 6  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs; 6: stamps
 
 
-def _sha256_type() -> Any:
+def _sha256_type() -> "Any":
     """SHA-256 without loading OpenSSL: ``hashlib`` costs ~2 ms to import,
     the interpreter's own implementation nothing.  Same digest either way."""
     for name in ("_sha256", "_sha2"):  # 3.11, 3.12+
@@ -151,22 +159,40 @@ def request_key(specs: list[str], sets: dict[str, str], disable: list[str], reso
     return digest(repr(material).encode("utf-8"))
 
 
+#: how old a file's last change must be before its stat may stand for its content: a write
+#: within the timestamp tick of the change recorded keeps mtime and ctime (ext4 and tmpfs tick
+#: with the kernel's coarse clock, some file systems by the second, FAT by two seconds)
+SETTLED_NS = 2_000_000_000
+
+
+def stamp(info: os.stat_result, now_ns: int) -> str:
+    """The stat of a file that stands for its content (``size:inode:mtime:ctime``),
+    or ``-`` while it has changed too recently (:data:`SETTLED_NS`) for that; not
+    the device, which differs between the NFS clients of one shared cache."""
+    if max(info.st_ctime_ns, info.st_mtime_ns) >= now_ns - SETTLED_NS:
+        return "-"
+    return f"{info.st_size}:{info.st_ino}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
 class Entry:
-    """A parsed cache entry: the plan it names and the sources it depends on."""
+    """A parsed cache entry: the plan it names and the sources it depends on;
+    ``stamps`` are those of the plan, module list, marshal copy and each source, in that order."""
 
     def __init__(self, plan_hash: str, modules_hash: str, marshal_hash: str,
-                 sources: list[tuple[int, str, str]]) -> None:
+                 sources: list[tuple[int, str, str]], stamps: list[str] | None = None) -> None:
         self.plan_hash = plan_hash
         self.modules_hash = modules_hash  # "-": no module list
         self.marshal_hash = marshal_hash
         self.sources = sources  # (size, sha256, path)
+        self.stamps = stamps or ["-"] * (3 + len(sources))
 
     def dumps(self) -> str:
         from npatch import __version__
 
-        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash}", f"modules {self.modules_hash}",
-                 f"marshal {self.marshal_hash}"]
-        lines += [f"source {size} {sha} {path}" for size, sha, path in self.sources]
+        plan, modules, marshalled, *sources = self.stamps
+        lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash} {plan}",
+                 f"modules {self.modules_hash} {modules}", f"marshal {self.marshal_hash} {marshalled}"]
+        lines += [f"source {size} {sha} {mark} {path}" for (size, sha, path), mark in zip(self.sources, sources)]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -174,28 +200,74 @@ class Entry:
         from npatch import __version__
 
         lines = text.split("\n")
-        if lines[0] != f"npatch-cache {FORMAT} {__version__}" or not lines[1].startswith("plan ") \
-                or not lines[2].startswith("modules ") or not lines[3].startswith("marshal "):
+        if len(lines) < 4 or lines[0] != f"npatch-cache {FORMAT} {__version__}":
             return None
-        sources = []
+        files = []
+        for line, kind in zip(lines[1:4], ("plan", "modules", "marshal")):
+            words = line.split(" ")
+            if len(words) != 3 or words[0] != kind:
+                return None
+            files.append(words[1:])
+        sources, stamps = [], [mark for _, mark in files]
         for line in lines[4:]:
             if not line:
                 continue
             kind, _, rest = line.partition(" ")
             size, _, rest = rest.partition(" ")
-            sha, _, path = rest.partition(" ")
-            if kind != "source" or not size.isdigit() or len(sha) != 64 or not path:
+            sha, _, rest = rest.partition(" ")
+            mark, _, path = rest.partition(" ")
+            if kind != "source" or not size.isdigit() or len(sha) != 64 or not mark or not path:
                 return None
             sources.append((int(size), sha, path))
-        return cls(lines[1][5:], lines[2][8:], lines[3][8:], sources)
+            stamps.append(mark)
+        (plan, _), (modules, _), (marshalled, _) = files
+        return cls(plan, modules, marshalled, sources, stamps)
 
-    def verify(self) -> bool:
-        """Every source still has the recorded content."""
-        for size, sha, path in self.sources:  # a FIFO or a directory now at a manifest's name: a miss
-            data = _read_file(path, lambda info, size=size: info.st_size == size and S_ISREG(info.st_mode))
-            if data is None or digest(data) != sha:
-                return False
-        return True
+    def verify(self, plans_dir: str) -> list[str] | None:
+        """The stamps of the entry's files now, when each still has the recorded
+        content (the plan file ``plans_dir/<hash>.json``, the one its name promises), else ``None``."""
+        base = os.path.join(plans_dir, self.plan_hash)
+        files = [(base + ".json", self.plan_hash, owned_regular), (base + ".modules", self.modules_hash, owned_regular),
+                 (base + ".marshal", self.marshal_hash, owned_regular)]
+        # a FIFO or a directory now at a manifest's name: a miss
+        files += [(path, sha, lambda info, size=size: info.st_size == size and S_ISREG(info.st_mode))
+                  for size, sha, path in self.sources]
+        now_ns = time.time_ns()
+        found = []
+        for (path, sha, accept), mark in zip(files, self.stamps):
+            if sha == "-":  # no module list: none may be there
+                now = "-" if _read(path) is None else None
+            else:
+                now = _unchanged(path, sha, mark, accept, now_ns)
+            if now is None:
+                return None
+            found.append(now)
+        return found
+
+
+def _unchanged(path: str, sha: str, mark: str, accept: "Any", now_ns: int) -> str | None:
+    """The :func:`stamp` of the file at ``path`` when its content still hashes to
+    ``sha``, else ``None``; read and hashed only when its stat no longer gives
+    ``mark``.  A file of the cache (``accept`` is :func:`owned_regular`) is never
+    followed through a link."""
+    private = accept is owned_regular
+    if mark != "-":
+        try:
+            info = os.lstat(path) if private else os.stat(path)
+        except OSError:
+            return None
+        if accept(info) and stamp(info, now_ns) == mark:
+            return mark
+    seen: list[os.stat_result] = []  # the stat of the content read: its stamp, if it has settled
+
+    def accepted(info: os.stat_result) -> bool:
+        seen.append(info)
+        return accept(info)
+
+    data = _read_file(path, accepted, os.O_NOFOLLOW if private else 0)
+    if data is None or digest(data) != sha:
+        return None
+    return stamp(seen[0], now_ns)
 
 
 def _read(path: str) -> bytes | None:
@@ -262,40 +334,42 @@ def lookup(root: str, key: str) -> CachedPlan | None:
         return None
     try:
         entry = Entry.loads(raw.decode("utf-8", "surrogateescape"))
-    except (UnicodeDecodeError, IndexError):
+    except UnicodeDecodeError:
         return None
-    if entry is None or not entry.verify():
+    stamps = None if entry is None else entry.verify(plans_dir)
+    if stamps is None:
         return None
-    plan_path = os.path.join(plans_dir, entry.plan_hash + ".json")
-    data = _read(plan_path)
-    if data is None or digest(data) != entry.plan_hash:
-        return None
-    modules = _read(plan_path[: -len(".json")] + ".modules")
-    if (digest(modules) if modules is not None else "-") != entry.modules_hash:
-        return None
-    marshalled = _read(plan_path[: -len(".json")] + ".marshal")
-    if marshalled is None or digest(marshalled) != entry.marshal_hash or not _stamped(marshalled, plan_path):
-        return None
+    base = os.path.join(plans_dir, entry.plan_hash)
+    if (stamps[0], stamps[2]) != (entry.stamps[0], entry.stamps[2]) or "-" in (stamps[0], stamps[2]):
+        if not _stamped(base):  # the plan or its marshal copy read again: do they still belong together?
+            return None
+    if stamps != entry.stamps:  # files read and hashed: record their stamps, so the next hit need not
+        entry.stamps = stamps
+        try:
+            _write(keys, entry.dumps().encode("utf-8", "surrogateescape"))
+        except OSError:
+            pass  # a full disk: the entry still verifies, by hashing
     notes = _read(keys + ".notes")
-    return CachedPlan(plan_path, notes.decode("utf-8", "replace") if notes else "", hit=True)
+    return CachedPlan(base + ".json", notes.decode("utf-8", "replace") if notes else "", hit=True)
 
 
-def _stamped(marshalled: bytes, plan_path: str) -> bool:
-    """Whether a marshal copy was made from the JSON file at ``plan_path`` as it
-    is (a copied cache, or a JSON rewritten alike, is a miss that writes it again:
-    children would read the JSON instead, ``json_stamp``)."""
+def _stamped(base: str) -> bool:
+    """Whether the marshal copy ``base.marshal`` was made from the JSON file
+    ``base.json`` as it is (a copied cache, or a JSON rewritten alike, is a miss
+    that writes it again: children would read the JSON instead, ``json_stamp``)."""
+    marshalled = _read(base + ".marshal")
     try:
-        return marshalled.endswith(json_stamp(os.stat(plan_path)))
+        return marshalled is not None and marshalled.endswith(json_stamp(os.stat(base + ".json")))
     except OSError:
         return False
 
 
 def unstamped(marshalled: bytes) -> bytes:
-    """A cached marshal copy without its :func:`~npatch.runtime.launcher.json_stamp`."""
+    """A cached marshal copy without its :func:`~npatch.runtime.json_stamp`."""
     return marshalled[: marshalled.rindex(STAMP)]
 
 
-def trigger_modules(plan: Any) -> list[str] | None:
+def trigger_modules(plan: "Any") -> list[str] | None:
     """Module names whose import must start the session, or ``None`` when the
     plan must start at once.
 
@@ -322,7 +396,7 @@ def trigger_modules(plan: Any) -> list[str] | None:
     return sorted(names)
 
 
-def store(root: str, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int) -> CachedPlan:
+def store(root: str, key: str | None, plan: "Any", sources: list[str], notes: str, started_ns: int) -> CachedPlan:
     """Write the plan (and, when ``key`` is given and no source changed while
     compiling, the entry that finds it again)."""
     data = plan.canonical_json()
@@ -395,14 +469,14 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
     return _stored(root, key, plan, sources, notes, started_ns, environment)
 
 
-def plan_file(plan: Any) -> CachedPlan:
+def plan_file(plan: "Any") -> CachedPlan:
     """A plan already in memory (compiled, or built in code) as a file a child
     process can start: in the cache, named by its hash, or where
     :func:`compiled_plan` puts one when the cache cannot be used."""
     return _stored(cache_dir(), None, plan, [], "", time.time_ns(), False)
 
 
-def _stored(root: str | None, key: str | None, plan: Any, sources: list[str], notes: str, started_ns: int,
+def _stored(root: str | None, key: str | None, plan: "Any", sources: list[str], notes: str, started_ns: int,
             environment: bool) -> CachedPlan:
     """``plan`` stored in the cache ``root`` (under ``key`` when given), else in a
     private temporary directory, else inline (``environment``): see :func:`compiled_plan`."""
@@ -437,7 +511,7 @@ def _stored(root: str | None, key: str | None, plan: Any, sources: list[str], no
     return cached
 
 
-def _in_environment(plan: Any, notes: str, why: str, allowed: bool) -> CachedPlan:
+def _in_environment(plan: "Any", notes: str, why: str, allowed: bool) -> CachedPlan:
     """The plan as an inline ``NPATCH_PLAN_DATA`` value (a full disk, a hard
     ``ulimit -f``: no file can be written), when the caller can hand it on
     that way and it fits in one variable; else a usage error saying why."""
@@ -497,7 +571,7 @@ def _temporary_dir() -> str:
     return path
 
 
-def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> tuple[Any, list[str], str]:
+def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> "tuple[Any, list[str], str]":
     """Compile like ``npatch compile`` does (static check included, executing
     nothing); an invalid manifest raises, warnings and what the check found
     become notes."""
@@ -533,7 +607,7 @@ def inline_value(plan_hash: str, modules: tuple[str, ...] | None, marshalled: by
     return value if fits(value) else None
 
 
-def value_for(plan_hash: str, route: str, body: Any) -> str:
+def value_for(plan_hash: str, route: str, body: "Any") -> str:
     import binascii
     import marshal
     import zlib
@@ -546,7 +620,7 @@ def value_for(plan_hash: str, route: str, body: Any) -> str:
 
 
 def fits(value: str) -> bool:
-    from npatch.runtime.launcher import ENV_DATA
+    from npatch.runtime import ENV_DATA
 
     return len(ENV_DATA) + 1 + len(value) < MAX_VARIABLE
 

@@ -9,8 +9,6 @@ with a cached plan never imports lark, libcst or tomli.
 Exit codes: 0 ok, 1 invalid manifest (or a failed check), 2 usage error;
 ``apply`` passes the command's own exit code through.
 """
-from __future__ import annotations
-
 import sys
 
 from npatch.cli.registry import COMMANDS, Command, command, parse_sets
@@ -24,7 +22,7 @@ if TYPE_CHECKING:  # `npatch apply` with a cached plan must start fast: no typin
 COMMAND_MODULES = ("compile", "apply", "env", "diff", "scan", "report", "info")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> "argparse.ArgumentParser":
     import argparse
     import importlib
 
@@ -56,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _in_listed_order(commands: Iterable[Command]) -> list[Command]:
+def _in_listed_order(commands: "Iterable[Command]") -> list[Command]:
     """Commands by their module's place in :data:`COMMAND_MODULES`, then as
     registered: registration order alone depends on which command module a
     process happened to import first (``apply``'s fast path imports its own)."""

@@ -1,9 +1,9 @@
 """The hot path of ``npatch apply``: a well-formed command line whose plan is
 in the cache goes from the console script to ``exec`` importing only this
 module, :mod:`npatch.plancache` (with :mod:`npatch.outfiles`' private-cache
-check), :mod:`npatch.runtime.launcher` (its parent side,
-:mod:`npatch.runtime.launcher_parent`) and the command table
-(:mod:`npatch.cli.registry`, which imports nothing).
+check), the launcher's parent side :mod:`npatch.runtime.launcher_parent` (with
+the environment contract in :mod:`npatch.runtime`, not the child's boot) and
+the command table (:mod:`npatch.cli.registry`, which imports nothing).
 
 Every ``npatch apply`` of a training job's processes pays this path, so it
 imports no ``argparse``, no :mod:`npatch.errors`, no compiler, no ``json``
@@ -13,8 +13,6 @@ miss, compiler notes to print, a Python flag that skips the bootstrap)
 returns ``None``, and :func:`npatch.cli.main` takes the general path, which
 says what is wrong or compiles.
 """
-from __future__ import annotations
-
 
 class Options:
     """The options of ``apply``/``run`` (what argparse's Namespace holds too)."""

@@ -1,7 +1,5 @@
 """The command registry: each command module registers its subcommand here
 with :func:`command` (this module imports none of them, so they can import it)."""
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `npatch apply` with a cached plan must start fast: no typing, no argparse
     import argparse
@@ -16,7 +14,7 @@ class Command:
 
     __slots__ = ("name", "help", "description", "setup")
 
-    def __init__(self, name: str, help: str, description: str, setup: Setup) -> None:
+    def __init__(self, name: str, help: str, description: str, setup: "Setup") -> None:
         self.name = name
         self.help = help
         self.description = description
@@ -26,11 +24,11 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, help: str, description: str = "") -> Callable[[Setup], Setup]:
+def command(name: str, help: str, description: str = "") -> "Callable[[Setup], Setup]":
     """Register a subcommand.  The decorated function adds its arguments to the
     sub-parser and returns the handler ``handler(args) -> exit code``."""
 
-    def register(setup: Setup) -> Setup:
+    def register(setup: "Setup") -> "Setup":
         COMMANDS[name] = Command(name, help, description or help, setup)
         return setup
 

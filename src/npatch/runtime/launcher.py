@@ -48,19 +48,16 @@ import os
 import sys
 from stat import S_ISREG  # loaded at interpreter start-up: no import for a child
 
+# the environment contract and read_file live in the package, which the parent side imports alone
+from npatch.runtime import (BOOTSTRAP_DIR, ENV_DATA, ENV_PLAN, ENV_REPORT, ENV_STRICT, ENV_VERBOSE, json_stamp,
+                            read_file)
+
 # no `from __future__ import annotations` on the bootstrap path: importing __future__ costs
 # a child ~0.7 M instructions; annotations naming what only a type checker imports are quoted
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
-ENV_PLAN = "NPATCH_PLAN"
-ENV_STRICT = "NPATCH_STRICT"
-ENV_REPORT = "NPATCH_REPORT"
-ENV_VERBOSE = "NPATCH_VERBOSE"
-#: a plan carried in the environment itself (``npatch env``): see :mod:`npatch.runtime.shipped`
-ENV_DATA = "NPATCH_PLAN_DATA"
 #: set while this process boots: a Python child started by the boot itself
 #: (a condition, a user hook) must not boot again and recurse (OpenTelemetry #1050)
 ENV_BOOTING = "NPATCH_BOOTING"
@@ -282,24 +279,6 @@ def _read_modules(plan_path: str) -> frozenset[str] | None:
         return None
 
 
-def read_file(path: str, accept: "Any", flags: int = 0) -> "bytes | None":
-    """The content of ``path`` when ``accept(its fstat)`` holds, else ``None``;
-    opened without blocking, so a FIFO planted at the name is no hang."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
-    except OSError:
-        return None
-    try:
-        if not accept(os.fstat(fd)):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def start_plan(path: str, load: "Any" = None) -> "Any":
     """Load one plan (the file ``path``, or what ``load()`` returns, labelled
     ``path``) and start its session (imports the runtime)."""
@@ -335,20 +314,6 @@ def read_plan(path: str) -> "Any":
         raise PlanLoadError(f"cannot read plan {path}: {exc.strerror}") from None
     except PlanError as exc:
         raise PlanLoadError(f"{path}: {exc}") from None
-
-
-def json_stamp(info: os.stat_result) -> bytes:
-    """What a cached plan's marshal copy ends with (``marshal`` ignores it):
-    the identity of the JSON file it was made from, ``info`` (inode, size and
-    change time, which every write changes and no ``touch`` sets back; not
-    the device, which differs between the NFS clients of one shared cache).
-    A child compares it with one ``stat`` of the JSON instead of hashing it,
-    and reads the JSON plan of record where they differ."""
-    return STAMP + b"%d %d %d\n" % (info.st_ino, info.st_size, info.st_ctime_ns)
-
-
-#: how :func:`json_stamp` begins
-STAMP = b"\nnpatch-json "
 
 
 def _load_json(path: str) -> "Any":
@@ -576,5 +541,5 @@ def start_here(plan_path: str) -> None:
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "ENV_BOOTING",
            "STRICT_EXIT", "START_IMPORTS", "SESSIONS", "boot_from_site", "boot", "start_plans", "start_shipped",
-           "start_plan", "read_plan", "json_stamp", "STAMP", "start_here", "is_archive_or_folder",
+           "start_plan", "read_plan", "start_here", "is_archive_or_folder",
            "main_path"]

@@ -3,14 +3,14 @@ process does before it execs the command (the child's environment, the
 command's checks, the report file), and ``npatch run``'s in-process start.
 
 A child never imports this module: its boot needs only the launcher's
-child side (``tests/runtime/test_child_import_weight.py``).
+child side (``tests/runtime/test_child_import_weight.py``); nor does this
+module import the child side, except for ``npatch run``, which starts the
+plan in its own process (a cached ``npatch apply`` imports no more than it needs).
 """
 import os
 import sys
 
-from npatch.runtime.launcher import (
-    BOOTSTRAP_DIR, ENV_DATA, ENV_PLAN, ENV_REPORT, ENV_STRICT, ENV_VERBOSE, SESSIONS, STRICT_EXIT,
-    is_archive_or_folder, main_path, start_here)
+from npatch.runtime import BOOTSTRAP_DIR, ENV_DATA, ENV_PLAN, ENV_REPORT, ENV_STRICT, ENV_VERBOSE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,6 +147,8 @@ def run_program(plan_path: str, program: list[str], *, strict: bool = False, rep
     Children get the same environment as under ``apply``.  Returns the
     program's exit status; a SystemExit propagates unchanged.
     """
+    from npatch.runtime.launcher import SESSIONS, STRICT_EXIT, is_archive_or_folder, main_path, start_here
+
     os.environ.update(child_environ(plan_path, strict=strict, report=report, verbose=verbose, coverage=coverage))
     by_main = program[0] != "-m" and is_archive_or_folder(program[0])
     try:

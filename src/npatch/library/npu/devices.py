@@ -122,19 +122,29 @@ def device_args(original: Callable, options: dict[str, Any]) -> Callable:
     unchanged = _UNCHANGED if ints else _UNCHANGED_NOT_INTS
 
     specs = _SPECS.get
+    missing = _MISSING
+    device_keys_absent = _DEVICE_KEYS.isdisjoint
 
     # ``device``, the usual device keyword, binds as a keyword-only parameter
-    # (cheaper than a look-up in ``kwargs``) and is passed on only when given
+    # (cheaper than a look-up in ``kwargs``) and is passed on only when given;
+    # one positional argument (``torch.zeros(n)``) is looked at without a loop
     @functools.wraps(original)
-    def wrapper(*args: Any, device: Any = _MISSING, **kwargs: Any) -> Any:
-        for arg in args:
-            if type(arg) not in unchanged:
+    def wrapper(*args: Any, device: Any = missing, **kwargs: Any) -> Any:
+        if len(args) == 1:
+            if type(args[0]) not in unchanged:
                 args = _args_to_npu(args, ints)
-                break
-        if kwargs and not _DEVICE_KEYS.isdisjoint(kwargs):
-            _kwargs_to_npu(kwargs, ints)  # a fresh dict of this call's own
-        if device is _MISSING:
-            return original(*args, **kwargs) if kwargs else original(*args)
+        else:
+            for arg in args:
+                if type(arg) not in unchanged:
+                    args = _args_to_npu(args, ints)
+                    break
+        if kwargs:
+            if not device_keys_absent(kwargs):
+                _kwargs_to_npu(kwargs, ints)  # a fresh dict of this call's own
+            if device is missing:
+                return original(*args, **kwargs)
+        elif device is missing:
+            return original(*args)
         if device is not None:
             known = specs(device) if type(device) is str else None
             device = to_npu(device, ints=True) if known is None else known
