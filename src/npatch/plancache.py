@@ -54,7 +54,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 5  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs
+FORMAT = 6  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs;
+# 6: a run's equal conditions stored once
 
 
 def _sha256_type() -> Any:
