@@ -48,17 +48,21 @@ WHY: dict[str, Any] = {
         "mmcv-npu": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy "
                     "names at that import (the ops' own work). In callgrind (`setarch -R`, PYTHONHASHSEED=0, "
                     "OPENBLAS_NUM_THREADS=1: OpenBLAS's idle threads spin a varying count) that child executes "
-                    "~48 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
+                    "~45 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
                     "`installed('numpy')` took the import system's answer as numpy is found, the marshal copy "
-                    "stored a module's ops as one run and the conditions stopped importing npatch.distributions). "
-                    "With the garbage collector off: ~+42.7 M (+44.6 M before a module's ops were decoded, built "
-                    "and queued as one batch): the bootstrap "
+                    "stored a module's ops as one run and the conditions stopped importing npatch.distributions; "
+                    "46 M before the changes below). "
+                    "With the garbage collector off: ~+41.7 M (+44.6 M before a module's ops were decoded, built "
+                    "and queued as one batch; +42.4 M before the writing of plan files left npatch.planfile, a run's "
+                    "equal conditions were marshalled once, an op's Origin was built directly and numpy-compat's "
+                    "undo became one object, not a closure and three cells): the bootstrap "
                     "~7 M, importing the runtime's modules ~11 M, reading the plan ~2.3 M, its 8 start-time "
                     "conditions ~3.3 M (`importable('torch_npu')` and `importable('mx_driving')` once each; no "
                     "version is read without mx_driving), reading the 101 ops ~5.4 M (decoding ~4.1 M, their "
                     "states and slots ~1.3 M, in Python), applying them ~8.2 M (~2 M of it numpy-compat's own check: 53 names are "
-                    "not in NumPy's tables and are probed), and ~5 M more at exit (the final collection and "
-                    "teardown see the runtime's objects); no op of another module is read",
+                    "not in NumPy's tables and are probed), and ~4.8 M more at exit (the final collection and "
+                    "teardown see the runtime's objects); no op of another module is read. Unmarshalling code "
+                    "and data is ~6.3 M of it all, creating the runtime's classes ~3.2 M",
         "*": _NO_OPS.format(module="numpy") + " (in callgrind +8.5 M under torch-npu, cuda-to-cpu or mmcv-lite)",
     },
     "pass": {"*": "the bootstrap alone (6.7 M instructions in callgrind, the same under every manifest: it imports "
