@@ -33,15 +33,19 @@ _NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for
 WHY: dict[str, Any] = {
     "torch": {
         "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
-                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds ~51 M "
-                    "(70 M, then 58 M and 56 M, before the changes listed under `import numpy`). " + _GC,
+                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds ~52 M "
+                    "(70 M, then 58 M and 56 M, before the changes listed under `import numpy`; ±1.5 M between "
+                    "builds: pybind11's type cache, keyed by addresses, costs more or less as the objects made "
+                    "before torch shift). " + _GC,
         "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
                      "collector off (bare `import torch`: 5.01 G instructions) torch-npu adds 35 M (42 M before the changes "
                      "listed under `import numpy`): the bootstrap 7 M, the runtime's modules ~13 M, the plan and its 4 start-time conditions "
                      "(`importable('torch_npu')`, asked once); no op is read without torch_npu. " + _GC,
         "cuda-to-cpu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
-                       "collector off (bare `import torch`: 5.03 G instructions) cuda-to-cpu adds 91 M: 193 ops "
-                       "(248 targets) replace and wrap torch's device functions, the ops' own work. " + _GC,
+                       "collector off (bare `import torch`: 5.01 G instructions) cuda-to-cpu adds ~93 M (~98 M "
+                       "measured the same way before a replace or wrap stopped importing npatch.runtime.coverage "
+                       "without --coverage): 193 ops (248 targets) replace and wrap torch's device functions, the "
+                       "ops' own work. " + _GC,
         "*": _NO_OPS.format(module="torch") + ". " + _GC,
     },
     "numpy": {
