@@ -33,32 +33,40 @@ _NO_OPS = ("this manifest has no op on {module}: its plan does not start, as for
 WHY: dict[str, Any] = {
     "torch": {
         "mmcv-npu": "torch imports numpy, and numpy-compat's 101 ops apply as for `import numpy`: in callgrind "
-                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds ~51 M "
-                    "(70 M, then 58 M and 56 M, before the changes listed under `import numpy`). " + _GC,
+                    "with the garbage collector off (bare `import torch`: 5.01 G instructions) the plan adds ~52 M "
+                    "(70 M, then 58 M and 56 M, before the changes listed under `import numpy`; ±1.5 M between "
+                    "builds: pybind11's type cache, keyed by addresses, costs more or less as the objects made "
+                    "before torch shift). " + _GC,
         "torch-npu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
                      "collector off (bare `import torch`: 5.01 G instructions) torch-npu adds 35 M (42 M before the changes "
                      "listed under `import numpy`): the bootstrap 7 M, the runtime's modules ~13 M, the plan and its 4 start-time conditions "
                      "(`importable('torch_npu')`, asked once); no op is read without torch_npu. " + _GC,
         "cuda-to-cpu": "the program imports torch, a target module of the plan: in callgrind with the garbage "
-                       "collector off (bare `import torch`: 5.03 G instructions) cuda-to-cpu adds 91 M: 193 ops "
-                       "(248 targets) replace and wrap torch's device functions, the ops' own work. " + _GC,
+                       "collector off (bare `import torch`: 5.01 G instructions) cuda-to-cpu adds ~93 M (~98 M "
+                       "measured the same way before a replace or wrap stopped importing npatch.runtime.coverage "
+                       "without --coverage): 193 ops (248 targets) replace and wrap torch's device functions, the "
+                       "ops' own work. " + _GC,
         "*": _NO_OPS.format(module="torch") + ". " + _GC,
     },
     "numpy": {
         "mmcv-npu": "importing numpy starts mmcv-npu's plan: numpy-compat's 101 `call` ops restore removed NumPy "
                     "names at that import (the ops' own work). In callgrind (`setarch -R`, PYTHONHASHSEED=0, "
                     "OPENBLAS_NUM_THREADS=1: OpenBLAS's idle threads spin a varying count) that child executes "
-                    "~48 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
+                    "~45 M instructions more than the bare one (~423 M; 62 M, then 52 M, before the ops' own "
                     "`installed('numpy')` took the import system's answer as numpy is found, the marshal copy "
-                    "stored a module's ops as one run and the conditions stopped importing npatch.distributions). "
-                    "With the garbage collector off: ~+42.7 M (+44.6 M before a module's ops were decoded, built "
-                    "and queued as one batch): the bootstrap "
+                    "stored a module's ops as one run and the conditions stopped importing npatch.distributions; "
+                    "46 M before the changes below). "
+                    "With the garbage collector off: ~+41.7 M (+44.6 M before a module's ops were decoded, built "
+                    "and queued as one batch; +42.4 M before the writing of plan files left npatch.planfile, a run's "
+                    "equal conditions were marshalled once, an op's Origin was built directly and numpy-compat's "
+                    "undo became one object, not a closure and three cells): the bootstrap "
                     "~7 M, importing the runtime's modules ~11 M, reading the plan ~2.3 M, its 8 start-time "
                     "conditions ~3.3 M (`importable('torch_npu')` and `importable('mx_driving')` once each; no "
                     "version is read without mx_driving), reading the 101 ops ~5.4 M (decoding ~4.1 M, their "
                     "states and slots ~1.3 M, in Python), applying them ~8.2 M (~2 M of it numpy-compat's own check: 53 names are "
-                    "not in NumPy's tables and are probed), and ~5 M more at exit (the final collection and "
-                    "teardown see the runtime's objects); no op of another module is read",
+                    "not in NumPy's tables and are probed), and ~4.8 M more at exit (the final collection and "
+                    "teardown see the runtime's objects); no op of another module is read. Unmarshalling code "
+                    "and data is ~6.3 M of it all, creating the runtime's classes ~3.2 M",
         "*": _NO_OPS.format(module="numpy") + " (in callgrind +8.5 M under torch-npu, cuda-to-cpu or mmcv-lite)",
     },
     "pass": {"*": "the bootstrap alone (6.7 M instructions in callgrind, the same under every manifest: it imports "

@@ -257,7 +257,7 @@ class Plan(Record):
         """The plan as one JSON object whose first key indexes the ops, so that
         :meth:`load` decodes an op only when it is read (:mod:`npatch.planfile`)."""
         from npatch.opkinds import LAZY_KINDS
-        from npatch.planfile import dumps_json
+        from npatch.planwrite import dumps_json
 
         return dumps_json(self.to_dict(), LAZY_KINDS, indent)
 
@@ -317,7 +317,7 @@ class Plan(Record):
         (:mod:`npatch.planfile`).
         """
         from npatch.opkinds import LAZY_KINDS
-        from npatch.planfile import dumps_marshal
+        from npatch.planwrite import dumps_marshal
 
         return dumps_marshal(MARSHAL_TAG, self.to_dict(), LAZY_KINDS, _frozen_op)
 
@@ -336,7 +336,7 @@ class Plan(Record):
     def canonical_json(self) -> bytes:
         """The plan as compact JSON with sorted keys: what :attr:`content_hash`
         hashes and what the plan cache stores under that hash."""
-        from npatch.planfile import json_text
+        from npatch.planwrite import json_text
 
         return json_text(self.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
 
@@ -361,7 +361,7 @@ class Plan(Record):
         if index is not None:
             return index["modules"], index["eager"], index["conditions"]
         from npatch.opkinds import LAZY_KINDS
-        from npatch.planfile import build_index
+        from npatch.planwrite import build_index
 
         return build_index([{"kind": op.kind, "targets": [{"module": t.module} for t in op.targets],
                              "during": op.during, "when": op.when} for op in self.ops], LAZY_KINDS)
@@ -580,12 +580,31 @@ def _decoder(annotation: str, name: str) -> Any:
         if annotation.startswith(f"tuple[{type_name},"):
             return lambda raw, nested=nested: tuple([_from_json(nested, item) for item in raw])
         if annotation.startswith(type_name):
-            return lambda raw, nested=nested: None if raw is None else _from_json(nested, raw)
+            return _one(nested)
     if annotation.startswith("tuple[tuple[str, Any]"):
         return _pairs
     if annotation in ("str", "int", "bool", "str | None", "int | None"):
         return None
     return freeze
+
+
+def _one(cls: type) -> Any:
+    """The decoder of a field holding one ``cls`` record or None.  A record of
+    plain fields (an op's :class:`Origin`, read with each op a child reads) is
+    built here when its keys are right, without :func:`_records`' loop."""
+    plain = not any(_decoder(str(cls.__annotations__[name]), name) for name in cls._fields)
+    required, allowed, new = cls._required, cls._field_set, object.__new__
+
+    def decode(raw: Any) -> Any:
+        if raw is None:
+            return None
+        if plain and type(raw) is dict and required <= raw.keys() <= allowed:
+            obj = new(cls)
+            obj.__dict__.update(raw)
+            return obj
+        return _from_json(cls, raw)
+
+    return decode
 
 
 #: decoded targets by their JSON object's items: the ops of a module name the same ones

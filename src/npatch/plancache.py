@@ -66,7 +66,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 6  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs; 6: stamps
+FORMAT = 6  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs;
+# 6: file stamps in the entry, and a run's equal conditions stored once in the marshal copy
 
 
 def _sha256_type() -> "Any":

@@ -31,6 +31,7 @@ AREAS = {
     "npatch.plan": "plan",              # the records
     "npatch.opkinds": "plan",           # the op-kind table
     "npatch.planfile": "base",          # the saved forms of a plan, indexed by module (plain data)
+    "npatch.planwrite": "base",         # writing them and building their index (never in a child)
     "npatch.conditions": "plan",        # what a plan's `when` nodes mean, evaluated without the grammar
     "npatch.rewrite_kinds": "plan",     # which keys each rewrite kind takes
     # building plans

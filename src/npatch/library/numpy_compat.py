@@ -121,12 +121,22 @@ def restore(module: Any, options: dict[str, Any]) -> Any:
     name = options["name"]
     obj = options["value"] if "value" in options else _load(options["object"])
     setattr(module, name, obj)
+    return _Undo(module, name, obj)
 
-    def undo() -> None:
-        if vars(module).get(name, None) is obj:
-            delattr(module, name)
 
-    return undo
+class _Undo:
+    """Deletes ``module.<name>`` again, if it still is ``obj``: one object per
+    op (a closure is a function and three cells, each seen by every garbage
+    collection of the process)."""
+
+    __slots__ = ("module", "name", "obj")
+
+    def __init__(self, module: Any, name: str, obj: Any) -> None:
+        self.module, self.name, self.obj = module, name, obj
+
+    def __call__(self) -> None:
+        if vars(self.module).get(self.name, None) is self.obj:
+            delattr(self.module, self.name)
 
 
 # -- removed functions, with the behaviour they had -------------------------------

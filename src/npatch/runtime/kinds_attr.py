@@ -46,6 +46,7 @@ original.  Targets that held one original (``also`` re-exports) get one object.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from types import FunctionType
 
@@ -160,15 +161,24 @@ def _stand_in(ctx: ApplyContext, func: Any, original: Any, target: Target) -> An
     return installed
 
 
+def _counted(ctx: ApplyContext, op: Op, func: Any) -> Any:
+    """``func`` behind :func:`npatch.runtime.coverage.counting` under ``--coverage``
+    (``NPATCH_COVERAGE``, :data:`npatch.runtime.coverage.ENV_COVERAGE`); else ``func``
+    itself, and the coverage module is not imported (~0.7 M instructions in each child)."""
+    if os.environ.get("NPATCH_COVERAGE") != "1":
+        return func
+    from npatch.runtime.coverage import counting
+
+    return counting(ctx.session, op.name, func)
+
+
 def _install(ctx: ApplyContext, op: Op, target: Target, parent: Any, name: str, raw: Any, func: Any) -> AttrUndo:
     """Put ``func`` at ``parent.name`` in ``raw``'s descriptor kind, with the guard."""
     descriptor, original = _split_descriptor(raw)
     if isinstance(func, _DESCRIPTORS + (property,)):  # a descriptor of its own keeps its kind
         own_descriptor, func = _split_descriptor(func)
         descriptor = own_descriptor
-    func = _stand_in(ctx, func, original, target)
-    from npatch.runtime.coverage import counting  # a child that applies no replace or wrap never needs it
-    func = counting(ctx.session, op.name, func)  # only under --coverage: else func itself
+    func = _counted(ctx, op, _stand_in(ctx, func, original, target))
     if op.guard:
         func = _guarded(ctx.resolve(op.guard), func, original)
     if descriptor in (None, staticmethod):  # where ``parent.name`` gives the function itself
@@ -221,9 +231,7 @@ def apply_replace(ctx: ApplyContext, op: Op, target: Target, module: Any) -> Att
         if raw_lookup(parent, name)[1] is MISSING:
             if op.guard:
                 raise TypeError("a guard needs an original; the target is absent (on-missing = create)")
-            from npatch.runtime.coverage import counting
-
-            source = counting(ctx.session, op.name, ctx.resolve(op.source))  # only under --coverage
+            source = _counted(ctx, op, ctx.resolve(op.source))
             undo = AttrUndo(parent, name)
             ctx.changing(undo)
             setattr(parent, name, source)

@@ -28,7 +28,7 @@ The merged report::
 
 The functions are bound when the module is imported, before any plan
 starts, so a plan that patches ``json`` or ``os`` cannot break its own
-report: it is written by :func:`npatch.planfile.json_encoder` (the plan's
+report: it is written by :func:`npatch.planwrite.json_encoder` (the plan's
 hash too) and read by the scanner of :func:`npatch.planfile.scanner`.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ from __future__ import annotations
 import os
 import sys
 
-from npatch.planfile import json_encoder, scanner
+from npatch.planfile import scanner
+from npatch.planwrite import json_encoder
 
 _ENCODER = json_encoder()
 _scan = scanner()

@@ -158,15 +158,9 @@ class Session:
             self._prepare()
             FINDER.add(self)
             self._replaced = []
-            prepared = [state for state in self._states if state is not None]
-            for state in prepared:
-                if state.kind is not None and state.kind.module_level:
-                    for slot in state.slots:
-                        self._start_slot(slot, module_level=True)
-            for state in prepared:
-                if state.kind is not None and not state.kind.module_level:
-                    for slot in state.slots:
-                        self._start_slot(slot)
+            prepared = [state for state in self._states if state is not None and state.kind is not None]
+            self._start_slots([state for state in prepared if state.kind.module_level])
+            self._start_slots([state for state in prepared if not state.kind.module_level])
             replaced, self._replaced = self._replaced, None
             if replaced:
                 self._find_stale(replaced)
@@ -338,13 +332,11 @@ class Session:
 
     def _build_states(self, numbered: list[tuple[Op, int]], quiet: bool = False) -> list[_OpState]:
         """The states of ops ``(op, number)``: fixed (disabled, skipped, failed)
-        or with their slots.  The kind and the condition are looked up once
-        for the ops that share them (the ops of a run do).  ``quiet``: for a
+        or with their slots.  The kind is looked up once for the ops that
+        share it, the condition's verdict once per session (:meth:`_condition`).  ``quiet``: for a
         report, a failure is recorded without a warning."""
         disabled = self.disabled
         kinds: dict[str, OpKind | None] = {}
-        last_when: Any = None
-        holds = True
         out = []
         for op, number in numbered:
             state = _OpState(op, number)
@@ -363,14 +355,12 @@ class Session:
                 continue
             when = op.when
             if when is not None:
-                if when is not last_when and when != last_when:  # a run's ops carry equal copies
-                    try:
-                        holds = self._condition(when)
-                    except Exception as exc:
-                        cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
-                        self._failed_state(state, f"condition {op.when_text or when!r}: {cause}", exc, quiet)
-                        continue
-                    last_when = when
+                try:
+                    holds = self._condition(when)
+                except Exception as exc:
+                    cause = str(exc) if isinstance(exc, NpatchError) else describe(exc)
+                    self._failed_state(state, f"condition {op.when_text or when!r}: {cause}", exc, quiet)
+                    continue
                 if not holds:
                     state.fixed = "skipped"
                     state.reason = f"condition is false: {op.when_text or when!r}"
@@ -381,8 +371,7 @@ class Session:
                     state.fixed = "skipped"
                     state.reason = f"during: {op.during!r} was already imported when the plan started"
                 continue
-            targets = op.targets
-            state.slots = [_Slot(state, targets[0])] if len(targets) == 1 else [_Slot(state, t) for t in targets]
+            state.slots = [_Slot(state, target) for target in op.targets]
         return out
 
     def _failed_state(self, state: _OpState, reason: str, exc: BaseException | None, quiet: bool) -> _OpState:
@@ -414,8 +403,9 @@ class Session:
             return self._condition(tree_key(when))
 
     def _start_slots(self, states: list[_OpState]) -> None:
-        """:meth:`_start_slot` of each slot of ``states``, in order, queueing
-        those that wait under one lock round."""
+        """Start each slot of ``states``, in order: apply at once to an imported
+        module; otherwise wait, alias/stub slots for the finder to serve a
+        substitute, the others for the real import (queued under one lock round)."""
         waiting: list[tuple[_Slot, bool]] = []
         for state in states:
             if not state.slots:  # fixed (disabled, skipped, failed) or a during op
@@ -446,16 +436,6 @@ class Session:
             for queue in unsorted.values():  # a stable sort keeps one op's targets in their order
                 queue.sort(key=_slot_number)
         waiting.clear()
-
-    def _start_slot(self, slot: _Slot, module_level: bool = False) -> None:
-        """Apply at once to an imported module; otherwise wait: alias/stub slots
-        for the finder to serve a substitute, the others for the real import."""
-        name = slot.target.module
-        module = sys.modules.get(name)
-        if module is not None:
-            self._apply(slot, module, immediate=True)
-            return
-        self._queue([(slot, module_level)])
 
     # -- applying ------------------------------------------------------------------
     def _apply(self, slot: _Slot, module: Any, immediate: bool) -> None:
@@ -760,8 +740,7 @@ class Session:
     def _during_begin(self, state: _OpState) -> None:
         state.during_state = "active"
         state.slots = [_Slot(state, target) for target in state.op.targets]
-        for slot in state.slots:
-            self._start_slot(slot)
+        self._start_slots([state])
 
     def _during_end(self, state: _OpState, reason: str) -> None:
         state.during_state = "done"
