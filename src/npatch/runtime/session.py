@@ -125,7 +125,7 @@ class Session:
         self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
         self._replaced: list[tuple[_Slot, Any, str, Any, Any]] | None = None
         self.stand_ins: dict[int, list[tuple[Any, Any, Any, Any]]] = {}  # see npatch.runtime.kinds_attr
-        self._installed: dict[int, tuple[Any, AttrUndo, Op]] = {}  # id(what a wrap/replace installed) -> it, ...
+        self._installed: dict[int, tuple[Any, AttrUndo, _Slot]] = {}  # id(what a wrap/replace installed) -> it, ...
         self._watched: frozenset[str] = frozenset()
         self._lock = RLock()
         self._phase = "new"  # new -> active -> stopping -> stopped
@@ -550,7 +550,7 @@ class Session:
             return
         old, installed = undo.old, undo.current()
         if installed is not old and slot.state.op.kind in ("wrap", "replace"):
-            self._installed[id(installed)] = (installed, undo, slot.state.op)
+            self._installed[id(installed)] = (installed, undo, slot)
         if len(slot.state.slots) > 1:  # only an op with `also` targets has re-exports of its own
             for other, _kind, earlier in self._stack:
                 if other.state is slot.state and isinstance(earlier, AttrUndo) and earlier is not undo \
@@ -558,7 +558,7 @@ class Session:
                     undo.old = earlier.old
                     return
         found = self._installed.get(id(old))
-        if found is not None and found[0] is old and _copied_patch(found[2], found[1].parent, undo.parent):
+        if found is not None and found[0] is old and _copied_patch(found[2], slot):
             undo.old = found[1].old
 
     def _missing(self, slot: _Slot, exc: Exception) -> None:
@@ -774,26 +774,19 @@ def _in_plan_order(items: list, item: Any, number: Any) -> None:
         items.sort(key=number)
 
 
-def _copied_patch(earlier: Op, patched: Any, holder: Any) -> bool:
-    """Whether what op ``earlier`` installed in ``patched`` (a module or a
-    class), found in ``holder`` where another op applies, is a copy of that
-    patch.  A wrapper is npatch's own, so always.  A replacement may be a
-    library's own object, held where it was before any op (``torch_npu``
-    keeps the function an op puts at ``torch.cuda``): it counts as a copy
-    only where ``holder`` belongs to the package of ``patched`` (a re-export
-    of the patched name) and not to the replacement's own package, by the
-    modules' real names (``torch.npu`` is ``torch_npu.npu``)."""
-    if earlier.kind == "wrap":
+def _copied_patch(earlier: _Slot, slot: _Slot) -> bool:
+    """Whether what ``earlier`` installed, found where ``slot`` applies, is a
+    copy of that patch.  A wrapper is npatch's own, so always.  A replacement
+    may be a library's own object, held where it was before any op
+    (``torch_npu`` keeps the function another op puts at ``torch.cuda``): it
+    counts as a copy only where ``slot``'s target is in the package of
+    ``earlier``'s target (a re-export of the patched name) and not in the
+    replacement's own package."""
+    if earlier.state.op.kind == "wrap":
         return True
-    package = _package(holder)
-    source = (earlier.source or "").partition(":")[0].partition(".")[0]
-    return package is not None and package == _package(patched) and package != source
-
-
-def _package(holder: Any) -> str | None:
-    """The top-level package of the module ``holder`` is, or its class was defined in."""
-    where = getattr(holder, "__name__" if isinstance(holder, types.ModuleType) else "__module__", None)
-    return where.partition(".")[0] if isinstance(where, str) else None
+    package = slot.target.module.partition(".")[0]
+    source = (earlier.state.op.source or "").partition(":")[0].partition(".")[0]
+    return package == earlier.target.module.partition(".")[0] and package != source
 
 
 def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
