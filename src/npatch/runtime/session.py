@@ -125,7 +125,7 @@ class Session:
         self._stack: list[tuple[_Slot, OpKind, Any]] = []  # undo records, application order
         self._replaced: list[tuple[_Slot, Any, str, Any, Any]] | None = None
         self.stand_ins: dict[int, list[tuple[Any, Any, Any, Any]]] = {}  # see npatch.runtime.kinds_attr
-        self._installed: dict[int, tuple[Any, AttrUndo, _Slot]] = {}  # id(what a wrap/replace installed) -> it, ...
+        self._wrappers: dict[int, tuple[Any, AttrUndo]] = {}  # id(a wrapper a wrap op installed) -> it, its undo
         self._watched: frozenset[str] = frozenset()
         self._lock = RLock()
         self._phase = "new"  # new -> active -> stopping -> stopped
@@ -540,26 +540,26 @@ class Session:
         """What an op changes may hold what an earlier op of this session
         installed elsewhere, copied there after it applied: an ``also``
         re-export of the same op (``from .nms import nms`` in
-        ``mmcv/ops/__init__``), or another op's wrapper or replacement
-        (``pkg:f`` copied from a patched ``pkg.impl:f`` by an import or a lazy
-        module's cache).  What to put back there is that op's original:
-        restore would leave its replacement, or a stopped session's wrapper,
-        in the program (see :func:`_copied_patch` for when a replacement
-        counts as a copy)."""
+        ``mmcv/ops/__init__``), or another op's wrapper (``pkg:f`` copied from
+        a wrapped ``pkg.impl:f`` by an import or a lazy module's cache).  What
+        to put back there is that op's original: restore would leave its
+        replacement, or a stopped session's wrapper, in the program.  (Only
+        a wrapper is surely a copy when another op finds it: a replacement
+        may be a library's own object, where it was before any op.)"""
         if not isinstance(undo, AttrUndo) or undo.old is MISSING:
             return
         old, installed = undo.old, undo.current()
-        if installed is not old and slot.state.op.kind in ("wrap", "replace"):
-            self._installed[id(installed)] = (installed, undo, slot)
+        if installed is not old and slot.state.op.kind == "wrap":
+            self._wrappers[id(installed)] = (installed, undo)
         if len(slot.state.slots) > 1:  # only an op with `also` targets has re-exports of its own
             for other, _kind, earlier in self._stack:
                 if other.state is slot.state and isinstance(earlier, AttrUndo) and earlier is not undo \
                         and earlier.current() is old:  # not a rebound global
                     undo.old = earlier.old
                     return
-        found = self._installed.get(id(old))
-        if found is not None and found[0] is old and _copied_patch(found[2], slot):
-            undo.old = found[1].old
+        wrapped = self._wrappers.get(id(old))
+        if wrapped is not None and wrapped[0] is old:
+            undo.old = wrapped[1].old
 
     def _missing(self, slot: _Slot, exc: Exception) -> None:
         policy = slot.state.op.on_missing
@@ -772,21 +772,6 @@ def _in_plan_order(items: list, item: Any, number: Any) -> None:
     items.append(item)
     if len(items) > 1 and number(items[-2]) > number(item):
         items.sort(key=number)
-
-
-def _copied_patch(earlier: _Slot, slot: _Slot) -> bool:
-    """Whether what ``earlier`` installed, found where ``slot`` applies, is a
-    copy of that patch.  A wrapper is npatch's own, so always.  A replacement
-    may be a library's own object, held where it was before any op
-    (``torch_npu`` keeps the function another op puts at ``torch.cuda``): it
-    counts as a copy only where ``slot``'s target is in the package of
-    ``earlier``'s target (a re-export of the patched name) and not in the
-    replacement's own package."""
-    if earlier.state.op.kind == "wrap":
-        return True
-    package = slot.target.module.partition(".")[0]
-    source = (earlier.state.op.source or "").partition(":")[0].partition(".")[0]
-    return package == earlier.target.module.partition(".")[0] and package != source
 
 
 def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
