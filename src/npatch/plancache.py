@@ -35,10 +35,12 @@ An entry is text, one record a line::
 Verified before use: every source must still hash to its recorded digest
 (a size mismatch or a missing file is a miss without hashing), the plan
 file to its name, and the module list and the marshal copy to theirs.  A
-file's *stamp* (see :func:`stamp`: size, inode, mtime and ctime, as
-git's index keeps them, less the device, which NFS clients see differently) stands in for its content: when the file's stat still
-gives the recorded stamp it is not read again (a 200-op plan's three files
-are ~100 KiB, whose hashing was most of a cache hit's cost).  ctime is the
+file's *stamp* (see :func:`stamp`: size, inode, mtime and ctime, as git's
+index keeps them, less the device, which NFS clients see differently) stands
+in for its content: when the file's stat, taken through an open descriptor
+(:func:`_opened_stat`), still gives the recorded stamp it is not read again
+(a 200-op plan's three files are ~100 KiB, whose hashing was most of a cache
+hit's cost).  ctime is the
 part nobody can set (``cp -p``, ``git checkout`` and ``touch -d`` keep or set
 mtime, not ctime), and a stamp is only recorded for a file whose last change
 is :data:`SETTLED_NS` old: a write within the same timestamp tick as the one
@@ -251,11 +253,10 @@ def _unchanged(path: str, sha: str, mark: str, accept: "Any", now_ns: int) -> st
     ``sha``, else ``None``; read and hashed only when its stat no longer gives
     ``mark``.  A file of the cache (``accept`` is :func:`owned_regular`) is never
     followed through a link."""
-    private = accept is owned_regular
+    flags = os.O_NOFOLLOW if accept is owned_regular else 0
     if mark != "-":
-        try:
-            info = os.lstat(path) if private else os.stat(path)
-        except OSError:
+        info = _opened_stat(path, flags)
+        if info is None:
             return None
         if accept(info) and stamp(info, now_ns) == mark:
             return mark
@@ -265,10 +266,25 @@ def _unchanged(path: str, sha: str, mark: str, accept: "Any", now_ns: int) -> st
         seen.append(info)
         return accept(info)
 
-    data = _read_file(path, accepted, os.O_NOFOLLOW if private else 0)
+    data = _read_file(path, accepted, flags)
     if data is None or digest(data) != sha:
         return None
     return stamp(seen[0], now_ns)
+
+
+def _opened_stat(path: str, flags: int) -> os.stat_result | None:
+    """The stat of ``path`` taken through an open descriptor: an NFS client
+    answers ``stat()`` from its attribute cache (seconds old: a manifest just
+    edited on another node would still give its old stamp), but checks with
+    the server on ``open()`` (close-to-open consistency)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 def _read(path: str) -> bytes | None:

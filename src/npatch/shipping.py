@@ -55,7 +55,7 @@ def portable_environ(specs: list[str], sets: dict[str, str], disable: list[str],
     No path of this machine is named: the receiving interpreter boots from
     the ``npatch.pth`` of its own npatch installation, wherever that is.
     """
-    from npatch.runtime.launcher import ENV_DATA, ENV_STRICT, ENV_VERBOSE
+    from npatch.runtime import ENV_DATA, ENV_STRICT, ENV_VERBOSE
 
     env = {ENV_DATA: encode(specs, sets, disable, ship)}
     if strict:

@@ -1,5 +1,5 @@
 """Issue 16 item 1: a cache hit of ``npatch apply`` checks a settled file by
-its stat (its *stamp*: size, inode, device, mtime, ctime) instead of hashing
+its stat (its *stamp*: size, inode, mtime, ctime) instead of hashing
 it again, and still never runs a plan whose files changed.
 
 Each scenario runs the real CLI in a fresh interpreter.  A stamp is only
@@ -105,3 +105,25 @@ def test_a_stamp_is_only_given_to_a_file_that_has_settled(tmp_path):
     assert stamp(info, changed) == stamp(info, changed + SETTLED_NS) == "-"
     mark = stamp(info, changed + SETTLED_NS + 1)
     assert mark == f"{info.st_size}:{info.st_ino}:{info.st_mtime_ns}:{info.st_ctime_ns}"  # no device: NFS clients differ
+
+
+def test_a_stamp_is_checked_through_an_open_descriptor(tmp_path, monkeypatch):
+    """An NFS client answers stat() from its attribute cache and asks the
+    server on open(): the check of a settled file opens it, and never stats it
+    by name (a manifest edited on another node must not keep its old stamp)."""
+    from npatch import plancache
+
+    path = tmp_path / "f"
+    path.write_text("x")
+    info = path.stat()
+    now = max(info.st_mtime_ns, info.st_ctime_ns) + SETTLED_NS + 1
+    mark = stamp(info, now)
+    sha = plancache.digest(b"x")
+
+    def by_name(*args, **kwargs):
+        raise AssertionError("stat by name")
+
+    monkeypatch.setattr(os, "stat", by_name)
+    monkeypatch.setattr(os, "lstat", by_name)
+    assert plancache._unchanged(str(path), sha, mark, lambda info: True, now) == mark
+    assert plancache._unchanged(str(path), sha, mark, plancache.owned_regular, now) == mark

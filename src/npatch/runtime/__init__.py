@@ -87,4 +87,4 @@ def __getattr__(name: str) -> "Any":
 
 
 __all__ = ["BOOTSTRAP_DIR", "ENV_PLAN", "ENV_STRICT", "ENV_REPORT", "ENV_VERBOSE", "ENV_DATA", "read_file",
-           "apply_plan"]
+           "json_stamp", "STAMP", "apply_plan"]
