@@ -2,9 +2,10 @@
 
 Why a cache: compiling imports tomli and lark (about 50 ms here) and reads
 every manifest; a launcher that wraps every training run should cost no more
-than one interpreter start-up.  A hit reads its entry, checks the stat of the
-files it names (hashing with SHA-256 only those changed since it was written)
-and imports neither the compiler nor ``json``.
+than one interpreter start-up.  A hit reads its entry, checks that the paths
+the compiler named still lead to the files it read and the stat of those
+files (hashing with SHA-256 only those changed since it was written), and
+imports neither the compiler nor ``json``.
 
 Layout of the cache directory (``$XDG_CACHE_HOME/npatch``, else
 ``~/.cache/npatch``; it must be a real directory owned by the user and not
@@ -30,9 +31,16 @@ An entry is text, one record a line::
     plan <hash> <stamp>
     modules <sha256 of the .modules file, or - when the plan starts eagerly> <stamp>
     marshal <sha256 of the .marshal file> <stamp>
-    source <size> <sha256> <stamp> <absolute path>     (every manifest read, includes too)
+    source <size> <sha256> <stamp> <real path>        (every manifest read, includes too)
+    via <absolute path>                               (after a source: each path the compiler
+                                                       named that led to it through a link)
 
-Verified before use: every source must still hash to its recorded digest
+Verified before use: every path the compiler named must still lead to the
+same real file (``os.path.realpath``; a source without ``via`` lines was
+named as itself, which must still hold no link): a link on the way,
+pointed elsewhere, changes what the compiler would read (the file, and the
+folder its own includes are found in) though no file recorded changed.
+Every source must still hash to its recorded digest
 (a size mismatch or a missing file is a miss without hashing), the plan
 file to its name, and the module list and the marshal copy to theirs.  A
 file's *stamp* (see :func:`stamp`: size, inode, mtime and ctime, as git's
@@ -68,8 +76,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~7 ms to import: too much for every child process
     from typing import Any
 
-FORMAT = 6  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs;
-# 6: file stamps in the entry, and a run's equal conditions stored once in the marshal copy
+FORMAT = 7  # 4: the marshal copy's index lists the conditions evaluated at start; 5: its ops in runs;
+# 6: file stamps in the entry, and a run's equal conditions stored once in the marshal copy;
+# 7: the paths named through links ("via"): a format-6 entry would verify with a link moved
 
 
 def _sha256_type() -> "Any":
@@ -182,11 +191,11 @@ class Entry:
     ``stamps`` are those of the plan, module list, marshal copy and each source, in that order."""
 
     def __init__(self, plan_hash: str, modules_hash: str, marshal_hash: str,
-                 sources: list[tuple[int, str, str]], stamps: list[str] | None = None) -> None:
+                 sources: list[tuple[int, str, str, tuple[str, ...]]], stamps: list[str] | None = None) -> None:
         self.plan_hash = plan_hash
         self.modules_hash = modules_hash  # "-": no module list
         self.marshal_hash = marshal_hash
-        self.sources = sources  # (size, sha256, path)
+        self.sources = sources  # (size, sha256, real path, the other paths named that led to it)
         self.stamps = stamps or ["-"] * (3 + len(sources))
 
     def dumps(self) -> str:
@@ -195,7 +204,9 @@ class Entry:
         plan, modules, marshalled, *sources = self.stamps
         lines = [f"npatch-cache {FORMAT} {__version__}", f"plan {self.plan_hash} {plan}",
                  f"modules {self.modules_hash} {modules}", f"marshal {self.marshal_hash} {marshalled}"]
-        lines += [f"source {size} {sha} {mark} {path}" for (size, sha, path), mark in zip(self.sources, sources)]
+        for (size, sha, path, names), mark in zip(self.sources, sources):
+            lines.append(f"source {size} {sha} {mark} {path}")
+            lines += [f"via {name}" for name in names]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -216,25 +227,31 @@ class Entry:
             if not line:
                 continue
             kind, _, rest = line.partition(" ")
+            if kind == "via" and sources and rest:
+                sources[-1][3].append(rest)
+                continue
             size, _, rest = rest.partition(" ")
             sha, _, rest = rest.partition(" ")
             mark, _, path = rest.partition(" ")
             if kind != "source" or not size.isdigit() or len(sha) != 64 or not mark or not path:
                 return None
-            sources.append((int(size), sha, path))
+            sources.append((int(size), sha, path, []))
             stamps.append(mark)
         (plan, _), (modules, _), (marshalled, _) = files
-        return cls(plan, modules, marshalled, sources, stamps)
+        return cls(plan, modules, marshalled, [(*source[:3], tuple(source[3])) for source in sources], stamps)
 
     def verify(self, plans_dir: str) -> list[str] | None:
         """The stamps of the entry's files now, when each still has the recorded
-        content (the plan file ``plans_dir/<hash>.json``, the one its name promises), else ``None``."""
+        content (the plan file ``plans_dir/<hash>.json``, the one its name promises)
+        and each path named still leads to its source, else ``None``."""
+        if any(os.path.realpath(name) != path for _, _, path, names in self.sources for name in names or (path,)):
+            return None  # a link on the way points elsewhere now (or a file became one)
         base = os.path.join(plans_dir, self.plan_hash)
         files = [(base + ".json", self.plan_hash, owned_regular), (base + ".modules", self.modules_hash, owned_regular),
                  (base + ".marshal", self.marshal_hash, owned_regular)]
         # a FIFO or a directory now at a manifest's name: a miss
         files += [(path, sha, lambda info, size=size: info.st_size == size and S_ISREG(info.st_mode))
-                  for size, sha, path in self.sources]
+                  for size, sha, path, _ in self.sources]
         now_ns = time.time_ns()
         found = []
         for (path, sha, accept), mark in zip(files, self.stamps):
@@ -413,9 +430,11 @@ def trigger_modules(plan: "Any") -> list[str] | None:
     return sorted(names)
 
 
-def store(root: str, key: str | None, plan: "Any", sources: list[str], notes: str, started_ns: int) -> CachedPlan:
+def store(root: str, key: str | None, plan: "Any", followed: list[tuple[str, str]], notes: str,
+          started_ns: int) -> CachedPlan:
     """Write the plan (and, when ``key`` is given and no source changed while
-    compiling, the entry that finds it again)."""
+    compiling, the entry that finds it again); ``followed``: each path the compiler
+    named, and the file it read there (``CompileResult.followed``)."""
     data = plan.canonical_json()
     plan_hash = digest(data)
     plans = _subdir(root, "plans", True)
@@ -435,7 +454,7 @@ def store(root: str, key: str | None, plan: "Any", sources: list[str], notes: st
     elif _read(modules_path) != modules_data:
         _write(modules_path, modules_data)
     if key is not None:
-        recorded = _hash_sources(sources, started_ns)
+        recorded = _hash_sources(followed, started_ns)
         if recorded is not None:
             keys = _subdir(root, "keys", True)
             modules_hash = digest(modules_data) if modules_data is not None else "-"
@@ -451,16 +470,22 @@ def store(root: str, key: str | None, plan: "Any", sources: list[str], notes: st
     return CachedPlan(plan_path, notes, hit=False)
 
 
-def _hash_sources(sources: list[str], started_ns: int) -> list[tuple[int, str, str]] | None:
-    """(size, sha256, path) of each source, or ``None`` when one was modified
-    after compiling began (the plan may predate that content)."""
-    recorded = []
-    for path in sources:
-        path = os.path.realpath(path)
-        data = _read_file(path, lambda info: S_ISREG(info.st_mode) and info.st_mtime_ns < started_ns)
-        if data is None or "\n" in path:
+def _hash_sources(followed: list[tuple[str, str]], started_ns: int) -> list[tuple[int, str, str, tuple[str, ...]]] | None:
+    """(size, sha256, real path, the other paths named that led to it) of each
+    file read, or ``None`` when one was modified after compiling began, or a
+    path named leads elsewhere now (the plan may predate that content)."""
+    names: dict[str, list[str]] = {}
+    for named, used in followed:
+        real = os.path.realpath(named)
+        if real != os.path.realpath(used):
             return None
-        recorded.append((len(data), digest(data), path))
+        names.setdefault(real, []).append(named)
+    recorded = []
+    for path, named in names.items():
+        data = _read_file(path, lambda info: S_ISREG(info.st_mode) and info.st_mtime_ns < started_ns)
+        if data is None or any("\n" in name for name in (path, *named)):
+            return None
+        recorded.append((len(data), digest(data), path, tuple(dict.fromkeys(n for n in named if n != path))))
     return recorded
 
 
@@ -482,8 +507,8 @@ def compiled_plan(specs: list[str], sets: dict[str, str], disable: list[str], *,
         if hit is not None:
             return hit
     started_ns = time.time_ns()
-    plan, sources, notes = _compile(specs, sets, disable)
-    return _stored(root, key, plan, sources, notes, started_ns, environment)
+    plan, followed, notes = _compile(specs, sets, disable)
+    return _stored(root, key, plan, followed, notes, started_ns, environment)
 
 
 def plan_file(plan: "Any") -> CachedPlan:
@@ -493,8 +518,8 @@ def plan_file(plan: "Any") -> CachedPlan:
     return _stored(cache_dir(), None, plan, [], "", time.time_ns(), False)
 
 
-def _stored(root: str | None, key: str | None, plan: "Any", sources: list[str], notes: str, started_ns: int,
-            environment: bool) -> CachedPlan:
+def _stored(root: str | None, key: str | None, plan: "Any", followed: list[tuple[str, str]], notes: str,
+            started_ns: int, environment: bool) -> CachedPlan:
     """``plan`` stored in the cache ``root`` (under ``key`` when given), else in a
     private temporary directory, else inline (``environment``): see :func:`compiled_plan`."""
     if root is None:
@@ -504,13 +529,13 @@ def _stored(root: str | None, key: str | None, plan: "Any", sources: list[str], 
                    "not a link, not group/world-writable; or set $XDG_CACHE_HOME)")
     else:
         try:
-            return store(root, key, plan, sources, notes, started_ns)
+            return store(root, key, plan, followed, notes, started_ns)
         except OSError as exc:
             problem = f"cannot write the plan cache {root}: {exc.strerror or exc}"
     temporary = _temporary_dir()
     limit = _lift_file_size_limit()
     try:
-        cached = store(temporary, None, plan, sources, notes, started_ns)
+        cached = store(temporary, None, plan, followed, notes, started_ns)
         cached.temporary = temporary
         where = f"the plan is kept in {temporary}, removed at exit"
     except OSError as exc:
@@ -588,10 +613,11 @@ def _temporary_dir() -> str:
     return path
 
 
-def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> "tuple[Any, list[str], str]":
+def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> "tuple[Any, list[tuple[str, str]], str]":
     """Compile like ``npatch compile`` does (static check included, executing
     nothing); an invalid manifest raises, warnings and what the check found
-    become notes."""
+    become notes.  Returns the plan, each path named with the file read there
+    (``CompileResult.followed``), and the notes."""
     if len(specs) == 1 and specs[0].endswith(".json"):
         from pathlib import Path
 
@@ -601,7 +627,8 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> "tup
             from npatch.errors import UsageError
 
             raise UsageError("--set and --disable apply to manifests, not to a saved plan; recompile it instead")
-        return read_plan(Path(specs[0])), [specs[0]], ""
+        path = Path(specs[0])
+        return read_plan(path), [(str(path.absolute()), specs[0])], ""
     from npatch.compiler import compile_manifests, run_notes
     from npatch.errors import ManifestErrors
 
@@ -609,7 +636,7 @@ def _compile(specs: list[str], sets: dict[str, str], disable: list[str]) -> "tup
     errors, notes = run_notes(result)
     if errors:
         raise ManifestErrors([d.as_error() for d in errors])
-    return result.plan, list(result.sources), notes
+    return result.plan, list(result.followed), notes
 
 
 # -- the plan as an NPATCH_PLAN_DATA value (the format is npatch.runtime.shipped's) ----

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from npatch.plancache import SETTLED_NS, Entry
 from npatch_testutil import clean_env
 
 PY = sys.executable
@@ -59,6 +61,32 @@ def test_retargeted_include_link_is_a_miss(tmp_path):
     assert "CO loads loads\n" in _apply(tmp_path, compiler=False)  # the link unchanged: a hit
     _relink(tmp_path / "inc.toml", "b.toml")
     assert "CO load loads\n" in _apply(tmp_path)
+
+
+def test_an_entry_with_stamps_still_sees_the_link_move(tmp_path):
+    """Once its files have settled a hit checks them by their stat alone: the
+    entry it writes back with their stamps keeps the paths named."""
+    _outer(tmp_path / "m.toml", "inc.toml")
+    _inner(tmp_path / "a.toml", "loads")
+    _inner(tmp_path / "b.toml", "load")
+    os.symlink("a.toml", tmp_path / "inc.toml")
+    assert "CO loads loads\n" in _apply(tmp_path)
+    time.sleep(SETTLED_NS / 1e9 + 0.2)  # a wait for the rule to apply, not a timing assert
+    assert "CO loads loads\n" in _apply(tmp_path, compiler=False)
+    (entry,) = [p for p in (tmp_path / "cache" / "npatch" / "keys").iterdir() if not p.name.endswith(".notes")]
+    lines = entry.read_text().splitlines()
+    assert f"via {tmp_path / 'inc.toml'}" in lines
+    assert all(line.split(" ")[3] != "-" for line in lines if line.startswith("source "))
+    _relink(tmp_path / "inc.toml", "b.toml")
+    assert "CO load loads\n" in _apply(tmp_path)
+
+
+def test_entry_paths_named_round_trip():
+    source = (3, "0" * 64, "/d/a.toml", ("/d/inc link.toml", "/d/conf/inc.toml"))
+    text = Entry("1" * 64, "-", "2" * 64, [source, (4, "3" * 64, "/d/m.toml", ())]).dumps()
+    assert Entry.loads(text).sources == [source, (4, "3" * 64, "/d/m.toml", ())]
+    misplaced = text.replace("source 3 ", "via /d/x.toml\nsource 3 ", 1)
+    assert Entry.loads(misplaced) is None
 
 
 def test_retargeted_top_level_link(tmp_path):

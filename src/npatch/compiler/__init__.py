@@ -25,12 +25,15 @@ from npatch.plan import ManifestInfo, Op, Plan, PlanError, Target, freeze
 
 @dataclass
 class CompileResult:
-    """The plan, what resolution found, and every manifest file that was read."""
+    """The plan, what resolution found, every manifest file that was read,
+    and every path named to reach one: as named (absolute, links not
+    followed) and the file it led to, whatever links were on the way."""
 
     plan: Plan
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     resolve: str = "none"
+    followed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -102,7 +105,8 @@ def compile_manifests(
     diagnostics = list(dict.fromkeys(diagnostics))  # sugar ops share one origin and source
     if strict:
         diagnostics = [replace(d, severity="error") if d.package else d for d in diagnostics]
-    return CompileResult(plan, diagnostics, [str(m.file) for m in manifests], resolve)
+    return CompileResult(plan, diagnostics, [str(m.file) for m in manifests], resolve,
+                         [(str(named), str(used)) for named, used in collected.followed])
 
 
 def search_roots(manifests: list, paths: list[str]) -> list[str]:

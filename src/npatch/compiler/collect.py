@@ -10,17 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from npatch.dsl.discovery import find_manifest
+from npatch.dsl.discovery import locate_manifest
 from npatch.dsl.manifest import Manifest, load_manifest
 from npatch.errors import ManifestErrors, UsageError, did_you_mean
 
 
 @dataclass
 class Collected:
-    """Manifests in application order, with who included whom."""
+    """Manifests in application order, with who included whom, and every
+    path named to reach one (as named, and the file it led to)."""
 
     manifests: list[Manifest] = field(default_factory=list)
     includes: dict[Path, list[Path]] = field(default_factory=dict)
+    followed: list[tuple[Path, Path]] = field(default_factory=list)
 
 
 #: manifests in one include chain (a manifest, what it includes, what that includes...)
@@ -30,7 +32,8 @@ MAX_INCLUDE_DEPTH = 32
 def collect(specs: list[str]) -> Collected:
     result = Collected()
     for spec in specs:
-        _visit(find_manifest(spec), [], result)
+        result.followed.append(locate_manifest(spec))
+        _visit(result.followed[-1][1], [], result)
     _check_unique_names(result.manifests)
     return result
 
@@ -48,9 +51,10 @@ def _visit(path: Path, stack: list[Path], result: Collected, origin: tuple[Manif
     children = []
     for index, spec in enumerate(manifest.include):
         try:
-            child = find_manifest(spec, base=path.parent)
+            named, child = locate_manifest(spec, base=path.parent)
         except UsageError as exc:
             raise _include_error((manifest, index), str(exc)) from None
+        result.followed.append((named, child))
         if child in stack:
             cycle = " -> ".join(str(p) for p in stack[stack.index(child):] + [child])
             raise manifest.error(("manifest", "include", index), f"include cycle: {cycle}", value=True,

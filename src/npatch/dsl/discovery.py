@@ -49,6 +49,13 @@ def _is_file(path: Path) -> bool:
 
 def find_manifest(spec: str, base: Path | None = None) -> Path:
     """The file behind ``spec``; :class:`UsageError` when there is none."""
+    return locate_manifest(spec, base)[1]
+
+
+def locate_manifest(spec: str, base: Path | None = None) -> tuple[Path, Path]:
+    """The path ``spec`` names (absolute, its links not followed) and the file
+    behind it (:func:`find_manifest`): a plan cached for ``spec`` depends on
+    both, as a link on the way may be pointed elsewhere."""
     if looks_like_path(spec) or (base is None and _is_file(Path(spec))):
         path = (base / spec) if base is not None and not Path(spec).is_absolute() else Path(spec)
         try:
@@ -60,15 +67,15 @@ def find_manifest(spec: str, base: Path | None = None) -> Path:
                 raise UsageError(f"{spec} is a saved plan, not a manifest: it runs alone (`npatch apply {spec} -- "
                                  "COMMAND`); to combine, include, show or explain it, name the manifests it was "
                                  "compiled from")
-            return path.resolve()
+            return path.absolute(), path.resolve()
         except OSError as exc:      # a name too long, a loop of symlinks...
             raise UsageError(f"cannot use manifest path {str(path)[:200]}: {exc.strerror or exc}") from None
     builtin = BUILTIN_DIR / f"{spec}.toml"
     if _is_file(builtin):
-        return builtin
+        return builtin, builtin
     found = _entry_point_manifest(spec)
     if found is not None:
-        return found.path
+        return found.path.absolute(), found.path
     names = [a.name for a in list_manifests()]
     from npatch.errors import did_you_mean
 
@@ -145,4 +152,4 @@ def _entry_point_path(name: str, obj: Any) -> Path:
     return (directory / f"{name}.toml").resolve()
 
 
-__all__ = ["BUILTIN_DIR", "Available", "looks_like_path", "find_manifest", "list_manifests"]
+__all__ = ["BUILTIN_DIR", "Available", "looks_like_path", "find_manifest", "locate_manifest", "list_manifests"]
