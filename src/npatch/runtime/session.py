@@ -53,8 +53,6 @@ if TYPE_CHECKING:  # typing costs milliseconds in every patched child process
 SESSIONS: list["Session"] = []
 #: effect key of an applied op -> the slot that applied it (idempotence)
 _APPLIED: dict[tuple, "_Slot"] = {}
-#: how long stop() waits for an op another thread is applying (then that thread restores it)
-STOP_WAIT_S = 5.0
 
 
 class _OpState:
@@ -92,6 +90,11 @@ class _Slot:
             value = repr(value)
         self.key = (op.kind, target.module, target.qualname, op.source, value, op.guard,
                     op.options, op.force, op.during)
+
+    def release(self) -> None:
+        """Release the op's process-wide key if this slot holds it (its change is being put back)."""
+        if _APPLIED.get(self.key) is self:
+            del _APPLIED[self.key]
 
 
 class Session:
@@ -176,8 +179,8 @@ class Session:
 
         From the moment ``stop()`` is called no op starts applying; one that
         another thread is applying is waited for (up to
-        :data:`STOP_WAIT_S`), and one that finishes later still is restored
-        by that thread at once."""
+        :data:`npatch.runtime.session_undo.STOP_WAIT_S`), and one that
+        finishes later still is restored by that thread at once."""
         if self._phase not in ("active", "stopping"):
             return
         newer = SESSIONS[SESSIONS.index(self) + 1:] if self in SESSIONS else []
@@ -186,40 +189,11 @@ class Session:
                           "stopping those first", NpatchWarning, stacklevel=2)
             for session in reversed(newer):
                 session.stop()
-        with self._lock:
-            self._phase = "stopping"
-        FINDER.remove(self)
-        self._wait_for_other_threads()
-        failures = []
-        while True:  # pop after restoring: an interrupted stop() leaves the rest on the stack
-            with self._lock:
-                if not self._stack:
-                    self._phase = "stopped"
-                    break
-                entry = self._stack[-1]
-            slot, kind, undo = entry
-            try:
-                _restore(slot, kind, undo)
-            except Exception as exc:
-                failures.append(f"{slot.state.op.name} ({slot.target}): {describe(exc)}")
-            self._drop(entry)
+        failures = _undo().restore_all(self)
         if self in SESSIONS:
             SESSIONS.remove(self)
         if failures:
             warnings.warn("npatch: could not restore " + "; ".join(failures), NpatchWarning, stacklevel=2)
-
-    def _wait_for_other_threads(self) -> None:
-        """Let ops that other threads are applying finish and be recorded, so
-        they are restored in order with the rest."""
-        import time
-
-        me = get_ident()
-        deadline = time.monotonic() + STOP_WAIT_S
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not any(ident != me for ident in self._applying):
-                    return
-            time.sleep(0.001)
 
     def __enter__(self) -> "Session":
         return self.start()
@@ -579,34 +553,12 @@ class Session:
         _warn_at(op, message)
 
     def _roll_back(self, failed: _Slot) -> None:
-        """An op holds on all its targets or on none: one (an ``also`` path)
-        failed, so the others already applied are restored, newest first, and
-        those still waiting never apply."""
-        state = failed.state
-        state.failed_on = failed
-        others = [slot for slot in state.slots if slot is not failed]
-        if not others:
-            return
-        undos = self._withdraw(others)
-        undone = set(map(id, (entry[0] for entry in undos)))
-        for slot in others:
-            if id(slot) in undone or slot.status == "waiting":
-                how = "rolled back" if id(slot) in undone else "not applied"
-                slot.status, slot.reason = "failed", f"{how}: the op failed on {failed.target}"
-
-    def _withdraw(self, slots: list[_Slot]) -> list[tuple[_Slot, OpKind, Any]]:
-        """Take ``slots`` out of the work waiting on their modules and restore
-        what they changed, newest first; their undo records, oldest first."""
-        chosen = set(map(id, slots))
-        with self._lock:
-            undos = self._take(chosen)
-            for module_name in {slot.target.module for slot in slots}:
-                for waiting in (self._pending, self._by_module):
-                    if module_name in waiting:
-                        waiting[module_name] = [s for s in waiting[module_name] if id(s) not in chosen]
-        for slot, kind, undo in reversed(undos):
-            _restore(slot, kind, undo)
-        return undos
+        """An op holds on all its targets or on none: ``failed`` failed, so
+        the op applies nowhere (:func:`npatch.runtime.session_undo.roll_back`
+        restores its other targets)."""
+        failed.state.failed_on = failed
+        if len(failed.state.slots) > 1:
+            _undo().roll_back(self, failed)
 
     def _fail_state(self, state: _OpState, reason: str, exc: BaseException | None = None) -> None:
         state.fixed, state.reason, state.kind = "failed", reason, None
@@ -691,7 +643,7 @@ class Session:
     def module_starting(self, name: str, module: Any) -> None:
         applied = self._by_module.get(name)
         if applied and sys.modules.get(name) is module:
-            self._reloading(name, applied)
+            _undo().reloading(self, name, applied)
         for state in self._during.get(name, ()):
             if state.fixed is None and state.during_state != "active":
                 self._during_begin(state)
@@ -704,7 +656,7 @@ class Session:
                 self._apply_all(slots, module, immediate=False)
         for state in self._during.get(name, ()):
             if state.during_state == "active":
-                self._during_end(state, f"while {name!r} was imported (restored after)")
+                _undo().during_end(self, state, f"while {name!r} was imported (restored after)")
 
     def module_failed(self, name: str, exc: BaseException) -> None:
         reason = f"importing {name!r} raised {describe(exc)}"
@@ -718,36 +670,12 @@ class Session:
             _warn_at(op, f"npatch: {op.kind} {op.name!r} on {slot.target} not applied: {reason}")
         for state in self._during.get(name, ()):
             if state.during_state == "active":
-                self._during_end(state, f"while {name!r} was imported, which failed: {describe(exc)}")
-
-    def _take(self, chosen: set[int]) -> list[tuple[_Slot, OpKind, Any]]:
-        """Remove the undo records of the slots whose ids are in ``chosen`` from
-        the stack and return them, oldest first (call with the lock held)."""
-        taken = [entry for entry in self._stack if id(entry[0]) in chosen]
-        self._stack = [entry for entry in self._stack if id(entry[0]) not in chosen]
-        return taken
-
-    def _reloading(self, name: str, applied: list[_Slot]) -> None:
-        """``importlib.reload``: undo this module's ops; they apply again after it runs."""
-        with self._lock:
-            self._by_module.pop(name, None)
-            undos = self._take(set(map(id, applied)))
-            self._pending[name] = sorted([*applied, *self._pending.get(name, [])], key=_slot_number)
-        for slot, kind, undo in reversed(undos):
-            _restore(slot, kind, undo)
-            slot.status, slot.reason = "waiting", "reloading"
+                _undo().during_end(self, state, f"while {name!r} was imported, which failed: {describe(exc)}")
 
     def _during_begin(self, state: _OpState) -> None:
         state.during_state = "active"
         state.slots = [_Slot(state, target) for target in state.op.targets]
         self._start_slots([state])
-
-    def _during_end(self, state: _OpState, reason: str) -> None:
-        state.during_state = "done"
-        self._withdraw(state.slots)
-        for slot in state.slots:
-            if slot.status == "applied":
-                slot.reason = reason
 
 
 def _found(calls: dict[tuple, Any], names: Any) -> None:
@@ -774,11 +702,13 @@ def _in_plan_order(items: list, item: Any, number: Any) -> None:
         items.sort(key=number)
 
 
-def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
-    """Put one change back, releasing the op's process-wide key if this slot holds it."""
-    if _APPLIED.get(slot.key) is slot:
-        del _APPLIED[slot.key]
-    kind.restore(undo)
+def _undo() -> Any:
+    """The session's other half, :mod:`npatch.runtime.session_undo`: imported
+    when a change is first put back (a stop, a roll-back, a reload, the end
+    of a ``during`` op), not by a program that never stops its plan."""
+    from npatch.runtime import session_undo
+
+    return session_undo
 
 
 __all__ = ["Session", "SESSIONS"]
