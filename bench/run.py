@@ -155,7 +155,10 @@ def diff_torch_targets(section: dict[str, Any]) -> list[dict[str, Any]]:
                       "the prefilter keeps (share of CPU), libcst parsing of the hollowed text 27%, the ast pre-scan "
                       "19% (mostly ast.parse), the rule pass 16%, code generation 12% (the round-trip check "
                       "included), ScopeProvider's scope analysis 12%, hollowing 3%, difflib 3%, positions 2%; "
-                      "the parent's read and text prefilter ~2 s more")]
+                      "the parent's read and text prefilter ~2 s more; the machine, not the code, was slower in "
+                      "this run: in one interleaved A/B on it right after (`npatch diff cuda-to-npu torch`, twice "
+                      "each), beab346, which took 17.5 s (33.9 s CPU) in the run before, took 22.2 and 25.8 s (41.7 "
+                      "and 48.6 s CPU), and this commit 24.5 and 25.6 s (46.2 and 47.9 s CPU)")]
     first = rows["first_progress_s"]
     out.append(target("`npatch diff` over torch: first progress frame (s)", 99.0 if first is None else first, 1, "s",
                       "<=", "stderr on a pseudo-terminal; interpreter start, imports and discovery", where,
