@@ -131,3 +131,6 @@ def _restore(slot: _Slot, kind: OpKind, undo: Any) -> None:
     """Put one change back, releasing the op's process-wide key if this slot holds it."""
     slot.release()
     kind.restore(undo)
+
+
+__all__ = ["STOP_WAIT_S", "restore_all", "roll_back", "withdraw", "reloading", "during_end"]
