@@ -45,8 +45,8 @@ Every source must still hash to its recorded digest
 file to its name, and the module list and the marshal copy to theirs.  A
 file's *stamp* (see :func:`stamp`: size, inode, mtime and ctime, as git's
 index keeps them, less the device, which NFS clients see differently) stands
-in for its content: when the file's stat, taken through an open descriptor
-(:func:`_opened_stat`), still gives the recorded stamp it is not read again
+in for its content: when the file's stat, taken through the descriptor opened
+to read it (:func:`_unchanged`), still gives the recorded stamp it is not read
 (a 200-op plan's three files are ~100 KiB, whose hashing was most of a cache
 hit's cost).  ctime is the
 part nobody can set (``cp -p``, ``git checkout`` and ``touch -d`` keep or set
@@ -268,40 +268,25 @@ class Entry:
 def _unchanged(path: str, sha: str, mark: str, accept: "Any", now_ns: int) -> str | None:
     """The :func:`stamp` of the file at ``path`` when its content still hashes to
     ``sha``, else ``None``; read and hashed only when its stat no longer gives
-    ``mark``.  A file of the cache (``accept`` is :func:`owned_regular`) is never
-    followed through a link."""
-    flags = os.O_NOFOLLOW if accept is owned_regular else 0
-    if mark != "-":
-        info = _opened_stat(path, flags)
-        if info is None:
-            return None
-        if accept(info) and stamp(info, now_ns) == mark:
-            return mark
-    seen: list[os.stat_result] = []  # the stat of the content read: its stamp, if it has settled
+    ``mark``.  The stat is taken through the descriptor opened to read it: an
+    NFS client answers ``stat()`` from its attribute cache (seconds old: a
+    manifest just edited on another node would still give its old stamp), but
+    checks with the server on ``open()`` (close-to-open consistency).  A file
+    of the cache (``accept`` is :func:`owned_regular`) is never followed
+    through a link."""
+    opened: list[tuple[os.stat_result, bool]] = []  # its stat, and whether that still gives ``mark``
 
-    def accepted(info: os.stat_result) -> bool:
-        seen.append(info)
-        return accept(info)
+    def read_unless_stamped(info: os.stat_result) -> bool:
+        stamped = mark != "-" and accept(info) and stamp(info, now_ns) == mark
+        opened.append((info, stamped))
+        return accept(info) and not stamped
 
-    data = _read_file(path, accepted, flags)
+    data = _read_file(path, read_unless_stamped, os.O_NOFOLLOW if accept is owned_regular else 0)
+    if opened and opened[0][1]:
+        return mark
     if data is None or digest(data) != sha:
         return None
-    return stamp(seen[0], now_ns)
-
-
-def _opened_stat(path: str, flags: int) -> os.stat_result | None:
-    """The stat of ``path`` taken through an open descriptor: an NFS client
-    answers ``stat()`` from its attribute cache (seconds old: a manifest just
-    edited on another node would still give its old stamp), but checks with
-    the server on ``open()`` (close-to-open consistency)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
-    except OSError:
-        return None
-    try:
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
+    return stamp(opened[0][0], now_ns)
 
 
 def _read(path: str) -> bytes | None:
